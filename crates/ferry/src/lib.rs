@@ -1,1 +1,52 @@
-//! placeholder
+//! Serve files over HTTP exactly right.
+//!
+//! ferry answers GET and HEAD for files the way RFC 9110 asks: `304 Not
+//! Modified` and `412 Precondition Failed` from the precondition engine
+//! (§13), byte ranges and multipart/byteranges (§14), precompressed variants,
+//! validators that are stable across restarts and replicas, and bodies streamed
+//! with bounded memory.
+//!
+//! - [`serve_file`]: the call a web app makes after checking a permission (the
+//!   equivalent of Django's `sendfile(request, path)`).
+//! - [`ServeDir`]: a directory (or any [`Store`]) as a tower `Service`.
+//! - [`proto`]: the pure protocol logic these are built on.
+//!
+//! Every decision is made by [`proto::plan`] from the request head and the
+//! representation's metadata before any body byte is read.
+//!
+//! # Features
+//!
+//! - `fs` (default): the local file-system store, [`FsStore`].
+//! - `test-util`: an in-memory store for tests.
+//!
+//! # Deviations and choices
+//!
+//! - HEAD takes the GET path, ranges included: a HEAD with `Range` gets the head
+//!   of the 206 a GET would get.
+//! - A multipart range request for a precompressed variant is answered with the
+//!   whole variant (200).
+//! - Malformed request paths (traversal, NUL, encoded slashes) are 400; hidden,
+//!   unreadable and outside-the-root files are 404, never a hint they exist.
+//! - See also [`proto`]'s list.
+
+pub use ferry_proto as proto;
+
+mod body;
+mod entity;
+mod error;
+pub mod mime;
+mod respond;
+#[cfg(feature = "fs")]
+mod sendfile;
+mod service;
+pub mod store;
+
+pub use body::Body;
+pub use entity::{Entity, Source};
+pub use error::{Error, ErrorKind};
+#[cfg(feature = "fs")]
+pub use sendfile::{serve_file, try_serve_file};
+pub use service::{ResponseFuture, ServeDir};
+#[cfg(feature = "fs")]
+pub use store::fs::FsStore;
+pub use store::{Key, Store};

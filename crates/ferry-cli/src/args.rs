@@ -1,0 +1,67 @@
+//! Command-line flags, as typed: parsed by clap, validated in `main`.
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// ferry: serve files over HTTP exactly right and fast.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Serve the files of a directory over HTTP/1.1 (GET and HEAD).
+    ///
+    /// Conditional requests (304/412), byte ranges, precompressed siblings
+    /// (`x.css.br`, `x.css.zst`, `x.css.gz`) and `index.html` for directories.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The directory to serve.
+    pub(crate) dir: PathBuf,
+
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+
+    /// Serve files whose symlinks resolve outside DIR (by default they are 404).
+    #[arg(long)]
+    pub(crate) follow_symlinks: bool,
+
+    /// Serve names starting with `.` (by default 404, except /.well-known/).
+    #[arg(long)]
+    pub(crate) show_hidden: bool,
+
+    /// Never serve precompressed siblings (.br, .zst, .gz), even when accepted.
+    #[arg(long)]
+    pub(crate) no_precompressed: bool,
+
+    /// Cache-Control value sent with every file (none by default).
+    #[arg(long, value_name = "VALUE")]
+    pub(crate) cache_control: Option<String>,
+}
+
+/// Flags every server command shares.
+#[derive(Debug, Args)]
+pub(crate) struct ServerArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: SocketAddr,
+
+    /// Do not write an access log line per request to stderr.
+    #[arg(long)]
+    pub(crate) no_access_log: bool,
+
+    /// Seconds a client has to send a complete request head before the
+    /// connection is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub(crate) header_timeout: u64,
+
+    /// Largest request head accepted, in bytes; larger heads get 431.
+    #[arg(long, value_name = "BYTES", default_value_t = 32 * 1024)]
+    pub(crate) max_header_bytes: usize,
+}

@@ -1,0 +1,183 @@
+//! The HTTP/1.1 server loop: accept, serve with hyper, log, shut down gracefully.
+use crate::args::ServerArgs;
+use anyhow::Context as _;
+use bytes::Bytes;
+use ferry::{Body, ServeDir, Store};
+use http::{Request, Response};
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::io::Write as _;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+/// Runs the server until SIGINT or SIGTERM, then lets in-flight responses finish.
+pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    rt.block_on(serve(args, svc, what))
+}
+
+async fn serve<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    eprintln!("ferry: {what} on http://{addr}/");
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(args.header_timeout.max(1)))
+        .max_buf_size(args.max_header_bytes.max(8192))
+        .pipeline_flush(true)
+        .keep_alive(true);
+    let log = !args.no_access_log;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(s) => s,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    eprintln!("ferry: accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = svc.clone();
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let svc = svc.clone();
+            async move { Ok::<_, Infallible>(handle(&svc, req, log, peer).await) }
+        });
+        let conn = http.serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    eprintln!("ferry: shutting down, finishing in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(30)) => {
+            eprintln!("ferry: gave up waiting for connections after 30s");
+        }
+    }
+    Ok(())
+}
+
+async fn handle<S: Store>(
+    svc: &ServeDir<S>,
+    req: Request<Incoming>,
+    log: bool,
+    peer: std::net::SocketAddr,
+) -> Response<LogBody> {
+    let start = Instant::now();
+    let res = svc.serve(&req).await;
+    let line = log.then(|| LogLine {
+        peer,
+        method: req.method().to_string(),
+        target: req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| "/".into(), |p| p.as_str().into()),
+        status: res.status().as_u16(),
+        start,
+    });
+    res.map(|body| LogBody {
+        body,
+        sent: 0,
+        line,
+    })
+}
+
+struct LogLine {
+    peer: std::net::SocketAddr,
+    method: String,
+    target: String,
+    status: u16,
+    start: Instant,
+}
+
+/// A response body that writes its access-log line when it is done (or dropped,
+/// for a client that went away), with the bytes really sent.
+struct LogBody {
+    body: Body,
+    sent: u64,
+    line: Option<LogLine>,
+}
+
+impl http_body::Body for LogBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let res = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(f))) = &res {
+            if let Some(d) = f.data_ref() {
+                self.sent += d.len() as u64;
+            }
+        }
+        res
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for LogBody {
+    fn drop(&mut self) {
+        if let Some(l) = self.line.take() {
+            let ms = l.start.elapsed().as_secs_f64() * 1000.0;
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{} \"{} {}\" {} {} {:.3}ms",
+                l.peer.ip(),
+                l.method,
+                l.target.escape_debug(),
+                l.status,
+                self.sent,
+                ms
+            );
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

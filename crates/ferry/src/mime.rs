@@ -1,0 +1,104 @@
+//! Content-Type from a file name.
+//!
+//! A short table of the types the web depends on, checked first and kept exact
+//! (JavaScript is `text/javascript` per RFC 9239, WebAssembly is
+//! `application/wasm`), then `mime_guess`'s maintained table. Text types get
+//! `charset=utf-8`.
+use http::HeaderValue;
+use std::path::Path;
+
+/// The type sent for names with no known extension.
+pub const DEFAULT: &str = "application/octet-stream";
+
+const TABLE: &[(&str, &str)] = &[
+    ("html", "text/html; charset=utf-8"),
+    ("htm", "text/html; charset=utf-8"),
+    ("css", "text/css; charset=utf-8"),
+    ("js", "text/javascript; charset=utf-8"),
+    ("mjs", "text/javascript; charset=utf-8"),
+    ("cjs", "text/javascript; charset=utf-8"),
+    ("json", "application/json"),
+    ("map", "application/json"),
+    ("webmanifest", "application/manifest+json"),
+    ("txt", "text/plain; charset=utf-8"),
+    ("md", "text/markdown; charset=utf-8"),
+    ("csv", "text/csv; charset=utf-8"),
+    ("xml", "text/xml; charset=utf-8"),
+    ("svg", "image/svg+xml"),
+    ("png", "image/png"),
+    ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"),
+    ("gif", "image/gif"),
+    ("webp", "image/webp"),
+    ("avif", "image/avif"),
+    ("ico", "image/x-icon"),
+    ("wasm", "application/wasm"),
+    ("woff", "font/woff"),
+    ("woff2", "font/woff2"),
+    ("ttf", "font/ttf"),
+    ("otf", "font/otf"),
+    ("pdf", "application/pdf"),
+    ("zip", "application/zip"),
+    ("gz", "application/gzip"),
+    ("mp4", "video/mp4"),
+    ("webm", "video/webm"),
+    ("mp3", "audio/mpeg"),
+    ("ogg", "audio/ogg"),
+];
+
+/// The Content-Type for `ext` (without the dot, any case), or `None` when unknown.
+pub fn for_extension(ext: &str) -> Option<HeaderValue> {
+    let lower;
+    let ext = if ext.bytes().any(|b| b.is_ascii_uppercase()) {
+        lower = ext.to_ascii_lowercase();
+        &lower
+    } else {
+        ext
+    };
+    if let Some((_, t)) = TABLE.iter().find(|(e, _)| *e == ext) {
+        return Some(HeaderValue::from_static(t));
+    }
+    let m = mime_guess::from_ext(ext).first()?;
+    let text = m.type_() == mime_guess::mime::TEXT
+        || m.suffix() == Some(mime_guess::mime::XML)
+        || m.subtype() == "javascript";
+    let s = if text && m.get_param(mime_guess::mime::CHARSET).is_none() {
+        format!("{}; charset=utf-8", m.essence_str())
+    } else {
+        m.essence_str().to_owned()
+    };
+    HeaderValue::from_str(&s).ok()
+}
+
+/// The Content-Type for a file name; [`DEFAULT`] when the extension is unknown.
+pub fn for_path(path: &Path) -> HeaderValue {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .and_then(for_extension)
+        .unwrap_or_else(|| HeaderValue::from_static(DEFAULT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn web_types_are_exact() {
+        for (name, want) in [
+            ("a.js", "text/javascript; charset=utf-8"),
+            ("a.MJS", "text/javascript; charset=utf-8"),
+            ("a.wasm", "application/wasm"),
+            ("site.webmanifest", "application/manifest+json"),
+            ("a.avif", "image/avif"),
+            ("a.woff2", "font/woff2"),
+            ("index.html", "text/html; charset=utf-8"),
+            ("a.txt", "text/plain; charset=utf-8"),
+            ("a.unknownext", DEFAULT),
+            ("Makefile", DEFAULT),
+            ("a.rtf", "application/rtf"),
+            ("a.tsv", "text/tab-separated-values; charset=utf-8"),
+        ] {
+            assert_eq!(for_path(Path::new(name)), want, "{name}");
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! From a [`Plan`] and an [`Entity`] to a response. The only place where body
+//! bytes start to flow, and the only place where HEAD differs from GET: the body
+//! is dropped, every header stays.
+use crate::{Body, Entity};
+use ferry_proto::{date, multipart, range, Plan};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Response, StatusCode};
+use std::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Response headers that come from configuration rather than from the entity.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Extra {
+    /// Cache-Control for 200, 206 and 304.
+    pub(crate) cache_control: Option<HeaderValue>,
+    /// Content-Disposition for 200 and 206.
+    pub(crate) disposition: Option<HeaderValue>,
+    /// `X-Content-Type-Options: nosniff` on every response.
+    pub(crate) nosniff: bool,
+}
+
+static NOSNIFF: HeaderName = HeaderName::from_static("x-content-type-options");
+
+/// Builds the response for `plan`. `head` drops the body and keeps every header.
+pub(crate) fn build(
+    plan: Plan,
+    entity: &Entity,
+    head: bool,
+    now: SystemTime,
+    extra: &Extra,
+) -> Response<Body> {
+    let meta = entity.meta();
+    let len = meta.len;
+    let mut res = Response::new(Body::empty());
+    let h = res.headers_mut();
+    h.insert(header::DATE, date_value(now));
+    if extra.nosniff {
+        h.insert(NOSNIFF.clone(), HeaderValue::from_static("nosniff"));
+    }
+    let status = match plan {
+        Plan::Full | Plan::Partial(_) | Plan::Multipart(_) => {
+            validators(h, entity, now);
+            representation(h, entity, extra);
+            // Choice: a multipart response of a content-coded variant would need
+            // Content-Encoding inside each part, which clients do not read; such a
+            // request gets the whole variant instead (RFC 9110 §14.2 allows ignoring Range).
+            let plan = match plan {
+                Plan::Multipart(_) if entity.get_coding().is_some() => Plan::Full,
+                p => p,
+            };
+            match plan {
+                Plan::Partial(r) => {
+                    h.insert(header::CONTENT_RANGE, value(range::content_range(&r, len)));
+                    h.insert(header::CONTENT_LENGTH, HeaderValue::from(r.end - r.start));
+                    if !head {
+                        *res.body_mut() = entity.read(r);
+                    }
+                    StatusCode::PARTIAL_CONTENT
+                }
+                Plan::Multipart(set) => {
+                    let boundary = boundary();
+                    let ct = entity.get_content_type().and_then(|v| v.to_str().ok());
+                    let total = multipart::body_len(&boundary, ct, &set, len);
+                    h.remove(header::CONTENT_TYPE);
+                    h.insert(
+                        header::CONTENT_TYPE,
+                        value(format!("multipart/byteranges; boundary={boundary}")),
+                    );
+                    h.insert(header::CONTENT_LENGTH, HeaderValue::from(total));
+                    if !head {
+                        let mut parts = Vec::with_capacity(set.as_slice().len() * 2 + 1);
+                        for (i, r) in set.as_slice().iter().enumerate() {
+                            parts.push(Body::from(multipart::part_head(
+                                &boundary,
+                                ct,
+                                r,
+                                len,
+                                i == 0,
+                            )));
+                            parts.push(entity.read(r.clone()));
+                        }
+                        parts.push(Body::from(multipart::closing(&boundary)));
+                        *res.body_mut() = Body::chain(parts);
+                    }
+                    StatusCode::PARTIAL_CONTENT
+                }
+                _ => {
+                    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+                    if !head && len > 0 {
+                        *res.body_mut() = entity.read(0..len);
+                    }
+                    StatusCode::OK
+                }
+            }
+        }
+        Plan::NotModified => {
+            // §15.4.5: the fields a 200 would carry among Cache-Control,
+            // Content-Location, Date, ETag, Expires and Vary; no content.
+            validators(h, entity, now);
+            if let Some(cc) = &extra.cache_control {
+                h.insert(header::CACHE_CONTROL, cc.clone());
+            }
+            if entity.varies() {
+                h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            }
+            StatusCode::NOT_MODIFIED
+        }
+        Plan::PreconditionFailed => {
+            return text(
+                res,
+                StatusCode::PRECONDITION_FAILED,
+                "412 Precondition Failed\n",
+                head,
+            );
+        }
+        Plan::RangeNotSatisfiable => {
+            // §15.5.17: SHOULD send Content-Range with the current length.
+            h.insert(
+                header::CONTENT_RANGE,
+                value(range::unsatisfied_content_range(len)),
+            );
+            if entity.varies() {
+                h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            }
+            return text(
+                res,
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "416 Range Not Satisfiable\n",
+                head,
+            );
+        }
+        _ => return method_not_allowed(res, head),
+    };
+    *res.status_mut() = status;
+    res
+}
+
+/// ETag and Last-Modified (never later than Date, §8.8.2.1).
+fn validators(h: &mut HeaderMap, entity: &Entity, now: SystemTime) {
+    let meta = entity.meta();
+    if let Some(tag) = &meta.etag {
+        h.insert(header::ETAG, tag.to_header_value());
+    }
+    if let Some(lm) = meta.last_modified {
+        h.insert(
+            header::LAST_MODIFIED,
+            date_value(date::clamp_last_modified(lm, now)),
+        );
+    }
+}
+
+/// The representation metadata of a 200 or 206.
+fn representation(h: &mut HeaderMap, entity: &Entity, extra: &Extra) {
+    if let Some(ct) = entity.get_content_type() {
+        h.insert(header::CONTENT_TYPE, ct.clone());
+    }
+    if let Some(c) = entity.get_coding() {
+        h.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static(c.as_str()),
+        );
+    }
+    if entity.varies() {
+        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some(cc) = &extra.cache_control {
+        h.insert(header::CACHE_CONTROL, cc.clone());
+    }
+    if let Some(cd) = &extra.disposition {
+        h.insert(header::CONTENT_DISPOSITION, cd.clone());
+    }
+}
+
+/// A short plain-text response; `res` already carries Date and friends.
+pub(crate) fn text(
+    mut res: Response<Body>,
+    status: StatusCode,
+    body: &'static str,
+    head: bool,
+) -> Response<Body> {
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    *res.body_mut() = if head {
+        Body::empty()
+    } else {
+        Body::from(body)
+    };
+    res
+}
+
+/// 405 with `Allow: GET, HEAD` ([RFC 9110 §15.5.6]).
+///
+/// [RFC 9110 §15.5.6]: https://www.rfc-editor.org/rfc/rfc9110#section-15.5.6
+pub(crate) fn method_not_allowed(mut res: Response<Body>, head: bool) -> Response<Body> {
+    res.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    text(
+        res,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "405 Method Not Allowed\n",
+        head,
+    )
+}
+
+/// A response carrying only Date (and nosniff when asked), for errors and redirects.
+pub(crate) fn bare(now: SystemTime, nosniff: bool) -> Response<Body> {
+    let mut res = Response::new(Body::empty());
+    res.headers_mut().insert(header::DATE, date_value(now));
+    if nosniff {
+        res.headers_mut()
+            .insert(NOSNIFF.clone(), HeaderValue::from_static("nosniff"));
+    }
+    res
+}
+
+fn value(s: String) -> HeaderValue {
+    HeaderValue::try_from(s).expect("generated header values are visible ASCII")
+}
+
+/// The IMF-fixdate for `t`, formatted once per second per thread.
+pub(crate) fn date_value(t: SystemTime) -> HeaderValue {
+    thread_local! {
+        static CACHE: RefCell<(u64, Option<HeaderValue>)> = const { RefCell::new((0, None)) };
+    }
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        match &c.1 {
+            Some(v) if c.0 == secs => v.clone(),
+            _ => {
+                let v = value(date::fmt_http_date(t));
+                *c = (secs, Some(v.clone()));
+                v
+            }
+        }
+    })
+}
+
+/// A multipart boundary that is random per response: 128 bits from the standard
+/// library's randomly keyed SipHash over a counter. The chance that it occurs in
+/// the content is negligible (2^-128 per position).
+fn boundary() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let keys = std::collections::hash_map::RandomState::new();
+    let mut a = keys.build_hasher();
+    a.write_u64(n);
+    let mut b = keys.build_hasher();
+    b.write_u64(!n);
+    format!("ferry-{:016x}{:016x}", a.finish(), b.finish())
+}

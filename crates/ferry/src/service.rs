@@ -1,0 +1,275 @@
+//! Serving requests: a directory as a tower `Service`, and one file for an app.
+use crate::respond::{self, Extra};
+use crate::store::{Hidden, Key, Store};
+use crate::{Body, Error, ErrorKind};
+use ferry_proto::{plan, AcceptEncoding};
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+/// Serves the files of a [`Store`] by URL path: the behaviour of `ferry serve`.
+///
+/// GET and HEAD only (405 with `Allow` otherwise); `index.html` for directories;
+/// a directory named without its trailing slash is redirected (308) to it, keeping
+/// the query; conditional requests and ranges per RFC 9110.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use ferry::{FsStore, ServeDir};
+/// let serve = ServeDir::new(FsStore::new("./site")?.precompressed(true));
+/// let req = http::Request::get("/index.html").body(()).unwrap();
+/// let res = serve.serve(&req).await;
+/// assert_eq!(res.status(), 200);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct ServeDir<S> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S> Clone for ServeDir<S> {
+    fn clone(&self) -> Self {
+        ServeDir {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner<S> {
+    store: S,
+    index: Option<String>,
+    hidden: Hidden,
+    extra: Extra,
+}
+
+impl<S: Store> ServeDir<S> {
+    /// Serves `store` with the defaults: `index.html`, hidden files refused,
+    /// `X-Content-Type-Options: nosniff`.
+    pub fn new(store: S) -> Self {
+        ServeDir {
+            inner: Arc::new(Inner {
+                store,
+                index: Some("index.html".into()),
+                hidden: Hidden::Deny,
+                extra: Extra {
+                    nosniff: true,
+                    ..Extra::default()
+                },
+            }),
+        }
+    }
+
+    fn inner_mut(&mut self) -> &mut Inner<S> {
+        Arc::get_mut(&mut self.inner).expect("builder methods run before the service is cloned")
+    }
+
+    /// The file served for a directory path ending in `/`; `None` for no index.
+    ///
+    /// # Panics
+    ///
+    /// When called on a clone (configure before cloning).
+    #[must_use]
+    pub fn index_file(mut self, name: Option<&str>) -> Self {
+        self.inner_mut().index = name.map(str::to_owned);
+        self
+    }
+
+    /// Whether names starting with `.` are served (default: refused, except
+    /// `/.well-known/`).
+    #[must_use]
+    pub fn hidden(mut self, hidden: Hidden) -> Self {
+        self.inner_mut().hidden = hidden;
+        self
+    }
+
+    /// The Cache-Control value for files (200, 206 and 304).
+    #[must_use]
+    pub fn cache_control(mut self, value: Option<HeaderValue>) -> Self {
+        self.inner_mut().extra.cache_control = value;
+        self
+    }
+
+    /// Whether every response carries `X-Content-Type-Options: nosniff` (default on).
+    #[must_use]
+    pub fn nosniff(mut self, on: bool) -> Self {
+        self.inner_mut().extra.nosniff = on;
+        self
+    }
+
+    /// The store being served.
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
+    /// Serves `req`; failures become short plain-text responses (404, 400, 500).
+    pub fn serve<'a, B>(
+        &'a self,
+        req: &'a Request<B>,
+    ) -> impl Future<Output = Response<Body>> + Send + 'a {
+        let head = Head::of(req);
+        async move {
+            let now = SystemTime::now();
+            match self.try_serve_at(head, now).await {
+                Ok(res) => res,
+                Err(e) => error_response(
+                    &e,
+                    now,
+                    head.method == Method::HEAD,
+                    self.inner.extra.nosniff,
+                ),
+            }
+        }
+    }
+
+    /// Serves `req`, handing failures to the caller instead of answering them.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidPath`] for a path that can never name a file (400),
+    /// [`ErrorKind::NotFound`] for a missing, hidden or outside file (404),
+    /// [`ErrorKind::Store`] when the store failed (500).
+    pub fn try_serve<'a, B>(
+        &'a self,
+        req: &'a Request<B>,
+    ) -> impl Future<Output = Result<Response<Body>, Error>> + Send + 'a {
+        self.try_serve_at(Head::of(req), SystemTime::now())
+    }
+
+    async fn try_serve_at(&self, req: Head<'_>, now: SystemTime) -> Result<Response<Body>, Error> {
+        let inner = &*self.inner;
+        let method = req.method;
+        let head = method == Method::HEAD;
+        if method != Method::GET && !head {
+            // Decided before any I/O: no file is opened for a method we never serve.
+            return Ok(respond::method_not_allowed(
+                respond::bare(now, inner.extra.nosniff),
+                false,
+            ));
+        }
+        let key = Key::from_uri_path(req.uri.path(), inner.hidden)?;
+        let accept = AcceptEncoding::from_headers(req.headers);
+        let entity = if key.is_dir() {
+            let index = inner
+                .index
+                .as_deref()
+                .ok_or_else(|| Error::new(ErrorKind::NotFound))?;
+            let key = key.join(index);
+            inner
+                .store
+                .open(&key, &accept)
+                .await
+                .map_err(|e| match e.kind() {
+                    ErrorKind::IsDirectory => Error::new(ErrorKind::NotFound),
+                    _ => e,
+                })?
+        } else {
+            match inner.store.open(&key, &accept).await {
+                Err(e) if e.kind() == ErrorKind::IsDirectory => {
+                    return Ok(redirect_to_dir(req, now, inner.extra.nosniff));
+                }
+                r => r?,
+            }
+        };
+        let plan = plan(method, req.headers, entity.meta(), now);
+        Ok(respond::build(plan, &entity, head, now, &inner.extra))
+    }
+}
+
+/// The parts of a request head that serving reads: borrowed, so the request's
+/// body type never has to be `Sync`.
+#[derive(Clone, Copy)]
+pub(crate) struct Head<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) uri: &'a http::Uri,
+    pub(crate) headers: &'a http::HeaderMap,
+}
+
+impl<'a> Head<'a> {
+    pub(crate) fn of<B>(req: &'a Request<B>) -> Self {
+        Head {
+            method: req.method(),
+            uri: req.uri(),
+            headers: req.headers(),
+        }
+    }
+}
+
+/// 308 to the same path with a trailing slash, keeping the query.
+fn redirect_to_dir(req: Head<'_>, now: SystemTime, nosniff: bool) -> Response<Body> {
+    let uri = req.uri;
+    let mut location = format!("{}/", uri.path());
+    if let Some(q) = uri.query() {
+        location.push('?');
+        location.push_str(q);
+    }
+    let mut res = respond::bare(now, nosniff);
+    // The path came from a valid request-target, so it is a valid header value.
+    if let Ok(v) = HeaderValue::try_from(location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    respond::text(
+        res,
+        StatusCode::PERMANENT_REDIRECT,
+        "308 Permanent Redirect\n",
+        req.method == Method::HEAD,
+    )
+}
+
+/// The short plain-text response for a failure; never includes its details.
+pub(crate) fn error_response(
+    e: &Error,
+    now: SystemTime,
+    head: bool,
+    nosniff: bool,
+) -> Response<Body> {
+    let status = e.status();
+    let body = match status {
+        StatusCode::NOT_FOUND => "404 Not Found\n",
+        StatusCode::BAD_REQUEST => "400 Bad Request\n",
+        _ => "500 Internal Server Error\n",
+    };
+    respond::text(respond::bare(now, nosniff), status, body, head)
+}
+
+impl<S: Store, B: Send + 'static> tower_service::Service<Request<B>> for ServeDir<S> {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> ResponseFuture {
+        let this = self.clone();
+        let (parts, _body) = req.into_parts();
+        ResponseFuture(Box::pin(async move {
+            let req = Request::from_parts(parts, ());
+            Ok(this.serve(&req).await)
+        }))
+    }
+}
+
+/// The future of [`ServeDir`]'s `Service::call`.
+pub struct ResponseFuture(Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>);
+
+impl Future for ResponseFuture {
+    type Output = Result<Response<Body>, Infallible>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl std::fmt::Debug for ResponseFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResponseFuture")
+    }
+}

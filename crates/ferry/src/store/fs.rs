@@ -1,0 +1,270 @@
+//! The local file system store.
+//!
+//! Opens, stats and streams files under a root directory. Blocking calls run on
+//! tokio's blocking pool, never on a runtime worker.
+use crate::mime;
+use crate::store::{Key, OpenFuture, Store};
+use crate::{Body, Entity, Error, ErrorKind, Source};
+use bytes::{Bytes, BytesMut};
+use ferry_proto::{AcceptEncoding, ContentCoding, EntityTag};
+use std::fs::File;
+use std::io;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+use tokio::task::JoinHandle;
+
+/// Bytes read per chunk while streaming a file: bounds memory per response.
+const CHUNK: u64 = 128 * 1024;
+
+/// Files under one root directory.
+///
+/// Symlinks that resolve outside the root are not found unless
+/// [`FsStore::follow_symlinks`] allows them. Precompressed siblings (`a.css.br`,
+/// `a.css.zst`, `a.css.gz`) are served when [`FsStore::precompressed`] is on and the
+/// request accepts their coding; a sibling is never served without its original.
+#[derive(Debug, Clone)]
+pub struct FsStore {
+    root: Arc<Path>,
+    follow_symlinks: bool,
+    precompressed: bool,
+}
+
+impl FsStore {
+    /// A store serving the directory `root`.
+    ///
+    /// # Errors
+    ///
+    /// Fails when `root` does not exist or is not a directory.
+    pub fn new(root: impl AsRef<Path>) -> io::Result<Self> {
+        let root = root.as_ref();
+        let canonical = std::fs::canonicalize(root)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", root.display())))?;
+        if !canonical.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a directory", root.display()),
+            ));
+        }
+        Ok(FsStore {
+            root: canonical.into(),
+            follow_symlinks: false,
+            precompressed: false,
+        })
+    }
+
+    /// Serves files whose symlinks resolve outside the root (off by default).
+    #[must_use]
+    pub fn follow_symlinks(mut self, on: bool) -> Self {
+        self.follow_symlinks = on;
+        self
+    }
+
+    /// Serves precompressed siblings when the request accepts them (off by default).
+    #[must_use]
+    pub fn precompressed(mut self, on: bool) -> Self {
+        self.precompressed = on;
+        self
+    }
+
+    /// The canonical root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path_of(&self, key: &Key) -> PathBuf {
+        self.root.join(key.as_str())
+    }
+}
+
+impl Store for FsStore {
+    fn open<'a>(&'a self, key: &'a Key, accept: &'a AcceptEncoding) -> OpenFuture<'a> {
+        let path = self.path_of(key);
+        let codings: Vec<ContentCoding> = if self.precompressed {
+            accept.preferred().collect()
+        } else {
+            Vec::new()
+        };
+        let root = (!self.follow_symlinks).then(|| self.root.clone());
+        let precompressed = self.precompressed;
+        OpenFuture::new(async move {
+            let entity = blocking(move || open_path(&path, root.as_deref(), &codings)).await?;
+            Ok(entity.vary_encoding(precompressed))
+        })
+    }
+}
+
+/// Runs blocking file-system work off the runtime's workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(Error::with_source(ErrorKind::Store, e)))
+}
+
+/// Opens the regular file at `path` (or its best precompressed sibling among
+/// `codings`), checking that it resolves inside `root` when given.
+pub(crate) fn open_path(
+    path: &Path,
+    root: Option<&Path>,
+    codings: &[ContentCoding],
+) -> Result<Entity, Error> {
+    let (file, meta) = open_regular(path, root)?;
+    let content_type = mime::for_path(path);
+    for &coding in codings {
+        let mut name = path.as_os_str().to_owned();
+        name.push(coding.extension());
+        if let Ok((vfile, vmeta)) = open_regular(Path::new(&name), root) {
+            let tag = file_etag(&vmeta);
+            // §8.8.3: each variant has its own entity tag, distinct from identity's.
+            let tag = EntityTag::strong(&format!("{}-{}", tag.opaque(), coding.as_str()))
+                .expect("etag characters are hex, '-', '.' and a coding token");
+            return Ok(entity_for(vfile, &vmeta)
+                .etag(tag)
+                .content_type(content_type)
+                .coding(coding));
+        }
+    }
+    Ok(entity_for(file, &meta)
+        .etag(file_etag(&meta))
+        .content_type(content_type))
+}
+
+fn entity_for(file: File, meta: &std::fs::Metadata) -> Entity {
+    let mut e = Entity::new(
+        meta.len(),
+        FsSource {
+            file: Arc::new(file),
+        },
+    );
+    if let Ok(t) = meta.modified() {
+        e = e.last_modified(t);
+    }
+    e
+}
+
+fn file_etag(meta: &std::fs::Metadata) -> EntityTag {
+    EntityTag::from_len_mtime(
+        meta.len(),
+        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+    )
+}
+
+fn open_regular(path: &Path, root: Option<&Path>) -> Result<(File, std::fs::Metadata), Error> {
+    let file = File::open(path).map_err(Error::from_io)?;
+    let meta = file.metadata().map_err(Error::from_io)?;
+    if meta.is_dir() {
+        return Err(Error::new(ErrorKind::IsDirectory));
+    }
+    if !meta.is_file() {
+        // FIFOs, devices and sockets have no stable length: never serve them.
+        return Err(Error::new(ErrorKind::NotFound));
+    }
+    if let Some(root) = root {
+        if !resolves_inside(&file, path, root) {
+            return Err(Error::new(ErrorKind::NotFound));
+        }
+    }
+    Ok((file, meta))
+}
+
+/// Whether the opened file really lives under `root`, after every symlink.
+fn resolves_inside(file: &File, path: &Path, root: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    // Asking the kernel where the open descriptor points is one syscall and cannot
+    // race with a symlink swapped after the open.
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .or_else(|_| std::fs::canonicalize(path));
+    real.is_ok_and(|p| p.starts_with(root))
+}
+
+#[derive(Debug)]
+struct FsSource {
+    file: Arc<File>,
+}
+
+impl Source for FsSource {
+    fn read(&self, range: Range<u64>) -> Body {
+        Body::file(FileBody {
+            file: self.file.clone(),
+            pos: range.start,
+            end: range.end,
+            pending: None,
+        })
+    }
+}
+
+/// A region of an open file, streamed in chunks of at most [`CHUNK`] bytes.
+pub(crate) struct FileBody {
+    file: Arc<File>,
+    pos: u64,
+    end: u64,
+    pending: Option<JoinHandle<io::Result<Bytes>>>,
+}
+
+impl FileBody {
+    pub(crate) fn remaining(&self) -> u64 {
+        self.end - self.pos
+    }
+
+    pub(crate) fn region(&self) -> Option<(&File, Range<u64>)> {
+        self.pending
+            .is_none()
+            .then_some((&*self.file, self.pos..self.end))
+    }
+
+    pub(crate) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        if self.pending.is_none() {
+            if self.pos >= self.end {
+                return Poll::Ready(None);
+            }
+            let (file, pos) = (self.file.clone(), self.pos);
+            let len = (self.end - self.pos).min(CHUNK) as usize;
+            self.pending = Some(tokio::task::spawn_blocking(move || {
+                read_exact_at(&file, pos, len)
+            }));
+        }
+        let handle = self.pending.as_mut().expect("set above");
+        let res = std::task::ready!(std::pin::Pin::new(handle).poll(cx));
+        self.pending = None;
+        let chunk = res.map_err(io::Error::other).and_then(|r| r);
+        match chunk {
+            Ok(b) => {
+                self.pos += b.len() as u64;
+                Poll::Ready(Some(Ok(b)))
+            }
+            Err(e) => {
+                // Headers are out: the only honest thing left is to abort.
+                self.pos = self.end;
+                Poll::Ready(Some(Err(e)))
+            }
+        }
+    }
+}
+
+use std::future::Future as _;
+
+/// Reads exactly `len` bytes at `pos`; a file that shrank is an error, never a
+/// short body.
+fn read_exact_at(file: &File, pos: u64, len: usize) -> io::Result<Bytes> {
+    let mut buf = BytesMut::zeroed(len);
+    let mut filled = 0;
+    while filled < len {
+        match file.read_at(&mut buf[filled..], pos + filled as u64) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shrank while serving",
+                ))
+            }
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(buf.freeze())
+}

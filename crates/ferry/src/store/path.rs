@@ -1,0 +1,130 @@
+//! From a URL path to a safe store key.
+//!
+//! The path is percent-decoded exactly once and split into segments; every segment
+//! that could leave the root or name something other than a plain file name is
+//! rejected here, before any store sees it. This module never performs I/O.
+use crate::{Error, ErrorKind};
+use percent_encoding::percent_decode;
+
+/// Longest decoded path accepted; longer paths are [`ErrorKind::NotFound`].
+pub const MAX_PATH_LEN: usize = 4096;
+
+/// A validated, relative key: `/`-separated, non-empty segments, none of them `.`,
+/// `..`, empty, or containing `\`, NUL, or `:`.
+///
+/// A trailing slash in the URL path is kept as [`Key::is_dir`], so `/docs/` maps
+/// to the key `docs` with `is_dir() == true` and `/` to the empty key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    key: String,
+    dir: bool,
+}
+
+/// Whether keys whose segments start with `.` may be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Hidden {
+    /// Dot-segments are not found, except a leading `.well-known` (RFC 8615).
+    #[default]
+    Deny,
+    /// Dot-segments are served like any other name.
+    Allow,
+}
+
+impl Key {
+    /// Parses the path component of a request URI (still percent-encoded).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidPath`] (400) for a path that does not start with `/`, that
+    /// contains an encoded `/` or `\`, a backslash, NUL or another control character,
+    /// a `..` segment, a drive letter, or that does not decode to UTF-8.
+    /// [`ErrorKind::NotFound`] (404) for a hidden segment when `hidden` is
+    /// [`Hidden::Deny`], and for paths longer than [`MAX_PATH_LEN`].
+    pub fn from_uri_path(path: &str, hidden: Hidden) -> Result<Key, Error> {
+        let invalid = || Error::new(ErrorKind::InvalidPath);
+        let rest = path.strip_prefix('/').ok_or_else(invalid)?;
+        let mut key = String::with_capacity(rest.len());
+        let mut dir = rest.is_empty();
+        for (i, raw) in rest.split('/').enumerate() {
+            // An encoded slash would turn one segment into two after decoding.
+            if raw.contains("%2f") || raw.contains("%2F") {
+                return Err(invalid());
+            }
+            let seg = percent_decode(raw.as_bytes())
+                .decode_utf8()
+                .map_err(|_| invalid())?;
+            if seg.len() > MAX_PATH_LEN || key.len() > MAX_PATH_LEN {
+                return Err(Error::new(ErrorKind::NotFound));
+            }
+            match &*seg {
+                // `a//b` and `a/./b` are the same file on disk; accept them but never
+                // let them matter. A trailing empty segment marks a directory.
+                "" | "." => {
+                    dir = true;
+                    continue;
+                }
+                ".." => return Err(invalid()),
+                _ => {}
+            }
+            dir = false;
+            if seg.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'\\') || seg.contains(':') {
+                // Control characters, NUL, backslashes and drive letters (`C:`) or
+                // alternate data streams (`a:b`) are never names we serve.
+                return Err(invalid());
+            }
+            if seg.starts_with('.') && hidden == Hidden::Deny && !(i == 0 && seg == ".well-known") {
+                return Err(Error::new(ErrorKind::NotFound));
+            }
+            if !key.is_empty() {
+                key.push('/');
+            }
+            key.push_str(&seg);
+        }
+        Ok(Key { key, dir })
+    }
+
+    /// Builds a key from a relative path given by an application (not a URL):
+    /// the same rules, without percent-decoding.
+    ///
+    /// # Errors
+    ///
+    /// As [`Key::from_uri_path`].
+    pub fn from_relative(path: &str, hidden: Hidden) -> Result<Key, Error> {
+        let encoded: String =
+            percent_encoding::utf8_percent_encode(path.trim_start_matches('/'), SEGMENT).collect();
+        Key::from_uri_path(&format!("/{encoded}"), hidden)
+    }
+
+    /// The key, `/`-separated, without leading or trailing slash; empty for the root.
+    pub fn as_str(&self) -> &str {
+        &self.key
+    }
+
+    /// Whether the URL path ended with `/` (or was `/`).
+    pub fn is_dir(&self) -> bool {
+        self.dir
+    }
+
+    /// The key of `name` inside this directory key.
+    pub fn join(&self, name: &str) -> Key {
+        let key = if self.key.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}/{name}", self.key)
+        };
+        Key { key, dir: false }
+    }
+}
+
+/// Characters escaped when re-encoding an application path: everything but
+/// unreserved characters and `/`, so that `%` in a file name stays literal.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+#[cfg(test)]
+mod tests;
