@@ -155,7 +155,14 @@ fn file_etag(meta: &std::fs::Metadata) -> EntityTag {
 }
 
 fn open_regular(path: &Path, root: Option<&Path>) -> Result<(File, std::fs::Metadata), Error> {
-    let file = File::open(path).map_err(Error::from_io)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; it has no effect on
+    // reads of regular files.
+    let file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(Error::from_io)?;
     let meta = file.metadata().map_err(Error::from_io)?;
     if meta.is_dir() {
         return Err(Error::new(ErrorKind::IsDirectory));

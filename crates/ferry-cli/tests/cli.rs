@@ -1,0 +1,241 @@
+//! The `ferry` binary as a user runs it: flags, errors, logs, limits, shutdown.
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Ferry {
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Ferry {
+    fn serve(dir: &Path, extra: &[&str]) -> Ferry {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .arg("serve")
+            .arg(dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let url = first
+            .split("http://")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no URL in {first:?}"));
+        let addr = url.trim_end_matches('/').parse().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for l in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push(l);
+            }
+        });
+        Ferry { child, addr, log }
+    }
+
+    fn raw(&self, req: &[u8]) -> String {
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(req).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn get(&self, path: &str) -> String {
+        self.raw(format!("GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n").as_bytes())
+    }
+
+    fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(l) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
+                return l.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needle:?}: {:?}",
+                self.log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn signal_term(&self) {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+}
+
+impl Drop for Ferry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn header<'a>(resp: &'a str, name: &str) -> Option<&'a str> {
+    resp.split("\r\n\r\n").next()?.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+fn site() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("index.html"), "<h1>hi</h1>").unwrap();
+    std::fs::write(d.path().join("a.txt"), "hello").unwrap();
+    d
+}
+
+#[test]
+fn missing_root_is_a_clear_error_with_exit_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "/no/such/dir"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/no/such/dir") && err.contains("does not exist"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_file_as_root_is_a_clear_error_with_exit_2() {
+    let d = site();
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("serve")
+        .arg(d.path().join("a.txt"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a directory"));
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--listen",
+        "--no-access-log",
+        "--header-timeout",
+        "--max-header-bytes",
+        "--follow-symlinks",
+        "--show-hidden",
+        "--no-precompressed",
+        "--cache-control",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+}
+
+#[test]
+fn serves_and_logs_each_request() {
+    let d = site();
+    let f = Ferry::serve(d.path(), &[]);
+    let r = f.get("/a.txt");
+    assert!(
+        r.starts_with("HTTP/1.1 200 OK") && r.ends_with("hello"),
+        "{r}"
+    );
+    let line = f.wait_log("/a.txt");
+    assert!(line.contains("\"GET /a.txt\" 200 5 "), "{line}");
+    let r = f.get("/");
+    assert!(r.ends_with("<h1>hi</h1>"), "{r}");
+    f.get("/missing");
+    assert!(f.wait_log("/missing").contains(" 404 "));
+}
+
+#[test]
+fn access_log_can_be_switched_off() {
+    let d = site();
+    let f = Ferry::serve(d.path(), &["--no-access-log"]);
+    assert!(f.get("/a.txt").ends_with("hello"));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        f.log.lock().unwrap().is_empty(),
+        "{:?}",
+        f.log.lock().unwrap()
+    );
+}
+
+#[test]
+fn too_large_head_gets_431() {
+    let d = site();
+    let f = Ferry::serve(d.path(), &["--no-access-log"]);
+    let big = "x".repeat(64 * 1024);
+    let r = f.raw(format!("GET /a.txt HTTP/1.1\r\nhost: t\r\nx-big: {big}\r\n\r\n").as_bytes());
+    assert!(r.starts_with("HTTP/1.1 431"), "{}", &r[..r.len().min(200)]);
+}
+
+#[test]
+fn slow_head_is_closed_after_the_timeout() {
+    let d = site();
+    let f = Ferry::serve(d.path(), &["--no-access-log", "--header-timeout", "1"]);
+    let mut s = TcpStream::connect(f.addr).unwrap();
+    s.write_all(b"GET /a.txt HTTP/1.1\r\nhost: t\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let start = Instant::now();
+    let mut out = Vec::new();
+    let res = s.read_to_end(&mut out);
+    assert!(res.is_ok(), "connection was not closed: {res:?}");
+    assert!(start.elapsed() < Duration::from_secs(4));
+    assert!(!String::from_utf8_lossy(&out).contains("hello"));
+}
+
+#[test]
+fn etags_survive_a_restart() {
+    let d = site();
+    let first = Ferry::serve(d.path(), &["--no-access-log"]);
+    let a = header(&first.get("/a.txt"), "etag").unwrap().to_owned();
+    drop(first);
+    let second = Ferry::serve(d.path(), &["--no-access-log"]);
+    let r = second.raw(
+        format!(
+            "GET /a.txt HTTP/1.1\r\nhost: t\r\nif-none-match: {a}\r\nconnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert!(r.starts_with("HTTP/1.1 304"), "{r}");
+}
+
+#[test]
+fn sigterm_finishes_in_flight_responses_then_exits_0() {
+    let d = site();
+    let big: Vec<u8> = (0..20_000_000u32).map(|i| i as u8).collect();
+    std::fs::write(d.path().join("big.bin"), &big).unwrap();
+    let mut f = Ferry::serve(d.path(), &["--no-access-log"]);
+    let mut s = TcpStream::connect(f.addr).unwrap();
+    s.write_all(b"GET /big.bin HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut first = [0u8; 4096];
+    s.read_exact(&mut first).unwrap();
+    f.signal_term();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    let status = f.child.wait().unwrap();
+    let mut all = first.to_vec();
+    all.extend_from_slice(&rest);
+    let body_at = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(
+        all[body_at..] == big[..],
+        "the in-flight body was cut short"
+    );
+    assert!(status.success(), "{status:?}");
+}

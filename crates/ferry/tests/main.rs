@@ -1,0 +1,7 @@
+//! Integration tests over real sockets: one binary, a module per topic.
+mod main {
+    mod conditional;
+    mod paths;
+    mod serving;
+    pub(crate) mod support;
+}
