@@ -2,6 +2,7 @@
 mod main {
     mod conditional;
     mod paths;
+    mod ranges;
     mod serving;
     pub(crate) mod support;
 }

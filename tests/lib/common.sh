@@ -1,0 +1,58 @@
+# Shared helpers for the scripts under tests/scripts. Source it; do not run it.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+PASSED=0
+FAILED=0
+ok() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL - $*"; }
+check() { # check "name" cmd...
+  local name=$1; shift
+  if "$@"; then ok "$name"; else fail "$name"; fi
+}
+finish() {
+  echo "$PASSED passed, $FAILED failed"
+  [ "$FAILED" -eq 0 ]
+}
+
+# need CMD [apt-package]: installs with apt-get when missing; a missing program fails in CI.
+APT_UPDATED=
+need() {
+  local cmd=$1 pkg=${2:-$1}
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  if command -v apt-get >/dev/null 2>&1; then
+    [ -n "$APT_UPDATED" ] || { apt-get update -qq >/dev/null 2>&1 || true; APT_UPDATED=1; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null 2>&1 || true
+  fi
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  echo "missing program: $cmd (package $pkg)" >&2
+  if [ "${CI:-}" = true ]; then exit 1; fi
+  echo "skipping: $cmd not available outside CI" >&2
+  exit 0
+}
+
+ferry_bin() {
+  cargo build -q -p ferry-cli >&2
+  echo "$CARGO_TARGET_DIR/debug/ferry"
+}
+
+# start_ferry LOGFILE ARGS...: starts ferry on a free port, sets FERRY_URL and FERRY_PID.
+start_ferry() {
+  local log=$1; shift
+  "$FERRY" "$@" --listen 127.0.0.1:0 2>"$log" &
+  FERRY_PID=$!
+  PIDS+=("$FERRY_PID")
+  for _ in $(seq 100); do
+    FERRY_URL=$(grep -o 'http://[0-9.:]*' "$log" | head -1 || true)
+    [ -n "$FERRY_URL" ] && return 0
+    sleep 0.05
+  done
+  echo "ferry did not start:" >&2; cat "$log" >&2; return 1
+}
