@@ -40,9 +40,37 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     pub(crate) no_precompressed: bool,
 
-    /// Cache-Control value sent with every file (none by default).
-    #[arg(long, value_name = "VALUE")]
-    pub(crate) cache_control: Option<String>,
+    /// Cache-Control for files no --cache-rule matches and whose names are not
+    /// fingerprinted; `none` sends no Cache-Control.
+    #[arg(long, value_name = "VALUE", default_value = "no-cache")]
+    pub(crate) cache_control: String,
+
+    /// Cache-Control for fingerprinted names such as `app.3f9c2b1a.js`;
+    /// `none` treats them like other files.
+    #[arg(
+        long,
+        value_name = "VALUE",
+        default_value = "public, max-age=31536000, immutable"
+    )]
+    pub(crate) immutable_cache_control: String,
+
+    /// Cache-Control by path pattern, `GLOB=VALUE` (`*`, `**`, `?`; relative to
+    /// DIR); repeatable, the first match wins.
+    #[arg(long = "cache-rule", value_name = "GLOB=VALUE")]
+    pub(crate) cache_rules: Vec<String>,
+
+    /// List directories that have no index.html (HTML, or JSON for clients that
+    /// prefer application/json).
+    #[arg(long)]
+    pub(crate) browse: bool,
+
+    /// Content-Type for an extension, `EXT=TYPE` (e.g. `md=text/plain`); repeatable.
+    #[arg(long = "mime", value_name = "EXT=TYPE")]
+    pub(crate) mime: Vec<String>,
+
+    /// Content-Type for files with an unknown extension.
+    #[arg(long, value_name = "TYPE", default_value = "application/octet-stream")]
+    pub(crate) default_type: String,
 }
 
 /// Flags every server command shares.

@@ -19,6 +19,19 @@ fn main() -> ExitCode {
     }
 }
 
+fn header_value(flag: &str, v: &str) -> anyhow::Result<http::HeaderValue> {
+    http::HeaderValue::from_str(v.trim())
+        .with_context(|| format!("{flag} {v:?} is not a valid header value"))
+}
+
+/// A header value, or `None` for the word `none`.
+fn optional_value(flag: &str, v: &str) -> anyhow::Result<Option<http::HeaderValue>> {
+    if v.trim().eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    header_value(flag, v).map(Some)
+}
+
 fn run(cli: args::Cli) -> anyhow::Result<()> {
     match cli.command {
         args::Command::Serve(a) => {
@@ -32,12 +45,27 @@ fn run(cli: args::Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot serve {}", a.dir.display()))?
                 .follow_symlinks(a.follow_symlinks)
                 .precompressed(!a.no_precompressed);
-            let cache_control = a
-                .cache_control
-                .as_deref()
-                .map(http::HeaderValue::from_str)
-                .transpose()
-                .context("--cache-control is not a valid header value")?;
+            let mut types = ferry::mime::MimeTable::new()
+                .default_type(header_value("--default-type", &a.default_type)?);
+            for m in &a.mime {
+                let (ext, ty) = m
+                    .split_once('=')
+                    .with_context(|| format!("--mime {m:?}: expected EXT=TYPE"))?;
+                types = types.with(ext, header_value("--mime", ty)?);
+            }
+            let store = store.content_types(types);
+            let mut cache = ferry::cache::CachePolicy::default()
+                .default_value(optional_value("--cache-control", &a.cache_control)?)
+                .fingerprinted(optional_value(
+                    "--immutable-cache-control",
+                    &a.immutable_cache_control,
+                )?);
+            for r in &a.cache_rules {
+                let (glob, value) = r
+                    .split_once('=')
+                    .with_context(|| format!("--cache-rule {r:?}: expected GLOB=VALUE"))?;
+                cache = cache.rule(glob, header_value("--cache-rule", value)?)?;
+            }
             let root = store.root().to_owned();
             let hidden = if a.show_hidden {
                 ferry::store::Hidden::Allow
@@ -46,7 +74,8 @@ fn run(cli: args::Cli) -> anyhow::Result<()> {
             };
             let svc = ferry::ServeDir::new(store)
                 .hidden(hidden)
-                .cache_control(cache_control);
+                .cache_policy(cache)
+                .browse(a.browse);
             server::run(&a.server, svc, &format!("serving {}", root.display()))
         }
     }

@@ -32,6 +32,8 @@
 pub use ferry_proto as proto;
 
 mod body;
+mod browse;
+pub mod cache;
 mod entity;
 mod error;
 pub mod mime;

@@ -78,6 +78,69 @@ pub fn for_path(path: &Path) -> HeaderValue {
         .unwrap_or_else(|| HeaderValue::from_static(DEFAULT))
 }
 
+/// Content types with user overrides: per-extension values and the type for
+/// unknown extensions.
+///
+/// # Examples
+///
+/// ```
+/// use ferry::mime::MimeTable;
+/// use http::HeaderValue;
+/// let t = MimeTable::new()
+///     .with("md", HeaderValue::from_static("text/plain; charset=utf-8"))
+///     .default_type(HeaderValue::from_static("text/plain"));
+/// assert_eq!(t.for_path("README.md".as_ref()), "text/plain; charset=utf-8");
+/// assert_eq!(t.for_path("LICENSE".as_ref()), "text/plain");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct MimeTable {
+    overrides: Vec<(String, HeaderValue)>,
+    default: Option<HeaderValue>,
+}
+
+impl MimeTable {
+    /// The built-in table with no overrides.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Serves files ending in `.ext` (any case) as `value`.
+    #[must_use]
+    pub fn with(mut self, ext: &str, value: HeaderValue) -> Self {
+        let ext = ext.trim_start_matches('.').to_ascii_lowercase();
+        self.overrides.retain(|(e, _)| *e != ext);
+        self.overrides.push((ext, value));
+        self
+    }
+
+    /// The type for unknown extensions (default [`DEFAULT`]).
+    #[must_use]
+    pub fn default_type(mut self, value: HeaderValue) -> Self {
+        self.default = Some(value);
+        self
+    }
+
+    /// The Content-Type for a file name.
+    pub fn for_path(&self, path: &Path) -> HeaderValue {
+        let ext = path.extension().and_then(|e| e.to_str());
+        if let Some(ext) = ext {
+            if let Some((_, v)) = self
+                .overrides
+                .iter()
+                .find(|(e, _)| e.eq_ignore_ascii_case(ext))
+            {
+                return v.clone();
+            }
+            if let Some(v) = for_extension(ext) {
+                return v;
+            }
+        }
+        self.default
+            .clone()
+            .unwrap_or_else(|| HeaderValue::from_static(DEFAULT))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,12 +9,12 @@ use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Response headers that come from configuration rather than from the entity.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Extra {
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Extra<'a> {
     /// Cache-Control for 200, 206 and 304.
-    pub(crate) cache_control: Option<HeaderValue>,
+    pub(crate) cache_control: Option<&'a HeaderValue>,
     /// Content-Disposition for 200 and 206.
-    pub(crate) disposition: Option<HeaderValue>,
+    pub(crate) disposition: Option<&'a HeaderValue>,
     /// `X-Content-Type-Options: nosniff` on every response.
     pub(crate) nosniff: bool,
 }
@@ -27,7 +27,7 @@ pub(crate) fn build(
     entity: &Entity,
     head: bool,
     now: SystemTime,
-    extra: &Extra,
+    extra: &Extra<'_>,
 ) -> Response<Body> {
     let meta = entity.meta();
     let len = meta.len;
@@ -97,7 +97,7 @@ pub(crate) fn build(
             // §15.4.5: the fields a 200 would carry among Cache-Control,
             // Content-Location, Date, ETag, Expires and Vary; no content.
             validators(h, entity, now);
-            if let Some(cc) = &extra.cache_control {
+            if let Some(cc) = extra.cache_control {
                 h.insert(header::CACHE_CONTROL, cc.clone());
             }
             if entity.varies() {
@@ -150,7 +150,7 @@ fn validators(h: &mut HeaderMap, entity: &Entity, now: SystemTime) {
 }
 
 /// The representation metadata of a 200 or 206.
-fn representation(h: &mut HeaderMap, entity: &Entity, extra: &Extra) {
+fn representation(h: &mut HeaderMap, entity: &Entity, extra: &Extra<'_>) {
     if let Some(ct) = entity.get_content_type() {
         h.insert(header::CONTENT_TYPE, ct.clone());
     }
@@ -164,10 +164,10 @@ fn representation(h: &mut HeaderMap, entity: &Entity, extra: &Extra) {
         h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Some(cc) = &extra.cache_control {
+    if let Some(cc) = extra.cache_control {
         h.insert(header::CACHE_CONTROL, cc.clone());
     }
-    if let Some(cd) = &extra.disposition {
+    if let Some(cd) = extra.disposition {
         h.insert(header::CONTENT_DISPOSITION, cd.clone());
     }
 }

@@ -3,6 +3,7 @@
 //! The equivalent of django-sendfile2's `sendfile(request, path)`: answers 304
 //! when the client's copy is current, otherwise streams the file with its
 //! validators; ranges and 412 included.
+use crate::mime::MimeTable;
 use crate::respond::{self, Extra};
 use crate::service::{error_response, Head};
 use crate::store::fs::{blocking, open_path};
@@ -66,7 +67,7 @@ async fn serve_at(req: Head<'_>, path: PathBuf, now: SystemTime) -> Result<Respo
     if req.method != Method::GET && !head {
         return Ok(respond::method_not_allowed(respond::bare(now, true), false));
     }
-    let entity = blocking(move || open_path(&path, None, &[])).await?;
+    let entity = blocking(move || open_path(&path, None, &[], &MimeTable::default())).await?;
     let plan = plan(req.method, req.headers, entity.meta(), now);
     Ok(respond::build(plan, &entity, head, now, &extra))
 }

@@ -1,4 +1,6 @@
 //! Serving requests: a directory as a tower `Service`, and one file for an app.
+use crate::browse;
+use crate::cache::CachePolicy;
 use crate::respond::{self, Extra};
 use crate::store::{Hidden, Key, Store};
 use crate::{Body, Error, ErrorKind};
@@ -47,22 +49,23 @@ struct Inner<S> {
     store: S,
     index: Option<String>,
     hidden: Hidden,
-    extra: Extra,
+    cache: CachePolicy,
+    nosniff: bool,
+    browse: bool,
 }
 
 impl<S: Store> ServeDir<S> {
     /// Serves `store` with the defaults: `index.html`, hidden files refused,
-    /// `X-Content-Type-Options: nosniff`.
+    /// `X-Content-Type-Options: nosniff`, [`CachePolicy::default`], no listings.
     pub fn new(store: S) -> Self {
         ServeDir {
             inner: Arc::new(Inner {
                 store,
                 index: Some("index.html".into()),
                 hidden: Hidden::Deny,
-                extra: Extra {
-                    nosniff: true,
-                    ..Extra::default()
-                },
+                cache: CachePolicy::default(),
+                nosniff: true,
+                browse: false,
             }),
         }
     }
@@ -90,17 +93,33 @@ impl<S: Store> ServeDir<S> {
         self
     }
 
-    /// The Cache-Control value for files (200, 206 and 304).
+    /// One Cache-Control value for every file (200, 206 and 304), replacing the
+    /// default policy; `None` sends no Cache-Control.
     #[must_use]
-    pub fn cache_control(mut self, value: Option<HeaderValue>) -> Self {
-        self.inner_mut().extra.cache_control = value;
+    pub fn cache_control(self, value: Option<HeaderValue>) -> Self {
+        self.cache_policy(CachePolicy::none().default_value(value))
+    }
+
+    /// How Cache-Control is chosen per file (default: [`CachePolicy::default`],
+    /// immutable for fingerprinted names and `no-cache` for the rest).
+    #[must_use]
+    pub fn cache_policy(mut self, policy: CachePolicy) -> Self {
+        self.inner_mut().cache = policy;
+        self
+    }
+
+    /// Whether a directory without an index file is listed (HTML, or JSON when
+    /// the request prefers `application/json`). Off by default.
+    #[must_use]
+    pub fn browse(mut self, on: bool) -> Self {
+        self.inner_mut().browse = on;
         self
     }
 
     /// Whether every response carries `X-Content-Type-Options: nosniff` (default on).
     #[must_use]
     pub fn nosniff(mut self, on: bool) -> Self {
-        self.inner_mut().extra.nosniff = on;
+        self.inner_mut().nosniff = on;
         self
     }
 
@@ -119,12 +138,7 @@ impl<S: Store> ServeDir<S> {
             let now = SystemTime::now();
             match self.try_serve_at(head, now).await {
                 Ok(res) => res,
-                Err(e) => error_response(
-                    &e,
-                    now,
-                    head.method == Method::HEAD,
-                    self.inner.extra.nosniff,
-                ),
+                Err(e) => error_response(&e, now, head.method == Method::HEAD, self.inner.nosniff),
             }
         }
     }
@@ -150,36 +164,78 @@ impl<S: Store> ServeDir<S> {
         if method != Method::GET && !head {
             // Decided before any I/O: no file is opened for a method we never serve.
             return Ok(respond::method_not_allowed(
-                respond::bare(now, inner.extra.nosniff),
+                respond::bare(now, inner.nosniff),
                 false,
             ));
         }
         let key = Key::from_uri_path(req.uri.path(), inner.hidden)?;
         let accept = AcceptEncoding::from_headers(req.headers);
-        let entity = if key.is_dir() {
-            let index = inner
-                .index
-                .as_deref()
-                .ok_or_else(|| Error::new(ErrorKind::NotFound))?;
-            let key = key.join(index);
-            inner
-                .store
-                .open(&key, &accept)
-                .await
-                .map_err(|e| match e.kind() {
-                    ErrorKind::IsDirectory => Error::new(ErrorKind::NotFound),
-                    _ => e,
-                })?
+        let (file_key, opened) = if key.is_dir() {
+            let index = inner.index.as_deref().map(|name| key.join(name));
+            let opened = match &index {
+                Some(k) => inner.store.open(k, &accept).await,
+                None => Err(Error::new(ErrorKind::NotFound)),
+            };
+            match opened {
+                Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::IsDirectory) => {
+                    if inner.browse {
+                        return self.listing(req, &key, now).await;
+                    }
+                    return Err(Error::new(ErrorKind::NotFound));
+                }
+                r => (index.unwrap_or_else(|| key.clone()), r?),
+            }
         } else {
             match inner.store.open(&key, &accept).await {
                 Err(e) if e.kind() == ErrorKind::IsDirectory => {
-                    return Ok(redirect_to_dir(req, now, inner.extra.nosniff));
+                    return Ok(redirect_to_dir(req, now, inner.nosniff));
                 }
-                r => r?,
+                r => (key, r?),
             }
         };
+        let entity = opened;
         let plan = plan(method, req.headers, entity.meta(), now);
-        Ok(respond::build(plan, &entity, head, now, &inner.extra))
+        let extra = Extra {
+            cache_control: inner.cache.for_key(file_key.as_str()),
+            disposition: None,
+            nosniff: inner.nosniff,
+        };
+        Ok(respond::build(plan, &entity, head, now, &extra))
+    }
+}
+
+impl<S: Store> ServeDir<S> {
+    /// The directory listing for `key` (HTML, or JSON when preferred).
+    async fn listing(
+        &self,
+        req: Head<'_>,
+        key: &Key,
+        now: SystemTime,
+    ) -> Result<Response<Body>, Error> {
+        let inner = &*self.inner;
+        let mut entries = inner.store.list(key).await?;
+        if inner.hidden == Hidden::Deny {
+            entries.retain(|e| !e.name.starts_with('.'));
+        }
+        browse::sort(&mut entries);
+        let (body, ctype) = if browse::wants_json(req.headers) {
+            (browse::json(&entries), "application/json")
+        } else {
+            (
+                browse::html(req.uri.path(), &entries),
+                "text/html; charset=utf-8",
+            )
+        };
+        let mut res = respond::bare(now, inner.nosniff);
+        let h = res.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.insert(header::VARY, HeaderValue::from_static("accept"));
+        if req.method != Method::HEAD {
+            *res.body_mut() = Body::from(body);
+        }
+        Ok(res)
     }
 }
 

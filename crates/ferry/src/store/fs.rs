@@ -2,8 +2,8 @@
 //!
 //! Opens, stats and streams files under a root directory. Blocking calls run on
 //! tokio's blocking pool, never on a runtime worker.
-use crate::mime;
-use crate::store::{Key, OpenFuture, Store};
+use crate::mime::MimeTable;
+use crate::store::{DirEntry, Key, ListFuture, OpenFuture, Store};
 use crate::{Body, Entity, Error, ErrorKind, Source};
 use bytes::{Bytes, BytesMut};
 use ferry_proto::{AcceptEncoding, ContentCoding, EntityTag};
@@ -31,6 +31,7 @@ pub struct FsStore {
     root: Arc<Path>,
     follow_symlinks: bool,
     precompressed: bool,
+    types: Arc<MimeTable>,
 }
 
 impl FsStore {
@@ -53,6 +54,7 @@ impl FsStore {
             root: canonical.into(),
             follow_symlinks: false,
             precompressed: false,
+            types: Arc::default(),
         })
     }
 
@@ -67,6 +69,13 @@ impl FsStore {
     #[must_use]
     pub fn precompressed(mut self, on: bool) -> Self {
         self.precompressed = on;
+        self
+    }
+
+    /// Content types by extension, with overrides.
+    #[must_use]
+    pub fn content_types(mut self, table: MimeTable) -> Self {
+        self.types = Arc::new(table);
         self
     }
 
@@ -90,10 +99,60 @@ impl Store for FsStore {
         };
         let root = (!self.follow_symlinks).then(|| self.root.clone());
         let precompressed = self.precompressed;
+        let types = self.types.clone();
         OpenFuture::new(async move {
-            let entity = blocking(move || open_path(&path, root.as_deref(), &codings)).await?;
+            let entity =
+                blocking(move || open_path(&path, root.as_deref(), &codings, &types)).await?;
             Ok(entity.vary_encoding(precompressed))
         })
+    }
+
+    fn list<'a>(&'a self, key: &'a Key) -> ListFuture<'a> {
+        let (root, dir, follow) = (self.root.clone(), self.path_of(key), self.follow_symlinks);
+        ListFuture::new(blocking(move || {
+            FsStore::list_blocking(&root, &dir, follow)
+        }))
+    }
+}
+
+impl FsStore {
+    fn list_blocking(root: &Path, dir: &Path, follow: bool) -> Result<Vec<DirEntry>, Error> {
+        let meta = std::fs::metadata(dir).map_err(Error::from_io)?;
+        if !meta.is_dir() {
+            return Err(Error::new(ErrorKind::NotFound));
+        }
+        if !follow && !std::fs::canonicalize(dir).is_ok_and(|p| p.starts_with(root)) {
+            return Err(Error::new(ErrorKind::NotFound));
+        }
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(Error::from_io)? {
+            let Ok(entry) = entry else { continue };
+            let Ok(name) = entry.file_name().into_string() else {
+                continue; // Names that are not UTF-8 cannot be linked to.
+            };
+            let Ok(ft) = entry.file_type() else { continue };
+            let path = entry.path();
+            if ft.is_symlink()
+                && !follow
+                && !std::fs::canonicalize(&path).is_ok_and(|p| p.starts_with(root))
+            {
+                continue; // Never list what would be 404.
+            }
+            // Follows symlinks: an entry is listed as what it points to.
+            let Ok(m) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if !(m.is_file() || m.is_dir()) {
+                continue;
+            }
+            out.push(DirEntry::new(
+                name,
+                m.is_dir(),
+                if m.is_dir() { 0 } else { m.len() },
+                m.modified().ok(),
+            ));
+        }
+        Ok(out)
     }
 }
 
@@ -112,9 +171,10 @@ pub(crate) fn open_path(
     path: &Path,
     root: Option<&Path>,
     codings: &[ContentCoding],
+    types: &MimeTable,
 ) -> Result<Entity, Error> {
     let (file, meta) = open_regular(path, root)?;
-    let content_type = mime::for_path(path);
+    let content_type = types.for_path(path);
     for &coding in codings {
         let mut name = path.as_os_str().to_owned();
         name.push(coding.extension());

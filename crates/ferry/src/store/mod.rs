@@ -28,6 +28,70 @@ pub trait Store: Send + Sync + 'static {
     /// when `key` is a directory, [`ErrorKind::Store`](crate::ErrorKind::Store) when
     /// the store failed.
     fn open<'a>(&'a self, key: &'a Key, accept: &'a AcceptEncoding) -> OpenFuture<'a>;
+
+    /// Lists the directory at `key`, for directory browsing. Reads names and
+    /// metadata only, never contents. Stores without directories keep the
+    /// default, which answers not found.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) when `key` is not a
+    /// listable directory.
+    fn list<'a>(&'a self, key: &'a Key) -> ListFuture<'a> {
+        let _ = key;
+        ListFuture::new(async { Err(Error::new(crate::ErrorKind::NotFound)) })
+    }
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DirEntry {
+    /// The entry's name (one path segment).
+    pub name: String,
+    /// Whether it is a directory.
+    pub is_dir: bool,
+    /// Length in bytes (0 for directories).
+    pub len: u64,
+    /// Modification time, when known.
+    pub modified: Option<std::time::SystemTime>,
+}
+
+impl DirEntry {
+    /// An entry named `name`.
+    pub fn new(
+        name: String,
+        is_dir: bool,
+        len: u64,
+        modified: Option<std::time::SystemTime>,
+    ) -> Self {
+        DirEntry {
+            name,
+            is_dir,
+            len,
+            modified,
+        }
+    }
+}
+
+/// The future returned by [`Store::list`].
+pub struct ListFuture<'a>(Pin<Box<dyn Future<Output = Result<Vec<DirEntry>, Error>> + Send + 'a>>);
+
+impl<'a> ListFuture<'a> {
+    /// Wraps a future.
+    pub fn new(f: impl Future<Output = Result<Vec<DirEntry>, Error>> + Send + 'a) -> Self {
+        ListFuture(Box::pin(f))
+    }
+}
+
+impl Future for ListFuture<'_> {
+    type Output = Result<Vec<DirEntry>, Error>;
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.0.as_mut().poll(cx)
+    }
 }
 
 /// The future returned by [`Store::open`].
@@ -53,5 +117,8 @@ impl Future for OpenFuture<'_> {
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn open<'a>(&'a self, key: &'a Key, accept: &'a AcceptEncoding) -> OpenFuture<'a> {
         (**self).open(key, accept)
+    }
+    fn list<'a>(&'a self, key: &'a Key) -> ListFuture<'a> {
+        (**self).list(key)
     }
 }

@@ -1,0 +1,224 @@
+//! Cache-Control by path: rules, fingerprinted names, a default.
+//!
+//! Fingerprinted names (a content hash in the name, as webpack, Vite and Django's
+//! `ManifestStaticFilesStorage` produce: `app.3f9c2b1a.js`, `index-D8bDIgVR.js`)
+//! never change content, so they get `public, max-age=31536000, immutable`.
+//! Everything else gets `no-cache` by default: caches may store the file but must
+//! revalidate it, which costs a `304` and never serves a stale page after a deploy.
+//! This module never performs I/O.
+use http::HeaderValue;
+
+/// The default for fingerprinted names.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// The default for every other file.
+pub const REVALIDATE: &str = "no-cache";
+
+/// Chooses the Cache-Control value for a key.
+///
+/// The first matching rule wins; then fingerprinted names; then the default.
+///
+/// # Examples
+///
+/// ```
+/// use ferry::cache::CachePolicy;
+/// use http::HeaderValue;
+/// let p = CachePolicy::default()
+///     .rule("downloads/**", HeaderValue::from_static("private, max-age=0")).unwrap();
+/// assert_eq!(p.for_key("assets/app.3f9c2b1a.js").unwrap(), "public, max-age=31536000, immutable");
+/// assert_eq!(p.for_key("downloads/a.zip").unwrap(), "private, max-age=0");
+/// assert_eq!(p.for_key("index.html").unwrap(), "no-cache");
+/// ```
+#[derive(Debug, Clone)]
+pub struct CachePolicy {
+    rules: Vec<(Glob, HeaderValue)>,
+    fingerprinted: Option<HeaderValue>,
+    default: Option<HeaderValue>,
+}
+
+impl Default for CachePolicy {
+    fn default() -> Self {
+        CachePolicy {
+            rules: Vec::new(),
+            fingerprinted: Some(HeaderValue::from_static(IMMUTABLE)),
+            default: Some(HeaderValue::from_static(REVALIDATE)),
+        }
+    }
+}
+
+/// A pattern that is not a valid glob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobError(String);
+
+impl std::fmt::Display for GlobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "invalid pattern {:?}: patterns are relative paths with *, ** and ?",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for GlobError {}
+
+impl CachePolicy {
+    /// No Cache-Control at all.
+    pub fn none() -> Self {
+        CachePolicy {
+            rules: Vec::new(),
+            fingerprinted: None,
+            default: None,
+        }
+    }
+
+    /// Adds a rule: keys matching `pattern` (`*` within a segment, `**` across
+    /// segments, `?` one character; matched against the key without leading `/`)
+    /// get `value`. Rules are tried in the order they were added.
+    ///
+    /// # Errors
+    ///
+    /// An empty pattern.
+    pub fn rule(mut self, pattern: &str, value: HeaderValue) -> Result<Self, GlobError> {
+        let p = pattern.trim_start_matches('/');
+        if p.is_empty() {
+            return Err(GlobError(pattern.to_owned()));
+        }
+        self.rules.push((Glob(p.to_owned()), value));
+        Ok(self)
+    }
+
+    /// The value for fingerprinted names (`None`: treat them like other files).
+    #[must_use]
+    pub fn fingerprinted(mut self, value: Option<HeaderValue>) -> Self {
+        self.fingerprinted = value;
+        self
+    }
+
+    /// The value for every other file (`None`: no header).
+    #[must_use]
+    pub fn default_value(mut self, value: Option<HeaderValue>) -> Self {
+        self.default = value;
+        self
+    }
+
+    /// The Cache-Control value for `key` (`/`-separated, no leading slash).
+    pub fn for_key(&self, key: &str) -> Option<&HeaderValue> {
+        if let Some((_, v)) = self.rules.iter().find(|(g, _)| g.matches(key)) {
+            return Some(v);
+        }
+        let name = key.rsplit('/').next().unwrap_or(key);
+        if self.fingerprinted.is_some() && is_fingerprinted(name) {
+            return self.fingerprinted.as_ref();
+        }
+        self.default.as_ref()
+    }
+}
+
+/// Whether a file name carries a content hash: a dot-separated middle part of at
+/// least 8 hex digits (`app.3f9c2b1a.js`, `style.55e7cbb9ba48.css`), or a last
+/// `-`-separated stem part of 8 to 12 URL-safe base64 characters with both a digit
+/// and a letter, as Vite makes (`index-D8bDIgVR.js`).
+pub fn is_fingerprinted(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('.').collect();
+    if parts.len() >= 3
+        && parts[1..parts.len() - 1]
+            .iter()
+            .any(|p| p.len() >= 8 && p.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return true;
+    }
+    if parts.len() >= 2 {
+        if let Some((_, hash)) = parts[0].rsplit_once('-') {
+            return (8..=12).contains(&hash.len())
+                && hash
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                && hash.bytes().any(|b| b.is_ascii_digit())
+                && hash.bytes().any(|b| b.is_ascii_alphabetic());
+        }
+    }
+    false
+}
+
+/// A glob over `/`-separated keys: `*` (no `/`), `**` (anything), `?` (one non-`/`).
+#[derive(Debug, Clone)]
+struct Glob(String);
+
+impl Glob {
+    fn matches(&self, key: &str) -> bool {
+        glob_match(self.0.as_bytes(), key.as_bytes())
+    }
+}
+
+fn glob_match(p: &[u8], s: &[u8]) -> bool {
+    match p {
+        [] => s.is_empty(),
+        [b'*', b'*', b'/', rest @ ..] => {
+            // `**/` matches zero or more whole segments.
+            glob_match(rest, s)
+                || s.iter()
+                    .enumerate()
+                    .any(|(i, &c)| c == b'/' && glob_match(rest, &s[i + 1..]))
+        }
+        [b'*', b'*', rest @ ..] => (0..=s.len()).any(|i| glob_match(rest, &s[i..])),
+        [b'*', rest @ ..] => {
+            let seg = s.iter().position(|&c| c == b'/').unwrap_or(s.len());
+            (0..=seg).any(|i| glob_match(rest, &s[i..]))
+        }
+        [b'?', rest @ ..] => matches!(s, [c, tail @ ..] if *c != b'/' && glob_match(rest, tail)),
+        [c, rest @ ..] => matches!(s, [d, tail @ ..] if d == c && glob_match(rest, tail)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints() {
+        for (name, want) in [
+            ("app.3f9c2b1a.js", true),
+            ("style.55e7cbb9ba48.css", true),
+            ("main.3f9c2b1a5d6e7f80a1b2.bundle.js", true),
+            ("index-D8bDIgVR.js", true),
+            ("vendor-4sK3mF2z.css", true),
+            ("app.js", false),
+            ("index.html", false),
+            ("my-document.pdf", false),
+            ("photo-2024.jpg", false),
+            ("jquery.min.js", false),
+            ("report.final.pdf", false),
+            ("deadbeef.js", false),
+        ] {
+            assert_eq!(is_fingerprinted(name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn globs() {
+        for (p, key, want) in [
+            ("*.html", "index.html", true),
+            ("*.html", "docs/index.html", false),
+            ("**/*.html", "docs/index.html", true),
+            ("**/*.html", "index.html", true),
+            ("downloads/**", "downloads/a/b.zip", true),
+            ("downloads/**", "other/a.zip", false),
+            ("img/?.png", "img/a.png", true),
+            ("img/?.png", "img/ab.png", false),
+            ("a*b", "a/b", false),
+        ] {
+            assert_eq!(Glob(p.into()).matches(key), want, "{p} vs {key}");
+        }
+    }
+
+    #[test]
+    fn rules_then_fingerprint_then_default() {
+        let p = CachePolicy::default()
+            .rule("*.html", HeaderValue::from_static("max-age=5"))
+            .unwrap();
+        assert_eq!(p.for_key("index.html").unwrap(), "max-age=5");
+        assert_eq!(p.for_key("a/app.3f9c2b1a.js").unwrap(), IMMUTABLE);
+        assert_eq!(p.for_key("a/app.js").unwrap(), REVALIDATE);
+        assert!(CachePolicy::none().for_key("a.js").is_none());
+    }
+}
