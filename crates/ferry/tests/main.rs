@@ -3,6 +3,7 @@ mod main {
     mod conditional;
     mod paths;
     mod ranges;
+    mod representations;
     mod serving;
     pub(crate) mod support;
 }

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# A real browser against `ferry serve --browse`: headless Chromium (Debian's chromium
+# and chromium-driver, driven with selenium) opens the listing, follows a link to a
+# file, reloads it, and ferry's access log must show the reload answered 304.
+# SCREENSHOT=path saves a picture of the listing.
+source "$(dirname "$0")/../lib/common.sh"
+need chromium chromium
+need chromedriver chromium-driver
+need python3 python3
+
+VENV="${FERRY_TEST_VENV:-$CARGO_TARGET_DIR/test-venv}"
+if ! "$VENV/bin/python" -c 'import selenium' 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q 'selenium>=4.10,<5'
+fi
+
+FERRY=$(ferry_bin)
+WORK=$(mktemp -d)
+trap 'cleanup; rm -rf "$WORK"' EXIT
+mkdir -p "$WORK/site/docs/guides" "$WORK/site/docs/.hidden"
+printf 'Hello from ferry.\n' >"$WORK/site/docs/readme.txt"
+printf 'a,b\n1,2\n' >"$WORK/site/docs/data.csv"
+head -c 150000 /dev/zero >"$WORK/site/docs/archive.bin"
+printf 'x' >"$WORK/site/docs/<img src=x onerror=alert(1)>.txt"
+printf 'ü' >"$WORK/site/docs/Grüße aus Köln.txt"
+touch -d '2025-03-01 12:00:00' "$WORK/site/docs/"*
+start_ferry "$WORK/ferry.log" serve "$WORK/site" --browse
+
+check "chromium: listing, link, reload answered 304" \
+  "$VENV/bin/python" - "$FERRY_URL" "${SCREENSHOT:-}" "$WORK/ferry.log" <<'PY'
+import sys, time
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+url, shot, log = sys.argv[1], sys.argv[2], sys.argv[3]
+opts = webdriver.ChromeOptions()
+opts.binary_location = "/usr/bin/chromium"
+for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+          "--disable-background-networking", "--disable-component-update", "--disable-sync",
+          "--window-size=900,520", "--disable-dev-shm-usage"]:
+    opts.add_argument(a)
+drv = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+alerts = []
+try:
+    drv.get(url + "/docs/")
+    assert "Index of /docs/" in drv.title, drv.title
+    names = [a.text for a in drv.find_elements(By.CSS_SELECTOR, "td a")]
+    assert "<img src=x onerror=alert(1)>.txt" in names, names
+    assert not any(".hidden" in n for n in names), names
+    try:
+        drv.switch_to.alert
+        alerts.append("alert ran")
+    except Exception:
+        pass
+    assert not alerts, "the hostile name ran as markup"
+    if shot:
+        drv.save_screenshot(shot)
+    drv.find_element(By.LINK_TEXT, "readme.txt").click()
+    assert "Hello from ferry." in drv.page_source
+    time.sleep(1.2)
+    drv.refresh()
+    assert "Hello from ferry." in drv.page_source
+    time.sleep(0.5)
+finally:
+    drv.quit()
+lines = [l for l in open(log) if '"GET /docs/readme.txt"' in l]
+print("\n".join(lines))
+assert len(lines) >= 2, lines
+assert " 200 " in lines[0] and " 304 " in lines[-1], lines
+PY
+finish
