@@ -18,6 +18,39 @@ pub(crate) enum Command {
     /// Conditional requests (304/412), byte ranges, precompressed siblings
     /// (`x.css.br`, `x.css.zst`, `x.css.gz`) and `index.html` for directories.
     Serve(ServeArgs),
+    /// Run in front of an application (Django, Rails, Laravel…): proxy every
+    /// request to it and serve the files it hands off with X-Accel-Redirect,
+    /// X-Sendfile or X-LIGHTTPD-send-file, as nginx does.
+    Proxy(ProxyArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ProxyArgs {
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+
+    /// The application, e.g. http://127.0.0.1:8000.
+    #[arg(long, value_name = "URL")]
+    pub(crate) upstream: String,
+
+    /// Honour `X-Accel-Redirect: PREFIX…` by serving from DIR; clients asking for
+    /// PREFIX directly get 404 (nginx's `internal`). Repeatable.
+    #[arg(long, value_name = "PREFIX=DIR")]
+    pub(crate) accel: Vec<String>,
+
+    /// Honour `X-Sendfile` / `X-LIGHTTPD-send-file` paths inside DIR. Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) sendfile_root: Vec<PathBuf>,
+
+    /// Serve PREFIX from DIR directly, without the upstream (collected static
+    /// files; precompressed siblings and immutable caching for fingerprinted
+    /// names). Repeatable.
+    #[arg(long = "static", value_name = "PREFIX=DIR")]
+    pub(crate) statics: Vec<String>,
+
+    /// Seconds to wait for the upstream's response head before answering 504.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub(crate) upstream_timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod proxy;
 mod server;
 
 use anyhow::{bail, Context as _};
@@ -78,5 +79,6 @@ fn run(cli: args::Cli) -> anyhow::Result<()> {
                 .browse(a.browse);
             server::run(&a.server, svc, &format!("serving {}", root.display()))
         }
+        args::Command::Proxy(a) => proxy::run(a),
     }
 }

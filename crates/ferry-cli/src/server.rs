@@ -8,22 +8,37 @@ use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
+use std::future::Future;
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
-/// Runs the server until SIGINT or SIGTERM, then lets in-flight responses finish.
+/// Serves a directory until SIGINT or SIGTERM.
 pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
-    rt.block_on(serve(args, svc, what))
+    runtime()?.block_on(serve(args, what, move |req, _peer| {
+        let svc = svc.clone();
+        async move { svc.serve(&req).await }
+    }))
 }
 
-async fn serve<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> anyhow::Result<()> {
+/// A multi-threaded runtime with one worker per available core.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")
+}
+
+/// Accepts connections and answers each request with `handler` until SIGINT or
+/// SIGTERM, then lets in-flight responses finish.
+pub(crate) async fn serve<H, F>(args: &ServerArgs, what: &str, handler: H) -> anyhow::Result<()>
+where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -54,10 +69,31 @@ async fn serve<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> any
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let svc = svc.clone();
+        let handler = handler.clone();
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let svc = svc.clone();
-            async move { Ok::<_, Infallible>(handle(&svc, req, log, peer).await) }
+            let start = Instant::now();
+            let method = req.method().clone();
+            let target = log.then(|| {
+                req.uri()
+                    .path_and_query()
+                    .map_or_else(|| "/".into(), |p| p.as_str().to_owned())
+            });
+            let res = handler(req, peer);
+            async move {
+                let res = res.await;
+                let line = target.map(|target| LogLine {
+                    peer,
+                    method,
+                    target,
+                    status: res.status().as_u16(),
+                    start,
+                });
+                Ok::<_, Infallible>(res.map(|body| LogBody {
+                    body,
+                    sent: 0,
+                    line,
+                }))
+            }
         });
         let conn = http.serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
@@ -76,34 +112,9 @@ async fn serve<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> any
     Ok(())
 }
 
-async fn handle<S: Store>(
-    svc: &ServeDir<S>,
-    req: Request<Incoming>,
-    log: bool,
-    peer: std::net::SocketAddr,
-) -> Response<LogBody> {
-    let start = Instant::now();
-    let res = svc.serve(&req).await;
-    let line = log.then(|| LogLine {
-        peer,
-        method: req.method().to_string(),
-        target: req
-            .uri()
-            .path_and_query()
-            .map_or_else(|| "/".into(), |p| p.as_str().into()),
-        status: res.status().as_u16(),
-        start,
-    });
-    res.map(|body| LogBody {
-        body,
-        sent: 0,
-        line,
-    })
-}
-
 struct LogLine {
-    peer: std::net::SocketAddr,
-    method: String,
+    peer: SocketAddr,
+    method: http::Method,
     target: String,
     status: u16,
     start: Instant,

@@ -39,7 +39,7 @@ mod error;
 pub mod mime;
 mod respond;
 #[cfg(feature = "fs")]
-mod sendfile;
+pub mod sendfile;
 mod service;
 pub mod store;
 

@@ -4,7 +4,10 @@ use ferry::cache::CachePolicy;
 use ferry::{FsStore, ServeDir};
 
 async fn precompressed(fx: &Fixture) -> TestServer {
-    TestServer::start(ServeDir::new(FsStore::new(fx.root()).unwrap().precompressed(true))).await
+    TestServer::start(ServeDir::new(
+        FsStore::new(fx.root()).unwrap().precompressed(true),
+    ))
+    .await
 }
 
 fn site() -> Fixture {
@@ -55,11 +58,25 @@ async fn each_variant_has_its_own_etag_and_304s_vary() {
     let gz = srv.get("/app.css", &[("accept-encoding", "gzip")]).await;
     assert_ne!(id.h("etag"), br.h("etag"));
     assert_ne!(br.h("etag"), gz.h("etag"));
-    assert_eq!(id.h("vary"), "accept-encoding", "identity fallback varies too");
-    let r = srv.get("/app.css", &[("accept-encoding", "br"), ("if-none-match", br.h("etag"))]).await;
+    assert_eq!(
+        id.h("vary"),
+        "accept-encoding",
+        "identity fallback varies too"
+    );
+    let r = srv
+        .get(
+            "/app.css",
+            &[("accept-encoding", "br"), ("if-none-match", br.h("etag"))],
+        )
+        .await;
     assert_eq!((r.status, r.h("vary")), (304, "accept-encoding"));
     // The identity tag does not validate the br variant.
-    let r = srv.get("/app.css", &[("accept-encoding", "br"), ("if-none-match", id.h("etag"))]).await;
+    let r = srv
+        .get(
+            "/app.css",
+            &[("accept-encoding", "br"), ("if-none-match", id.h("etag"))],
+        )
+        .await;
     assert_eq!(r.status, 200);
 }
 
@@ -67,7 +84,12 @@ async fn each_variant_has_its_own_etag_and_304s_vary() {
 async fn ranges_apply_to_the_variant_bytes() {
     let fx = site();
     let srv = precompressed(&fx).await;
-    let r = srv.get("/app.css", &[("accept-encoding", "br"), ("range", "bytes=0-5")]).await;
+    let r = srv
+        .get(
+            "/app.css",
+            &[("accept-encoding", "br"), ("range", "bytes=0-5")],
+        )
+        .await;
     assert_eq!((r.status, r.text().as_str()), (206, "BROTLI"));
     assert_eq!(r.h("content-range"), "bytes 0-5/12");
     assert_eq!(r.h("content-encoding"), "br");
@@ -77,7 +99,12 @@ async fn ranges_apply_to_the_variant_bytes() {
 async fn no_variant_without_its_original_and_off_switch() {
     let fx = site();
     let srv = precompressed(&fx).await;
-    assert_eq!(srv.get("/only.js", &[("accept-encoding", "gzip")]).await.status, 404);
+    assert_eq!(
+        srv.get("/only.js", &[("accept-encoding", "gzip")])
+            .await
+            .status,
+        404
+    );
     let off = TestServer::fs(fx.root()).await;
     let r = off.get("/app.css", &[("accept-encoding", "br")]).await;
     assert!(r.header("content-encoding").is_none() && r.header("vary").is_none());
@@ -90,15 +117,28 @@ async fn cache_control_by_name_and_rule_also_on_304() {
         .file("index.html", "<p>")
         .file("dl/a.zip", "z");
     let policy = CachePolicy::default()
-        .rule("dl/**", http::HeaderValue::from_static("private, max-age=0"))
+        .rule(
+            "dl/**",
+            http::HeaderValue::from_static("private, max-age=0"),
+        )
         .unwrap();
-    let srv = TestServer::start(ServeDir::new(FsStore::new(fx.root()).unwrap()).cache_policy(policy)).await;
+    let srv =
+        TestServer::start(ServeDir::new(FsStore::new(fx.root()).unwrap()).cache_policy(policy))
+            .await;
     let r = srv.get("/assets/app.3f9c2b1a.js", &[]).await;
     assert_eq!(r.h("cache-control"), "public, max-age=31536000, immutable");
-    let r304 = srv.get("/assets/app.3f9c2b1a.js", &[("if-none-match", r.h("etag"))]).await;
-    assert_eq!((r304.status, r304.h("cache-control")), (304, "public, max-age=31536000, immutable"));
+    let r304 = srv
+        .get("/assets/app.3f9c2b1a.js", &[("if-none-match", r.h("etag"))])
+        .await;
+    assert_eq!(
+        (r304.status, r304.h("cache-control")),
+        (304, "public, max-age=31536000, immutable")
+    );
     assert_eq!(srv.get("/", &[]).await.h("cache-control"), "no-cache");
-    assert_eq!(srv.get("/dl/a.zip", &[]).await.h("cache-control"), "private, max-age=0");
+    assert_eq!(
+        srv.get("/dl/a.zip", &[]).await.h("cache-control"),
+        "private, max-age=0"
+    );
 }
 
 #[tokio::test]
@@ -108,10 +148,20 @@ async fn listing_is_off_by_default_and_safe_when_on() {
         .file("files/b.txt", "bb")
         .file("files/.secret", "s")
         .dir("files/sub");
-    assert_eq!(TestServer::fs(fx.root()).await.get("/files/", &[]).await.status, 404);
+    assert_eq!(
+        TestServer::fs(fx.root())
+            .await
+            .get("/files/", &[])
+            .await
+            .status,
+        404
+    );
     let srv = TestServer::start(ServeDir::new(FsStore::new(fx.root()).unwrap()).browse(true)).await;
     let r = srv.get("/files/", &[]).await;
-    assert_eq!((r.status, r.h("content-type")), (200, "text/html; charset=utf-8"));
+    assert_eq!(
+        (r.status, r.h("content-type")),
+        (200, "text/html; charset=utf-8")
+    );
     let page = r.text();
     assert!(!page.contains("<img"), "{page}");
     assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;.txt"));
@@ -119,8 +169,15 @@ async fn listing_is_off_by_default_and_safe_when_on() {
     assert!(!page.contains(".secret"));
     let j = srv.get("/files/", &[("accept", "application/json")]).await;
     assert_eq!(j.h("content-type"), "application/json");
-    assert!(j.text().starts_with("[{\"name\":\"sub\",\"type\":\"directory\""), "{}", j.text());
-    assert!(j.text().contains("\"name\":\"b.txt\",\"type\":\"file\",\"size\":2"));
+    assert!(
+        j.text()
+            .starts_with("[{\"name\":\"sub\",\"type\":\"directory\""),
+        "{}",
+        j.text()
+    );
+    assert!(j
+        .text()
+        .contains("\"name\":\"b.txt\",\"type\":\"file\",\"size\":2"));
 }
 
 #[tokio::test]
@@ -136,5 +193,9 @@ async fn large_directories_list_quickly() {
     let r = srv.get("/many/", &[("accept", "application/json")]).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.text().matches("\"type\":\"file\"").count(), 50_000);
-    assert!(start.elapsed() < std::time::Duration::from_secs(20), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
 }

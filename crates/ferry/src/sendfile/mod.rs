@@ -4,6 +4,10 @@
 //! when the client's copy is current, otherwise streams the file with its
 //! validators; ranges and 412 included.
 use crate::mime::MimeTable;
+mod honor;
+
+pub use honor::{Honor, Refusal, X_ACCEL_REDIRECT, X_LIGHTTPD_SEND_FILE, X_SENDFILE};
+
 use crate::respond::{self, Extra};
 use crate::service::{error_response, Head};
 use crate::store::fs::{blocking, open_path};

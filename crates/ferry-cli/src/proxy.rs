@@ -1,0 +1,247 @@
+//! `ferry proxy`: a front server for an application, honouring its
+//! `X-Accel-Redirect` / `X-Sendfile` hand-offs the way nginx does.
+//!
+//! Every request that is neither for a `--static` prefix nor for an internal
+//! `--accel` prefix goes to the upstream with a pooled keep-alive client; bodies
+//! stream both ways. When the upstream's response names a file, its body is
+//! dropped and ferry serves the file itself, with the client's conditional and
+//! Range headers.
+use crate::args::ProxyArgs;
+use anyhow::{bail, Context as _};
+use ferry::sendfile::Honor;
+use ferry::{Body, FsStore, ServeDir};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::BodyExt as _;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Proxy {
+    upstream: Uri,
+    client: Client<HttpConnector, Incoming>,
+    timeout: Duration,
+    honor: Honor,
+    statics: Vec<(String, ServeDir<FsStore>)>,
+}
+
+/// Parses `PREFIX=DIR`, normalising the prefix to `/x/`.
+fn prefix_dir(flag: &str, v: &str) -> anyhow::Result<(String, FsStore)> {
+    let (prefix, dir) = v
+        .split_once('=')
+        .with_context(|| format!("{flag} {v:?}: expected PREFIX=DIR"))?;
+    let mut p = prefix.trim().to_owned();
+    if !p.starts_with('/') {
+        p.insert(0, '/');
+    }
+    if !p.ends_with('/') {
+        p.push('/');
+    }
+    let store = FsStore::new(dir).with_context(|| format!("{flag} {v:?}: directory {dir}"))?;
+    Ok((p, store))
+}
+
+pub(crate) fn run(a: ProxyArgs) -> anyhow::Result<()> {
+    let upstream: Uri = a
+        .upstream
+        .parse()
+        .with_context(|| format!("--upstream {:?} is not a URL", a.upstream))?;
+    if upstream.scheme_str() != Some("http") || upstream.authority().is_none() {
+        bail!("--upstream {:?}: expected http://HOST:PORT", a.upstream);
+    }
+    let mut honor = Honor::new();
+    for v in &a.accel {
+        let (p, store) = prefix_dir("--accel", v)?;
+        honor = honor.accel(&p, store);
+    }
+    for dir in &a.sendfile_root {
+        let store =
+            FsStore::new(dir).with_context(|| format!("--sendfile-root {}", dir.display()))?;
+        honor = honor.sendfile_root(store);
+    }
+    let mut statics = Vec::new();
+    for v in &a.statics {
+        let (p, store) = prefix_dir("--static", v)?;
+        statics.push((p, ServeDir::new(store.precompressed(true))));
+    }
+    statics.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(a.upstream_timeout.clamp(1, 30))));
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(connector);
+    let proxy = Arc::new(Proxy {
+        upstream,
+        client,
+        timeout: Duration::from_secs(a.upstream_timeout.max(1)),
+        honor,
+        statics,
+    });
+    let what = format!("proxying to {}", a.upstream);
+    crate::server::runtime()?.block_on(crate::server::serve(&a.server, &what, move |req, peer| {
+        let proxy = proxy.clone();
+        async move { proxy.handle(req, peer).await }
+    }))
+}
+
+/// Hop-by-hop fields (RFC 9110 §7.6.1), never forwarded.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::UPGRADE,
+];
+
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in listed.iter().chain(HOP_BY_HOP.iter()) {
+        h.remove(name);
+    }
+    h.remove(header::TRANSFER_ENCODING);
+}
+
+fn status(code: StatusCode, text: &'static str) -> Response<Body> {
+    let mut res = Response::new(Body::from(text));
+    *res.status_mut() = code;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(text.len()));
+    res
+}
+
+impl Proxy {
+    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let path = req.uri().path();
+        // nginx's `internal`: only the application may send clients there.
+        if self.honor.is_internal(path) {
+            return status(StatusCode::NOT_FOUND, "404 Not Found\n");
+        }
+        if let Some((prefix, svc)) = self
+            .statics
+            .iter()
+            .find(|(p, _)| path.starts_with(p.as_str()))
+        {
+            return serve_static(req, prefix, svc).await;
+        }
+        self.forward(req, peer).await
+    }
+
+    async fn forward(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let (mut parts, body) = req.into_parts();
+        let client_method = parts.method.clone();
+        let client_headers = parts.headers.clone();
+        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut uri = self.upstream.clone().into_parts();
+        uri.path_and_query = pq.parse().ok();
+        let Ok(uri) = Uri::from_parts(uri) else {
+            return status(StatusCode::BAD_REQUEST, "400 Bad Request\n");
+        };
+        parts.uri = uri;
+        parts.version = http::Version::HTTP_11;
+        let h = &mut parts.headers;
+        strip_hop_by_hop(h);
+        let host = client_headers.get(header::HOST).cloned();
+        let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(prev) => format!("{prev}, {}", peer.ip()),
+            None => peer.ip().to_string(),
+        };
+        if let Ok(v) = HeaderValue::try_from(xff) {
+            h.insert("x-forwarded-for", v);
+        }
+        h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        if let Some(host) = host {
+            h.insert("x-forwarded-host", host);
+        }
+        let sent = tokio::time::timeout(
+            self.timeout,
+            self.client.request(Request::from_parts(parts, body)),
+        );
+        let res = match sent.await {
+            Ok(Ok(res)) => res,
+            Ok(Err(e)) => {
+                eprintln!("ferry: upstream error: {e:?}");
+                return status(StatusCode::BAD_GATEWAY, "502 Bad Gateway\n");
+            }
+            Err(_) => {
+                eprintln!("ferry: upstream timed out after {:?}", self.timeout);
+                return status(StatusCode::GATEWAY_TIMEOUT, "504 Gateway Timeout\n");
+            }
+        };
+        let (mut head, body) = res.into_parts();
+        if Honor::wants_handoff(&head.headers) {
+            drop(body);
+            return match self
+                .honor
+                .serve(&client_method, &client_headers, &head.headers)
+                .await
+            {
+                Ok(res) => res,
+                Err(why) => {
+                    let target = ["x-accel-redirect", "x-sendfile", "x-lighttpd-send-file"]
+                        .iter()
+                        .find_map(|n| head.headers.get(*n))
+                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                    eprintln!("ferry: misconfiguration: {why}: {target:?}");
+                    status(StatusCode::NOT_FOUND, "404 Not Found\n")
+                }
+            };
+        }
+        strip_hop_by_hop(&mut head.headers);
+        let internal: Vec<HeaderName> = head
+            .headers
+            .keys()
+            .filter(|k| k.as_str().starts_with("x-accel-"))
+            .cloned()
+            .collect();
+        for k in internal {
+            head.headers.remove(k);
+        }
+        Response::from_parts(head, Body::new(body.map_err(std::io::Error::other)))
+    }
+}
+
+/// Serves a `--static` prefix from its directory, without the upstream.
+async fn serve_static(
+    req: Request<Incoming>,
+    prefix: &str,
+    svc: &ServeDir<FsStore>,
+) -> Response<Body> {
+    let (parts, _body) = req.into_parts();
+    let rest = &parts.uri.path_and_query().map_or("/", |p| p.as_str())[prefix.len() - 1..];
+    let mut inner = Request::new(());
+    *inner.method_mut() = parts.method.clone();
+    *inner.headers_mut() = parts.headers;
+    match rest.parse() {
+        Ok(uri) => *inner.uri_mut() = uri,
+        Err(_) => return status(StatusCode::BAD_REQUEST, "400 Bad Request\n"),
+    }
+    let mut res = svc.serve(&inner).await;
+    // A redirect to the directory must keep the prefix.
+    if let Some(loc) = res
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Ok(v) = HeaderValue::try_from(format!("{}{}", prefix.trim_end_matches('/'), loc)) {
+            res.headers_mut().insert(header::LOCATION, v);
+        }
+    }
+    res
+}

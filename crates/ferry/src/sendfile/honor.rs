@@ -1,0 +1,225 @@
+//! Honouring `X-Accel-Redirect`, `X-Sendfile` and `X-LIGHTTPD-send-file` from an
+//! upstream application, the way nginx and lighttpd do.
+//!
+//! The application checks a permission and answers with an empty body and one of
+//! these headers; the front server serves the file itself, with the *client's*
+//! conditional and Range headers. Which headers are honoured and where they may
+//! point comes only from configuration, never from a request (Rack's
+//! CVE-2025-61780 was the opposite).
+use crate::respond::{self, Extra};
+use crate::store::{Hidden, Key, Store};
+use crate::{Body, Error, ErrorKind, FsStore};
+use ferry_proto::{plan, AcceptEncoding};
+use http::header::{self, HeaderMap, HeaderName};
+use http::{Method, Response};
+use std::path::Path;
+use std::time::SystemTime;
+
+/// `X-Accel-Redirect`: a URI path under a configured internal prefix (nginx).
+pub const X_ACCEL_REDIRECT: HeaderName = HeaderName::from_static("x-accel-redirect");
+/// `X-Sendfile`: an absolute file path (Apache mod_xsendfile, lighttpd).
+pub const X_SENDFILE: HeaderName = HeaderName::from_static("x-sendfile");
+/// `X-LIGHTTPD-send-file`: an absolute file path (lighttpd's older name).
+pub const X_LIGHTTPD_SEND_FILE: HeaderName = HeaderName::from_static("x-lighttpd-send-file");
+
+/// Which response headers an application may use to hand a file to ferry, and
+/// where those files may live.
+///
+/// # Examples
+///
+/// ```no_run
+/// # fn main() -> std::io::Result<()> {
+/// use ferry::sendfile::Honor;
+/// let honor = Honor::new()
+///     .accel("/protected/", ferry::FsStore::new("/srv/private")?)
+///     .sendfile_root(ferry::FsStore::new("/srv/private")?);
+/// assert!(honor.is_internal("/protected/report.pdf"));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Honor {
+    accel: Vec<(String, FsStore)>,
+    roots: Vec<FsStore>,
+}
+
+/// Why a handed-off file could not be served; always answered 404.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The header names a place outside every configured prefix or root, or a
+    /// header ferry was not configured to honour.
+    NotConfigured,
+    /// The target path is malformed (`..`, encoded slash, NUL, not UTF-8).
+    InvalidTarget,
+    /// The target is inside a configured place but missing, hidden or a symlink
+    /// out of it.
+    Missing,
+}
+
+impl Honor {
+    /// Honours nothing until configured.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Honours `X-Accel-Redirect` values starting with `url_prefix` (such as
+    /// `/protected/`), serving the rest of the path from `store`. Clients asking
+    /// for that prefix directly get 404, like nginx's `internal` locations.
+    #[must_use]
+    pub fn accel(mut self, url_prefix: &str, store: FsStore) -> Self {
+        let mut p = url_prefix.to_owned();
+        if !p.starts_with('/') {
+            p.insert(0, '/');
+        }
+        if !p.ends_with('/') {
+            p.push('/');
+        }
+        self.accel.push((p, store));
+        // Longest prefix first, so nested prefixes pick the most specific store.
+        self.accel.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self
+    }
+
+    /// Honours `X-Sendfile` and `X-LIGHTTPD-send-file` paths inside `store`'s root.
+    #[must_use]
+    pub fn sendfile_root(mut self, store: FsStore) -> Self {
+        self.roots.push(store);
+        self
+    }
+
+    /// Whether a client's request path falls under an internal prefix.
+    pub fn is_internal(&self, path: &str) -> bool {
+        let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+        self.accel.iter().any(|(p, _)| {
+            path.starts_with(p.as_str())
+                || decoded.starts_with(p.as_str())
+                || path.trim_end_matches('/') == p.trim_end_matches('/')
+        })
+    }
+
+    /// Whether `upstream` carries any hand-off header (honoured or not).
+    pub fn wants_handoff(upstream: &HeaderMap) -> bool {
+        upstream.contains_key(X_ACCEL_REDIRECT)
+            || upstream.contains_key(X_SENDFILE)
+            || upstream.contains_key(X_LIGHTTPD_SEND_FILE)
+    }
+
+    /// Serves the file the upstream response names, for the client request
+    /// `method` and `headers`, keeping the application's Content-Type,
+    /// Content-Disposition, Cache-Control, Expires and Set-Cookie.
+    ///
+    /// # Errors
+    ///
+    /// A [`Refusal`] when the target is not configured, malformed or missing: the
+    /// caller answers 404 and logs it as a misconfiguration.
+    pub async fn serve(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        upstream: &HeaderMap,
+    ) -> Result<Response<Body>, Refusal> {
+        let (store, key) = self.resolve(upstream)?;
+        let now = SystemTime::now();
+        let accept = AcceptEncoding::from_headers(headers);
+        let entity = store
+            .open(&key, &accept)
+            .await
+            .map_err(|e| match e.kind() {
+                ErrorKind::InvalidPath => Refusal::InvalidTarget,
+                _ => Refusal::Missing,
+            })?;
+        // nginx serves an internal redirect as GET whatever the original method;
+        // HEAD stays HEAD.
+        let method = if method == Method::HEAD {
+            Method::HEAD
+        } else {
+            Method::GET
+        };
+        let plan = plan(&method, headers, entity.meta(), now);
+        let extra = Extra {
+            cache_control: upstream.get(header::CACHE_CONTROL),
+            disposition: upstream.get(header::CONTENT_DISPOSITION),
+            nosniff: true,
+        };
+        let mut res = respond::build(plan, &entity, method == Method::HEAD, now, &extra);
+        let status = res.status();
+        let h = res.headers_mut();
+        if status.is_success() {
+            if let Some(ct) = upstream.get(header::CONTENT_TYPE) {
+                h.insert(header::CONTENT_TYPE, ct.clone());
+            }
+        }
+        if status.is_success() || status == http::StatusCode::NOT_MODIFIED {
+            if let Some(exp) = upstream.get(header::EXPIRES) {
+                h.insert(header::EXPIRES, exp.clone());
+            }
+        }
+        for c in upstream.get_all(header::SET_COOKIE) {
+            h.append(header::SET_COOKIE, c.clone());
+        }
+        Ok(res)
+    }
+
+    fn resolve(&self, upstream: &HeaderMap) -> Result<(&FsStore, Key), Refusal> {
+        if let Some(v) = upstream.get(X_ACCEL_REDIRECT) {
+            let v = v.to_str().map_err(|_| Refusal::InvalidTarget)?;
+            // nginx allows arguments after `?`; they do not name the file.
+            let path = v.split('?').next().unwrap_or("");
+            let (prefix, store) = self
+                .accel
+                .iter()
+                .find(|(p, _)| path.starts_with(p.as_str()))
+                .ok_or(Refusal::NotConfigured)?;
+            let rest = &path[prefix.len() - 1..];
+            let key = Key::from_uri_path(rest, Hidden::Deny).map_err(|_| Refusal::InvalidTarget)?;
+            if key.is_dir() {
+                return Err(Refusal::Missing);
+            }
+            return Ok((store, key));
+        }
+        let v = upstream
+            .get(X_SENDFILE)
+            .or_else(|| upstream.get(X_LIGHTTPD_SEND_FILE))
+            .ok_or(Refusal::NotConfigured)?;
+        // Choice: the value is a literal file path, as Apache's mod_xsendfile reads
+        // it; it is not percent-decoded.
+        let path = Path::new(v.to_str().map_err(|_| Refusal::InvalidTarget)?);
+        if !path.is_absolute() {
+            return Err(Refusal::InvalidTarget);
+        }
+        for store in &self.roots {
+            if let Ok(rel) = path.strip_prefix(store.root()) {
+                let rel = rel.to_str().ok_or(Refusal::InvalidTarget)?;
+                let key =
+                    Key::from_relative(rel, Hidden::Deny).map_err(|_| Refusal::InvalidTarget)?;
+                if key.as_str().is_empty() {
+                    return Err(Refusal::Missing);
+                }
+                return Ok((store, key));
+            }
+        }
+        Err(Refusal::NotConfigured)
+    }
+}
+
+impl From<Refusal> for Error {
+    fn from(r: Refusal) -> Self {
+        let kind = match r {
+            Refusal::InvalidTarget => ErrorKind::InvalidPath,
+            _ => ErrorKind::NotFound,
+        };
+        Error::new(kind)
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refusal::NotConfigured => "hand-off header names no configured prefix or root",
+            Refusal::InvalidTarget => "hand-off target is not a valid path",
+            Refusal::Missing => "hand-off target does not exist inside its root",
+        })
+    }
+}
+
+impl std::error::Error for Refusal {}
