@@ -223,3 +223,180 @@ impl std::fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> (tempfile::TempDir, Honor) {
+        let d = tempfile::tempdir().unwrap();
+        let private = d.path().join("private");
+        std::fs::create_dir_all(private.join("sub")).unwrap();
+        std::fs::write(private.join("a b%.txt"), "spaced").unwrap();
+        std::fs::write(private.join("sub/ü.txt"), "umlaut").unwrap();
+        std::fs::write(private.join(".hidden"), "h").unwrap();
+        std::fs::write(d.path().join("secret.txt"), "TOP SECRET").unwrap();
+        std::os::unix::fs::symlink(d.path().join("secret.txt"), private.join("link.txt")).unwrap();
+        let store = || FsStore::new(&private).unwrap();
+        let honor = Honor::new()
+            .accel("/protected", store())
+            .sendfile_root(store());
+        (d, honor)
+    }
+
+    async fn serve(
+        honor: &Honor,
+        name: &str,
+        value: &str,
+        client: &[(&str, &str)],
+    ) -> Result<(u16, String), Refusal> {
+        let mut up = HeaderMap::new();
+        up.insert(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+        up.insert(header::CONTENT_TYPE, "application/x-app".parse().unwrap());
+        up.append(header::SET_COOKIE, "a=1".parse().unwrap());
+        let mut h = HeaderMap::new();
+        for (k, v) in client {
+            h.insert(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        let res = honor.serve(&Method::GET, &h, &up).await?;
+        let status = res.status().as_u16();
+        if status == 200 {
+            assert_eq!(res.headers()[header::CONTENT_TYPE], "application/x-app");
+            assert_eq!(res.headers()[header::SET_COOKIE], "a=1");
+        }
+        use http_body_util::BodyExt;
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+
+    #[tokio::test]
+    async fn accel_targets_resolve_inside_their_prefix_only() {
+        let (d, honor) = fixture();
+        let ok = |s: &str| (200u16, s.to_owned());
+        assert_eq!(
+            serve(&honor, "x-accel-redirect", "/protected/a%20b%25.txt", &[]).await,
+            Ok(ok("spaced"))
+        );
+        assert_eq!(
+            serve(
+                &honor,
+                "x-accel-redirect",
+                "/protected/sub/%C3%BC.txt?x=1",
+                &[]
+            )
+            .await,
+            Ok(ok("umlaut"))
+        );
+        for (value, want) in [
+            ("/protected/../secret.txt", Refusal::InvalidTarget),
+            ("/protected/%2e%2e/secret.txt", Refusal::InvalidTarget),
+            (
+                "/protected/sub%2f..%2f..%2fsecret.txt",
+                Refusal::InvalidTarget,
+            ),
+            ("/protected/link.txt", Refusal::Missing),
+            ("/protected/.hidden", Refusal::Missing),
+            ("/protected/missing.txt", Refusal::Missing),
+            ("/protected/", Refusal::Missing),
+            ("/elsewhere/a.txt", Refusal::NotConfigured),
+            ("/protectedx/a.txt", Refusal::NotConfigured),
+        ] {
+            assert_eq!(
+                serve(&honor, "x-accel-redirect", value, &[]).await,
+                Err(want),
+                "{value}"
+            );
+        }
+        drop(d);
+    }
+
+    #[tokio::test]
+    async fn sendfile_paths_must_lie_inside_a_root() {
+        let (d, honor) = fixture();
+        let private = std::fs::canonicalize(d.path().join("private")).unwrap();
+        let p = |rel: &str| format!("{}/{rel}", private.display());
+        assert_eq!(
+            serve(&honor, "x-sendfile", &p("a b%.txt"), &[])
+                .await
+                .unwrap()
+                .1,
+            "spaced"
+        );
+        assert_eq!(
+            serve(&honor, "x-lighttpd-send-file", &p("a b%.txt"), &[])
+                .await
+                .unwrap()
+                .1,
+            "spaced"
+        );
+        let outside = format!(
+            "{}/secret.txt",
+            std::fs::canonicalize(d.path()).unwrap().display()
+        );
+        assert_eq!(
+            serve(&honor, "x-sendfile", &outside, &[]).await,
+            Err(Refusal::NotConfigured)
+        );
+        assert_eq!(
+            serve(&honor, "x-sendfile", &p("../secret.txt"), &[]).await,
+            Err(Refusal::InvalidTarget)
+        );
+        assert_eq!(
+            serve(&honor, "x-sendfile", &p("link.txt"), &[]).await,
+            Err(Refusal::Missing)
+        );
+        assert_eq!(
+            serve(&honor, "x-sendfile", "relative/a.txt", &[]).await,
+            Err(Refusal::InvalidTarget)
+        );
+        let none = Honor::new();
+        assert_eq!(
+            serve(&none, "x-sendfile", &p("a b%.txt"), &[]).await,
+            Err(Refusal::NotConfigured)
+        );
+    }
+
+    #[tokio::test]
+    async fn the_clients_conditionals_and_ranges_apply() {
+        let (_d, honor) = fixture();
+        let (s, body) = serve(
+            &honor,
+            "x-accel-redirect",
+            "/protected/sub/%C3%BC.txt",
+            &[("range", "bytes=0-2")],
+        )
+        .await
+        .unwrap();
+        assert_eq!((s, body.as_str()), (206, "uml"));
+        let (s, _) = serve(
+            &honor,
+            "x-accel-redirect",
+            "/protected/sub/%C3%BC.txt",
+            &[("if-match", "\"nope\"")],
+        )
+        .await
+        .unwrap();
+        assert_eq!(s, 412);
+    }
+
+    #[test]
+    fn internal_prefixes_are_hidden_from_clients() {
+        let (_d, honor) = fixture();
+        for p in [
+            "/protected/a.txt",
+            "/protected",
+            "/protected/",
+            "/%70rotected/a.txt",
+        ] {
+            assert!(honor.is_internal(p), "{p}");
+        }
+        assert!(!honor.is_internal("/public/a.txt"));
+        assert!(!honor.is_internal("/protectedx"));
+    }
+}
