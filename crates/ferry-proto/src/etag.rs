@@ -1,49 +1,161 @@
-//! Entity tags ([RFC 9110 §8.8.3]).
-use std::time::SystemTime;
+//! Entity tags ([RFC 9110 §8.8.3]) and their comparison (§8.8.3.2).
+//!
+//! ```text
+//! entity-tag = [ weak ] opaque-tag
+//! weak       = %s"W/"
+//! opaque-tag = DQUOTE *etagc DQUOTE
+//! etagc      = %x21 / %x23-7E / obs-text
+//! ```
+//!
+//! Choice: obs-text (bytes 0x80–0xFF) is accepted only when it forms UTF-8, so
+//! that a tag is always a `str`; other tags containing it are invalid (and so
+//! the field holding them is ignored or fails to match).
+//!
+//! [RFC 9110 §8.8.3]: https://www.rfc-editor.org/rfc/rfc9110#section-8.8.3
+use crate::ParseError;
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// An entity tag: an opaque quoted string, optionally marked weak (`W/`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EntityTag {
     weak: bool,
-    /// The opaque-tag *without* quotes; only etagc characters (%x21 / %x23-7E / obs-text).
+    /// The opaque-tag without quotes; only etagc characters.
     opaque: Box<str>,
 }
 
+fn is_etagc(b: u8) -> bool {
+    b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80
+}
+
+fn check_opaque(opaque: &str) -> Result<(), ParseError> {
+    if opaque.bytes().all(is_etagc) {
+        Ok(())
+    } else {
+        Err(ParseError("invalid character in entity tag"))
+    }
+}
+
 impl EntityTag {
-    /// A strong tag with the given opaque part (without quotes). Errors on invalid characters.
-    pub fn strong(opaque: &str) -> Result<Self, crate::ParseError> { todo!() }
+    /// A strong tag with the given opaque part (without quotes).
+    ///
+    /// # Errors
+    ///
+    /// When `opaque` contains a character outside etagc (`"`, space, controls).
+    pub fn strong(opaque: &str) -> Result<Self, ParseError> {
+        check_opaque(opaque)?;
+        Ok(EntityTag { weak: false, opaque: opaque.into() })
+    }
+
     /// A weak tag with the given opaque part (without quotes).
-    pub fn weak(opaque: &str) -> Result<Self, crate::ParseError> { todo!() }
+    ///
+    /// # Errors
+    ///
+    /// As [`EntityTag::strong`].
+    pub fn weak(opaque: &str) -> Result<Self, ParseError> {
+        check_opaque(opaque)?;
+        Ok(EntityTag { weak: true, opaque: opaque.into() })
+    }
+
     /// Whether the tag carries `W/`.
-    pub fn is_weak(&self) -> bool { self.weak }
+    pub fn is_weak(&self) -> bool {
+        self.weak
+    }
+
     /// The opaque part, without quotes.
-    pub fn opaque(&self) -> &str { &self.opaque }
-    /// Strong comparison §8.8.3.2: both strong and opaque parts equal.
-    pub fn strong_eq(&self, other: &EntityTag) -> bool { todo!() }
-    /// Weak comparison §8.8.3.2: opaque parts equal.
-    pub fn weak_eq(&self, other: &EntityTag) -> bool { todo!() }
-    /// Derives a strong tag from a length and modification time with sub-second precision,
-    /// never the inode: stable across restarts and replicas; a same-size rewrite in the same
-    /// second changes it. Format opaque (e.g. `"<len hex>-<secs hex>.<nanos hex>"`).
-    pub fn from_len_mtime(len: u64, mtime: SystemTime) -> Self { todo!() }
+    pub fn opaque(&self) -> &str {
+        &self.opaque
+    }
+
+    /// Compares with the strong comparison function: both tags strong and their
+    /// opaque parts identical ([RFC 9110 §8.8.3.2]). `If-Match` and `If-Range`
+    /// use this.
+    ///
+    /// [RFC 9110 §8.8.3.2]: https://www.rfc-editor.org/rfc/rfc9110#section-8.8.3.2
+    pub fn strong_eq(&self, other: &EntityTag) -> bool {
+        !self.weak && !other.weak && self.opaque == other.opaque
+    }
+
+    /// Compares two entity tags with the weak comparison function.
+    ///
+    /// Tags match when their opaque parts are identical, whether or not either is
+    /// marked weak ([RFC 9110 §8.8.3.2]). `If-None-Match` uses this; `If-Match` and
+    /// `If-Range` use [`EntityTag::strong_eq`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferry_proto::EntityTag;
+    /// let weak: EntityTag = r#"W/"7""#.parse()?;
+    /// let strong: EntityTag = r#""7""#.parse()?;
+    /// assert!(weak.weak_eq(&strong) && !weak.strong_eq(&strong));
+    /// # Ok::<(), ferry_proto::ParseError>(())
+    /// ```
+    ///
+    /// [RFC 9110 §8.8.3.2]: https://www.rfc-editor.org/rfc/rfc9110#section-8.8.3.2
+    pub fn weak_eq(&self, other: &EntityTag) -> bool {
+        self.opaque == other.opaque
+    }
+
+    /// A strong tag derived from a length and a modification time with
+    /// nanosecond precision — never the inode — so replicas serving copies of the
+    /// same files agree, restarts keep it, and a same-size rewrite within the same
+    /// second changes it. The format is opaque to clients.
+    pub fn from_len_mtime(len: u64, mtime: SystemTime) -> Self {
+        let (secs, nanos) = match mtime.duration_since(UNIX_EPOCH) {
+            Ok(d) => (d.as_secs(), d.subsec_nanos()),
+            Err(_) => (0, 0),
+        };
+        EntityTag { weak: false, opaque: format!("{len:x}-{secs:x}.{nanos:x}").into() }
+    }
+
     /// The header value, e.g. `W/"abc"`.
-    pub fn to_header_value(&self) -> http::HeaderValue { todo!() }
+    pub fn to_header_value(&self) -> http::HeaderValue {
+        http::HeaderValue::from_str(&self.to_string())
+            .unwrap_or_else(|_| http::HeaderValue::from_static("\"\""))
+    }
 }
 
 impl std::str::FromStr for EntityTag {
-    type Err = crate::ParseError;
+    type Err = ParseError;
+
     /// Parses exactly one entity-tag (surrounding OWS allowed).
-    fn from_str(s: &str) -> Result<Self, Self::Err> { todo!() }
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        parse(s.as_bytes()).ok_or(ParseError("invalid entity tag"))
+    }
 }
 
-impl std::fmt::Display for EntityTag {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { todo!() }
+impl fmt::Display for EntityTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.weak {
+            f.write_str("W/")?;
+        }
+        write!(f, "\"{}\"", self.opaque)
+    }
+}
+
+/// Splits one entity-tag into (weak, opaque bytes) without allocating.
+fn split_tag(v: &[u8]) -> Option<(bool, &[u8])> {
+    let v = crate::list::trim(v);
+    let (weak, rest) = match v.strip_prefix(b"W/") {
+        Some(r) => (true, r),
+        None => (false, v),
+    };
+    let inner = rest.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    if !inner.iter().all(|&b| is_etagc(b)) {
+        return None;
+    }
+    Some((weak, inner))
 }
 
 /// Parses one entity-tag from bytes (surrounding OWS allowed); `None` if invalid.
-pub fn parse(value: &[u8]) -> Option<EntityTag> { todo!() }
+pub fn parse(value: &[u8]) -> Option<EntityTag> {
+    let (weak, inner) = split_tag(value)?;
+    let opaque = std::str::from_utf8(inner).ok()?;
+    Some(EntityTag { weak, opaque: opaque.into() })
+}
 
-/// The result of matching a tag against an `If-Match`/`If-None-Match` field value.
+/// The result of matching a tag against an `If-Match`/`If-None-Match` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListMatch {
     /// The field is `*`.
@@ -56,6 +168,104 @@ pub enum ListMatch {
     Invalid,
 }
 
-/// Matches `tag` against one field value (`*` or a comma list of entity-tags, §8.8.3,
-/// §5.6.1: `"a,b"` is one tag), with strong or weak comparison.
-pub fn match_list(value: &[u8], tag: Option<&EntityTag>, strong: bool) -> ListMatch { todo!() }
+/// Matches `tag` against one field value (`*` or a comma list of entity-tags,
+/// §8.8.3, §5.6.1: `"a,b"` is one tag), with strong or weak comparison.
+/// Allocation-free. `tag == None` (no entity tag) matches only `*`.
+pub fn match_list(value: &[u8], tag: Option<&EntityTag>, strong: bool) -> ListMatch {
+    if crate::list::trim(value) == b"*" {
+        return ListMatch::Any;
+    }
+    let mut matched = false;
+    let mut any = false;
+    for item in crate::list::split(value) {
+        any = true;
+        let Some((weak, opaque)) = split_tag(item) else {
+            return ListMatch::Invalid;
+        };
+        if let Some(t) = tag {
+            let same = t.opaque.as_bytes() == opaque;
+            if same && (!strong || (!weak && !t.weak)) {
+                matched = true;
+            }
+        }
+    }
+    match (any, matched) {
+        (false, _) => ListMatch::Invalid,
+        (true, true) => ListMatch::Matched,
+        (true, false) => ListMatch::NoMatch,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comparison_examples_rfc9110_8_8_3_2() {
+        // RFC 9110 §8.8.3.2 example table: ETag 1, ETag 2, strong, weak.
+        for (a, b, strong, weak) in [
+            (r#"W/"1""#, r#"W/"1""#, false, true),
+            (r#"W/"1""#, r#"W/"2""#, false, false),
+            (r#"W/"1""#, r#""1""#, false, true),
+            (r#""1""#, r#""1""#, true, true),
+        ] {
+            let (a, b): (EntityTag, EntityTag) = (a.parse().unwrap(), b.parse().unwrap());
+            assert_eq!((a.strong_eq(&b), a.weak_eq(&b)), (strong, weak), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn parse_table() {
+        for (s, want) in [
+            (r#""xyzzy""#, Some((false, "xyzzy"))),
+            (r#"W/"xyzzy""#, Some((true, "xyzzy"))),
+            (r#""""#, Some((false, ""))),
+            (r#"  "a,b"  "#, Some((false, "a,b"))),
+            ("\"caf\u{e9}\"", Some((false, "caf\u{e9}"))),
+            ("abc", None),
+            (r#""a"#, None),
+            (r#"w/"a""#, None),
+            (r#"W/ "a""#, None),
+            (r#""a"b""#, None),
+            (r#""a b""#, None),
+            ("\"a\tb\"", None),
+            ("*", None),
+            ("", None),
+        ] {
+            let got = s.parse::<EntityTag>().ok().map(|t| (t.is_weak(), t.opaque().to_owned()));
+            assert_eq!(got, want.map(|(w, o)| (w, o.to_owned())), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn lists() {
+        let t: EntityTag = r#""b""#.parse().unwrap();
+        let w: EntityTag = r#"W/"b""#.parse().unwrap();
+        for (v, tag, strong, want) in [
+            ("*", Some(&t), true, ListMatch::Any),
+            (" * ", None, false, ListMatch::Any),
+            (r#""a", "b""#, Some(&t), true, ListMatch::Matched),
+            (r#""a", W/"b""#, Some(&t), true, ListMatch::NoMatch),
+            (r#""a", W/"b""#, Some(&t), false, ListMatch::Matched),
+            (r#""a", "b""#, Some(&w), true, ListMatch::NoMatch),
+            (r#""a", "b""#, Some(&w), false, ListMatch::Matched),
+            (r#""a,b""#, Some(&t), false, ListMatch::NoMatch),
+            (r#""a", b"#, Some(&t), false, ListMatch::Invalid),
+            ("", Some(&t), false, ListMatch::Invalid),
+            (r#""b""#, None, false, ListMatch::NoMatch),
+        ] {
+            assert_eq!(match_list(v.as_bytes(), tag, strong), want, "{v} {tag:?} {strong}");
+        }
+    }
+
+    #[test]
+    fn derived_tags_change_with_subsecond_mtime_not_inode() {
+        let t = UNIX_EPOCH + std::time::Duration::new(1_700_000_000, 1);
+        let a = EntityTag::from_len_mtime(5, t);
+        assert_eq!(a, EntityTag::from_len_mtime(5, t));
+        assert_ne!(a, EntityTag::from_len_mtime(5, t + std::time::Duration::from_nanos(1)));
+        assert_ne!(a, EntityTag::from_len_mtime(6, t));
+        assert!(!a.is_weak());
+        assert_eq!(a.to_string().parse::<EntityTag>().unwrap(), a);
+    }
+}

@@ -1,29 +1,194 @@
-//! Accept-Encoding ([RFC 9110 §12.5.3]) with qvalues ([§12.4.2]).
-use http::HeaderMap;
+//! Accept-Encoding ([RFC 9110 §12.5.3]) with qvalues ([RFC 9110 §12.4.2]):
+//! which precompressed variant a request accepts.
+//!
+//! [RFC 9110 §12.5.3]: https://www.rfc-editor.org/rfc/rfc9110#section-12.5.3
+//! [RFC 9110 §12.4.2]: https://www.rfc-editor.org/rfc/rfc9110#section-12.4.2
+use http::{header, HeaderMap};
 
 /// A content coding ferry can serve as a precompressed variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum ContentCoding { Br, Zstd, Gzip }
-
-impl ContentCoding {
-    /// All, in default preference order.
-    pub const ALL: [ContentCoding; 3] = [ContentCoding::Br, ContentCoding::Zstd, ContentCoding::Gzip];
-    /// Token for Content-Encoding: `br`, `zstd`, `gzip`.
-    pub fn as_str(self) -> &'static str { todo!() }
-    /// File suffix of the variant: `.br`, `.zst`, `.gz`.
-    pub fn extension(self) -> &'static str { todo!() }
+pub enum ContentCoding {
+    /// Brotli (`.br`).
+    Br,
+    /// Zstandard (`.zst`).
+    Zstd,
+    /// gzip (`.gz`).
+    Gzip,
 }
 
-/// A parsed Accept-Encoding (all field lines).
+impl ContentCoding {
+    /// All, in default preference order: br > zstd > gzip.
+    pub const ALL: [ContentCoding; 3] = [ContentCoding::Br, ContentCoding::Zstd, ContentCoding::Gzip];
+
+    /// The token for Content-Encoding: `br`, `zstd`, `gzip`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContentCoding::Br => "br",
+            ContentCoding::Zstd => "zstd",
+            ContentCoding::Gzip => "gzip",
+        }
+    }
+
+    /// The file suffix of the variant: `.br`, `.zst`, `.gz`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ContentCoding::Br => ".br",
+            ContentCoding::Zstd => ".zst",
+            ContentCoding::Gzip => ".gz",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A parsed Accept-Encoding (all its field lines).
+///
+/// Choice: with no Accept-Encoding at all, §12.5.3 says any coding is
+/// acceptable, but clients that send none (curl, scripts) rarely decode; like
+/// nginx, Caddy and whitenoise, ferry then sends identity.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AcceptEncoding { /* private */ }
+pub struct AcceptEncoding {
+    /// q×1000 per coding in `ContentCoding::ALL` order; `None` = not listed.
+    q: [Option<u16>; 3],
+    identity: Option<u16>,
+    star: Option<u16>,
+}
+
+/// Parses a qvalue (§12.4.2): `0`, `0.ddd`, `1`, `1.000`. `None` if malformed.
+fn qvalue(v: &[u8]) -> Option<u16> {
+    let (int, frac) = match v.iter().position(|&b| b == b'.') {
+        Some(i) => (&v[..i], &v[i + 1..]),
+        None => (v, &b""[..]),
+    };
+    if int.len() != 1 || frac.len() > 3 || !frac.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut thousandths = 0u16;
+    for i in 0..3 {
+        thousandths = thousandths * 10 + frac.get(i).map_or(0, |d| u16::from(d - b'0'));
+    }
+    match int[0] {
+        b'0' => Some(thousandths),
+        b'1' if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
 
 impl AcceptEncoding {
-    /// Parses all Accept-Encoding lines; absent header => no coding acceptable but identity.
-    pub fn from_headers(headers: &HeaderMap) -> Self { todo!() }
-    /// Acceptable codings among `ContentCoding::ALL`, best first (qvalue desc, ties br > zstd > gzip).
-    pub fn preferred(&self) -> impl Iterator<Item = ContentCoding> + '_ { todo!(); std::iter::empty() }
-    /// Whether identity is acceptable (not excluded by `identity;q=0` or `*;q=0`).
-    pub fn identity_acceptable(&self) -> bool { todo!() }
+    /// Parses all Accept-Encoding field lines.
+    ///
+    /// Members with a malformed weight are dropped (choice: ignoring the member
+    /// never enables a coding the client did not clearly accept). When a coding
+    /// is listed twice, the highest weight wins.
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let mut a = AcceptEncoding::default();
+        for v in headers.get_all(header::ACCEPT_ENCODING) {
+            for item in crate::list::split(v.as_bytes()) {
+                let mut params = item.split(|&b| b == b';');
+                let coding = crate::list::trim(params.next().unwrap_or(b""));
+                let mut q = Some(1000);
+                for p in params {
+                    let p = crate::list::trim(p);
+                    if p.len() >= 2 && p[..2].eq_ignore_ascii_case(b"q=") {
+                        q = qvalue(&p[2..]);
+                    }
+                }
+                let Some(q) = q else { continue };
+                let slot = if coding.eq_ignore_ascii_case(b"br") {
+                    &mut a.q[0]
+                } else if coding.eq_ignore_ascii_case(b"zstd") {
+                    &mut a.q[1]
+                } else if coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip") {
+                    &mut a.q[2]
+                } else if coding.eq_ignore_ascii_case(b"identity") {
+                    &mut a.identity
+                } else if coding == b"*" {
+                    &mut a.star
+                } else {
+                    continue;
+                };
+                *slot = Some(slot.map_or(q, |old| old.max(q)));
+            }
+        }
+        a
+    }
+
+    /// The weight of `c`: its own entry, else `*`'s, else 0 (§12.5.3).
+    fn weight(&self, c: ContentCoding) -> u16 {
+        self.q[c.index()].or(self.star).unwrap_or(0)
+    }
+
+    /// Acceptable codings, best first: by qvalue, ties in br > zstd > gzip order.
+    /// `q=0` means "not acceptable" (§12.4.2).
+    pub fn preferred(&self) -> impl Iterator<Item = ContentCoding> + '_ {
+        let mut order = ContentCoding::ALL;
+        // A stable sort keeps br > zstd > gzip among equal weights.
+        order.sort_by_key(|&c| std::cmp::Reverse(self.weight(c)));
+        order.into_iter().filter(move |&c| self.weight(c) > 0)
+    }
+
+    /// Whether identity is acceptable: not excluded by `identity;q=0`, nor by
+    /// `*;q=0` without a more specific entry for identity (§12.5.3).
+    pub fn identity_acceptable(&self) -> bool {
+        match (self.identity, self.star) {
+            (Some(q), _) => q > 0,
+            (None, Some(q)) => q > 0,
+            (None, None) => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ContentCoding::{Br, Gzip, Zstd};
+
+    fn parse(v: &str) -> AcceptEncoding {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT_ENCODING, v.parse().unwrap());
+        AcceptEncoding::from_headers(&h)
+    }
+
+    #[test]
+    fn negotiation_rfc9110_12_5_3() {
+        for (v, want, identity) in [
+            // "Accept-Encoding: compress, gzip" — gzip acceptable.
+            ("compress, gzip", vec![Gzip], true),
+            // "Accept-Encoding:" (empty) — only identity.
+            ("", vec![], true),
+            // "Accept-Encoding: *" — any coding.
+            ("*", vec![Br, Zstd, Gzip], true),
+            // "Accept-Encoding: compress;q=0.5, gzip;q=1.0"
+            ("compress;q=0.5, gzip;q=1.0", vec![Gzip], true),
+            // "Accept-Encoding: gzip;q=1.0, identity; q=0.5, *;q=0"
+            ("gzip;q=1.0, identity; q=0.5, *;q=0", vec![Gzip], true),
+            ("gzip, deflate, br, zstd", vec![Br, Zstd, Gzip], true),
+            ("gzip, deflate, br", vec![Br, Gzip], true),
+            ("br;q=0.5, gzip", vec![Gzip, Br], true),
+            ("br;q=0, gzip;q=0", vec![], true),
+            ("*;q=0.1, br;q=0", vec![Zstd, Gzip], true),
+            ("identity;q=0", vec![], false),
+            ("*;q=0", vec![], false),
+            ("*;q=0, identity", vec![], true),
+            ("x-gzip", vec![Gzip], true),
+            ("GZIP;Q=0.8, BR;q=0.9", vec![Br, Gzip], true),
+            ("br;q=2, gzip;q=0.x, zstd;q=0.001", vec![Zstd], true),
+            ("br;q=1.000, zstd;q=1.0001", vec![Br], true),
+        ] {
+            let a = parse(v);
+            assert_eq!(a.preferred().collect::<Vec<_>>(), want, "{v:?}");
+            assert_eq!(a.identity_acceptable(), identity, "{v:?}");
+        }
+        assert_eq!(AcceptEncoding::from_headers(&HeaderMap::new()).preferred().count(), 0);
+    }
+
+    #[test]
+    fn qvalues() {
+        for (v, q) in [("1", Some(1000)), ("1.0", Some(1000)), ("0.5", Some(500)), ("0.001", Some(1)), ("0", Some(0)), ("1.5", None), ("0.5555", None), ("", None), ("-1", None), (".5", None)] {
+            assert_eq!(qvalue(v.as_bytes()), q, "{v}");
+        }
+    }
 }

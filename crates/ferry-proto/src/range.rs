@@ -1,35 +1,172 @@
-//! Byte ranges ([RFC 9110 §14]).
+//! Byte ranges ([RFC 9110 §14]): parsing `Range`, resolving it against a length,
+//! and formatting `Content-Range`.
+//!
+//! Ranges are half-open `Range<u64>` in code; the inclusive `first-last` form only
+//! appears while parsing and formatting. All arithmetic is checked.
+//!
+//! [RFC 9110 §14]: https://www.rfc-editor.org/rfc/rfc9110#section-14
 use std::ops::Range;
 
-/// Most ranges one request may ask for; more and the header is ignored (200).
+/// Most range-specs one request may ask for; more and the header is ignored
+/// (the whole representation is sent, 200).
 pub const MAX_RANGES: usize = 100;
 
-/// A non-empty set of satisfiable byte ranges, sorted, coalesced, inside the length.
+/// A non-empty set of satisfiable byte ranges: sorted, coalesced (no two
+/// overlap or touch), each non-empty and inside the length.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RangeSet { ranges: Vec<Range<u64>> }
-
-impl RangeSet {
-    pub fn as_slice(&self) -> &[Range<u64>] { &self.ranges }
-    /// Sum of the ranges' lengths.
-    pub fn total_len(&self) -> u64 { todo!() }
+pub struct RangeSet {
+    ranges: Vec<Range<u64>>,
 }
 
-/// What a Range header means for a representation of `len` bytes.
+impl RangeSet {
+    /// The ranges, in ascending order.
+    pub fn as_slice(&self) -> &[Range<u64>] {
+        &self.ranges
+    }
+
+    /// Sum of the ranges' lengths: the content bytes a 206 sends.
+    pub fn total_len(&self) -> u64 {
+        self.ranges.iter().map(|r| r.end - r.start).sum()
+    }
+}
+
+/// What a Range header means for a representation of some length.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolved {
-    /// Invalid, other unit, abusive, etc.: serve 200 as if absent (§14.2).
+    /// Invalid, another unit, or abusive: serve 200 as if absent (§14.2).
     Ignore,
     /// 206 with these ranges.
     Satisfiable(RangeSet),
-    /// 416.
+    /// 416 Range Not Satisfiable.
     Unsatisfiable,
 }
 
-/// Parses and resolves a Range value against `len` (§14.1.1, §14.1.2). Checked arithmetic.
-pub fn resolve(value: &[u8], len: u64) -> Resolved { todo!() }
+enum Spec {
+    /// `first-` or `first-last` (inclusive last).
+    Int(u64, Option<u64>),
+    /// `-suffix`.
+    Suffix(u64),
+}
 
-/// `bytes first-last/len` for a half-open range.
-pub fn content_range(r: &Range<u64>, len: u64) -> String { todo!() }
+/// Parses digits; `None` for anything but 1*DIGIT, `Some(u64::MAX)` on overflow.
+fn number(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(s.iter().try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0'))).unwrap_or(u64::MAX))
+}
 
-/// `bytes */len` (§15.5.17).
-pub fn unsatisfied_content_range(len: u64) -> String { todo!() }
+fn parse_spec(s: &[u8]) -> Option<Spec> {
+    let dash = s.iter().position(|&b| b == b'-')?;
+    let (first, last) = (&s[..dash], &s[dash + 1..]);
+    if first.is_empty() {
+        return Some(Spec::Suffix(number(last)?));
+    }
+    let first = number(first)?;
+    if last.is_empty() {
+        return Some(Spec::Int(first, None));
+    }
+    let last = number(last)?;
+    // §14.1.1: a range-spec with last-pos < first-pos is invalid.
+    (first <= last).then_some(Spec::Int(first, Some(last)))
+}
+
+/// Parses and resolves a Range value against a representation of `len` bytes
+/// ([RFC 9110 §14.1.1], §14.1.2, §14.2).
+///
+/// - Another unit, bad syntax or `first > last` in any range-spec: [`Resolved::Ignore`]
+///   ("An origin server MUST ignore a Range header field that contains a range
+///   unit it does not understand"; a server MAY ignore the Range field).
+/// - last-pos past the end is clamped; a suffix longer than the representation
+///   means all of it.
+/// - No satisfiable range-spec: [`Resolved::Unsatisfiable`].
+/// - Choice, against CVE-2011-3192 (§14.2: "a server MAY ignore ... more than two
+///   overlapping ranges"): more than [`MAX_RANGES`] specs, or several specs whose
+///   lengths add up to more than the representation, are ignored, so a 206 never
+///   sends more content than the representation holds. Parsing stops at the
+///   limit, so a huge header costs no more than a short one.
+/// - Choice: on a zero-length representation a suffix range (satisfiable per
+///   §14.1.1, but not expressible in Content-Range) is ignored (200).
+///
+/// Overlapping and adjacent ranges are coalesced, so the result is sorted.
+///
+/// # Examples
+///
+/// ```
+/// use ferry_proto::range::{resolve, Resolved};
+/// let Resolved::Satisfiable(set) = resolve(b"bytes=0-0,-1", 10_000) else { panic!() };
+/// assert_eq!(set.as_slice(), [0..1, 9999..10_000]);
+/// assert_eq!(resolve(b"bytes=10000-", 10_000), Resolved::Unsatisfiable);
+/// assert_eq!(resolve(b"items=0-1", 10_000), Resolved::Ignore);
+/// ```
+///
+/// [RFC 9110 §14.1.1]: https://www.rfc-editor.org/rfc/rfc9110#section-14.1.1
+pub fn resolve(value: &[u8], len: u64) -> Resolved {
+    let value = crate::list::trim(value);
+    let Some(eq) = value.iter().position(|&b| b == b'=') else {
+        return Resolved::Ignore;
+    };
+    if !value[..eq].eq_ignore_ascii_case(b"bytes") {
+        return Resolved::Ignore;
+    }
+    let mut ranges: Vec<Range<u64>> = Vec::new();
+    let mut requested: u64 = 0;
+    let mut count = 0usize;
+    let mut saw_suffix_on_empty = false;
+    for item in crate::list::split(&value[eq + 1..]) {
+        count += 1;
+        if count > MAX_RANGES {
+            return Resolved::Ignore;
+        }
+        let Some(spec) = parse_spec(item) else {
+            return Resolved::Ignore;
+        };
+        let r = match spec {
+            Spec::Int(first, _) if first >= len => continue,
+            Spec::Int(first, last) => first..last.map_or(len, |l| l.saturating_add(1).min(len)),
+            Spec::Suffix(0) => continue,
+            Spec::Suffix(_) if len == 0 => {
+                saw_suffix_on_empty = true;
+                continue;
+            }
+            Spec::Suffix(n) => len - n.min(len)..len,
+        };
+        requested = requested.saturating_add(r.end - r.start);
+        ranges.push(r);
+    }
+    if count == 0 {
+        return Resolved::Ignore;
+    }
+    if ranges.is_empty() {
+        return if saw_suffix_on_empty { Resolved::Ignore } else { Resolved::Unsatisfiable };
+    }
+    if ranges.len() > 1 && requested > len {
+        return Resolved::Ignore;
+    }
+    ranges.sort_unstable_by_key(|r| r.start);
+    let mut merged: Vec<Range<u64>> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match merged.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    Resolved::Satisfiable(RangeSet { ranges: merged })
+}
+
+/// `bytes first-last/len` for a non-empty half-open range ([RFC 9110 §14.4]).
+///
+/// [RFC 9110 §14.4]: https://www.rfc-editor.org/rfc/rfc9110#section-14.4
+pub fn content_range(r: &Range<u64>, len: u64) -> String {
+    format!("bytes {}-{}/{len}", r.start, r.end.saturating_sub(1))
+}
+
+/// `bytes */len`, for 416 ([RFC 9110 §15.5.17]).
+///
+/// [RFC 9110 §15.5.17]: https://www.rfc-editor.org/rfc/rfc9110#section-15.5.17
+pub fn unsatisfied_content_range(len: u64) -> String {
+    format!("bytes */{len}")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,125 @@
+use super::*;
+
+fn sat(v: &str, len: u64) -> Vec<Range<u64>> {
+    match resolve(v.as_bytes(), len) {
+        Resolved::Satisfiable(s) => s.as_slice().to_vec(),
+        other => panic!("{v}: {other:?}"),
+    }
+}
+
+#[test]
+fn examples_rfc9110_14_1_2() {
+    // §14.1.2, a representation of length 10000.
+    for (v, want) in [
+        ("bytes=0-499", vec![0..500]),         // "The first 500 bytes"
+        ("bytes=500-999", vec![500..1000]),    // "The second 500 bytes"
+        ("bytes=-500", vec![9500..10_000]),    // "The final 500 bytes (suffix range)"
+        ("bytes=9500-", vec![9500..10_000]),   // "The final 500 bytes"
+        ("bytes=0-0,-1", vec![0..1, 9999..10_000]), // "The first and last bytes only"
+        ("bytes=500-600,601-999", vec![500..1000]), // "Other valid (but not canonical)"
+        ("bytes=500-700,601-999", vec![500..1000]),
+    ] {
+        assert_eq!(sat(v, 10_000), want, "{v}");
+    }
+}
+
+#[test]
+fn whitespace_case_and_clamping() {
+    assert_eq!(sat("bytes= 0-1 ,  5-6", 10), vec![0..2, 5..7]);
+    assert_eq!(sat("BYTES=0-1", 10), vec![0..2]);
+    assert_eq!(sat("bytes=5-999999", 10), vec![5..10]);
+    assert_eq!(sat("bytes=-999999", 10), vec![0..10]);
+    assert_eq!(sat("bytes=0-99999999999999999999999", 10), vec![0..10]);
+    assert_eq!(sat("bytes=9-9", 10), vec![9..10]);
+}
+
+#[test]
+fn hostile_and_invalid() {
+    use Resolved::{Ignore, Unsatisfiable};
+    for (v, want) in [
+        ("bytes=", Ignore),
+        ("bytes=-", Ignore),
+        ("bytes=--1", Ignore),
+        ("bytes=1-0", Ignore),
+        ("bytes=0-1,1-0", Ignore),
+        ("bytes=a-b", Ignore),
+        ("bytes=+1-2", Ignore),
+        ("bytes=1 -2", Ignore),
+        ("bytes=0x10-", Ignore),
+        ("bytes 0-1", Ignore),
+        ("items=0-1", Ignore),
+        ("=0-1", Ignore),
+        ("", Ignore),
+        ("bytes=\u{e9}-1", Ignore),
+        ("bytes=１-2", Ignore),
+        ("bytes=10-", Unsatisfiable),
+        ("bytes=99999999999999999999-", Unsatisfiable),
+        ("bytes=-0", Unsatisfiable),
+        ("bytes=10-20,30-40", Unsatisfiable),
+    ] {
+        assert_eq!(resolve(v.as_bytes(), 10), want, "{v}");
+    }
+}
+
+#[test]
+fn zero_length_never_gets_206() {
+    assert_eq!(resolve(b"bytes=0-", 0), Resolved::Unsatisfiable);
+    assert_eq!(resolve(b"bytes=-5", 0), Resolved::Ignore);
+    assert_eq!(resolve(b"bytes=-0", 0), Resolved::Unsatisfiable);
+}
+
+#[test]
+fn abuse_is_ignored() {
+    let many = format!("bytes={}", vec!["0-0"; 10_000].join(","));
+    assert_eq!(resolve(many.as_bytes(), 100), Resolved::Ignore);
+    let overlapping = format!("bytes={}", vec!["0-99"; 3].join(","));
+    assert_eq!(resolve(overlapping.as_bytes(), 100), Resolved::Ignore);
+    // A lot of small distinct ranges under the limit are fine.
+    let small: Vec<String> = (0..50).map(|i| format!("{}-{}", i * 2, i * 2)).collect();
+    assert_eq!(sat(&format!("bytes={}", small.join(",")), 1000).len(), 50);
+}
+
+#[test]
+fn lengths_past_four_gib_and_two_to_the_63() {
+    let len = 1u64 << 63;
+    assert_eq!(sat("bytes=4294967296-4294967299", len), vec![4_294_967_296..4_294_967_300]);
+    assert_eq!(sat("bytes=-1", len), vec![len - 1..len]);
+    assert_eq!(sat("bytes=9223372036854775806-", len), vec![len - 2..len]);
+    assert_eq!(sat("bytes=0-18446744073709551615", u64::MAX), vec![0..u64::MAX]);
+}
+
+#[test]
+fn content_range_formats() {
+    assert_eq!(content_range(&(0..500), 10_000), "bytes 0-499/10000");
+    assert_eq!(unsatisfied_content_range(10), "bytes */10");
+}
+
+proptest::proptest! {
+    #[test]
+    fn resolved_ranges_stay_inside(header in ".{0,80}", len in 0u64..1 << 40) {
+        if let Resolved::Satisfiable(set) = resolve(header.as_bytes(), len) {
+            let r = set.as_slice();
+            proptest::prop_assert!(!r.is_empty());
+            proptest::prop_assert!(r.iter().all(|r| r.start < r.end && r.end <= len));
+            proptest::prop_assert!(r.windows(2).all(|w| w[0].end < w[1].start));
+            proptest::prop_assert!(set.total_len() <= len);
+        }
+    }
+
+    #[test]
+    fn structured_headers_never_send_more_than_the_length(
+        specs in proptest::collection::vec((proptest::option::of(0u64..2000), proptest::option::of(0u64..2000)), 1..150),
+        len in 0u64..1500,
+    ) {
+        let items: Vec<String> = specs.iter().map(|(a, b)| format!(
+            "{}-{}", a.map(|a| a.to_string()).unwrap_or_default(), b.map(|b| b.to_string()).unwrap_or_default())).collect();
+        let header = format!("bytes={}", items.join(","));
+        match resolve(header.as_bytes(), len) {
+            Resolved::Satisfiable(set) => {
+                proptest::prop_assert!(set.total_len() <= len);
+                proptest::prop_assert!(set.as_slice().len() <= MAX_RANGES);
+            }
+            Resolved::Ignore | Resolved::Unsatisfiable => {}
+        }
+    }
+}
