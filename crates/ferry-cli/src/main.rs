@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod linger;
 mod proxy;
 mod server;
 

@@ -67,7 +67,7 @@ pub(crate) fn run(a: ProxyArgs) -> anyhow::Result<()> {
         let (p, store) = prefix_dir("--static", v)?;
         statics.push((p, ServeDir::new(store.precompressed(true))));
     }
-    statics.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    statics.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_secs(a.upstream_timeout.clamp(1, 30))));

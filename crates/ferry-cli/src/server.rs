@@ -48,8 +48,8 @@ where
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(args.header_timeout.max(1)))
-        .max_buf_size(args.max_header_bytes.max(8192))
-        .pipeline_flush(true)
+        .max_header_size(args.max_header_bytes.max(1024))
+        .max_buf_size(args.max_header_bytes.max(8192) * 2 + 8192)
         .keep_alive(true);
     let log = !args.no_access_log;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -95,7 +95,7 @@ where
                 }))
             }
         });
-        let conn = http.serve_connection(TokioIo::new(stream), service);
+        let conn = http.serve_connection(TokioIo::new(crate::linger::Linger::new(stream)), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = conn.await;

@@ -111,7 +111,11 @@ mod tests {
     fn three_forms_rfc9110_5_6_7() {
         // §5.6.7: the three example forms denote the same instant.
         let want = UNIX_EPOCH + Duration::from_secs(784_111_777);
-        for s in ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"] {
+        for s in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
             assert_eq!(parse_http_date(s.as_bytes()), Some(want), "{s}");
         }
         assert_eq!(fmt_http_date(want), "Sun, 06 Nov 1994 08:49:37 GMT");
@@ -119,7 +123,14 @@ mod tests {
 
     #[test]
     fn garbage_is_none() {
-        for s in ["", "yesterday", "Sun, 06 Nov 1994", "Sun, 32 Nov 1994 08:49:37 GMT", "1994-11-06T08:49:37Z", "\u{ff}"] {
+        for s in [
+            "",
+            "yesterday",
+            "Sun, 06 Nov 1994",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+            "1994-11-06T08:49:37Z",
+            "\u{ff}",
+        ] {
             assert_eq!(parse_http_date(s.as_bytes()), None, "{s:?}");
         }
         assert_eq!(parse_http_date(b"\xff\xfe"), None);
@@ -136,7 +147,14 @@ mod tests {
             ("Sun, 06 Nov 1994 08:49:37 GMT; length=abc", None),
             ("Sun, 06 Nov 1994 08:49:37 GMT; size=5", None),
         ] {
-            assert_eq!(parse_if_modified_since(s.as_bytes()), Some(IfModifiedSince { date: d, length: len }), "{s}");
+            assert_eq!(
+                parse_if_modified_since(s.as_bytes()),
+                Some(IfModifiedSince {
+                    date: d,
+                    length: len
+                }),
+                "{s}"
+            );
         }
         assert_eq!(parse_if_modified_since(b"nope; length=1"), None);
     }
@@ -144,7 +162,13 @@ mod tests {
     #[test]
     fn last_modified_never_after_date() {
         let now = UNIX_EPOCH + Duration::new(1000, 500);
-        assert_eq!(clamp_last_modified(now + Duration::from_secs(5), now), UNIX_EPOCH + Duration::from_secs(1000));
-        assert_eq!(clamp_last_modified(UNIX_EPOCH + Duration::new(900, 999), now), UNIX_EPOCH + Duration::from_secs(900));
+        assert_eq!(
+            clamp_last_modified(now + Duration::from_secs(5), now),
+            UNIX_EPOCH + Duration::from_secs(1000)
+        );
+        assert_eq!(
+            clamp_last_modified(UNIX_EPOCH + Duration::new(900, 999), now),
+            UNIX_EPOCH + Duration::from_secs(900)
+        );
     }
 }

@@ -44,7 +44,10 @@ impl EntityTag {
     /// When `opaque` contains a character outside etagc (`"`, space, controls).
     pub fn strong(opaque: &str) -> Result<Self, ParseError> {
         check_opaque(opaque)?;
-        Ok(EntityTag { weak: false, opaque: opaque.into() })
+        Ok(EntityTag {
+            weak: false,
+            opaque: opaque.into(),
+        })
     }
 
     /// A weak tag with the given opaque part (without quotes).
@@ -54,7 +57,10 @@ impl EntityTag {
     /// As [`EntityTag::strong`].
     pub fn weak(opaque: &str) -> Result<Self, ParseError> {
         check_opaque(opaque)?;
-        Ok(EntityTag { weak: true, opaque: opaque.into() })
+        Ok(EntityTag {
+            weak: true,
+            opaque: opaque.into(),
+        })
     }
 
     /// Whether the tag carries `W/`.
@@ -106,7 +112,10 @@ impl EntityTag {
             Ok(d) => (d.as_secs(), d.subsec_nanos()),
             Err(_) => (0, 0),
         };
-        EntityTag { weak: false, opaque: format!("{len:x}-{secs:x}.{nanos:x}").into() }
+        EntityTag {
+            weak: false,
+            opaque: format!("{len:x}-{secs:x}.{nanos:x}").into(),
+        }
     }
 
     /// The header value, e.g. `W/"abc"`.
@@ -152,7 +161,10 @@ fn split_tag(v: &[u8]) -> Option<(bool, &[u8])> {
 pub fn parse(value: &[u8]) -> Option<EntityTag> {
     let (weak, inner) = split_tag(value)?;
     let opaque = std::str::from_utf8(inner).ok()?;
-    Some(EntityTag { weak, opaque: opaque.into() })
+    Some(EntityTag {
+        weak,
+        opaque: opaque.into(),
+    })
 }
 
 /// The result of matching a tag against an `If-Match`/`If-None-Match` value.
@@ -210,7 +222,11 @@ mod tests {
             (r#""1""#, r#""1""#, true, true),
         ] {
             let (a, b): (EntityTag, EntityTag) = (a.parse().unwrap(), b.parse().unwrap());
-            assert_eq!((a.strong_eq(&b), a.weak_eq(&b)), (strong, weak), "{a} vs {b}");
+            assert_eq!(
+                (a.strong_eq(&b), a.weak_eq(&b)),
+                (strong, weak),
+                "{a} vs {b}"
+            );
         }
     }
 
@@ -232,7 +248,10 @@ mod tests {
             ("*", None),
             ("", None),
         ] {
-            let got = s.parse::<EntityTag>().ok().map(|t| (t.is_weak(), t.opaque().to_owned()));
+            let got = s
+                .parse::<EntityTag>()
+                .ok()
+                .map(|t| (t.is_weak(), t.opaque().to_owned()));
             assert_eq!(got, want.map(|(w, o)| (w, o.to_owned())), "{s:?}");
         }
     }
@@ -254,7 +273,11 @@ mod tests {
             ("", Some(&t), false, ListMatch::Invalid),
             (r#""b""#, None, false, ListMatch::NoMatch),
         ] {
-            assert_eq!(match_list(v.as_bytes(), tag, strong), want, "{v} {tag:?} {strong}");
+            assert_eq!(
+                match_list(v.as_bytes(), tag, strong),
+                want,
+                "{v} {tag:?} {strong}"
+            );
         }
     }
 
@@ -263,7 +286,10 @@ mod tests {
         let t = UNIX_EPOCH + std::time::Duration::new(1_700_000_000, 1);
         let a = EntityTag::from_len_mtime(5, t);
         assert_eq!(a, EntityTag::from_len_mtime(5, t));
-        assert_ne!(a, EntityTag::from_len_mtime(5, t + std::time::Duration::from_nanos(1)));
+        assert_ne!(
+            a,
+            EntityTag::from_len_mtime(5, t + std::time::Duration::from_nanos(1))
+        );
         assert_ne!(a, EntityTag::from_len_mtime(6, t));
         assert!(!a.is_weak());
         assert_eq!(a.to_string().parse::<EntityTag>().unwrap(), a);

@@ -7,6 +7,8 @@
 
 pub mod date;
 pub mod etag;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod list;
 pub mod multipart;
 pub mod negotiate;

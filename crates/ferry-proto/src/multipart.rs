@@ -14,7 +14,13 @@ use std::ops::Range;
 
 /// The head of one part. The first part starts with `--B`; later parts with
 /// `\r\n--B` (the CRLF ends the previous part's bytes).
-pub fn part_head(boundary: &str, content_type: Option<&str>, r: &Range<u64>, len: u64, first: bool) -> String {
+pub fn part_head(
+    boundary: &str,
+    content_type: Option<&str>,
+    r: &Range<u64>,
+    len: u64,
+    first: bool,
+) -> String {
     let mut s = String::with_capacity(96 + boundary.len());
     if !first {
         s.push_str("\r\n");
@@ -67,12 +73,19 @@ mod tests {
     #[test]
     fn framing_is_exact() {
         let data: Vec<u8> = (0..100u8).collect();
-        let Resolved::Satisfiable(set) = resolve(b"bytes=0-1,-2", 100) else { panic!() };
+        let Resolved::Satisfiable(set) = resolve(b"bytes=0-1,-2", 100) else {
+            panic!()
+        };
         let body = build("B", Some("text/plain"), &set, &data);
-        let mut want = b"--B\r\nContent-Type: text/plain\r\nContent-Range: bytes 0-1/100\r\n\r\n\x00\x01".to_vec();
+        let mut want =
+            b"--B\r\nContent-Type: text/plain\r\nContent-Range: bytes 0-1/100\r\n\r\n\x00\x01"
+                .to_vec();
         want.extend_from_slice(b"\r\n--B\r\nContent-Type: text/plain\r\nContent-Range: bytes 98-99/100\r\n\r\nbc\r\n--B--\r\n");
         assert_eq!(body, want);
-        assert_eq!(body_len("B", Some("text/plain"), &set, 100), body.len() as u64);
+        assert_eq!(
+            body_len("B", Some("text/plain"), &set, 100),
+            body.len() as u64
+        );
     }
 
     proptest::proptest! {

@@ -19,7 +19,8 @@ pub enum ContentCoding {
 
 impl ContentCoding {
     /// All, in default preference order: br > zstd > gzip.
-    pub const ALL: [ContentCoding; 3] = [ContentCoding::Br, ContentCoding::Zstd, ContentCoding::Gzip];
+    pub const ALL: [ContentCoding; 3] =
+        [ContentCoding::Br, ContentCoding::Zstd, ContentCoding::Gzip];
 
     /// The token for Content-Encoding: `br`, `zstd`, `gzip`.
     pub fn as_str(self) -> &'static str {
@@ -101,7 +102,9 @@ impl AcceptEncoding {
                     &mut a.q[0]
                 } else if coding.eq_ignore_ascii_case(b"zstd") {
                     &mut a.q[1]
-                } else if coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip") {
+                } else if coding.eq_ignore_ascii_case(b"gzip")
+                    || coding.eq_ignore_ascii_case(b"x-gzip")
+                {
                     &mut a.q[2]
                 } else if coding.eq_ignore_ascii_case(b"identity") {
                     &mut a.identity
@@ -182,12 +185,28 @@ mod tests {
             assert_eq!(a.preferred().collect::<Vec<_>>(), want, "{v:?}");
             assert_eq!(a.identity_acceptable(), identity, "{v:?}");
         }
-        assert_eq!(AcceptEncoding::from_headers(&HeaderMap::new()).preferred().count(), 0);
+        assert_eq!(
+            AcceptEncoding::from_headers(&HeaderMap::new())
+                .preferred()
+                .count(),
+            0
+        );
     }
 
     #[test]
     fn qvalues() {
-        for (v, q) in [("1", Some(1000)), ("1.0", Some(1000)), ("0.5", Some(500)), ("0.001", Some(1)), ("0", Some(0)), ("1.5", None), ("0.5555", None), ("", None), ("-1", None), (".5", None)] {
+        for (v, q) in [
+            ("1", Some(1000)),
+            ("1.0", Some(1000)),
+            ("0.5", Some(500)),
+            ("0.001", Some(1)),
+            ("0", Some(0)),
+            ("1.5", None),
+            ("0.5555", None),
+            ("", None),
+            ("-1", None),
+            (".5", None),
+        ] {
             assert_eq!(qvalue(v.as_bytes()), q, "{v}");
         }
     }

@@ -79,7 +79,11 @@ pub fn plan(method: &Method, headers: &HeaderMap, meta: &Meta, now: SystemTime) 
     if method != Method::GET && method != Method::HEAD {
         return Plan::MethodNotAllowed;
     }
-    let v = Validators { etag: meta.etag.as_ref(), last_modified: meta.last_modified, len: meta.len };
+    let v = Validators {
+        etag: meta.etag.as_ref(),
+        last_modified: meta.last_modified,
+        len: meta.len,
+    };
     match precondition::evaluate(method, headers, &v) {
         Outcome::NotModified => return Plan::NotModified,
         Outcome::PreconditionFailed => return Plan::PreconditionFailed,
@@ -96,7 +100,9 @@ pub fn plan(method: &Method, headers: &HeaderMap, meta: &Meta, now: SystemTime) 
     match range::resolve(value.as_bytes(), meta.len) {
         Resolved::Ignore => Plan::Full,
         Resolved::Unsatisfiable => Plan::RangeNotSatisfiable,
-        Resolved::Satisfiable(set) if set.as_slice().len() == 1 => Plan::Partial(set.as_slice()[0].clone()),
+        Resolved::Satisfiable(set) if set.as_slice().len() == 1 => {
+            Plan::Partial(set.as_slice()[0].clone())
+        }
         Resolved::Satisfiable(set) => Plan::Multipart(set),
     }
 }

@@ -47,7 +47,12 @@ pub struct Validators<'a> {
 }
 
 /// Matches every field line of `name` (a list may span several lines).
-fn match_field(headers: &HeaderMap, name: HeaderName, tag: Option<&EntityTag>, strong: bool) -> Option<ListMatch> {
+fn match_field(
+    headers: &HeaderMap,
+    name: HeaderName,
+    tag: Option<&EntityTag>,
+    strong: bool,
+) -> Option<ListMatch> {
     let mut result = None;
     for v in headers.get_all(name) {
         let m = match_list(v.as_bytes(), tag, strong);
@@ -65,7 +70,11 @@ fn match_field(headers: &HeaderMap, name: HeaderName, tag: Option<&EntityTag>, s
 fn single(headers: &HeaderMap, name: HeaderName) -> Option<Option<&[u8]>> {
     let mut all = headers.get_all(name).iter();
     let first = all.next()?;
-    Some(if all.next().is_some() { None } else { Some(first.as_bytes()) })
+    Some(if all.next().is_some() {
+        None
+    } else {
+        Some(first.as_bytes())
+    })
 }
 
 /// [RFC 9110 §13.1.1] If-Match: true when the field is `*` (a current
@@ -94,7 +103,10 @@ pub fn if_unmodified_since(headers: &HeaderMap, v: &Validators<'_>) -> Condition
     if headers.contains_key(header::IF_MATCH) {
         return Condition::Absent;
     }
-    let (Some(Some(value)), Some(lm)) = (single(headers, header::IF_UNMODIFIED_SINCE), v.last_modified) else {
+    let (Some(Some(value)), Some(lm)) = (
+        single(headers, header::IF_UNMODIFIED_SINCE),
+        v.last_modified,
+    ) else {
         return Condition::Absent;
     };
     match parse_http_date(value) {
@@ -125,10 +137,14 @@ pub fn if_none_match(headers: &HeaderMap, v: &Validators<'_>) -> Condition {
 ///
 /// [RFC 9110 §13.1.3]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.3
 pub fn if_modified_since(method: &Method, headers: &HeaderMap, v: &Validators<'_>) -> Condition {
-    if (method != Method::GET && method != Method::HEAD) || headers.contains_key(header::IF_NONE_MATCH) {
+    if (method != Method::GET && method != Method::HEAD)
+        || headers.contains_key(header::IF_NONE_MATCH)
+    {
         return Condition::Absent;
     }
-    let (Some(Some(value)), Some(lm)) = (single(headers, header::IF_MODIFIED_SINCE), v.last_modified) else {
+    let (Some(Some(value)), Some(lm)) =
+        (single(headers, header::IF_MODIFIED_SINCE), v.last_modified)
+    else {
         return Condition::Absent;
     };
     let Some(ims) = parse_if_modified_since(value) else {
@@ -168,11 +184,17 @@ pub fn if_range(headers: &HeaderMap, v: &Validators<'_>, now: SystemTime) -> Con
         let ok = crate::etag::parse(trimmed)
             .zip(v.etag)
             .is_some_and(|(theirs, ours)| theirs.strong_eq(ours));
-        return if ok { Condition::True } else { Condition::False };
+        return if ok {
+            Condition::True
+        } else {
+            Condition::False
+        };
     }
     let ok = match (parse_http_date(trimmed), v.last_modified) {
         (Some(date), Some(lm)) => {
-            let strong = now.duration_since(lm).is_ok_and(|d| d >= Duration::from_secs(1));
+            let strong = now
+                .duration_since(lm)
+                .is_ok_and(|d| d >= Duration::from_secs(1));
             strong && secs(lm) == secs(date)
         }
         _ => false,

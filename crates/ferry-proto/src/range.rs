@@ -53,7 +53,13 @@ fn number(s: &[u8]) -> Option<u64> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(s.iter().try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0'))).unwrap_or(u64::MAX))
+    Some(
+        s.iter()
+            .try_fold(0u64, |n, &d| {
+                n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+            })
+            .unwrap_or(u64::MAX),
+    )
 }
 
 fn parse_spec(s: &[u8]) -> Option<Spec> {
@@ -138,7 +144,11 @@ pub fn resolve(value: &[u8], len: u64) -> Resolved {
         return Resolved::Ignore;
     }
     if ranges.is_empty() {
-        return if saw_suffix_on_empty { Resolved::Ignore } else { Resolved::Unsatisfiable };
+        return if saw_suffix_on_empty {
+            Resolved::Ignore
+        } else {
+            Resolved::Unsatisfiable
+        };
     }
     if ranges.len() > 1 && requested > len {
         return Resolved::Ignore;

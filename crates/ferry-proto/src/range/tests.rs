@@ -1,3 +1,4 @@
+#![allow(clippy::single_range_in_vec_init)]
 use super::*;
 
 fn sat(v: &str, len: u64) -> Vec<Range<u64>> {
@@ -11,10 +12,10 @@ fn sat(v: &str, len: u64) -> Vec<Range<u64>> {
 fn examples_rfc9110_14_1_2() {
     // §14.1.2, a representation of length 10000.
     for (v, want) in [
-        ("bytes=0-499", vec![0..500]),         // "The first 500 bytes"
-        ("bytes=500-999", vec![500..1000]),    // "The second 500 bytes"
-        ("bytes=-500", vec![9500..10_000]),    // "The final 500 bytes (suffix range)"
-        ("bytes=9500-", vec![9500..10_000]),   // "The final 500 bytes"
+        ("bytes=0-499", vec![0..500]),              // "The first 500 bytes"
+        ("bytes=500-999", vec![500..1000]),         // "The second 500 bytes"
+        ("bytes=-500", vec![9500..10_000]),         // "The final 500 bytes (suffix range)"
+        ("bytes=9500-", vec![9500..10_000]),        // "The final 500 bytes"
         ("bytes=0-0,-1", vec![0..1, 9999..10_000]), // "The first and last bytes only"
         ("bytes=500-600,601-999", vec![500..1000]), // "Other valid (but not canonical)"
         ("bytes=500-700,601-999", vec![500..1000]),
@@ -72,7 +73,7 @@ fn zero_length_never_gets_206() {
 fn abuse_is_ignored() {
     let many = format!("bytes={}", vec!["0-0"; 10_000].join(","));
     assert_eq!(resolve(many.as_bytes(), 100), Resolved::Ignore);
-    let overlapping = format!("bytes={}", vec!["0-99"; 3].join(","));
+    let overlapping = format!("bytes={}", ["0-99"; 3].join(","));
     assert_eq!(resolve(overlapping.as_bytes(), 100), Resolved::Ignore);
     // A lot of small distinct ranges under the limit are fine.
     let small: Vec<String> = (0..50).map(|i| format!("{}-{}", i * 2, i * 2)).collect();
@@ -82,10 +83,16 @@ fn abuse_is_ignored() {
 #[test]
 fn lengths_past_four_gib_and_two_to_the_63() {
     let len = 1u64 << 63;
-    assert_eq!(sat("bytes=4294967296-4294967299", len), vec![4_294_967_296..4_294_967_300]);
+    assert_eq!(
+        sat("bytes=4294967296-4294967299", len),
+        vec![4_294_967_296..4_294_967_300]
+    );
     assert_eq!(sat("bytes=-1", len), vec![len - 1..len]);
     assert_eq!(sat("bytes=9223372036854775806-", len), vec![len - 2..len]);
-    assert_eq!(sat("bytes=0-18446744073709551615", u64::MAX), vec![0..u64::MAX]);
+    assert_eq!(
+        sat("bytes=0-18446744073709551615", u64::MAX),
+        vec![0..u64::MAX]
+    );
 }
 
 #[test]

@@ -76,7 +76,7 @@ impl Honor {
         }
         self.accel.push((p, store));
         // Longest prefix first, so nested prefixes pick the most specific store.
-        self.accel.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.accel.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         self
     }
 
@@ -171,7 +171,7 @@ impl Honor {
                 .find(|(p, _)| path.starts_with(p.as_str()))
                 .ok_or(Refusal::NotConfigured)?;
             let rest = &path[prefix.len() - 1..];
-            let key = Key::from_uri_path(rest, Hidden::Deny).map_err(|_| Refusal::InvalidTarget)?;
+            let key = Key::from_uri_path(rest, Hidden::Deny).map_err(refusal)?;
             if key.is_dir() {
                 return Err(Refusal::Missing);
             }
@@ -199,6 +199,14 @@ impl Honor {
             }
         }
         Err(Refusal::NotConfigured)
+    }
+}
+
+/// A key that cannot be built: hidden names are missing, the rest malformed.
+fn refusal(e: Error) -> Refusal {
+    match e.kind() {
+        ErrorKind::NotFound => Refusal::Missing,
+        _ => Refusal::InvalidTarget,
     }
 }
 
