@@ -121,13 +121,18 @@ impl Honor {
         let (store, key) = self.resolve(upstream)?;
         let now = SystemTime::now();
         let accept = AcceptEncoding::from_headers(headers);
-        let entity = store
+        let mut entity = store
             .open(&key, &accept)
             .await
             .map_err(|e| match e.kind() {
                 ErrorKind::InvalidPath => Refusal::InvalidTarget,
                 _ => Refusal::Missing,
             })?;
+        // The application's type is the representation's type: a 200 or 206
+        // carries it, and so does each part of a multipart/byteranges.
+        if let Some(ct) = upstream.get(header::CONTENT_TYPE) {
+            entity = entity.content_type(ct.clone());
+        }
         // nginx serves an internal redirect as GET whatever the original method;
         // HEAD stays HEAD.
         let method = if method == Method::HEAD {
@@ -144,11 +149,6 @@ impl Honor {
         let mut res = respond::build(plan, &entity, method == Method::HEAD, now, &extra);
         let status = res.status();
         let h = res.headers_mut();
-        if status.is_success() {
-            if let Some(ct) = upstream.get(header::CONTENT_TYPE) {
-                h.insert(header::CONTENT_TYPE, ct.clone());
-            }
-        }
         if status.is_success() || status == http::StatusCode::NOT_MODIFIED {
             if let Some(exp) = upstream.get(header::EXPIRES) {
                 h.insert(header::EXPIRES, exp.clone());
@@ -406,5 +406,23 @@ mod tests {
         }
         assert!(!honor.is_internal("/public/a.txt"));
         assert!(!honor.is_internal("/protectedx"));
+    }
+
+    #[tokio::test]
+    async fn multi_range_hand_off_is_multipart_with_the_apps_type_in_each_part() {
+        let (_d, honor) = fixture();
+        let mut up = HeaderMap::new();
+        up.insert(X_ACCEL_REDIRECT, "/protected/a%20b%25.txt".parse().unwrap());
+        up.insert(header::CONTENT_TYPE, "application/pdf".parse().unwrap());
+        let mut h = HeaderMap::new();
+        h.insert(header::RANGE, "bytes=0-0,3-3".parse().unwrap());
+        let res = honor.serve(&Method::GET, &h, &up).await.unwrap();
+        assert_eq!(res.status(), 206);
+        let ct = res.headers()[header::CONTENT_TYPE].to_str().unwrap().to_owned();
+        assert!(ct.starts_with("multipart/byteranges; boundary="), "{ct}");
+        use http_body_util::BodyExt;
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        let body = String::from_utf8_lossy(&body).to_ascii_lowercase();
+        assert_eq!(body.matches("content-type: application/pdf").count(), 2, "{body}");
     }
 }
