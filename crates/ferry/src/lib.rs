@@ -34,6 +34,7 @@ pub use ferry_proto as proto;
 mod body;
 mod browse;
 pub mod cache;
+pub mod disposition;
 mod entity;
 mod error;
 pub mod mime;

@@ -418,11 +418,18 @@ mod tests {
         h.insert(header::RANGE, "bytes=0-0,3-3".parse().unwrap());
         let res = honor.serve(&Method::GET, &h, &up).await.unwrap();
         assert_eq!(res.status(), 206);
-        let ct = res.headers()[header::CONTENT_TYPE].to_str().unwrap().to_owned();
+        let ct = res.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(ct.starts_with("multipart/byteranges; boundary="), "{ct}");
         use http_body_util::BodyExt;
         let body = res.into_body().collect().await.unwrap().to_bytes();
         let body = String::from_utf8_lossy(&body).to_ascii_lowercase();
-        assert_eq!(body.matches("content-type: application/pdf").count(), 2, "{body}");
+        assert_eq!(
+            body.matches("content-type: application/pdf").count(),
+            2,
+            "{body}"
+        );
     }
 }

@@ -4,7 +4,10 @@
 //! when the client's copy is current, otherwise streams the file with its
 //! validators; ranges and 412 included.
 use crate::mime::MimeTable;
+mod emit;
 mod honor;
+
+pub use emit::{Backend, SendOptions, Sendfile};
 
 pub use honor::{Honor, Refusal, X_ACCEL_REDIRECT, X_LIGHTTPD_SEND_FILE, X_SENDFILE};
 

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Instructions per request (callgrind Ir) for ferry, nginx and lighttpd serving
+# the same 1 KiB file: N keep-alive GETs on one connection from python3's
+# http.client. Instruction counts barely move between runs, so they compare
+# builds on a noisy machine where req/s does not.
+#
+#   bash bench/callgrind.sh                  # N=2000 WARMUP=200
+#   N=5000 bash bench/callgrind.sh
+#   FERRY_BIN=/path/to/ferry bash bench/callgrind.sh
+#   SERVERS="ferry" bash bench/callgrind.sh  # ferry only
+#   KEEP_TMP=1 bash bench/callgrind.sh       # keep callgrind.out.* for callgrind_annotate
+#
+# The counters are zeroed (callgrind_control -z) after WARMUP requests and
+# dumped (callgrind_control -d) after N more, so start-up and first-request
+# costs are left out. Ir counts user-space instructions only: time in the
+# kernel (syscalls, TCP, sendfile) is not in it; bench/run.sh's CPU columns are.
+set -euo pipefail
+
+N=${N:-2000}
+WARMUP=${WARMUP:-200}
+read -r -a SERVERS <<<"${SERVERS:-ferry nginx lighttpd}"
+PORT_ferry=18084
+PORT_nginx=18085
+PORT_lighttpd=18086
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+export PATH="$PATH:/usr/sbin:/sbin"
+
+log() { printf 'callgrind: %s\n' "$*" >&2; }
+die() { printf 'callgrind: error: %s\n' "$*" >&2; exit 1; }
+
+case $N in '' | *[!0-9]* | 0) die "N must be a positive integer, got '$N'" ;; esac
+case $WARMUP in '' | *[!0-9]*) die "WARMUP must be a non-negative integer, got '$WARMUP'" ;; esac
+
+SUDO=
+[ "$(id -u)" = 0 ] || SUDO=sudo
+APT_UPDATED=
+apt_install() {
+    log "installing $*"
+    if DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "$@" >&2; then return 0; fi
+    [ -z "$APT_UPDATED" ] || return 1
+    APT_UPDATED=1
+    $SUDO apt-get update -q >&2 || return 1
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "$@" >&2
+}
+command -v valgrind >/dev/null || apt_install valgrind || die "cannot install valgrind"
+command -v python3 >/dev/null || apt_install python3 || die "cannot install python3"
+for s in "${SERVERS[@]}"; do
+    case $s in
+    ferry) ;;
+    nginx) command -v nginx >/dev/null || apt_install nginx-light || apt_install nginx || die "cannot install nginx" ;;
+    lighttpd) command -v lighttpd >/dev/null || apt_install lighttpd || die "cannot install lighttpd" ;;
+    *) die "unknown server '$s' (ferry, nginx, lighttpd)" ;;
+    esac
+done
+
+if [[ " ${SERVERS[*]} " == *" ferry "* ]] && [ -z "${FERRY_BIN:-}" ]; then
+    target=${CARGO_TARGET_DIR:-target}
+    case $target in /*) ;; *) target=$ROOT/$target ;; esac
+    log "building ferry (cargo build --release -p ferry-cli, target dir $target)"
+    (cd "$ROOT" && cargo build --release -p ferry-cli >&2) || die "cargo build failed"
+    FERRY_BIN=$target/release/ferry
+fi
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/ferry-callgrind.XXXXXX")
+VPID=
+cleanup() {
+    if [ -n "$VPID" ]; then
+        kill -TERM "$VPID" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$VPID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$VPID" 2>/dev/null || true
+    fi
+    if [ -n "${KEEP_TMP:-}" ]; then log "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+W=$T/www
+mkdir -p "$W" "$T/nginx/tmp" "$T/lighttpd"
+head -c 1024 /dev/urandom >"$W/1k.bin"
+touch -d '2024-01-01 00:00:00 UTC' "$W/1k.bin"
+
+NGINX_USER=
+[ "$(id -u)" = 0 ] && NGINX_USER='user root;'
+cat >"$T/nginx/nginx.conf" <<EOF
+$NGINX_USER
+worker_processes 1;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    etag on;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    types { }
+    default_type application/octet-stream;
+    client_body_temp_path $T/nginx/tmp/body;
+    proxy_temp_path $T/nginx/tmp/proxy;
+    fastcgi_temp_path $T/nginx/tmp/fastcgi;
+    uwsgi_temp_path $T/nginx/tmp/uwsgi;
+    scgi_temp_path $T/nginx/tmp/scgi;
+    server {
+        listen 127.0.0.1:$PORT_nginx;
+        root $W;
+    }
+}
+EOF
+cat >"$T/lighttpd/lighttpd.conf" <<EOF
+server.document-root = "$W"
+server.bind = "127.0.0.1"
+server.port = $PORT_lighttpd
+server.errorlog = "$T/lighttpd/error.log"
+server.upload-dirs = ( "$T/lighttpd" )
+server.max-worker = 0
+server.network-backend = "sendfile"
+server.max-keep-alive-requests = 65535
+server.max-keep-alive-idle = 65
+static-file.etags = "enable"
+mimetype.assign = ( "" => "application/octet-stream" )
+EOF
+
+cat >"$T/client.py" <<'EOF'
+import http.client, sys
+port, n, size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+for i in range(n):
+    conn.request("GET", "/1k.bin")
+    resp = conn.getresponse()
+    body = resp.read()
+    if resp.status != 200 or len(body) != size or resp.will_close:
+        sys.exit(f"request {i}: status {resp.status}, {len(body)} bytes, will_close={resp.will_close}")
+conn.close()
+EOF
+
+port_of() { local v="PORT_$1"; echo "${!v}"; }
+
+# one NAME: sets IR[NAME] (Ir per request) and TOT[NAME]
+one() {
+    local name=$1 port out=$T/callgrind.out.$1 cmd=()
+    port=$(port_of "$name")
+    case $name in
+    # One core, as in bench/run.sh: one tokio worker.
+    ferry) cmd=(taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out"
+        "$FERRY_BIN" serve "$W" --listen "127.0.0.1:$port" --no-access-log) ;;
+    nginx) cmd=(valgrind --tool=callgrind --callgrind-out-file="$out"
+        "$(command -v nginx)" -p "$T/nginx/" -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf"
+        -g 'daemon off; master_process off;') ;;
+    lighttpd) cmd=(valgrind --tool=callgrind --callgrind-out-file="$out"
+        "$(command -v lighttpd)" -D -f "$T/lighttpd/lighttpd.conf") ;;
+    esac
+    "${cmd[@]}" </dev/null >"$T/$name.log" 2>&1 &
+    VPID=$!
+    local ok=
+    for _ in $(seq 600); do
+        kill -0 "$VPID" 2>/dev/null || break
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then ok=1; break; fi
+        sleep 0.1
+    done
+    [ -n "$ok" ] || { tail -20 "$T/$name.log" >&2; die "$name did not start under valgrind"; }
+    # taskset execs valgrind, and valgrind runs the program in its own process.
+    python3 "$T/client.py" "$port" "$WARMUP" 1024 || die "$name: warm-up requests failed"
+    callgrind_control -z "$VPID" >/dev/null 2>&1 || die "callgrind_control -z failed (vgdb)"
+    python3 "$T/client.py" "$port" "$N" 1024 || die "$name: requests failed"
+    callgrind_control -d "$VPID" >/dev/null 2>&1 || die "callgrind_control -d failed (vgdb)"
+    local dump
+    dump=$(ls -t "$out".* 2>/dev/null | head -1)
+    [ -n "$dump" ] || die "$name: no callgrind dump"
+    kill -TERM "$VPID" 2>/dev/null || true
+    wait "$VPID" 2>/dev/null || true
+    VPID=
+    local ir
+    ir=$(awk '/^(summary|totals):/ { print $2; exit }' "$dump")
+    [ -n "$ir" ] || die "$name: no totals in $dump"
+    TOT[$name]=$ir
+    IR[$name]=$(awk -v ir="$ir" -v n="$N" 'BEGIN { printf "%.0f", ir / n }')
+}
+
+declare -A IR=() TOT=()
+for s in "${SERVERS[@]}"; do
+    log "$s: $WARMUP warm-up + $N measured requests under callgrind"
+    one "$s"
+done
+
+echo "callgrind, GET 1 KiB keep-alive on one connection, N=$N after $WARMUP warm-up (user-space instructions only)"
+printf '%-9s %14s %16s %10s\n' server 'Ir/request' 'Ir total' 'vs ferry'
+for s in "${SERVERS[@]}"; do
+    rel=-
+    [ -n "${IR[ferry]:-}" ] && rel=$(awk -v a="${IR[$s]}" -v b="${IR[ferry]}" 'BEGIN { printf "%.2f", a / b }')
+    printf '%-9s %14s %16s %10s\n' "$s" "${IR[$s]}" "${TOT[$s]}" "$rel"
+done

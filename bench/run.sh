@@ -1,0 +1,438 @@
+#!/usr/bin/env bash
+# ferry vs nginx vs lighttpd on loopback: throughput, CPU per request, memory.
+#
+#   bash bench/run.sh                      # REPEAT=3 DURATION=5
+#   REPEAT=5 DURATION=10 bash bench/run.sh
+#   FERRY_BIN=/path/to/ferry bash bench/run.sh   # skip the cargo build
+#   KEEP_TMP=1 bash bench/run.sh           # keep the temp dir (configs, logs)
+#
+# Servers run on core 0 (taskset -c 0), wrk on core 1 (taskset -c 1 wrk -t1).
+# Progress goes to stderr; the result table alone goes to stdout.
+# See bench/README.md for what each row means.
+set -euo pipefail
+
+REPEAT=${REPEAT:-3}
+DURATION=${DURATION:-5}
+PORT_ferry=18081
+PORT_nginx=18082
+PORT_lighttpd=18083
+SERVERS=(ferry nginx lighttpd)
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+export PATH="$PATH:/usr/sbin:/sbin"
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+
+case $REPEAT in '' | *[!0-9]* | 0) die "REPEAT must be a positive integer, got '$REPEAT'" ;; esac
+case $DURATION in '' | *[!0-9]* | 0) die "DURATION must be a positive integer (seconds), got '$DURATION'" ;; esac
+
+# ---------------------------------------------------------------- tools
+SUDO=
+[ "$(id -u)" = 0 ] || SUDO=sudo
+APT_UPDATED=
+apt_install() {
+    log "installing $*"
+    if DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "$@" >&2; then
+        return 0
+    fi
+    if [ -z "$APT_UPDATED" ]; then
+        APT_UPDATED=1
+        $SUDO apt-get update -q >&2 || return 1
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "$@" >&2
+    else
+        return 1
+    fi
+}
+command -v nginx >/dev/null || apt_install nginx-light || apt_install nginx || die "cannot install nginx"
+command -v lighttpd >/dev/null || apt_install lighttpd || die "cannot install lighttpd"
+command -v wrk >/dev/null || apt_install wrk || die "cannot install wrk"
+command -v curl >/dev/null || apt_install curl || die "cannot install curl"
+command -v taskset >/dev/null || apt_install util-linux || die "cannot install taskset"
+NGINX=$(command -v nginx)
+LIGHTTPD=$(command -v lighttpd)
+CLK_TCK=$(getconf CLK_TCK)
+
+if [ -z "${FERRY_BIN:-}" ]; then
+    target=${CARGO_TARGET_DIR:-target}
+    case $target in /*) ;; *) target=$ROOT/$target ;; esac
+    log "building ferry (cargo build --release -p ferry-cli, target dir $target)"
+    (cd "$ROOT" && cargo build --release -p ferry-cli >&2) || die "cargo build failed"
+    FERRY_BIN=$target/release/ferry
+fi
+[ -x "$FERRY_BIN" ] || die "ferry binary $FERRY_BIN is not executable"
+
+[ "$(nproc --all)" -ge 2 ] || die "needs at least 2 cores (servers on core 0, wrk on core 1)"
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+[ "$(ulimit -n)" -ge 2200 ] || log "warning: ulimit -n is $(ulimit -n); the 1000-connection run may fail"
+
+# ---------------------------------------------------------------- cleanup
+T=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench.XXXXXX")
+declare -A PID=()
+stop_server() { # NAME
+    local pid=${PID[$1]:-} kids
+    [ -n "$pid" ] || return 0
+    kids=$(ps -o pid= --ppid "$pid" 2>/dev/null || true)
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
+    PID[$1]=
+}
+cleanup() {
+    local s
+    for s in "${SERVERS[@]}"; do stop_server "$s"; done
+    if [ -n "${KEEP_TMP:-}" ]; then log "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- fixture
+W=$T/www
+mkdir -p "$W" "$T/res" "$T/nginx/tmp" "$T/lighttpd"
+head -c 1024 /dev/urandom >"$W/1k.bin"
+head -c $((64 * 1024)) /dev/urandom >"$W/64k.bin"
+head -c $((100 * 1024 * 1024)) /dev/urandom >"$W/100m.bin"
+touch -d '2024-01-01 00:00:00 UTC' "$W/1k.bin" "$W/64k.bin" "$W/100m.bin"
+# bytes=1000000-1000999: 1000 blocks of 1000 bytes skipped, one taken.
+dd if="$W/100m.bin" of="$T/range.expect" bs=1000 skip=1000 count=1 status=none
+cat "$W/100m.bin" >/dev/null # warm the page cache
+
+# ---------------------------------------------------------------- configs
+NGINX_USER=
+[ "$(id -u)" = 0 ] && NGINX_USER='user root;'
+cat >"$T/nginx/nginx.conf" <<EOF
+$NGINX_USER
+worker_processes 1;
+worker_rlimit_nofile 8192;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    etag on;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    types { }
+    default_type application/octet-stream;
+    client_body_temp_path $T/nginx/tmp/body;
+    proxy_temp_path $T/nginx/tmp/proxy;
+    fastcgi_temp_path $T/nginx/tmp/fastcgi;
+    uwsgi_temp_path $T/nginx/tmp/uwsgi;
+    scgi_temp_path $T/nginx/tmp/scgi;
+    server {
+        listen 127.0.0.1:$PORT_nginx;
+        root $W;
+    }
+}
+EOF
+
+cat >"$T/lighttpd/lighttpd.conf" <<EOF
+server.document-root = "$W"
+server.bind = "127.0.0.1"
+server.port = $PORT_lighttpd
+server.pid-file = "$T/lighttpd/lighttpd.pid"
+server.errorlog = "$T/lighttpd/error.log"
+server.upload-dirs = ( "$T/lighttpd" )
+server.max-worker = 0
+server.max-fds = 8192
+server.max-connections = 4096
+server.network-backend = "sendfile"
+server.max-keep-alive-requests = 65535
+server.max-keep-alive-idle = 65
+static-file.etags = "enable"
+mimetype.assign = ( "" => "application/octet-stream" )
+EOF
+
+# ---------------------------------------------------------------- servers
+start_server() { # NAME
+    local name=$1 port pid
+    case $name in
+    ferry)
+        taskset -c 0 "$FERRY_BIN" serve "$W" --listen "127.0.0.1:$PORT_ferry" --no-access-log \
+            </dev/null >>"$T/ferry.log" 2>&1 &
+        ;;
+    nginx)
+        taskset -c 0 "$NGINX" -p "$T/nginx/" -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf" \
+            -g 'daemon off;' </dev/null >>"$T/nginx/stderr.log" 2>&1 &
+        ;;
+    lighttpd)
+        taskset -c 0 "$LIGHTTPD" -D -f "$T/lighttpd/lighttpd.conf" \
+            </dev/null >>"$T/lighttpd/stderr.log" 2>&1 &
+        ;;
+    esac
+    pid=$!
+    PID[$name]=$pid
+    port=$(port_of "$name")
+    # Ready = the port accepts a connection; no request is made, so the idle
+    # RSS below is that of a server that has served nothing yet.
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || die "$name exited at start; see the logs under $T (KEEP_TMP=1 keeps them)"
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            sleep 0.3 # let nginx's worker finish starting
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "$name did not listen on 127.0.0.1:$port"
+}
+port_of() { local v="PORT_$1"; echo "${!v}"; }
+# The server's processes: the main one and its children (nginx's worker).
+procs_of() { # NAME
+    local pid=${PID[$1]}
+    echo "$pid"
+    ps -o pid= --ppid "$pid" 2>/dev/null || true
+}
+cpu_ticks() { # NAME -> utime+stime of all its processes, in clock ticks
+    local total=0 p line f
+    for p in $(procs_of "$1"); do
+        line=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+        read -r -a f <<<"${line##*) }" # fields from 3 (state) on
+        total=$((total + f[11] + f[12])) # 14 utime, 15 stime
+    done
+    echo "$total"
+}
+mem_kib() { # NAME FIELD(VmRSS|VmHWM) -> sum over its processes, KiB
+    local total=0 p v
+    for p in $(procs_of "$1"); do
+        v=$(awk -v f="$2:" '$1 == f { print $2 }' "/proc/$p/status" 2>/dev/null) || continue
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+
+# ---------------------------------------------------------------- checks
+header_of() { # FILE NAME -> value of the first such header
+    tr -d '\r' <"$1" | awk -v n="$(printf '%s' "$2" | tr 'A-Z' 'a-z')" '{
+        i = index($0, ":")
+        if (i > 1 && tolower(substr($0, 1, i - 1)) == n) {
+            v = substr($0, i + 1); sub(/^[ \t]+/, "", v); sub(/[ \t]+$/, "", v); print v; exit
+        }
+    }'
+}
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+FAILS=()
+# verify NAME PATH STATUS EXPECTED_BODY_FILE|- [HEADER...]
+# "-" expects an empty body (304). Prints nothing; returns 1 with a message.
+verify() {
+    local name=$1 path=$2 want=$3 expect=$4 url status len cl cr
+    shift 4
+    url="http://127.0.0.1:$(port_of "$name")$path"
+    local args=()
+    for h in "$@"; do args+=(-H "$h"); done
+    rm -f "$T/v.hdr" "$T/v.body"
+    if ! status=$(curl -sS --max-time 30 -o "$T/v.body" -D "$T/v.hdr" -w '%{http_code}' "${args[@]}" "$url"); then
+        fail "$name: GET $path ${*:+($*) }: curl failed"
+        return 1
+    fi
+    if [ "$status" != "$want" ]; then
+        fail "$name: GET $path ${*:+($*) }: status $status, expected $want"
+        return 1
+    fi
+    touch "$T/v.body" # curl writes no file for an empty body
+    len=$(stat -c %s "$T/v.body")
+    cl=$(header_of "$T/v.hdr" content-length)
+    if [ "$expect" = - ]; then
+        if [ "$len" != 0 ]; then
+            fail "$name: GET $path ($*): $status with a $len-byte body, expected none"
+            return 1
+        fi
+        return 0
+    fi
+    local size
+    size=$(stat -c %s "$expect")
+    if [ "$cl" != "$size" ]; then
+        fail "$name: GET $path ${*:+($*) }: Content-Length '${cl}', expected $size"
+        return 1
+    fi
+    if [ "$len" != "$size" ] || [ "$(sha "$T/v.body")" != "$(sha "$expect")" ]; then
+        fail "$name: GET $path ${*:+($*) }: body ($len bytes) differs from the file ($size bytes)"
+        return 1
+    fi
+    if [ "$want" = 206 ]; then
+        cr=$(header_of "$T/v.hdr" content-range)
+        if [ "$cr" != "bytes 1000000-1000999/$((100 * 1024 * 1024))" ]; then
+            fail "$name: GET $path ($*): Content-Range '$cr'"
+            return 1
+        fi
+    fi
+}
+fail() {
+    log "WRONG ANSWER, measurement skipped: $*"
+    FAILS+=("$*")
+}
+head_header() { # NAME PATH HEADER
+    curl -sS --max-time 10 -o /dev/null -I -D "$T/h.hdr" "http://127.0.0.1:$(port_of "$1")$2" || true
+    header_of "$T/h.hdr" "$3"
+}
+
+# ---------------------------------------------------------------- wrk
+to_mib() { # "12.34MB" -> MiB (wrk's units are powers of 1024)
+    awk -v s="$1" 'BEGIN {
+        n = s + 0; u = s; sub(/^[0-9.]+/, "", u)
+        f = 1 / 1048576
+        if (u == "KB") f = 1 / 1024; else if (u == "MB") f = 1
+        else if (u == "GB") f = 1024; else if (u == "TB") f = 1048576
+        printf "%.6f", n * f
+    }'
+}
+WARNINGS=()
+# measure KEY NAME CONNS PATH [HEADER...]: appends to $T/res/KEY.{rps,mibs,cpu_us,cpu_s_gib}.NAME
+measure() {
+    local key=$1 name=$2 conns=$3 path=$4 c0 c1 out=$T/wrk.out
+    shift 4
+    local args=()
+    for h in "$@"; do args+=(-H "$h"); done
+    c0=$(cpu_ticks "$name")
+    if ! taskset -c 1 wrk -t1 -c"$conns" -d"${DURATION}s" "${args[@]}" \
+        "http://127.0.0.1:$(port_of "$name")$path" >"$out" 2>&1; then
+        fail "$name: wrk failed for $key: $(tr '\n' ' ' <"$out")"
+        return 0
+    fi
+    c1=$(cpu_ticks "$name")
+    local rps tr reqs readb mib cpu_s
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+    tr=$(awk '/^Transfer\/sec:/ { print $2 }' "$out")
+    reqs=$(awk '/ requests in / { print $1 }' "$out")
+    readb=$(awk '/ requests in / { print $5 }' "$out")
+    if [ -z "$rps" ] || [ -z "$reqs" ] || [ "$reqs" = 0 ]; then
+        fail "$name: wrk gave no result for $key: $(tr '\n' ' ' <"$out")"
+        return 0
+    fi
+    if grep -q -e '^  Socket errors' -e '^  Non-2xx' "$out"; then
+        WARNINGS+=("$name $key: $(grep -e 'Socket errors' -e 'Non-2xx' "$out" | tr -s ' \n' ' ')")
+    fi
+    cpu_s=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" 'BEGIN { printf "%.6f", t / hz }')
+    echo "$rps" >>"$T/res/$key.rps.$name"
+    echo "$(to_mib "$tr")" >>"$T/res/$key.mibs.$name"
+    awk -v c="$cpu_s" -v n="$reqs" 'BEGIN { printf "%.4f\n", c * 1e6 / n }' >>"$T/res/$key.cpu_us.$name"
+    mib=$(to_mib "$readb")
+    awk -v c="$cpu_s" -v m="$mib" 'BEGIN { if (m > 0) printf "%.6f\n", c / (m / 1024) }' >>"$T/res/$key.cpu_s_gib.$name"
+    log "  $(printf '%-8s' "$name") $key: $rps req/s, $(to_mib "$tr") MiB/s, cpu ${cpu_s}s for $reqs requests"
+}
+
+# ---------------------------------------------------------------- the runs
+ETAG_ferry= ETAG_nginx= ETAG_lighttpd= LASTMOD=
+run_one() { # KEY NAME
+    local key=$1 name=$2 e lm
+    case $key in
+    get1k) verify "$name" /1k.bin 200 "$W/1k.bin" && measure get1k "$name" 50 /1k.bin ;;
+    inm)
+        e=$(head_header "$name" /1k.bin etag)
+        [ -n "$e" ] || { fail "$name: HEAD /1k.bin: no ETag"; return 0; }
+        verify "$name" /1k.bin 304 - "If-None-Match: $e" &&
+            measure inm "$name" 50 /1k.bin "If-None-Match: $e"
+        ;;
+    ims)
+        lm=$(head_header "$name" /1k.bin last-modified)
+        [ -n "$lm" ] || { fail "$name: HEAD /1k.bin: no Last-Modified"; return 0; }
+        verify "$name" /1k.bin 304 - "If-Modified-Since: $lm" &&
+            measure ims "$name" 50 /1k.bin "If-Modified-Since: $lm"
+        ;;
+    get64k) verify "$name" /64k.bin 200 "$W/64k.bin" && measure get64k "$name" 50 /64k.bin ;;
+    get100m) verify "$name" /100m.bin 200 "$W/100m.bin" && measure get100m "$name" 4 /100m.bin ;;
+    range)
+        verify "$name" /100m.bin 206 "$T/range.expect" "Range: bytes=1000000-1000999" &&
+            measure range "$name" 50 /100m.bin "Range: bytes=1000000-1000999"
+        ;;
+    c1000)
+        if verify "$name" /1k.bin 200 "$W/1k.bin"; then
+            measure c1000 "$name" 1000 /1k.bin
+            mem_kib "$name" VmHWM >>"$T/res/c1000.hwm.$name"
+        fi
+        ;;
+    esac
+    return 0
+}
+
+log "fixture and configs in $T; ferry $FERRY_BIN; REPEAT=$REPEAT DURATION=${DURATION}s"
+for r in $(seq "$REPEAT"); do
+    # Servers alternate; the one that goes first rotates with each repeat.
+    order=()
+    for i in 0 1 2; do order+=("${SERVERS[$(((i + r - 1) % 3))]}"); done
+    log "repeat $r/$REPEAT (order: ${order[*]})"
+    # Fresh servers each repeat: idle RSS, then the 1000-connection run first,
+    # so that VmHWM (a high-water mark since start) is that run's peak.
+    for s in "${SERVERS[@]}"; do stop_server "$s"; done
+    for s in "${order[@]}"; do start_server "$s"; done
+    sleep 0.5
+    for s in "${order[@]}"; do mem_kib "$s" VmRSS >>"$T/res/idle.rss.$s"; done
+    for key in c1000 get1k inm ims get64k get100m range; do
+        for s in "${order[@]}"; do run_one "$key" "$s"; done
+    done
+done
+for s in "${SERVERS[@]}"; do stop_server "$s"; done
+
+# ---------------------------------------------------------------- the table
+median() { # FILE -> median of its numeric lines, or empty
+    [ -s "$1" ] || return 0
+    grep -v '^$' "$1" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) exit
+        if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%.6f", m
+    }'
+}
+fmt() { # VALUE DECIMALS
+    if [ -z "$1" ]; then printf 'FAIL'; else LC_ALL=C printf "%.${2}f" "$1"; fi
+}
+ratio() {
+    if [ -z "$1" ] || [ -z "$2" ]; then printf -- '-'; else awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) printf "-"; else printf "%.2f", a / b }'; fi
+}
+kib_to_mib() { [ -n "$1" ] && awk -v k="$1" 'BEGIN { printf "%.6f", k / 1024 }'; return 0; }
+
+ROWFMT='%-2s %-34s %-6s %10s %10s %10s %8s %8s  %9s %9s %9s %s\n'
+# row NUM LABEL UNIT KEY.METRIC DECIMALS [CPU_METRIC CPU_UNIT]
+row() {
+    local num=$1 label=$2 unit=$3 metric=$4 dec=$5 cpum=${6:-} cpuu=${7:-} s
+    local -A v=() c=()
+    for s in "${SERVERS[@]}"; do
+        v[$s]=$(median "$T/res/$metric.$s")
+        case $metric in *.hwm | *.rss) v[$s]=$(kib_to_mib "${v[$s]}") ;; esac
+        c[$s]=-
+        if [ -n "$cpum" ]; then
+            c[$s]=$(median "$T/res/$cpum.$s")
+            if [ -z "${c[$s]}" ]; then c[$s]=-; else c[$s]=$(fmt "${c[$s]}" 2); fi
+        fi
+    done
+    # shellcheck disable=SC2059
+    printf "$ROWFMT" "$num" "$label" "$unit" \
+        "$(fmt "${v[ferry]}" "$dec")" "$(fmt "${v[nginx]}" "$dec")" "$(fmt "${v[lighttpd]}" "$dec")" \
+        "$(ratio "${v[ferry]}" "${v[nginx]}")" "$(ratio "${v[ferry]}" "${v[lighttpd]}")" \
+        "${c[ferry]}" "${c[nginx]}" "${c[lighttpd]}" "$cpuu"
+}
+
+ferry_version=$("$FERRY_BIN" --version 2>&1 | head -1) || true
+nginx_version=$("$NGINX" -v 2>&1 | head -1 | sed 's/^nginx version: //') || true
+lighttpd_version=$("$LIGHTTPD" -v 2>&1 | head -1 | sed 's/ - .*//') || true
+wrk_version=$( (wrk -v 2>&1 || true) | head -1 | awk '{ print $1, $2 }') || true
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+echo "ferry bench $(date -u '+%Y-%m-%d %H:%M UTC'): $ferry_version, $nginx_version, $lighttpd_version, $wrk_version"
+echo "kernel $(uname -r), ${cpu_model:-unknown CPU}, $(nproc --all) cores; servers on core 0, wrk -t1 on core 1"
+echo "median of REPEAT=$REPEAT runs of DURATION=${DURATION}s; f/x = ferry / x; cpu = server CPU time (user+sys) per request or per GiB"
+echo
+# shellcheck disable=SC2059
+printf "$ROWFMT" '#' measurement unit ferry nginx lighttpd f/nginx f/lighty 'cpu ferry' 'cpu nginx' 'cpu lighty' 'cpu unit'
+row 1 'GET 1 KiB, 50 conns' req/s get1k.rps 0 get1k.cpu_us us/req
+row 2 '304 If-None-Match, 50 conns' req/s inm.rps 0 inm.cpu_us us/req
+row 3 '304 If-Modified-Since, 50 conns' req/s ims.rps 0 ims.cpu_us us/req
+row 4 'GET 64 KiB, 50 conns' req/s get64k.rps 0 get64k.cpu_us us/req
+row 4 'GET 64 KiB, 50 conns' MiB/s get64k.mibs 1
+row 5 'GET 100 MiB, 4 conns' MiB/s get100m.mibs 1 get100m.cpu_s_gib s/GiB
+row 6 'Range 1000 B of 100 MiB, 50 conns' req/s range.rps 0 range.cpu_us us/req
+row 7 'GET 1 KiB, 1000 conns' req/s c1000.rps 0 c1000.cpu_us us/req
+row 7 'GET 1 KiB, 1000 conns: peak RSS' MiB c1000.hwm 1
+row 8 'idle RSS after start' MiB idle.rss 1
+if [ ${#FAILS[@]} -gt 0 ]; then
+    echo
+    echo "wrong answers (those measurements were skipped):"
+    printf '  %s\n' "${FAILS[@]}"
+fi
+if [ ${#WARNINGS[@]} -gt 0 ]; then
+    echo
+    echo "wrk reported errors:"
+    printf '  %s\n' "${WARNINGS[@]}"
+fi
