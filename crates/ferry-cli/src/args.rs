@@ -1,6 +1,7 @@
 //! Command-line flags, as typed: parsed by clap, validated in `main`.
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 /// ferry: serve files over HTTP exactly right and fast.
@@ -22,6 +23,60 @@ pub(crate) enum Command {
     /// request to it and serve the files it hands off with X-Accel-Redirect,
     /// X-Sendfile or X-LIGHTTPD-send-file, as nginx does.
     Proxy(ProxyArgs),
+    /// Write `.br`, `.zst` and `.gz` siblings of a directory's compressible files,
+    /// for `ferry serve` to pick by Accept-Encoding.
+    ///
+    /// A sibling is kept only when it is meaningfully smaller; files whose
+    /// siblings are up to date are skipped, so re-running changes nothing.
+    Precompress(PrecompressArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PrecompressArgs {
+    /// The directory to precompress, recursively.
+    pub(crate) dir: PathBuf,
+
+    /// Leave files smaller than this alone.
+    #[arg(long, value_name = "BYTES", default_value_t = 256)]
+    pub(crate) min_size: u64,
+
+    /// The codings to write, comma-separated.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "br,zstd,gzip"
+    )]
+    pub(crate) formats: Vec<Format>,
+
+    /// Files compressed at once (default: the number of CPUs).
+    #[arg(short, long, value_name = "N")]
+    pub(crate) jobs: Option<NonZeroUsize>,
+
+    /// Rewrite siblings even when they are up to date.
+    #[arg(long)]
+    pub(crate) force: bool,
+
+    /// Print neither progress nor the summary (warnings still go to stderr).
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+
+    /// Also precompress names starting with `.` (by default only /.well-known/).
+    #[arg(long)]
+    pub(crate) show_hidden: bool,
+}
+
+/// A precompressed sibling's coding, as `--formats` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// Brotli, `x.br`.
+    Br,
+    /// Zstandard, `x.zst`.
+    #[value(alias = "zst")]
+    Zstd,
+    /// gzip, `x.gz`.
+    #[value(alias = "gz")]
+    Gzip,
 }
 
 #[derive(Debug, Args)]
