@@ -158,14 +158,27 @@ impl Proxy {
         let h = &mut parts.headers;
         strip_hop_by_hop(h);
         let host = client_headers.get(header::HOST).cloned();
-        let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(prev) => format!("{prev}, {}", peer.ip()),
-            None => peer.ip().to_string(),
-        };
+        // Like nginx's $proxy_add_x_forwarded_for: every earlier hop the client
+        // listed (all field lines), then the peer.
+        let mut xff: String = h
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if !xff.is_empty() {
+            xff.push_str(", ");
+        }
+        xff.push_str(&peer.ip().to_string());
         if let Ok(v) = HeaderValue::try_from(xff) {
             h.insert("x-forwarded-for", v);
         }
         h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        // Only ferry says which host the client asked for: a client's own
+        // X-Forwarded-Host never reaches the app.
+        h.remove("x-forwarded-host");
         if let Some(host) = host {
             h.insert("x-forwarded-host", host);
         }

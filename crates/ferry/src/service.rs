@@ -314,8 +314,17 @@ impl<S: Store, B: Send + 'static> tower_service::Service<Request<B>> for ServeDi
     }
 }
 
-/// The future of [`ServeDir`]'s `Service::call`.
+/// The future of the `Service::call` of [`ServeDir`] and `ServeFile`.
 pub struct ResponseFuture(Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>);
+
+impl ResponseFuture {
+    /// Boxes `fut`: the one future type of ferry's services.
+    pub(crate) fn new(
+        fut: impl Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
+    ) -> Self {
+        ResponseFuture(Box::pin(fut))
+    }
+}
 
 impl Future for ResponseFuture {
     type Output = Result<Response<Body>, Infallible>;
