@@ -2,7 +2,9 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod h1;
 mod linger;
+mod precompress;
 mod proxy;
 mod server;
 
@@ -55,7 +57,7 @@ fn run(cli: args::Cli) -> anyhow::Result<()> {
                     .with_context(|| format!("--mime {m:?}: expected EXT=TYPE"))?;
                 types = types.with(ext, header_value("--mime", ty)?);
             }
-            let store = store.content_types(types);
+            let store = store.content_types(types).inline_io(true);
             let mut cache = ferry::cache::CachePolicy::default()
                 .default_value(optional_value("--cache-control", &a.cache_control)?)
                 .fingerprinted(optional_value(
@@ -78,8 +80,9 @@ fn run(cli: args::Cli) -> anyhow::Result<()> {
                 .hidden(hidden)
                 .cache_policy(cache)
                 .browse(a.browse);
-            server::run(&a.server, svc, &format!("serving {}", root.display()))
+            h1::run(&a.server, svc, &format!("serving {}", root.display()))
         }
         args::Command::Proxy(a) => proxy::run(a),
+        args::Command::Precompress(a) => precompress::run(&a),
     }
 }

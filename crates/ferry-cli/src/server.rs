@@ -1,8 +1,9 @@
-//! The HTTP/1.1 server loop: accept, serve with hyper, log, shut down gracefully.
+//! `ferry proxy`'s server loop: accept, serve with hyper, log, shut down
+//! gracefully. (`ferry serve` uses the leaner [`crate::h1`].)
 use crate::args::ServerArgs;
 use anyhow::Context as _;
 use bytes::Bytes;
-use ferry::{Body, ServeDir, Store};
+use ferry::Body;
 use http::{Request, Response};
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
@@ -15,14 +16,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-
-/// Serves a directory until SIGINT or SIGTERM.
-pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> anyhow::Result<()> {
-    runtime()?.block_on(serve(args, what, move |req, _peer| {
-        let svc = svc.clone();
-        async move { svc.serve(&req).await }
-    }))
-}
 
 /// A multi-threaded runtime with one worker per available core.
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -172,7 +165,7 @@ impl Drop for LogBody {
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

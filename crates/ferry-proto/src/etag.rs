@@ -112,17 +112,44 @@ impl EntityTag {
             Ok(d) => (d.as_secs(), d.subsec_nanos()),
             Err(_) => (0, 0),
         };
+        let mut opaque = String::with_capacity(36);
+        push_hex(&mut opaque, len);
+        opaque.push('-');
+        push_hex(&mut opaque, secs);
+        opaque.push('.');
+        push_hex(&mut opaque, u64::from(nanos));
         EntityTag {
             weak: false,
-            opaque: format!("{len:x}-{secs:x}.{nanos:x}").into(),
+            opaque: opaque.into(),
         }
     }
 
     /// The header value, e.g. `W/"abc"`.
     pub fn to_header_value(&self) -> http::HeaderValue {
-        http::HeaderValue::from_str(&self.to_string())
-            .unwrap_or_else(|_| http::HeaderValue::from_static("\"\""))
+        let mut s = String::with_capacity(self.opaque.len() + 4);
+        if self.weak {
+            s.push_str("W/");
+        }
+        s.push('"');
+        s.push_str(&self.opaque);
+        s.push('"');
+        http::HeaderValue::try_from(s).unwrap_or_else(|_| http::HeaderValue::from_static("\"\""))
     }
+}
+
+/// Lower-case hexadecimal without leading zeros, as `{:x}` writes it.
+fn push_hex(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 16];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b"0123456789abcdef"[(n & 0xf) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(buf[i..].iter().map(|&b| char::from(b)));
 }
 
 impl std::str::FromStr for EntityTag {

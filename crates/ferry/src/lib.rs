@@ -9,6 +9,7 @@
 //! - [`serve_file`]: the call a web app makes after checking a permission (the
 //!   equivalent of Django's `sendfile(request, path)`).
 //! - [`ServeDir`]: a directory (or any [`Store`]) as a tower `Service`.
+//! - [`ServeFile`]: one file as a tower `Service`.
 //! - [`proto`]: the pure protocol logic these are built on.
 //!
 //! Every decision is made by [`proto::plan`] from the request head and the
@@ -37,6 +38,8 @@ pub mod cache;
 pub mod disposition;
 mod entity;
 mod error;
+#[cfg(feature = "fs")]
+mod file_service;
 pub mod mime;
 mod respond;
 #[cfg(feature = "fs")]
@@ -47,6 +50,8 @@ pub mod store;
 pub use body::Body;
 pub use entity::{Entity, Source};
 pub use error::{Error, ErrorKind};
+#[cfg(feature = "fs")]
+pub use file_service::ServeFile;
 #[cfg(feature = "fs")]
 pub use sendfile::{serve_file, try_serve_file};
 pub use service::{ResponseFuture, ServeDir};

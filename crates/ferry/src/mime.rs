@@ -44,6 +44,15 @@ const TABLE: &[(&str, &str)] = &[
     ("webm", "video/webm"),
     ("mp3", "audio/mpeg"),
     ("ogg", "audio/ogg"),
+    ("bin", "application/octet-stream"),
+    ("jsonld", "application/ld+json"),
+    ("xhtml", "application/xhtml+xml"),
+    ("mp4a", "audio/mp4"),
+    ("m4a", "audio/mp4"),
+    ("mov", "video/quicktime"),
+    ("apng", "image/apng"),
+    ("bmp", "image/bmp"),
+    ("tar", "application/x-tar"),
 ];
 
 /// The Content-Type for `ext` (without the dot, any case), or `None` when unknown.
@@ -55,9 +64,35 @@ pub fn for_extension(ext: &str) -> Option<HeaderValue> {
     } else {
         ext
     };
-    if let Some((_, t)) = TABLE.iter().find(|(e, _)| *e == ext) {
+    // Common extensions first, without a scan: the table's first byte narrows
+    // the search to a handful of entries.
+    let first = ext.as_bytes().first().copied();
+    if let Some((_, t)) = TABLE
+        .iter()
+        .filter(|(e, _)| e.as_bytes().first().copied() == first)
+        .find(|(e, _)| *e == ext)
+    {
         return Some(HeaderValue::from_static(t));
     }
+    // mime_guess parses and allocates: remember its answers per thread.
+    thread_local! {
+        static GUESSED: std::cell::RefCell<std::collections::HashMap<Box<str>, Option<HeaderValue>>> =
+            std::cell::RefCell::default();
+    }
+    if let Some(v) = GUESSED.with(|g| g.borrow().get(ext).cloned()) {
+        return v;
+    }
+    let v = guess(ext);
+    GUESSED.with(|g| {
+        let mut g = g.borrow_mut();
+        if g.len() < 1024 {
+            g.insert(ext.into(), v.clone());
+        }
+    });
+    v
+}
+
+fn guess(ext: &str) -> Option<HeaderValue> {
     let m = mime_guess::from_ext(ext).first()?;
     let text = m.type_() == mime_guess::mime::TEXT
         || m.suffix() == Some(mime_guess::mime::XML)

@@ -31,12 +31,8 @@ pub(crate) fn build(
 ) -> Response<Body> {
     let meta = entity.meta();
     let len = meta.len;
-    let mut res = Response::new(Body::empty());
+    let mut res = bare(now, extra.nosniff);
     let h = res.headers_mut();
-    h.insert(header::DATE, date_value(now));
-    if extra.nosniff {
-        h.insert(NOSNIFF.clone(), HeaderValue::from_static("nosniff"));
-    }
     let status = match plan {
         Plan::Full | Plan::Partial(_) | Plan::Multipart(_) => {
             validators(h, entity, now);
@@ -211,6 +207,8 @@ pub(crate) fn method_not_allowed(mut res: Response<Body>, head: bool) -> Respons
 /// A response carrying only Date (and nosniff when asked), for errors and redirects.
 pub(crate) fn bare(now: SystemTime, nosniff: bool) -> Response<Body> {
     let mut res = Response::new(Body::empty());
+    // Room for every field a file response carries, so the map never regrows.
+    *res.headers_mut() = HeaderMap::with_capacity(16);
     res.headers_mut().insert(header::DATE, date_value(now));
     if nosniff {
         res.headers_mut()
@@ -224,21 +222,32 @@ fn value(s: String) -> HeaderValue {
 }
 
 /// The IMF-fixdate for `t`, formatted once per second per thread.
+///
+/// A few recent values are kept, so that Date and a Last-Modified of a file
+/// that changed recently do not evict each other.
 pub(crate) fn date_value(t: SystemTime) -> HeaderValue {
+    const SLOTS: usize = 4;
+    /// (seconds, formatted) pairs, and the slot to replace next.
+    type Slots = ([(u64, Option<HeaderValue>); SLOTS], usize);
     thread_local! {
-        static CACHE: RefCell<(u64, Option<HeaderValue>)> = const { RefCell::new((0, None)) };
+        static CACHE: RefCell<Slots> =
+            const { RefCell::new(([const { (0, None) }; SLOTS], 0)) };
     }
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        match &c.1 {
-            Some(v) if c.0 == secs => v.clone(),
-            _ => {
-                let v = value(date::fmt_http_date(t));
-                *c = (secs, Some(v.clone()));
-                v
-            }
+        if let Some(v) =
+            c.0.iter()
+                .find(|(s, _)| *s == secs)
+                .and_then(|(_, v)| v.clone())
+        {
+            return v;
         }
+        let v = value(date::fmt_http_date(t));
+        let next = c.1;
+        c.0[next] = (secs, Some(v.clone()));
+        c.1 = (next + 1) % SLOTS;
+        v
     })
 }
 
