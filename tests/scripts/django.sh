@@ -37,9 +37,18 @@ run_backend() {
   PIDS+=("$django_pid")
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/page/" && break; sleep 0.1; done
 
-  start_ferry "$WORK/ferry-$label.log" proxy --upstream "http://127.0.0.1:$port" \
-    --accel "/protected/=$PRIVATE" --sendfile-root "$PRIVATE"
-  local U=$FERRY_URL
+  local U front_pid
+  if [ "${FRONT:-ferry}" = nginx ]; then
+    start_nginx "$port" "$label"
+    U=$NGINX_URL
+    front_pid=$NGINX_PID
+  else
+    start_ferry "$WORK/ferry-$label.log" proxy --upstream "http://127.0.0.1:$port" \
+      --accel "/protected/=$PRIVATE" --sendfile-root "$PRIVATE"
+    U=$FERRY_URL
+    front_pid=$FERRY_PID
+  fi
+  label="$label via ${FRONT:-ferry}"
 
   curl -sS -H "$AUTH" -o "$WORK/got.bin" -D "$WORK/h1" "$U/download/data.bin"
   check "$label: allowed download is 200 with the exact bytes" \
@@ -74,10 +83,54 @@ run_backend() {
   check "$label: a hand-off outside the root is 404, never the file" \
     [ "$(curl -sS -o /dev/null -w '%{http_code}' -H "$AUTH" "$U/download/..%2Fsecret.txt")" != 200 ]
 
-  kill "$FERRY_PID" "$django_pid" 2>/dev/null || true
-  wait "$FERRY_PID" "$django_pid" 2>/dev/null || true
+  kill "$front_pid" "$django_pid" 2>/dev/null || true
+  wait "$front_pid" "$django_pid" 2>/dev/null || true
 }
 
-run_backend django_sendfile.backends.nginx accel
-run_backend django_sendfile.backends.xsendfile xsendfile
+# start_nginx DJANGO_PORT LABEL: nginx in front, configured as the django-sendfile2
+# docs say (an internal location aliasing the private root); sets NGINX_URL and
+# NGINX_PID.
+start_nginx() {
+  local port=$1 label=$2 nport
+  nport=$(free_port)
+  mkdir -p "$WORK/nginx-$label"
+  cat >"$WORK/nginx-$label/nginx.conf" <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+error_log $WORK/nginx-$label/error.log;
+pid $WORK/nginx-$label/nginx.pid;
+$( [ "$(id -u)" = 0 ] && echo "user root;" )
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx-$label;
+  proxy_temp_path $WORK/nginx-$label;
+  client_max_body_size 0;
+  server {
+    listen 127.0.0.1:$nport;
+    location /protected/ { internal; alias $PRIVATE/; }
+    location / {
+      proxy_pass http://127.0.0.1:$port;
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    }
+  }
+}
+CONF
+  nginx -c "$WORK/nginx-$label/nginx.conf" -p "$WORK/nginx-$label" >"$WORK/nginx-$label/out.log" 2>&1 &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$nport/page/" && break; sleep 0.05; done
+  NGINX_URL="http://127.0.0.1:$nport"
+}
+
+if [ "${FRONT:-ferry}" = nginx ]; then
+  # The comparison run: nginx honours X-Accel-Redirect only.
+  need nginx nginx-light
+  run_backend django_sendfile.backends.nginx accel
+else
+  run_backend django_sendfile.backends.nginx accel
+  run_backend django_sendfile.backends.xsendfile xsendfile
+fi
 finish

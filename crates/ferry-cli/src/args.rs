@@ -128,6 +128,12 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     pub(crate) no_precompressed: bool,
 
+    /// Open and stat every file on every request instead of keeping recently
+    /// served files open (the cache is invalidated by inotify, so changes are
+    /// seen immediately either way).
+    #[arg(long)]
+    pub(crate) no_file_cache: bool,
+
     /// Cache-Control for files no --cache-rule matches and whose names are not
     /// fingerprinted; `none` sends no Cache-Control.
     #[arg(long, value_name = "VALUE", default_value = "no-cache")]

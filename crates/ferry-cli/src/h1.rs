@@ -313,7 +313,19 @@ impl<'a, S: Store> Conn<'a, S> {
                 }
                 self.rbuf.reserve(4096);
             }
+            let spare = self.rbuf.capacity() - self.rbuf.len();
             let n = match self.stream.try_read_buf(&mut self.rbuf) {
+                Ok(n) if n > 0 && n < spare => {
+                    // A short read drained the socket: forget its readiness now,
+                    // so the next wait goes straight to epoll instead of first
+                    // making a read that would fail with EAGAIN. (New data
+                    // raises a new edge; a FIN stays visible, tokio keeps
+                    // closed states.)
+                    let _ = self.stream.try_io(Interest::READABLE, || {
+                        Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+                    });
+                    n
+                }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.timer.as_mut().reset(d);

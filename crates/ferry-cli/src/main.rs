@@ -14,12 +14,24 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
+    raise_fd_limit();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ferry: error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Lifts the soft limit on open files to the hard limit, as Go and nginx's
+/// `worker_rlimit_nofile` do: connections and cached files both need them.
+fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut lim = getrlimit(Resource::Nofile);
+    if lim.current < lim.maximum {
+        lim.current = lim.maximum;
+        let _ = setrlimit(Resource::Nofile, lim);
     }
 }
 
@@ -57,7 +69,10 @@ fn run(cli: args::Cli) -> anyhow::Result<()> {
                     .with_context(|| format!("--mime {m:?}: expected EXT=TYPE"))?;
                 types = types.with(ext, header_value("--mime", ty)?);
             }
-            let store = store.content_types(types).inline_io(true);
+            let store = store
+                .content_types(types)
+                .inline_io(true)
+                .cache_open_files(!a.no_file_cache);
             let mut cache = ferry::cache::CachePolicy::default()
                 .default_value(optional_value("--cache-control", &a.cache_control)?)
                 .fingerprinted(optional_value(

@@ -705,3 +705,106 @@ fn a_one_mib_upload_passes_through_intact() {
     let r = f.send(&req);
     assert_eq!((r.status(), r.text()), (200, want));
 }
+
+/// Peak resident memory of a process, from `/proc/PID/status` (VmHWM).
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kib / 1024
+}
+
+const GIB: u64 = 1 << 30;
+
+#[test]
+fn a_gib_streams_both_ways_with_flat_memory() {
+    // An upstream that counts the upload without keeping it, then streams a GiB
+    // of its own; nothing is ever held whole, on either side of ferry.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut w = stream.try_clone().unwrap();
+                let mut r = BufReader::new(stream);
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                let len: u64 =
+                    header_in(head.trim_end(), "content-length").map_or(0, |v| v.parse().unwrap());
+                let got = std::io::copy(&mut (&mut r).take(len), &mut std::io::sink()).unwrap();
+                if head.starts_with("POST") {
+                    let body = got.to_string();
+                    let _ = w.write_all(&response("200 OK", &[], body.as_bytes()));
+                    return;
+                }
+                let _ = write!(
+                    w,
+                    "HTTP/1.1 200 OK\r\ncontent-length: {GIB}\r\nconnection: close\r\n\r\n"
+                );
+                let chunk = vec![b'x'; 1 << 20];
+                for _ in 0..GIB >> 20 {
+                    if w.write_all(&chunk).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let f = Ferry::proxy(&format!("http://{up}"), &["--no-access-log"]);
+
+    // Upload: a GiB in 1 MiB writes; the upstream reports how much arrived.
+    let mut s = TcpStream::connect(f.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    write!(
+        s,
+        "POST /upload HTTP/1.1\r\nhost: t\r\ncontent-length: {GIB}\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let chunk = vec![b'y'; 1 << 20];
+    for _ in 0..GIB >> 20 {
+        s.write_all(&chunk).unwrap();
+    }
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let r = Reply::parse(out);
+    assert_eq!((r.status(), r.text()), (200, GIB.to_string()));
+
+    // Download: a GiB read and counted as it arrives.
+    let mut s = TcpStream::connect(f.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    s.write_all(b"GET /big HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let got = std::io::copy(&mut r, &mut std::io::sink()).unwrap();
+    assert_eq!(got, GIB);
+
+    let peak = peak_rss_mib(f.child.id());
+    assert!(
+        peak < 64,
+        "ferry's peak RSS was {peak} MiB for 2 GiB through it"
+    );
+}

@@ -12,6 +12,8 @@ use std::pin::Pin;
 pub mod fs;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
+#[cfg(all(feature = "fs", target_os = "linux"))]
+mod open_cache;
 pub mod path;
 
 pub use path::{Hidden, Key};
