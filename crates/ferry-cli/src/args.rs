@@ -110,8 +110,20 @@ pub(crate) struct ProxyArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// The directory to serve.
+    /// The directory to serve, or `s3://BUCKET/PREFIX` for object storage
+    /// (configured from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_ALLOW_HTTP and the other usual variables).
     pub(crate) dir: PathBuf,
+
+    /// Object storage: seconds to keep object metadata, so revalidations are
+    /// answered without a round trip (0: always ask the store).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub(crate) metadata_ttl: u64,
+
+    /// Object storage: seconds a request to the store may take before the
+    /// client gets 502.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub(crate) store_timeout: u64,
 
     #[command(flatten)]
     pub(crate) server: ServerArgs,

@@ -251,7 +251,20 @@ impl<'a, S: Store> Conn<'a, S> {
                 }
             }
             let req = parsed.req;
-            let res = self.shared.svc.serve(&req).await;
+            let res = match self.shared.svc.try_serve(&req).await {
+                Ok(res) => res,
+                Err(e) => {
+                    if e.status().is_server_error() {
+                        // The client sees a short status text; the operator, why.
+                        eprintln!(
+                            "ferry: {} {}: {e}",
+                            req.method(),
+                            req.uri().path().escape_debug()
+                        );
+                    }
+                    e.to_response(req.method() == Method::HEAD)
+                }
+            };
             self.respond(&req, res, keep_alive, start).await?;
             if !keep_alive {
                 return Ok(if linger { Close::Linger } else { Close::Done });

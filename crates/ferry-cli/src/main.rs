@@ -35,6 +35,94 @@ fn raise_fd_limit() {
     }
 }
 
+/// `ferry serve s3://bucket/prefix`: checks the bucket before listening, so a
+/// wrong name or credentials fail at start (exit 2), not on the first request.
+fn serve_bucket(a: &args::ServeArgs, url: &str) -> anyhow::Result<()> {
+    use object_store::aws::AmazonS3ConfigKey;
+    use object_store::{ClientConfigKey, RetryConfig};
+    use std::time::Duration;
+    let rest = url.trim_start_matches("s3://");
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        bail!("{url}: expected s3://BUCKET[/PREFIX]");
+    }
+    let timeout = Duration::from_secs(a.store_timeout.max(1));
+    // Built twice: the check's connections belong to a runtime that ends with it.
+    let build = || -> anyhow::Result<ferry::store::bucket::BucketStore> {
+        let s3 = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            // Set key by key: replacing the client options would drop what
+            // from_env read (AWS_ALLOW_HTTP, proxies).
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
+                format!("{}s", timeout.as_secs()),
+            )
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+                "5s",
+            )
+            .with_retry(RetryConfig {
+                max_retries: 2,
+                retry_timeout: timeout,
+                ..RetryConfig::default()
+            })
+            .build()
+            .with_context(|| format!("cannot configure {url}"))?;
+        Ok(
+            ferry::store::bucket::BucketStore::new(std::sync::Arc::new(s3), prefix)
+                .precompressed(!a.no_precompressed)
+                .metadata_ttl(Some(Duration::from_secs(a.metadata_ttl)))
+                .content_types(mime_table(a)?),
+        )
+    };
+    let probe = build()?;
+    server::runtime()?
+        .block_on(probe.check())
+        .with_context(|| format!("cannot list {url}"))?;
+    let store = build()?;
+    let svc = ferry::ServeDir::new(store)
+        .hidden(hidden(a))
+        .cache_policy(cache_policy(a)?)
+        .browse(a.browse);
+    h1::run(&a.server, svc, &format!("serving {url}"))
+}
+
+fn hidden(a: &args::ServeArgs) -> ferry::store::Hidden {
+    if a.show_hidden {
+        ferry::store::Hidden::Allow
+    } else {
+        ferry::store::Hidden::Deny
+    }
+}
+
+fn mime_table(a: &args::ServeArgs) -> anyhow::Result<ferry::mime::MimeTable> {
+    let mut types = ferry::mime::MimeTable::new()
+        .default_type(header_value("--default-type", &a.default_type)?);
+    for m in &a.mime {
+        let (ext, ty) = m
+            .split_once('=')
+            .with_context(|| format!("--mime {m:?}: expected EXT=TYPE"))?;
+        types = types.with(ext, header_value("--mime", ty)?);
+    }
+    Ok(types)
+}
+
+fn cache_policy(a: &args::ServeArgs) -> anyhow::Result<ferry::cache::CachePolicy> {
+    let mut cache = ferry::cache::CachePolicy::default()
+        .default_value(optional_value("--cache-control", &a.cache_control)?)
+        .fingerprinted(optional_value(
+            "--immutable-cache-control",
+            &a.immutable_cache_control,
+        )?);
+    for r in &a.cache_rules {
+        let (glob, value) = r
+            .split_once('=')
+            .with_context(|| format!("--cache-rule {r:?}: expected GLOB=VALUE"))?;
+        cache = cache.rule(glob, header_value("--cache-rule", value)?)?;
+    }
+    Ok(cache)
+}
+
 fn header_value(flag: &str, v: &str) -> anyhow::Result<http::HeaderValue> {
     http::HeaderValue::from_str(v.trim())
         .with_context(|| format!("{flag} {v:?} is not a valid header value"))
@@ -51,6 +139,9 @@ fn optional_value(flag: &str, v: &str) -> anyhow::Result<Option<http::HeaderValu
 fn run(cli: args::Cli) -> anyhow::Result<()> {
     match cli.command {
         args::Command::Serve(a) => {
+            if let Some(url) = a.dir.to_str().filter(|d| d.starts_with("s3://")) {
+                return serve_bucket(&a, url);
+            }
             if !a.dir.exists() {
                 bail!("root directory {} does not exist", a.dir.display());
             }
@@ -61,39 +152,14 @@ fn run(cli: args::Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot serve {}", a.dir.display()))?
                 .follow_symlinks(a.follow_symlinks)
                 .precompressed(!a.no_precompressed);
-            let mut types = ferry::mime::MimeTable::new()
-                .default_type(header_value("--default-type", &a.default_type)?);
-            for m in &a.mime {
-                let (ext, ty) = m
-                    .split_once('=')
-                    .with_context(|| format!("--mime {m:?}: expected EXT=TYPE"))?;
-                types = types.with(ext, header_value("--mime", ty)?);
-            }
             let store = store
-                .content_types(types)
+                .content_types(mime_table(&a)?)
                 .inline_io(true)
                 .cache_open_files(!a.no_file_cache);
-            let mut cache = ferry::cache::CachePolicy::default()
-                .default_value(optional_value("--cache-control", &a.cache_control)?)
-                .fingerprinted(optional_value(
-                    "--immutable-cache-control",
-                    &a.immutable_cache_control,
-                )?);
-            for r in &a.cache_rules {
-                let (glob, value) = r
-                    .split_once('=')
-                    .with_context(|| format!("--cache-rule {r:?}: expected GLOB=VALUE"))?;
-                cache = cache.rule(glob, header_value("--cache-rule", value)?)?;
-            }
             let root = store.root().to_owned();
-            let hidden = if a.show_hidden {
-                ferry::store::Hidden::Allow
-            } else {
-                ferry::store::Hidden::Deny
-            };
             let svc = ferry::ServeDir::new(store)
-                .hidden(hidden)
-                .cache_policy(cache)
+                .hidden(hidden(&a))
+                .cache_policy(cache_policy(&a)?)
                 .browse(a.browse);
             h1::run(&a.server, svc, &format!("serving {}", root.display()))
         }

@@ -24,8 +24,11 @@ pub enum ErrorKind {
     PermissionDenied,
     /// The key names a directory (the caller may redirect or serve an index).
     IsDirectory,
-    /// The store failed (I/O error, unreachable object storage).
+    /// The store failed (an I/O error).
     Store,
+    /// The store could not be reached or did not answer in time (object
+    /// storage): the response is 502, as from a gateway whose upstream failed.
+    Unavailable,
 }
 
 impl Error {
@@ -45,6 +48,13 @@ impl Error {
         }
     }
 
+    /// The short plain-text response for this error (404, 400, 502, 500), the
+    /// one the infallible services send: no detail of the failure in it. `head`
+    /// drops the body.
+    pub fn to_response(&self, head: bool) -> http::Response<crate::Body> {
+        crate::service::error_response(self, std::time::SystemTime::now(), head, true)
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind
@@ -55,6 +65,7 @@ impl Error {
         match self.kind {
             ErrorKind::InvalidPath => StatusCode::BAD_REQUEST,
             ErrorKind::Store => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::Unavailable => StatusCode::BAD_GATEWAY,
             // Don't tell clients whether a hidden or forbidden path exists.
             ErrorKind::NotFound | ErrorKind::PermissionDenied | ErrorKind::IsDirectory => {
                 StatusCode::NOT_FOUND
@@ -88,6 +99,7 @@ impl fmt::Display for Error {
             ErrorKind::PermissionDenied => "permission denied",
             ErrorKind::IsDirectory => "is a directory",
             ErrorKind::Store => "store error",
+            ErrorKind::Unavailable => "store unavailable",
         };
         match &self.source {
             Some(s) => write!(f, "{what}: {s}"),

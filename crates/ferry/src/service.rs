@@ -290,6 +290,7 @@ pub(crate) fn error_response(
     let body = match status {
         StatusCode::NOT_FOUND => "404 Not Found\n",
         StatusCode::BAD_REQUEST => "400 Bad Request\n",
+        StatusCode::BAD_GATEWAY => "502 Bad Gateway\n",
         _ => "500 Internal Server Error\n",
     };
     respond::text(respond::bare(now, nosniff), status, body, head)

@@ -11,12 +11,20 @@ use std::time::SystemTime;
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     files: HashMap<String, (Bytes, SystemTime)>,
+    precompressed: bool,
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Serves `key.br`, `key.zst`, `key.gz` when accepted (off by default).
+    #[must_use]
+    pub fn precompressed(mut self, on: bool) -> Self {
+        self.precompressed = on;
+        self
     }
 
     /// Adds a file at `key` with the given contents and modification time.
@@ -37,13 +45,32 @@ impl Source for MemSource {
 }
 
 impl Store for MemoryStore {
-    fn open<'a>(&'a self, key: &'a Key, _: &'a AcceptEncoding) -> OpenFuture<'a> {
+    fn open<'a>(&'a self, key: &'a Key, accept: &'a AcceptEncoding) -> OpenFuture<'a> {
         OpenFuture::new(async move {
             if let Some((bytes, t)) = self.files.get(key.as_str()) {
+                let ct = crate::mime::for_path(std::path::Path::new(key.as_str()));
+                if self.precompressed {
+                    for coding in accept.preferred() {
+                        let name = format!("{}{}", key.as_str(), coding.extension());
+                        if let Some((v, vt)) = self.files.get(&name) {
+                            let tag = EntityTag::from_len_mtime(v.len() as u64, *vt);
+                            let tag =
+                                EntityTag::strong(&format!("{}-{}", tag.opaque(), coding.as_str()))
+                                    .expect("hex, '-', '.' and a coding token");
+                            return Ok(Entity::new(v.len() as u64, MemSource(v.clone()))
+                                .etag(tag)
+                                .last_modified(*vt)
+                                .content_type(ct)
+                                .coding(coding)
+                                .vary_encoding(true));
+                        }
+                    }
+                }
                 return Ok(Entity::new(bytes.len() as u64, MemSource(bytes.clone()))
                     .etag(EntityTag::from_len_mtime(bytes.len() as u64, *t))
                     .last_modified(*t)
-                    .content_type(crate::mime::for_path(std::path::Path::new(key.as_str()))));
+                    .content_type(ct)
+                    .vary_encoding(self.precompressed));
             }
             let prefix = format!("{}/", key.as_str());
             if key.as_str().is_empty() || self.files.keys().any(|k| k.starts_with(&prefix)) {

@@ -8,6 +8,10 @@ use ferry_proto::AcceptEncoding;
 use std::future::Future;
 use std::pin::Pin;
 
+#[cfg(feature = "object-store")]
+pub mod bucket;
+#[cfg(feature = "test-util")]
+pub mod conformance;
 #[cfg(feature = "fs")]
 pub mod fs;
 #[cfg(any(test, feature = "test-util"))]

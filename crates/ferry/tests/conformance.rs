@@ -1,0 +1,283 @@
+//! The store conformance suite against every store: the file system, memory,
+//! and object storage (`object_store`'s in-memory backend here; a real
+//! S3-compatible server when `FERRY_TEST_S3_BUCKET` is set, as
+//! `tests/scripts/s3.sh` does).
+#![cfg(all(feature = "test-util", feature = "object-store", feature = "fs"))]
+
+use bytes::Bytes;
+use ferry::store::bucket::BucketStore;
+use ferry::store::conformance::{check, send, FIXTURE};
+use ferry::store::memory::MemoryStore;
+use ferry::{FsStore, ServeDir};
+use futures_util::stream::BoxStream;
+use object_store::memory::InMemory;
+use object_store::path::Path as ObjectPath;
+use object_store::{
+    GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+fn mtime() -> SystemTime {
+    UNIX_EPOCH + Duration::new(1_700_000_000, 250_000_000)
+}
+
+#[tokio::test]
+async fn fs_store_conforms() {
+    let d = tempfile::tempdir().unwrap();
+    for (key, data) in FIXTURE {
+        let p = d.path().join(key);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, data).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(mtime())
+            .unwrap();
+    }
+    std::fs::write(d.path().join(".env"), "SECRET=1").unwrap();
+    check(FsStore::new(d.path()).unwrap().precompressed(true)).await;
+    check(
+        FsStore::new(d.path())
+            .unwrap()
+            .precompressed(true)
+            .inline_io(true)
+            .cache_open_files(true),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn memory_store_conforms() {
+    let mut m = MemoryStore::new().precompressed(true);
+    for (key, data) in FIXTURE {
+        m = m.file(key, Bytes::from_static(data), mtime());
+    }
+    check(m.file(".env", "SECRET=1", mtime())).await;
+}
+
+async fn filled(prefix: &str) -> Arc<InMemory> {
+    let mem = Arc::new(InMemory::new());
+    for (key, data) in FIXTURE.iter().chain([&(".env", &b"SECRET=1"[..])]) {
+        let path = if prefix.is_empty() {
+            ObjectPath::from(*key)
+        } else {
+            ObjectPath::from(format!("{prefix}/{key}"))
+        };
+        mem.put(&path, PutPayload::from_static(data)).await.unwrap();
+    }
+    mem
+}
+
+#[tokio::test]
+async fn object_storage_conforms() {
+    check(BucketStore::new(filled("site/v2").await, "site/v2").precompressed(true)).await;
+    check(BucketStore::new(filled("").await, "").precompressed(true)).await;
+    // With a metadata cache, the answers are the same.
+    check(
+        BucketStore::new(filled("p").await, "/p/")
+            .precompressed(true)
+            .metadata_ttl(Some(Duration::from_secs(5))),
+    )
+    .await;
+}
+
+/// Counts what crosses the wire to the store: metadata requests and body
+/// requests, separately.
+#[derive(Debug)]
+struct Counting {
+    inner: Arc<InMemory>,
+    heads: AtomicUsize,
+    bodies: AtomicUsize,
+}
+
+impl std::fmt::Display for Counting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Counting({})", self.inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for Counting {
+    async fn put_opts(
+        &self,
+        location: &ObjectPath,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &ObjectPath,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &ObjectPath,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        if options.head {
+            self.heads.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.bodies.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn delete(&self, location: &ObjectPath) -> object_store::Result<()> {
+        self.inner.delete(location).await
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&ObjectPath>,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&ObjectPath>,
+    ) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy(&self, from: &ObjectPath, to: &ObjectPath) -> object_store::Result<()> {
+        self.inner.copy(from, to).await
+    }
+
+    async fn copy_if_not_exists(
+        &self,
+        from: &ObjectPath,
+        to: &ObjectPath,
+    ) -> object_store::Result<()> {
+        self.inner.copy_if_not_exists(from, to).await
+    }
+}
+
+#[tokio::test]
+async fn revalidation_and_ranges_never_fetch_the_whole_object() {
+    let counting = Arc::new(Counting {
+        inner: filled("").await,
+        heads: AtomicUsize::new(0),
+        bodies: AtomicUsize::new(0),
+    });
+    let svc = ServeDir::new(BucketStore::new(counting.clone(), ""));
+    let r = send(&svc, "GET", "/a.txt", &[]).await;
+    let etag = r.headers["etag"].to_str().unwrap().to_owned();
+    let lm = r.headers["last-modified"].to_str().unwrap().to_owned();
+    assert_eq!(counting.bodies.swap(0, Ordering::SeqCst), 1);
+
+    for (h, status) in [
+        (("if-none-match", etag.as_str()), 304),
+        (("if-modified-since", lm.as_str()), 304),
+        (("if-match", "\"other\""), 412),
+        (("range", "bytes=999999-"), 416),
+    ] {
+        let r = send(&svc, "GET", "/a.txt", &[h]).await;
+        assert_eq!(r.status, status, "{h:?}");
+        assert_eq!(
+            counting.bodies.load(Ordering::SeqCst),
+            0,
+            "{h:?} fetched the body"
+        );
+    }
+    let r = send(&svc, "HEAD", "/a.txt", &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        counting.bodies.load(Ordering::SeqCst),
+        0,
+        "HEAD fetched the body"
+    );
+
+    // A 206 fetches its range only: the body request carries the range.
+    let r = send(
+        &svc,
+        "GET",
+        "/nested/deep/file.bin",
+        &[("range", "bytes=10-19")],
+    )
+    .await;
+    assert_eq!((r.status, r.body.len()), (206, 10));
+    assert_eq!(counting.bodies.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn an_object_replaced_mid_response_is_never_mixed() {
+    let mem = filled("").await;
+    let svc = ServeDir::new(BucketStore::new(mem.clone(), ""));
+    // Open (HEAD) happens in serve; replace the object before the body is read.
+    let req = http::Request::get("/a.txt").body(()).unwrap();
+    let res = svc.serve(&req).await;
+    assert_eq!(res.status(), 200);
+    mem.put(
+        &ObjectPath::from("a.txt"),
+        PutPayload::from_static(b"replaced!!!!!!!!!!!\n"),
+    )
+    .await
+    .unwrap();
+    use http_body_util::BodyExt;
+    let body = res.into_body().collect().await;
+    assert!(
+        body.is_err(),
+        "the old version's response must fail, not mix versions"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_store_is_502_quickly() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let s3 = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name("b")
+        .with_region("us-east-1")
+        .with_endpoint(format!("http://127.0.0.1:{port}"))
+        .with_allow_http(true)
+        .with_access_key_id("k")
+        .with_secret_access_key("s")
+        .with_retry(object_store::RetryConfig {
+            max_retries: 0,
+            retry_timeout: Duration::from_secs(1),
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    let svc = ServeDir::new(BucketStore::new(Arc::new(s3), ""));
+    let start = std::time::Instant::now();
+    let r = send(&svc, "GET", "/a.txt", &[]).await;
+    assert_eq!(r.status, 502);
+    assert_eq!(&r.body[..], b"502 Bad Gateway\n");
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+/// Against a real S3-compatible server holding [`FIXTURE`] under the prefix
+/// `site` of `FERRY_TEST_S3_BUCKET`, which this test fills (`tests/scripts/s3.sh`
+/// starts moto and creates the bucket).
+#[tokio::test]
+async fn s3_compatible_server_conforms() {
+    let Ok(bucket) = std::env::var("FERRY_TEST_S3_BUCKET") else {
+        eprintln!("FERRY_TEST_S3_BUCKET not set: run tests/scripts/s3.sh");
+        return;
+    };
+    let s3 = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .build()
+        .unwrap();
+    for (key, data) in FIXTURE.iter().chain([&(".env", &b"SECRET=1"[..])]) {
+        let path = ObjectPath::from(format!("site/{key}"));
+        s3.put(&path, PutPayload::from_static(data)).await.unwrap();
+    }
+    check(BucketStore::new(Arc::new(s3), "site").precompressed(true)).await;
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# `ferry serve s3://…` against a real S3-compatible server: moto's standalone
+# server (pip, in the test virtualenv), on 127.0.0.1 with a free port, stopped by
+# PID. Runs the store conformance suite against it, then checks the served
+# bucket with curl as a user would.
+source "$(dirname "$0")/../lib/common.sh"
+need curl
+need python3 python3
+
+VENV="${FERRY_TEST_VENV:-$CARGO_TARGET_DIR/test-venv}"
+if ! "$VENV/bin/python" -c 'import moto.server' 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q 'moto[server]>=5,<6'
+fi
+"$VENV/bin/python" -c 'import moto.server' || { echo "moto is not installed" >&2; exit 1; }
+
+FERRY=$(ferry_bin)
+WORK=$(mktemp -d)
+trap 'cleanup; rm -rf "$WORK"' EXIT
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$VENV/bin/python" -m moto.server -H 127.0.0.1 -p "$PORT" >"$WORK/moto.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.05; done
+
+export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT" AWS_ALLOW_HTTP=true AWS_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+export FERRY_TEST_S3_BUCKET=ferry-test
+curl -sf -X PUT "$AWS_ENDPOINT_URL/ferry-test" >/dev/null
+
+# The conformance suite fills s3://ferry-test/site with its fixture and checks it.
+check "store conformance suite against moto" \
+  cargo test -q -p ferry --all-features --test conformance -- s3_compatible_server_conforms --nocapture
+
+start_ferry "$WORK/ferry.log" serve s3://ferry-test/site
+U=$FERRY_URL
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+check "200 with the object's bytes" [ "$(curl -s "$U/a.txt")" = "hello, conformance" ]
+check "HEAD is 200 with no body" bash -c "[ \"\$(curl -sI '$U/a.txt' | head -1 | cut -d' ' -f2)\" = 200 ] && [ -z \"\$(curl -s -X HEAD --max-time 2 '$U/a.txt' 2>/dev/null)\" ]"
+etag=$(curl -sI "$U/a.txt" | tr -d '\r' | sed -n 's/^etag: //Ip')
+lm=$(curl -sI "$U/a.txt" | tr -d '\r' | sed -n 's/^last-modified: //Ip')
+check "304 by ETag" [ "$(code -H "If-None-Match: $etag" "$U/a.txt")" = 304 ]
+check "304 by date" [ "$(code -H "If-Modified-Since: $lm" "$U/a.txt")" = 304 ]
+check "412 for a stale If-Match" [ "$(code -H 'If-Match: "stale"' "$U/a.txt")" = 412 ]
+check "206 single range" [ "$(curl -s -r 0-4 "$U/a.txt")" = hello ]
+check "206 multipart" bash -c "curl -s -D - -o /dev/null -r 0-0,2-2 '$U/a.txt' | grep -qi '^content-type: multipart/byteranges'"
+check "416 past the end" [ "$(code -r 9999- "$U/a.txt")" = 416 ]
+check "precompressed variant" bash -c "curl -s -D - -o /dev/null -H 'Accept-Encoding: gzip' '$U/app.css' | grep -qi '^content-encoding: gzip'"
+check "missing key 404" [ "$(code "$U/missing.txt")" = 404 ]
+check "directory prefix redirects" [ "$(code "$U/docs")" = 308 ]
+check "index object for a prefix" [ "$(curl -s "$U/docs/")" = "<h1>docs</h1>" ]
+for p in '/../a.txt' '/%2e%2e/site/a.txt' '/docs/..%2Fa.txt' '/.env' '/a.txt%00'; do
+  check "hostile key $p is 400/404" bash -c "c=\$(curl -s --path-as-is -o /dev/null -w '%{http_code}' '$U$p'); [ \"\$c\" = 400 ] || [ \"\$c\" = 404 ]"
+done
+# A GiB object streams through with flat memory.
+truncate -s 1G "$WORK/big.bin"
+curl -sf -T "$WORK/big.bin" "$AWS_ENDPOINT_URL/ferry-test/site/big.bin" >/dev/null
+want=$(sha256sum <"$WORK/big.bin" | cut -d' ' -f1)
+rm -f "$WORK/big.bin"
+check "a 1 GiB object arrives byte-exact" \
+  [ "$(curl -s "$U/big.bin" | sha256sum | cut -d' ' -f1)" = "$want" ]
+peak=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$FERRY_PID/status")
+echo "ferry's peak RSS while streaming 1 GiB: ${peak} MiB"
+check "ferry's memory stays flat (peak RSS ${peak} MiB < 64 MiB)" [ "$peak" -lt 64 ]
+# A client that goes away mid-object: ferry cancels, keeps serving.
+curl -s --max-time 1 --limit-rate 1M -o /dev/null "$U/big.bin" || true
+check "still serving after a client left mid-object" [ "$(code "$U/a.txt")" = 200 ]
+
+check "a missing bucket is a start-up error (exit 2)" bash -c \
+  "'$FERRY' serve s3://no-such-bucket --listen 127.0.0.1:0 >/dev/null 2>&1; [ \$? = 2 ]"
+finish
