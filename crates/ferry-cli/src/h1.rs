@@ -205,9 +205,10 @@ impl<'a, S: Store> Conn<'a, S> {
             peer,
             shared,
             stop,
-            rbuf: Vec::with_capacity(4096),
+            // Small to start: memory per connection is what 1000 connections cost.
+            rbuf: Vec::with_capacity(1024),
             rpos: 0,
-            wbuf: Vec::with_capacity(4096),
+            wbuf: Vec::new(),
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
         }
     }
@@ -474,7 +475,7 @@ impl<'a, S: Store> Conn<'a, S> {
                 read_exact_at(file, &mut self.wbuf[at..], range.start)?;
                 return Ok(len);
             }
-            self.flush().await?;
+            self.flush_with(true).await?;
             let mut off = range.start;
             while off < range.end {
                 let count = usize::try_from(range.end - off)
@@ -545,10 +546,28 @@ impl<'a, S: Store> Conn<'a, S> {
     }
 
     async fn flush(&mut self) -> io::Result<()> {
+        self.flush_with(false).await
+    }
+
+    /// Writes the buffer out; `more` says a body follows at once (MSG_MORE), so
+    /// the kernel sends the head in the same segment as the body's first bytes,
+    /// as nginx's `tcp_nopush` does.
+    async fn flush_with(&mut self, more: bool) -> io::Result<()> {
         let mut at = 0;
         while at < self.wbuf.len() {
             let buf = std::mem::take(&mut self.wbuf);
-            let r = self.with_send_timeout(|s| s.try_write(&buf[at..])).await;
+            let r = self
+                .with_send_timeout(|s| {
+                    if more {
+                        s.try_io(Interest::WRITABLE, || {
+                            rustix::net::send(s, &buf[at..], rustix::net::SendFlags::MORE)
+                                .map_err(io::Error::from)
+                        })
+                    } else {
+                        s.try_write(&buf[at..])
+                    }
+                })
+                .await;
             self.wbuf = buf;
             match r {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -557,6 +576,10 @@ impl<'a, S: Store> Conn<'a, S> {
             }
         }
         self.wbuf.clear();
+        if self.wbuf.capacity() > 64 * 1024 {
+            // A listing or a multipart head made it large: give it back.
+            self.wbuf = Vec::new();
+        }
         Ok(())
     }
 

@@ -21,7 +21,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub struct EntityTag {
     weak: bool,
     /// The opaque-tag without quotes; only etagc characters.
-    opaque: Box<str>,
+    /// Shared: cached entities hand out clones per request.
+    opaque: std::sync::Arc<str>,
 }
 
 fn is_etagc(b: u8) -> bool {

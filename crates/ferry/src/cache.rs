@@ -119,16 +119,21 @@ impl CachePolicy {
 /// `-`-separated stem part of 8 to 12 URL-safe base64 characters with both a digit
 /// and a letter, as Vite makes (`index-D8bDIgVR.js`).
 pub fn is_fingerprinted(name: &str) -> bool {
-    let parts: Vec<&str> = name.split('.').collect();
-    if parts.len() >= 3
-        && parts[1..parts.len() - 1]
-            .iter()
+    // Without allocating: this runs for every file response.
+    let dots = name.bytes().filter(|&b| b == b'.').count();
+    if dots >= 2 {
+        // The parts strictly between the first and the last dot.
+        let inner = name.split('.').skip(1).take(dots - 1);
+        if inner
+            .into_iter()
             .any(|p| p.len() >= 8 && p.bytes().all(|b| b.is_ascii_hexdigit()))
-    {
-        return true;
+        {
+            return true;
+        }
     }
-    if parts.len() >= 2 {
-        if let Some((_, hash)) = parts[0].rsplit_once('-') {
+    if dots >= 1 {
+        let stem = name.split('.').next().unwrap_or("");
+        if let Some((_, hash)) = stem.rsplit_once('-') {
             return (8..=12).contains(&hash.len())
                 && hash
                     .bytes()

@@ -131,30 +131,45 @@ impl FsStore {
 
 impl Store for FsStore {
     fn open<'a>(&'a self, key: &'a Key, accept: &'a AcceptEncoding) -> OpenFuture<'a> {
-        let path = self.path_of(key);
         let codings: Vec<ContentCoding> = if self.precompressed {
             accept.preferred().collect()
         } else {
             Vec::new()
         };
         let precompressed = self.precompressed;
-        let beneath = Beneath::new(self, key);
         if self.inline {
-            let res = open_cached(
-                &path,
-                beneath.as_ref(),
-                &codings,
-                &self.types,
-                self.cache.as_deref(),
-                key.as_str(),
-            );
+            // A hit costs a lookup and no path arithmetic.
+            let res = match self.cache.as_deref() {
+                Some(c) => match c.entity(key.as_str(), &codings) {
+                    Some(e) => Ok(e),
+                    None => open_cached(
+                        &self.path_of(key),
+                        Beneath::new(self, key).as_ref(),
+                        &codings,
+                        &self.types,
+                        Some(c),
+                        key.as_str(),
+                    ),
+                },
+                None => open_path_in(
+                    &self.path_of(key),
+                    Beneath::new(self, key).as_ref(),
+                    &codings,
+                    &self.types,
+                ),
+            };
             return OpenFuture::new(async move { Ok(res?.vary_encoding(precompressed)) });
         }
+        let path = self.path_of(key);
+        let beneath = Beneath::new(self, key);
         let types = self.types.clone();
         let cache = self.cache.clone();
         let name = key.as_str().to_owned();
         OpenFuture::new(async move {
             let entity = blocking(move || {
+                if let Some(e) = cache.as_deref().and_then(|c| c.entity(&name, &codings)) {
+                    return Ok(e);
+                }
                 open_cached(
                     &path,
                     beneath.as_ref(),
@@ -271,7 +286,8 @@ fn open_path_in(
     open_file_in(path, root, codings, types).map(|o| o.entity())
 }
 
-/// [`open_path_in`] through the open-file cache, when there is one.
+/// [`open_path_in`], keeping what it opened in the open-file cache, when there
+/// is one (the caller has looked it up already).
 fn open_cached(
     path: &Path,
     root: Option<&Beneath>,
@@ -283,12 +299,8 @@ fn open_cached(
     let Some(cache) = cache else {
         return open_path_in(path, root, codings, types);
     };
-    let ck = super::open_cache::codings_key(codings);
-    if let Some(hit) = cache.get(key, ck) {
-        return Ok(hit.entity());
-    }
     let opened = open_file_in(path, root, codings, types)?;
-    cache.insert(key, ck, &opened);
+    cache.insert(key, codings, &opened);
     Ok(opened.entity())
 }
 

@@ -30,7 +30,9 @@ pub(crate) struct OpenCache {
 
 #[derive(Debug, Default)]
 struct State {
-    entries: HashMap<(Box<str>, u32), Opened>,
+    /// By accepted codings, then by key: looked up without allocating.
+    entries: HashMap<u32, HashMap<Box<str>, Opened>>,
+    len: usize,
     watched: HashSet<PathBuf>,
 }
 
@@ -49,8 +51,8 @@ const DIR_EVENTS: inotify::WatchFlags = inotify::WatchFlags::CREATE
     .union(inotify::WatchFlags::MOVE_SELF)
     .union(inotify::WatchFlags::ONLYDIR);
 
-/// The cache key's second half: which codings the request accepts, in order.
-pub(crate) fn codings_key(codings: &[ContentCoding]) -> u32 {
+/// Which codings the request accepts, in order, as a number.
+fn codings_key(codings: &[ContentCoding]) -> u32 {
     codings.iter().fold(0u32, |k, c| (k << 3) | (*c as u32 + 1))
 }
 
@@ -67,30 +69,44 @@ impl OpenCache {
         })
     }
 
-    /// The cached file for `key` and `codings`, after applying every change the
-    /// kernel has reported.
-    pub(crate) fn get(&self, key: &str, codings: u32) -> Option<Opened> {
+    /// The cached file for `key` and `codings` as a fresh entity, after
+    /// applying every change the kernel has reported.
+    pub(crate) fn entity(&self, key: &str, codings: &[ContentCoding]) -> Option<crate::Entity> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         self.sync(&mut state);
-        state.entries.get(&(key.into(), codings)).cloned()
+        state
+            .entries
+            .get(&codings_key(codings))?
+            .get(key)
+            .map(Opened::entity)
     }
 
     /// Keeps `opened` for `key`, when every path it depends on can be watched
     /// and none of them goes through a symlink.
-    pub(crate) fn insert(&self, key: &str, codings: u32, opened: &Opened) {
+    pub(crate) fn insert(&self, key: &str, codings: &[ContentCoding], opened: &Opened) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         self.sync(&mut state);
-        if state.entries.len() >= MAX_ENTRIES {
+        if state.len >= MAX_ENTRIES {
             state.entries.clear();
+            state.len = 0;
         }
         if self.watch_all(&mut state, opened) && self.still_current(opened) {
-            state.entries.insert((key.into(), codings), opened.clone());
+            let old = state
+                .entries
+                .entry(codings_key(codings))
+                .or_default()
+                .insert(key.into(), opened.clone());
+            if old.is_none() {
+                state.len += 1;
+            }
         }
     }
 
     /// Drains the inotify queue; any event empties the cache.
     fn sync(&self, state: &mut State) {
-        let mut buf = [0u8; 4096];
+        // Room for one event with the longest name (16 + 255 + 1 bytes); kept
+        // small because it is cleared on every request.
+        let mut buf = [0u8; 512];
         let mut changed = false;
         while let Ok(n) = rustix::io::read(&self.inotify, &mut buf) {
             if n == 0 {
@@ -100,6 +116,7 @@ impl OpenCache {
         }
         if changed {
             state.entries.clear();
+            state.len = 0;
             // Watches on deleted or replaced inodes are gone; re-adding one to
             // a live inode is harmless, so forget which were added.
             state.watched.clear();
