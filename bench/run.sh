@@ -149,19 +149,22 @@ mimetype.assign = ( "" => "application/octet-stream" )
 EOF
 
 # ---------------------------------------------------------------- servers
+# Pinned by default; the 2-core phase at the end runs everything unpinned.
+PIN="taskset -c 0"
+WRK="taskset -c 1 wrk -t1"
 start_server() { # NAME
     local name=$1 port pid
     case $name in
     ferry)
-        taskset -c 0 "$FERRY_BIN" serve "$W" --listen "127.0.0.1:$PORT_ferry" --no-access-log \
+        $PIN "$FERRY_BIN" serve "$W" --listen "127.0.0.1:$PORT_ferry" --no-access-log \
             </dev/null >>"$T/ferry.log" 2>&1 &
         ;;
     nginx)
-        taskset -c 0 "$NGINX" -p "$T/nginx/" -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf" \
+        $PIN "$NGINX" -p "$T/nginx/" -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf" \
             -g 'daemon off;' </dev/null >>"$T/nginx/stderr.log" 2>&1 &
         ;;
     lighttpd)
-        taskset -c 0 "$LIGHTTPD" -D -f "$T/lighttpd/lighttpd.conf" \
+        $PIN "$LIGHTTPD" -D -f "$T/lighttpd/lighttpd.conf" \
             </dev/null >>"$T/lighttpd/stderr.log" 2>&1 &
         ;;
     esac
@@ -288,7 +291,7 @@ measure() {
     local args=()
     for h in "$@"; do args+=(-H "$h"); done
     c0=$(cpu_ticks "$name")
-    if ! taskset -c 1 wrk -t1 -c"$conns" -d"${DURATION}s" "${args[@]}" \
+    if ! $WRK -c"$conns" -d"${DURATION}s" "${args[@]}" \
         "http://127.0.0.1:$(port_of "$name")$path" >"$out" 2>&1; then
         fail "$name: wrk failed for $key: $(tr '\n' ' ' <"$out")"
         return 0
@@ -321,6 +324,7 @@ run_one() { # KEY NAME
     local key=$1 name=$2 e lm
     case $key in
     get1k) verify "$name" /1k.bin 200 "$W/1k.bin" && measure get1k "$name" 50 /1k.bin ;;
+    get1k2c) verify "$name" /1k.bin 200 "$W/1k.bin" && measure get1k2c "$name" 50 /1k.bin ;;
     inm)
         e=$(head_header "$name" /1k.bin etag)
         [ -n "$e" ] || { fail "$name: HEAD /1k.bin: no ETag"; return 0; }
@@ -366,6 +370,17 @@ for r in $(seq "$REPEAT"); do
     done
 done
 for s in "${SERVERS[@]}"; do stop_server "$s"; done
+
+# For information: both cores, nothing pinned, wrk with two threads. nginx and
+# lighttpd keep their one worker process; ferry runs one worker per core.
+PIN=""
+WRK="wrk -t2"
+log "2-core run (unpinned, wrk -t2)"
+for s in "${SERVERS[@]}"; do
+    start_server "$s"
+    run_one get1k2c "$s"
+    stop_server "$s"
+done
 
 # ---------------------------------------------------------------- the table
 median() { # FILE -> median of its numeric lines, or empty
@@ -426,6 +441,9 @@ row 6 'Range 1000 B of 100 MiB, 50 conns' req/s range.rps 0 range.cpu_us us/req
 row 7 'GET 1 KiB, 1000 conns' req/s c1000.rps 0 c1000.cpu_us us/req
 row 7 'GET 1 KiB, 1000 conns: peak RSS' MiB c1000.hwm 1
 row 8 'idle RSS after start' MiB idle.rss 1
+echo
+echo "for information, both cores unpinned, wrk -t2 (nginx and lighttpd: one worker process; ferry: one per core):"
+row i 'GET 1 KiB, 50 conns, 2 cores' req/s get1k2c.rps 0 get1k2c.cpu_us us/req
 if [ ${#FAILS[@]} -gt 0 ]; then
     echo
     echo "wrong answers (those measurements were skipped):"

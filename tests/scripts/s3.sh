@@ -67,4 +67,12 @@ check "still serving after a client left mid-object" [ "$(code "$U/a.txt")" = 20
 
 check "a missing bucket is a start-up error (exit 2)" bash -c \
   "'$FERRY' serve s3://no-such-bucket --listen 127.0.0.1:0 >/dev/null 2>&1; [ \$? = 2 ]"
+# The same bucket, configured by flags instead of the environment.
+EP=$AWS_ENDPOINT_URL
+unset AWS_ENDPOINT_URL AWS_ALLOW_HTTP AWS_REGION
+start_ferry "$WORK/ferry-flags.log" serve s3://ferry-test/site --s3-endpoint "$EP" \
+  --s3-region us-east-1 --s3-allow-http
+check "configured by flags" [ "$(curl -s "$FERRY_URL/a.txt")" = "hello, conformance" ]
+check "an unreachable endpoint is a start-up error (exit 2)" bash -c \
+  "'$FERRY' serve s3://ferry-test --s3-endpoint http://127.0.0.1:9 --s3-allow-http --store-timeout 2 --listen 127.0.0.1:0 >/dev/null 2>&1; [ \$? = 2 ]"
 finish

@@ -120,6 +120,18 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     pub(crate) metadata_ttl: u64,
 
+    /// Object storage: the endpoint URL (default: AWS_ENDPOINT_URL, else AWS).
+    #[arg(long, value_name = "URL")]
+    pub(crate) s3_endpoint: Option<String>,
+
+    /// Object storage: the region (default: AWS_REGION).
+    #[arg(long, value_name = "REGION")]
+    pub(crate) s3_region: Option<String>,
+
+    /// Object storage: allow a plain-HTTP endpoint (default: AWS_ALLOW_HTTP).
+    #[arg(long)]
+    pub(crate) s3_allow_http: bool,
+
     /// Object storage: seconds a request to the store may take before the
     /// client gets 502.
     #[arg(long, value_name = "SECS", default_value_t = 30)]

@@ -49,8 +49,18 @@ fn serve_bucket(a: &args::ServeArgs, url: &str) -> anyhow::Result<()> {
     let timeout = Duration::from_secs(a.store_timeout.max(1));
     // Built twice: the check's connections belong to a runtime that ends with it.
     let build = || -> anyhow::Result<ferry::store::bucket::BucketStore> {
-        let s3 = object_store::aws::AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
+        // Flags win over the environment.
+        let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+        if let Some(e) = &a.s3_endpoint {
+            b = b.with_endpoint(e);
+        }
+        if let Some(r) = &a.s3_region {
+            b = b.with_region(r);
+        }
+        if a.s3_allow_http {
+            b = b.with_allow_http(true);
+        }
+        let s3 = b
             // Set key by key: replacing the client options would drop what
             // from_env read (AWS_ALLOW_HTTP, proxies).
             .with_config(
