@@ -29,6 +29,8 @@ pub struct Entity {
     content_type: Option<HeaderValue>,
     coding: Option<ContentCoding>,
     vary: bool,
+    /// The ETag field value, when the store keeps it formatted.
+    etag_value: Option<HeaderValue>,
     source: Box<dyn Source>,
 }
 
@@ -54,6 +56,7 @@ impl Entity {
             content_type: None,
             coding: None,
             vary: false,
+            etag_value: None,
             source: Box::new(source),
         }
     }
@@ -65,6 +68,20 @@ impl Entity {
     pub fn etag(mut self, etag: EntityTag) -> Self {
         self.meta.etag = Some(etag);
         self
+    }
+
+    /// The ETag as a header value, formatted once by a store that caches it.
+    #[must_use]
+    pub(crate) fn etag_value(mut self, v: HeaderValue) -> Self {
+        self.etag_value = Some(v);
+        self
+    }
+
+    /// The ETag header value: the cached one, or formatted now.
+    pub(crate) fn etag_header(&self) -> Option<HeaderValue> {
+        self.etag_value
+            .clone()
+            .or_else(|| self.meta.etag.as_ref().map(|t| t.to_header_value()))
     }
 
     /// Sets the modification time (sub-second precision allowed; Last-Modified is

@@ -134,8 +134,8 @@ pub(crate) fn build(
 /// ETag and Last-Modified (never later than Date, §8.8.2.1).
 fn validators(h: &mut HeaderMap, entity: &Entity, now: SystemTime) {
     let meta = entity.meta();
-    if let Some(tag) = &meta.etag {
-        h.insert(header::ETAG, tag.to_header_value());
+    if let Some(tag) = entity.etag_header() {
+        h.insert(header::ETAG, tag);
     }
     if let Some(lm) = meta.last_modified {
         h.insert(

@@ -20,6 +20,9 @@ use std::sync::Mutex;
 
 /// Entries kept at most; a full cache starts over (the hot set refills it).
 const MAX_ENTRIES: usize = 1024;
+/// Files up to this size are kept in memory too (at most 8 MiB in all), so a
+/// hit is answered without reading the file.
+const SMALL: u64 = 8 * 1024;
 
 #[derive(Debug)]
 pub(crate) struct OpenCache {
@@ -91,11 +94,21 @@ impl OpenCache {
             state.len = 0;
         }
         if self.watch_all(&mut state, opened) && self.still_current(opened) {
+            let mut kept = opened.clone();
+            kept.etag_value = Some(kept.etag.to_header_value());
+            if kept.len <= SMALL {
+                // Read with the watches in place: a write after this raises an
+                // event, so the copy is never served stale.
+                kept.contents = super::fs::read_small(&kept.file, kept.len);
+                if !self.still_current(&kept) {
+                    return;
+                }
+            }
             let old = state
                 .entries
                 .entry(codings_key(codings))
                 .or_default()
-                .insert(key.into(), opened.clone());
+                .insert(key.into(), kept);
             if old.is_none() {
                 state.len += 1;
             }
