@@ -50,7 +50,7 @@ start_ferry() {
   FERRY_PID=$!
   PIDS+=("$FERRY_PID")
   for _ in $(seq 100); do
-    FERRY_URL=$(grep -o ' on http://[0-9.:]*' "$log" | head -1 | sed 's/^ on //' || true)
+    FERRY_URL=$(grep -o ' on https\?://[0-9.:]*' "$log" | head -1 | sed 's/^ on //' || true)
     [ -n "$FERRY_URL" ] && return 0
     sleep 0.05
   done

@@ -207,6 +207,25 @@ pub(crate) struct ServerArgs {
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub(crate) header_timeout: u64,
 
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate chain;
+    /// SIGHUP reloads it (and the key) without dropping connections.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+
+    /// With TLS: also listen on this plain-HTTP address and redirect every
+    /// request there to HTTPS (308).
+    #[arg(long, value_name = "ADDR", requires = "tls_cert")]
+    pub(crate) redirect_http: Option<SocketAddr>,
+
+    /// With TLS: send `Strict-Transport-Security: VALUE`
+    /// (e.g. `max-age=31536000`).
+    #[arg(long, value_name = "VALUE", requires = "tls_cert")]
+    pub(crate) hsts: Option<String>,
+
     /// Largest request head accepted, in bytes; larger heads get 431.
     #[arg(long, value_name = "BYTES", default_value_t = 32 * 1024)]
     pub(crate) max_header_bytes: usize,

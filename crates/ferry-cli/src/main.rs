@@ -7,6 +7,7 @@ mod linger;
 mod precompress;
 mod proxy;
 mod server;
+mod tls;
 
 use anyhow::{bail, Context as _};
 use clap::Parser as _;
@@ -94,6 +95,9 @@ fn serve_bucket(a: &args::ServeArgs, url: &str) -> anyhow::Result<()> {
         .hidden(hidden(a))
         .cache_policy(cache_policy(a)?)
         .browse(a.browse);
+    if a.server.tls_cert.is_some() {
+        return tls::run(&a.server, svc, &format!("serving {url}"));
+    }
     h1::run(&a.server, svc, &format!("serving {url}"))
 }
 
@@ -171,9 +175,18 @@ fn run(cli: args::Cli) -> anyhow::Result<()> {
                 .hidden(hidden(&a))
                 .cache_policy(cache_policy(&a)?)
                 .browse(a.browse);
-            h1::run(&a.server, svc, &format!("serving {}", root.display()))
+            let what = format!("serving {}", root.display());
+            if a.server.tls_cert.is_some() {
+                return tls::run(&a.server, svc, &what);
+            }
+            h1::run(&a.server, svc, &what)
         }
-        args::Command::Proxy(a) => proxy::run(a),
+        args::Command::Proxy(a) => {
+            if a.server.tls_cert.is_some() {
+                bail!("ferry proxy does not terminate TLS yet: put it behind `ferry serve`-style TLS or a load balancer");
+            }
+            proxy::run(a)
+        }
         args::Command::Precompress(a) => precompress::run(&a),
     }
 }

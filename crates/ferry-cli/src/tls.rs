@@ -1,0 +1,260 @@
+//! HTTPS for `ferry serve`: rustls (TLS 1.2 and 1.3, ALPN `h2` and
+//! `http/1.1`), HTTP/2 and HTTP/1.1 through hyper, certificates reloaded on
+//! SIGHUP without dropping connections, and an optional plain listener that
+//! redirects to HTTPS.
+//!
+//! Every response is decided by the same [`ServeDir`] as on the plaintext fast
+//! path, so 304s, ranges, variants, HEAD and 405 are identical over h2.
+use crate::args::ServerArgs;
+use anyhow::Context as _;
+use ferry::{Body, ServeDir, Store};
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+/// The certificate in use, swapped whole on reload.
+#[derive(Debug)]
+struct Reloadable {
+    cert: PathBuf,
+    key: PathBuf,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl Reloadable {
+    fn load(cert: &Path, key: &Path) -> anyhow::Result<Arc<CertifiedKey>> {
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+            .with_context(|| format!("cannot read the certificate {}", cert.display()))?
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("{}: not a PEM certificate chain", cert.display()))?;
+        if chain.is_empty() {
+            anyhow::bail!("{}: no certificate in it", cert.display());
+        }
+        let der = PrivateKeyDer::from_pem_file(key)
+            .with_context(|| format!("cannot read the private key {}", key.display()))?;
+        let provider = rustls::crypto::ring::default_provider();
+        let signing = provider
+            .key_provider
+            .load_private_key(der)
+            .with_context(|| format!("{}: unsupported private key", key.display()))?;
+        let ck = CertifiedKey::new(chain, signing);
+        ck.keys_match()
+            .with_context(|| format!("{} does not match {}", key.display(), cert.display()))?;
+        Ok(Arc::new(ck))
+    }
+
+    /// Re-reads the files; a bad new pair is refused and the old one stays.
+    fn reload(&self) {
+        match Self::load(&self.cert, &self.key) {
+            Ok(ck) => {
+                *self.current.write().unwrap_or_else(|e| e.into_inner()) = ck;
+                eprintln!("ferry: certificate reloaded from {}", self.cert.display());
+            }
+            Err(e) => eprintln!("ferry: certificate not reloaded, keeping the old one: {e:#}"),
+        }
+    }
+}
+
+impl ResolvesServerCert for Reloadable {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        )
+    }
+}
+
+/// Serves `svc` over HTTPS until SIGINT or SIGTERM.
+pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> anyhow::Result<()> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        anyhow::bail!("--tls-cert and --tls-key go together");
+    };
+    let resolver = Arc::new(Reloadable {
+        current: RwLock::new(Reloadable::load(cert, key)?),
+        cert: cert.clone(),
+        key: key.clone(),
+    });
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+    .context("TLS configuration")?
+    .with_no_client_auth()
+    .with_cert_resolver(resolver.clone());
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let hsts = args
+        .hsts
+        .as_deref()
+        .map(|v| HeaderValue::from_str(v).context("--hsts is not a valid header value"))
+        .transpose()?;
+    let log = !args.no_access_log;
+    let header_timeout = Duration::from_secs(args.header_timeout.max(1));
+
+    crate::server::runtime()?.block_on(async move {
+        let listener = TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        eprintln!("ferry: {what} on https://{addr}/");
+        if let Some(plain) = args.redirect_http {
+            let l = TcpListener::bind(plain)
+                .await
+                .with_context(|| format!("cannot listen on {plain}"))?;
+            eprintln!("ferry: redirecting http://{}/ to https", l.local_addr()?);
+            tokio::spawn(redirect_loop(l, addr.port()));
+        }
+        #[cfg(unix)]
+        {
+            let r = resolver.clone();
+            let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    r.reload();
+                }
+            });
+        }
+        let svc = Arc::new(svc);
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(crate::server::shutdown_signal());
+        loop {
+            let (stream, peer) = tokio::select! {
+                a = listener.accept() => match a {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("ferry: accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let (acceptor, svc, hsts) = (acceptor.clone(), svc.clone(), hsts.clone());
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let Ok(Ok(tls)) =
+                    tokio::time::timeout(header_timeout, acceptor.accept(stream)).await
+                else {
+                    return; // A failed or slow handshake: nothing to answer.
+                };
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let (svc, hsts) = (svc.clone(), hsts.clone());
+                    async move {
+                        let start = Instant::now();
+                        let mut res = svc.serve(&req).await;
+                        if let Some(v) = hsts {
+                            res.headers_mut()
+                                .insert(header::STRICT_TRANSPORT_SECURITY, v);
+                        }
+                        if log {
+                            access_log(peer, &req, &res, start);
+                        }
+                        Ok::<_, Infallible>(res)
+                    }
+                });
+                let mut builder =
+                    hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                builder
+                    .http1()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_timeout);
+                builder.http2().timer(TokioTimer::new());
+                let conn = builder.serve_connection(TokioIo::new(tls), service);
+                let _ = watcher.watch(conn.into_owned()).await;
+            });
+        }
+        drop(listener);
+        eprintln!("ferry: shutting down, finishing in-flight requests");
+        tokio::select! {
+            () = graceful.shutdown() => {}
+            () = tokio::time::sleep(Duration::from_secs(30)) => {
+                eprintln!("ferry: gave up waiting for connections after 30s");
+            }
+        }
+        Ok(())
+    })
+}
+
+fn access_log(peer: SocketAddr, req: &Request<Incoming>, res: &Response<Body>, start: Instant) {
+    use std::io::Write as _;
+    let len = res
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "{} \"{} {}\" {} {} {:.3}ms {:?}",
+        peer.ip(),
+        req.method(),
+        target.escape_debug(),
+        res.status().as_u16(),
+        len,
+        start.elapsed().as_secs_f64() * 1000.0,
+        req.version(),
+    );
+}
+
+/// The plain listener of `--redirect-http`: every request gets a 308 to the
+/// same path on HTTPS.
+async fn redirect_loop(listener: TcpListener, https_port: u16) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| async move {
+                Ok::<_, Infallible>(redirect(&req, https_port))
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn redirect(req: &Request<Incoming>, https_port: u16) -> Response<Body> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name))
+        .filter(|h| !h.is_empty() && !h.contains(['/', '@', ' ']));
+    let Some(host) = host else {
+        return plain(StatusCode::BAD_REQUEST, "400 Bad Request\n");
+    };
+    let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let port = if https_port == 443 {
+        String::new()
+    } else {
+        format!(":{https_port}")
+    };
+    let mut res = plain(StatusCode::PERMANENT_REDIRECT, "308 Permanent Redirect\n");
+    if let Ok(v) = HeaderValue::try_from(format!("https://{host}{port}{pq}")) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut res = Response::new(Body::from(text));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
