@@ -370,7 +370,9 @@ impl<'a, S: Store> Conn<'a, S> {
         let take = buffered.min(n);
         self.rpos += take as usize;
         n -= take;
-        let mut scratch = [0u8; 4096];
+        // On the heap: a buffer held across an await would sit in every
+        // connection's future, used or not.
+        let mut scratch = vec![0u8; 4096];
         while n > 0 {
             let want = (n as usize).min(scratch.len());
             let got = tokio::time::timeout(
@@ -586,7 +588,9 @@ impl<'a, S: Store> Conn<'a, S> {
     /// Drains what the client still sends for up to two seconds (1 MiB at most)
     /// after the write side is shut, so the response is not lost to a reset.
     async fn linger(&mut self) {
-        let mut scratch = [0u8; 4096];
+        // On the heap: a buffer held across an await would sit in every
+        // connection's future, used or not.
+        let mut scratch = vec![0u8; 4096];
         let mut drained = 0;
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
             while drained < (1 << 20) {
