@@ -243,8 +243,20 @@ impl<'a, S: Store> Conn<'a, S> {
             };
             let mut keep_alive = parsed.keep_alive && !*self.stop.borrow();
             let mut linger = false;
+            let expects_continue = parsed
+                .req
+                .headers()
+                .get(header::EXPECT)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
             match parsed.body {
                 BodyFraming::None => {}
+                // RFC 9110 §10.1.1: a client waiting for 100 Continue gets the
+                // final status at once instead (ferry never needs a body), and
+                // the connection closes rather than read what may never come.
+                BodyFraming::Length(_) if expects_continue => {
+                    keep_alive = false;
+                    linger = true;
+                }
                 BodyFraming::Length(n) if n <= MAX_DISCARD => self.discard(n).await?,
                 BodyFraming::Length(_) | BodyFraming::Unframed => {
                     keep_alive = false;
@@ -693,12 +705,7 @@ fn parse(buf: &[u8], max_head: usize) -> Result<Option<(Parsed, usize)>, Reject>
                 text: "431 Request Header Fields Too Large\n",
             })
         }
-        Err(httparse::Error::Version) => {
-            return Err(Reject {
-                status: StatusCode::HTTP_VERSION_NOT_SUPPORTED,
-                text: "505 HTTP Version Not Supported\n",
-            })
-        }
+        Err(httparse::Error::Version) => return version_fallback(buf, max_head),
         Err(_) => return Err(bad),
     };
     if used > max_head {
@@ -736,6 +743,9 @@ fn parse(buf: &[u8], max_head: usize) -> Result<Option<(Parsed, usize)>, Reject>
         let value = HeaderValue::from_bytes(f.value).map_err(|_| bad_request())?;
         if name == header::HOST {
             hosts += 1;
+            if !valid_host(f.value) {
+                return Err(bad_request());
+            }
         } else if name == header::CONTENT_LENGTH {
             let n = std::str::from_utf8(f.value)
                 .ok()
@@ -786,6 +796,70 @@ fn parse(buf: &[u8], max_head: usize) -> Result<Option<(Parsed, usize)>, Reject>
         },
         used,
     )))
+}
+
+/// httparse knows HTTP/1.0 and HTTP/1.1 only. RFC 9110 §2.5: a request with a
+/// higher minor version of a supported major version is processed as that
+/// version's highest minor (HTTP/1.2 as HTTP/1.1); another major version is
+/// 505; a request line whose version is not `HTTP/d.d` at all is 400.
+fn version_fallback(buf: &[u8], max_head: usize) -> Result<Option<(Parsed, usize)>, Reject> {
+    let line_end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+    let line = buf[..line_end]
+        .strip_suffix(b"\r")
+        .unwrap_or(&buf[..line_end]);
+    let version = line.rsplit(|&b| b == b' ').next().unwrap_or(b"");
+    match version {
+        // 1.0 and 1.1 were rejected for another reason: a malformed line.
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if (b'2'..=b'9').contains(minor) => {
+            let mut copy = buf.to_vec();
+            let at = line.len() - 1;
+            copy[at] = b'1';
+            match parse(&copy, max_head) {
+                Ok(Some((mut p, used))) => {
+                    *p.req.version_mut() = Version::HTTP_11;
+                    Ok(Some((p, used)))
+                }
+                other => other,
+            }
+        }
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if (b'2'..=b'9').contains(major) && minor.is_ascii_digit() =>
+        {
+            Err(Reject {
+                status: StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+                text: "505 HTTP Version Not Supported\n",
+            })
+        }
+        _ => Err(bad_request()),
+    }
+}
+
+/// RFC 9112 §3.2: Host is `uri-host [ ":" port ]`; anything else is a 400.
+fn valid_host(v: &[u8]) -> bool {
+    v.iter().all(|&b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'['
+                    | b']'
+            )
+    })
 }
 
 fn bad_request() -> Reject {
@@ -847,6 +921,38 @@ mod tests {
             Some(400)
         );
         assert_eq!(head("GET / HTTP/2.0\r\nHost: t\r\n\r\n").err(), Some(505));
+        // RFC 9110 §2.5: a higher minor version is processed as HTTP/1.1.
+        let p = ok("GET /x HTTP/1.2\r\nHost: t\r\n\r\n");
+        assert_eq!(
+            (p.req.uri().path(), p.req.version()),
+            ("/x", Version::HTTP_11)
+        );
+        // Malformed request lines are 400, not 505 (RFC 9112 §3).
+        assert_eq!(
+            head("GET /sp ace HTTP/1.1\r\nHost: t\r\n\r\n").err(),
+            Some(400)
+        );
+        assert_eq!(head("GET / http/1.1\r\nHost: t\r\n\r\n").err(), Some(400));
+        // RFC 9112 §3.2: an invalid Host value is 400; an empty one is allowed.
+        for bad in ["a b", "a\tb", "a/b", "a@b", "a\\b"] {
+            assert_eq!(
+                head(&format!("GET / HTTP/1.1\r\nHost: {bad}\r\n\r\n")).err(),
+                Some(400),
+                "{bad:?}"
+            );
+        }
+        for good in [
+            "",
+            "example.com",
+            "example.com:8080",
+            "[::1]:80",
+            "127.0.0.1",
+        ] {
+            assert!(
+                ok(&format!("GET / HTTP/1.1\r\nHost: {good}\r\n\r\n")).keep_alive,
+                "{good:?}"
+            );
+        }
         assert_eq!(head("GET  HTTP/1.1\r\nHost: t\r\n\r\n").err(), Some(400));
         assert_eq!(head("G\0T / HTTP/1.1\r\nHost: t\r\n\r\n").err(), Some(400));
         let many: String = (0..=MAX_HEADERS).map(|i| format!("x-{i}: y\r\n")).collect();

@@ -239,3 +239,23 @@ fn sigterm_finishes_in_flight_responses_then_exits_0() {
     );
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn expect_continue_gets_the_final_status_at_once() {
+    // RFC 9110 §10.1.1: the client waits for 100 Continue before its body;
+    // ferry needs no body and answers at once.
+    let d = site();
+    let f = Ferry::serve(d.path(), &["--no-access-log"]);
+    let mut s = TcpStream::connect(f.addr).unwrap();
+    s.write_all(
+        b"POST /a.txt HTTP/1.1\r\nhost: t\r\ncontent-length: 5\r\nexpect: 100-continue\r\n\r\n",
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut buf = [0u8; 512];
+    let start = Instant::now();
+    let n = s.read(&mut buf).unwrap();
+    assert!(start.elapsed() < Duration::from_secs(2));
+    let r = String::from_utf8_lossy(&buf[..n]);
+    assert!(r.starts_with("HTTP/1.1 405"), "{r}");
+}

@@ -261,7 +261,9 @@ impl<'a> Head<'a> {
 /// 308 to the same path with a trailing slash, keeping the query.
 fn redirect_to_dir(req: Head<'_>, now: SystemTime, nosniff: bool) -> Response<Body> {
     let uri = req.uri;
-    let mut location = format!("{}/", uri.path());
+    // One leading slash only: `//host/dir` as a Location would be a
+    // network-path reference (RFC 3986 §4.2) to another host.
+    let mut location = format!("/{}/", uri.path().trim_start_matches('/'));
     if let Some(q) = uri.query() {
         location.push('?');
         location.push_str(q);

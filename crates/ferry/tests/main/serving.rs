@@ -67,6 +67,17 @@ async fn directories_serve_index_html_and_redirect_without_slash() {
     let r = srv.get("/docs?x=1&y=%20", &[]).await;
     assert_eq!(r.status, 308);
     assert_eq!(r.h("location"), "/docs/?x=1&y=%20");
+    // Never a network-path reference (`//docs/` would send the browser to a
+    // host named `docs`): an open redirect.
+    for path in ["//docs", "///docs?x"] {
+        let r = srv.get(path, &[]).await;
+        assert_eq!(r.status, 308, "{path}");
+        assert!(
+            r.h("location").starts_with("/docs/"),
+            "{path}: {}",
+            r.h("location")
+        );
+    }
     let r = srv.get("/empty/", &[]).await;
     assert_eq!(r.status, 404);
     assert_eq!(r.text(), "404 Not Found\n");
