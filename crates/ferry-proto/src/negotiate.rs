@@ -125,12 +125,17 @@ impl AcceptEncoding {
     }
 
     /// Acceptable codings, best first: by qvalue, ties in br > zstd > gzip order.
-    /// `q=0` means "not acceptable" (§12.4.2).
+    /// `q=0` means "not acceptable" (§12.4.2). A coding the client weighs below
+    /// an explicit `identity;q=…` is left out: it prefers the bytes as they are
+    /// (§12.5.3); on a tie the smaller transfer wins.
     pub fn preferred(&self) -> impl Iterator<Item = ContentCoding> + '_ {
         let mut order = ContentCoding::ALL;
         // A stable sort keeps br > zstd > gzip among equal weights.
         order.sort_by_key(|&c| std::cmp::Reverse(self.weight(c)));
-        order.into_iter().filter(move |&c| self.weight(c) > 0)
+        order.into_iter().filter(move |&c| {
+            let w = self.weight(c);
+            w > 0 && self.identity.is_none_or(|qi| w >= qi)
+        })
     }
 
     /// Whether identity is acceptable: not excluded by `identity;q=0`, nor by
@@ -180,6 +185,11 @@ mod tests {
             ("GZIP;Q=0.8, BR;q=0.9", vec![Br, Gzip], true),
             ("br;q=2, gzip;q=0.x, zstd;q=0.001", vec![Zstd], true),
             ("br;q=1.000, zstd;q=1.0001", vec![Br], true),
+            // §12.5.3: a client that weighs identity above a coding prefers the
+            // bytes as they are; on a tie the coding (smaller) is sent.
+            ("gzip;q=0.5, identity;q=1", vec![], true),
+            ("br;q=0.8, gzip;q=0.5, identity;q=0.6", vec![Br], true),
+            ("gzip, identity", vec![Gzip], true),
         ] {
             let a = parse(v);
             assert_eq!(a.preferred().collect::<Vec<_>>(), want, "{v:?}");
