@@ -202,6 +202,16 @@ pub(crate) struct ServerArgs {
     #[arg(long)]
     pub(crate) no_access_log: bool,
 
+    /// Access log format: `short` (ip "METHOD target" status bytes duration),
+    /// `common`, `combined` (NCSA, as Apache and nginx), or `json`.
+    #[arg(long, value_name = "FORMAT", default_value = "short")]
+    pub(crate) access_log_format: crate::accesslog::Format,
+
+    /// Write the access log to this file instead of stderr; SIGHUP reopens it
+    /// (for logrotate).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) access_log: Option<PathBuf>,
+
     /// Seconds a client has to send a complete request head before the
     /// connection is closed.
     #[arg(long, value_name = "SECS", default_value_t = 10)]

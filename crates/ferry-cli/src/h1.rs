@@ -38,7 +38,7 @@ const MAX_DISCARD: u64 = 64 * 1024;
 
 struct Shared<S: Store> {
     svc: ServeDir<S>,
-    log: bool,
+    log: Option<Arc<crate::accesslog::AccessLog>>,
     header_timeout: Duration,
     max_head: usize,
     open: AtomicUsize,
@@ -54,7 +54,7 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
     eprintln!("ferry: {what} on http://{addr}/");
     let shared = Arc::new(Shared {
         svc,
-        log: !args.no_access_log,
+        log: crate::accesslog::from_args(args)?,
         header_timeout: Duration::from_secs(args.header_timeout.max(1)),
         max_head: args.max_header_bytes.max(1024),
         open: AtomicUsize::new(0),
@@ -74,6 +74,7 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
     }
     runtime()?.block_on(async {
         let main = tokio::spawn(worker(listener, shared.clone(), stop_rx));
+        crate::accesslog::reopen_on_hup(shared.log.as_ref());
         crate::server::shutdown_signal().await;
         eprintln!("ferry: shutting down, finishing in-flight requests");
         let _ = stop_tx.send(true);
@@ -413,15 +414,18 @@ impl<'a, S: Store> Conn<'a, S> {
             r.text.len(),
             r.text
         );
-        if self.shared.log {
-            log_line(
-                self.peer,
-                "-",
-                "-",
-                r.status.as_u16(),
-                r.text.len() as u64,
-                start,
-            );
+        if let Some(log) = &self.shared.log {
+            log.log(&crate::accesslog::Entry {
+                peer: self.peer,
+                method: "-",
+                target: "-",
+                version: "-",
+                status: r.status.as_u16(),
+                bytes: r.text.len() as u64,
+                duration: start.elapsed(),
+                referer: None,
+                user_agent: None,
+            });
         }
     }
 
@@ -466,16 +470,23 @@ impl<'a, S: Store> Conn<'a, S> {
         if !head_only {
             sent = self.send_body(body, chunked).await?;
         }
-        if self.shared.log {
-            let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
-            log_line(
-                self.peer,
-                req.method().as_str(),
-                target,
-                parts.status.as_u16(),
-                sent,
-                start,
-            );
+        if let Some(log) = &self.shared.log {
+            let h = |name| {
+                req.headers()
+                    .get(name)
+                    .and_then(|v: &HeaderValue| v.to_str().ok())
+            };
+            log.log(&crate::accesslog::Entry {
+                peer: self.peer,
+                method: req.method().as_str(),
+                target: req.uri().path_and_query().map_or("/", |p| p.as_str()),
+                version: if http10 { "HTTP/1.0" } else { "HTTP/1.1" },
+                status: parts.status.as_u16(),
+                bytes: sent,
+                duration: start.elapsed(),
+                referer: h(header::REFERER),
+                user_agent: h(header::USER_AGENT),
+            });
         }
         Ok(())
     }
@@ -667,20 +678,6 @@ fn write_headers(out: &mut Vec<u8>, headers: &HeaderMap) {
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-}
-
-fn log_line(peer: SocketAddr, method: &str, target: &str, status: u16, sent: u64, start: Instant) {
-    let ms = start.elapsed().as_secs_f64() * 1000.0;
-    let _ = writeln!(
-        io::stderr().lock(),
-        "{} \"{} {}\" {} {} {:.3}ms",
-        peer.ip(),
-        method,
-        target.escape_debug(),
-        status,
-        sent,
-        ms
-    );
 }
 
 /// Parses one request head from the start of `buf` (RFC 9112 §2-§3, §6).

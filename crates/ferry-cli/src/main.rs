@@ -1,6 +1,7 @@
 //! The `ferry` command: `ferry serve DIR`.
 #![forbid(unsafe_code)]
 
+mod accesslog;
 mod args;
 mod h1;
 mod linger;

@@ -99,7 +99,7 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
         .as_deref()
         .map(|v| HeaderValue::from_str(v).context("--hsts is not a valid header value"))
         .transpose()?;
-    let log = !args.no_access_log;
+    let log = crate::accesslog::from_args(args)?;
     let header_timeout = Duration::from_secs(args.header_timeout.max(1));
 
     crate::server::runtime()?.block_on(async move {
@@ -115,6 +115,7 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
             eprintln!("ferry: redirecting http://{}/ to https", l.local_addr()?);
             tokio::spawn(redirect_loop(l, addr.port()));
         }
+        crate::accesslog::reopen_on_hup(log.as_ref());
         #[cfg(unix)]
         {
             let r = resolver.clone();
@@ -141,7 +142,8 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
-            let (acceptor, svc, hsts) = (acceptor.clone(), svc.clone(), hsts.clone());
+            let (acceptor, svc, hsts, log) =
+                (acceptor.clone(), svc.clone(), hsts.clone(), log.clone());
             let watcher = graceful.watcher();
             tokio::spawn(async move {
                 let Ok(Ok(tls)) =
@@ -150,7 +152,7 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
                     return; // A failed or slow handshake: nothing to answer.
                 };
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let (svc, hsts) = (svc.clone(), hsts.clone());
+                    let (svc, hsts, log) = (svc.clone(), hsts.clone(), log.clone());
                     async move {
                         let start = Instant::now();
                         let mut res = svc.serve(&req).await;
@@ -158,8 +160,8 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
                             res.headers_mut()
                                 .insert(header::STRICT_TRANSPORT_SECURITY, v);
                         }
-                        if log {
-                            access_log(peer, &req, &res, start);
+                        if let Some(log) = &log {
+                            access_log(log, peer, &req, &res, start);
                         }
                         Ok::<_, Infallible>(res)
                     }
@@ -187,25 +189,41 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
     })
 }
 
-fn access_log(peer: SocketAddr, req: &Request<Incoming>, res: &Response<Body>, start: Instant) {
-    use std::io::Write as _;
-    let len = res
+fn access_log(
+    log: &crate::accesslog::AccessLog,
+    peer: SocketAddr,
+    req: &Request<Incoming>,
+    res: &Response<Body>,
+    start: Instant,
+) {
+    let h = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let bytes = res
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
-    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "{} \"{} {}\" {} {} {:.3}ms {:?}",
-        peer.ip(),
-        req.method(),
-        target.escape_debug(),
-        res.status().as_u16(),
-        len,
-        start.elapsed().as_secs_f64() * 1000.0,
-        req.version(),
-    );
+        .and_then(|v| v.parse().ok())
+        .filter(|_| req.method() != http::Method::HEAD)
+        .unwrap_or(0);
+    let version = match req.version() {
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    };
+    log.log(&crate::accesslog::Entry {
+        peer,
+        method: req.method().as_str(),
+        target: req.uri().path_and_query().map_or("/", |p| p.as_str()),
+        version,
+        status: res.status().as_u16(),
+        bytes,
+        duration: start.elapsed(),
+        referer: h(header::REFERER),
+        user_agent: h(header::USER_AGENT),
+    });
 }
 
 /// The plain listener of `--redirect-http`: every request gets a 308 to the

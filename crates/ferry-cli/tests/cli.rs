@@ -259,3 +259,48 @@ fn expect_continue_gets_the_final_status_at_once() {
     let r = String::from_utf8_lossy(&buf[..n]);
     assert!(r.starts_with("HTTP/1.1 405"), "{r}");
 }
+
+#[test]
+fn access_log_to_a_file_in_json_reopened_on_sighup() {
+    let d = site();
+    let logs = tempfile::tempdir().unwrap();
+    let path = logs.path().join("access.log");
+    let f = Ferry::serve(
+        d.path(),
+        &[
+            "--access-log",
+            path.to_str().unwrap(),
+            "--access-log-format",
+            "json",
+        ],
+    );
+    let wait_for = |p: &std::path::Path, needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "{needle:?} not in {text:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    f.get("/a.txt");
+    let text = wait_for(&path, "\"target\":\"/a.txt\"");
+    let line = text.lines().next().unwrap();
+    assert!(line.starts_with("{\"time\":"), "{line}");
+    assert!(line.contains("\"method\":\"GET\""), "{line}");
+    assert!(line.contains("\"status\":200"), "{line}");
+    assert!(line.ends_with('}'), "{line}");
+
+    // logrotate moves the file away, then signals.
+    std::fs::rename(&path, logs.path().join("access.log.1")).unwrap();
+    Command::new("kill")
+        .args(["-HUP", &f.child.id().to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    f.get("/missing");
+    let text = wait_for(&path, "\"status\":404");
+    assert_eq!(text.lines().count(), 1, "{text}");
+}
