@@ -207,6 +207,12 @@ pub(crate) struct ServerArgs {
     #[arg(long, value_name = "FORMAT", default_value = "short")]
     pub(crate) access_log_format: crate::accesslog::Format,
 
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9090), at any
+    /// path: requests by method and status, bytes by sendfile or copy, a
+    /// latency histogram, open connections, upstream errors.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics: Option<SocketAddr>,
+
     /// Write the access log to this file instead of stderr; SIGHUP reopens it
     /// (for logrotate).
     #[arg(long, value_name = "FILE")]

@@ -39,6 +39,7 @@ const MAX_DISCARD: u64 = 64 * 1024;
 struct Shared<S: Store> {
     svc: ServeDir<S>,
     log: Option<Arc<crate::accesslog::AccessLog>>,
+    metrics: bool,
     header_timeout: Duration,
     max_head: usize,
     open: AtomicUsize,
@@ -55,6 +56,7 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
     let shared = Arc::new(Shared {
         svc,
         log: crate::accesslog::from_args(args)?,
+        metrics: args.metrics.is_some(),
         header_timeout: Duration::from_secs(args.header_timeout.max(1)),
         max_head: args.max_header_bytes.max(1024),
         open: AtomicUsize::new(0),
@@ -142,10 +144,16 @@ async fn accept_loop<S: Store>(
         };
         let _ = stream.set_nodelay(true);
         shared.open.fetch_add(1, Ordering::AcqRel);
+        if shared.metrics {
+            crate::metrics::connection_opened();
+        }
         let (shared, stop) = (shared.clone(), stop.clone());
         tokio::spawn(async move {
             let mut c = Conn::new(stream, peer, &shared, stop);
             let _ = c.run().await;
+            if shared.metrics {
+                crate::metrics::connection_closed();
+            }
             if shared.open.fetch_sub(1, Ordering::AcqRel) == 1 {
                 shared.done.notify_waiters();
             }
@@ -414,6 +422,15 @@ impl<'a, S: Store> Conn<'a, S> {
             r.text.len(),
             r.text
         );
+        if self.shared.metrics {
+            crate::metrics::response(
+                &http::Method::GET,
+                r.status.as_u16(),
+                0,
+                false,
+                start.elapsed(),
+            );
+        }
         if let Some(log) = &self.shared.log {
             log.log(&crate::accesslog::Entry {
                 peer: self.peer,
@@ -466,9 +483,18 @@ impl<'a, S: Store> Conn<'a, S> {
         }
         self.wbuf.extend_from_slice(b"\r\n");
 
-        let mut sent = 0u64;
+        let (mut sent, mut zero_copy) = (0u64, false);
         if !head_only {
-            sent = self.send_body(body, chunked).await?;
+            (sent, zero_copy) = self.send_body(body, chunked).await?;
+        }
+        if self.shared.metrics {
+            crate::metrics::response(
+                req.method(),
+                parts.status.as_u16(),
+                sent,
+                zero_copy,
+                start.elapsed(),
+            );
         }
         if let Some(log) = &self.shared.log {
             let h = |name| {
@@ -491,14 +517,15 @@ impl<'a, S: Store> Conn<'a, S> {
         Ok(())
     }
 
-    async fn send_body(&mut self, mut body: Body, chunked: bool) -> io::Result<u64> {
+    /// Sends the body; returns the bytes sent and whether `sendfile(2)` sent them.
+    async fn send_body(&mut self, mut body: Body, chunked: bool) -> io::Result<(u64, bool)> {
         if let Some((file, range)) = body.as_file() {
             let len = range.end - range.start;
             if len <= INLINE_BODY {
                 let at = self.wbuf.len();
                 self.wbuf.resize(at + len as usize, 0);
                 read_exact_at(file, &mut self.wbuf[at..], range.start)?;
-                return Ok(len);
+                return Ok((len, false));
             }
             self.flush_with(true).await?;
             let mut off = range.start;
@@ -523,7 +550,7 @@ impl<'a, S: Store> Conn<'a, S> {
                     ));
                 }
             }
-            return Ok(len);
+            return Ok((len, true));
         }
         let mut sent = 0;
         while let Some(frame) = body.frame().await {
@@ -548,7 +575,7 @@ impl<'a, S: Store> Conn<'a, S> {
         if chunked {
             self.wbuf.extend_from_slice(b"0\r\n\r\n");
         }
-        Ok(sent)
+        Ok((sent, false))
     }
 
     /// Runs a non-blocking write `op` until it makes progress, waiting for the

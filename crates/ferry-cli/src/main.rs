@@ -5,6 +5,7 @@ mod accesslog;
 mod args;
 mod h1;
 mod linger;
+mod metrics;
 mod precompress;
 mod proxy;
 mod server;
@@ -152,6 +153,14 @@ fn optional_value(flag: &str, v: &str) -> anyhow::Result<Option<http::HeaderValu
 }
 
 fn run(cli: args::Cli) -> anyhow::Result<()> {
+    let server = match &cli.command {
+        args::Command::Serve(a) => Some(&a.server),
+        args::Command::Proxy(a) => Some(&a.server),
+        args::Command::Precompress(_) => None,
+    };
+    if let Some(addr) = server.and_then(|s| s.metrics) {
+        metrics::install(addr)?;
+    }
     match cli.command {
         args::Command::Serve(a) => {
             if let Some(url) = a.dir.to_str().filter(|d| d.starts_with("s3://")) {

@@ -190,10 +190,12 @@ impl Proxy {
             Ok(Ok(res)) => res,
             Ok(Err(e)) => {
                 eprintln!("ferry: upstream error: {e:?}");
+                crate::metrics::upstream_error("refused");
                 return status(StatusCode::BAD_GATEWAY, "502 Bad Gateway\n");
             }
             Err(_) => {
                 eprintln!("ferry: upstream timed out after {:?}", self.timeout);
+                crate::metrics::upstream_error("timeout");
                 return status(StatusCode::GATEWAY_TIMEOUT, "504 Gateway Timeout\n");
             }
         };

@@ -45,6 +45,7 @@ where
         .max_buf_size(args.max_header_bytes.max(8192) * 2 + 8192)
         .keep_alive(true);
     let log = !args.no_access_log;
+    let metrics = args.metrics.is_some();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
 
@@ -72,8 +73,24 @@ where
                     .map_or_else(|| "/".into(), |p| p.as_str().to_owned())
             });
             let res = handler(req, peer);
+            let metrics_method = metrics.then(|| method.clone());
             async move {
                 let res = res.await;
+                if let Some(m) = metrics_method {
+                    let bytes = res
+                        .headers()
+                        .get(http::header::CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    crate::metrics::response(
+                        &m,
+                        res.status().as_u16(),
+                        bytes,
+                        false,
+                        start.elapsed(),
+                    );
+                }
                 let line = target.map(|target| LogLine {
                     peer,
                     method,

@@ -100,6 +100,7 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
         .map(|v| HeaderValue::from_str(v).context("--hsts is not a valid header value"))
         .transpose()?;
     let log = crate::accesslog::from_args(args)?;
+    let metrics = args.metrics.is_some();
     let header_timeout = Duration::from_secs(args.header_timeout.max(1));
 
     crate::server::runtime()?.block_on(async move {
@@ -162,6 +163,21 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
                         }
                         if let Some(log) = &log {
                             access_log(log, peer, &req, &res, start);
+                        }
+                        if metrics {
+                            let bytes = res
+                                .headers()
+                                .get(header::CONTENT_LENGTH)
+                                .and_then(|v| v.to_str().ok())
+                                .and_then(|v| v.parse().ok())
+                                .unwrap_or(0);
+                            crate::metrics::response(
+                                req.method(),
+                                res.status().as_u16(),
+                                bytes,
+                                false,
+                                start.elapsed(),
+                            );
                         }
                         Ok::<_, Infallible>(res)
                     }

@@ -24,10 +24,16 @@ impl Ferry {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
+        // The line that names the listening address (others, such as the
+        // metrics listener's, may come first).
+        let first = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find(|l| l.contains(" on http://"))
+            .expect("ferry printed its address");
         let url = first
-            .split("http://")
-            .nth(1)
+            .rsplit(" on http://")
+            .next()
             .unwrap_or_else(|| panic!("no URL in {first:?}"));
         let addr = url.trim_end_matches('/').parse().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -303,4 +309,60 @@ fn access_log_to_a_file_in_json_reopened_on_sighup() {
     f.get("/missing");
     let text = wait_for(&path, "\"status\":404");
     assert_eq!(text.lines().count(), 1, "{text}");
+}
+
+#[test]
+fn prometheus_metrics_count_what_was_served() {
+    let d = site();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let maddr = format!("127.0.0.1:{port}");
+    let f = Ferry::serve(d.path(), &["--no-access-log", "--metrics", &maddr]);
+    let r = f.get("/a.txt");
+    let etag = header(&r, "etag").unwrap().to_owned();
+    f.get("/a.txt");
+    f.raw(
+        format!(
+            "GET /a.txt HTTP/1.1\r\nhost: t\r\nif-none-match: {etag}\r\nconnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    f.get("/missing");
+    let scrape = || {
+        let mut s = TcpStream::connect(&maddr).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nhost: m\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    let text = scrape();
+    let value = |series: &str| {
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .unwrap_or_else(|| panic!("no {series} in {text}"))
+            .to_owned()
+    };
+    assert_eq!(
+        value("ferry_requests_total{method=\"GET\",status=\"200\"}"),
+        "2"
+    );
+    assert_eq!(
+        value("ferry_requests_total{method=\"GET\",status=\"304\"}"),
+        "1"
+    );
+    assert_eq!(
+        value("ferry_requests_total{method=\"GET\",status=\"404\"}"),
+        "1"
+    );
+    assert_eq!(value("ferry_request_duration_seconds_count"), "4");
+    let copied: u64 = value("ferry_response_bytes_total{path=\"copied\"}")
+        .parse()
+        .unwrap();
+    assert!(copied >= 2 * 6, "{copied}");
+    assert_eq!(value("ferry_open_connections"), "0");
 }
