@@ -242,6 +242,11 @@ pub(crate) struct ServerArgs {
     #[arg(long, value_name = "VALUE", requires = "tls_cert")]
     pub(crate) hsts: Option<String>,
 
+    /// On SIGINT/SIGTERM, seconds to let in-flight responses finish before
+    /// exiting anyway.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub(crate) drain_timeout: u64,
+
     /// Largest request head accepted, in bytes; larger heads get 431.
     #[arg(long, value_name = "BYTES", default_value_t = 32 * 1024)]
     pub(crate) max_header_bytes: usize,

@@ -40,6 +40,7 @@ struct Shared<S: Store> {
     svc: ServeDir<S>,
     log: Option<Arc<crate::accesslog::AccessLog>>,
     metrics: bool,
+    drain: Duration,
     header_timeout: Duration,
     max_head: usize,
     open: AtomicUsize,
@@ -48,15 +49,14 @@ struct Shared<S: Store> {
 
 /// Serves `svc` until SIGINT or SIGTERM, then lets in-flight responses finish.
 pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> anyhow::Result<()> {
-    let listener = std::net::TcpListener::bind(args.listen)
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    listener.set_nonblocking(true)?;
+    let listener = crate::server::listener(args)?;
     let addr = listener.local_addr()?;
     eprintln!("ferry: {what} on http://{addr}/");
     let shared = Arc::new(Shared {
         svc,
         log: crate::accesslog::from_args(args)?,
         metrics: args.metrics.is_some(),
+        drain: Duration::from_secs(args.drain_timeout),
         header_timeout: Duration::from_secs(args.header_timeout.max(1)),
         max_head: args.max_header_bytes.max(1024),
         open: AtomicUsize::new(0),
@@ -86,14 +86,17 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
         let _ = t.join();
     }
     if shared.open.load(Ordering::Acquire) > 0 {
-        eprintln!("ferry: gave up waiting for connections after 30s");
+        eprintln!(
+            "ferry: gave up waiting for connections after {}s",
+            args.drain_timeout
+        );
     }
     Ok(())
 }
 
 /// One core's share: accepts until shutdown begins, then keeps driving its
 /// connections (a current-thread runtime runs them only while this future runs)
-/// until every connection of the process is done, or 30 seconds have passed.
+/// until every connection of the process is done, or `--drain-timeout` passed.
 async fn worker<S: Store>(
     listener: std::net::TcpListener,
     shared: Arc<Shared<S>>,
@@ -109,7 +112,7 @@ async fn worker<S: Store>(
             notified.await;
         }
     };
-    let _ = tokio::time::timeout(Duration::from_secs(30), drained).await;
+    let _ = tokio::time::timeout(shared.drain, drained).await;
     Ok(())
 }
 

@@ -17,6 +17,22 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
+/// The listening socket: the one systemd passed (socket activation,
+/// `LISTEN_FDS`), so restarts lose no connection attempts, else `--listen`.
+/// Non-blocking, for tokio.
+pub(crate) fn listener(args: &ServerArgs) -> anyhow::Result<std::net::TcpListener> {
+    let passed = listenfd::ListenFd::from_env()
+        .take_tcp_listener(0)
+        .context("LISTEN_FDS names a socket that is not a TCP listener")?;
+    let l = match passed {
+        Some(l) => l,
+        None => std::net::TcpListener::bind(args.listen)
+            .with_context(|| format!("cannot listen on {}", args.listen))?,
+    };
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
 /// A multi-threaded runtime with one worker per available core.
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -32,9 +48,7 @@ where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = TcpListener::from_std(listener(args)?)?;
     let addr = listener.local_addr()?;
     eprintln!("ferry: {what} on http://{addr}/");
 
@@ -115,8 +129,8 @@ where
     eprintln!("ferry: shutting down, finishing in-flight requests");
     tokio::select! {
         () = graceful.shutdown() => {}
-        () = tokio::time::sleep(Duration::from_secs(30)) => {
-            eprintln!("ferry: gave up waiting for connections after 30s");
+        () = tokio::time::sleep(Duration::from_secs(args.drain_timeout)) => {
+            eprintln!("ferry: gave up waiting for connections after {}s", args.drain_timeout);
         }
     }
     Ok(())

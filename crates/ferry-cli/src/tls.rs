@@ -103,10 +103,9 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
     let metrics = args.metrics.is_some();
     let header_timeout = Duration::from_secs(args.header_timeout.max(1));
 
+    let std_listener = crate::server::listener(args)?;
     crate::server::runtime()?.block_on(async move {
-        let listener = TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let listener = TcpListener::from_std(std_listener)?;
         let addr = listener.local_addr()?;
         eprintln!("ferry: {what} on https://{addr}/");
         if let Some(plain) = args.redirect_http {
@@ -197,8 +196,8 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
         eprintln!("ferry: shutting down, finishing in-flight requests");
         tokio::select! {
             () = graceful.shutdown() => {}
-            () = tokio::time::sleep(Duration::from_secs(30)) => {
-                eprintln!("ferry: gave up waiting for connections after 30s");
+            () = tokio::time::sleep(Duration::from_secs(args.drain_timeout)) => {
+                eprintln!("ferry: gave up waiting for connections after {}s", args.drain_timeout);
             }
         }
         Ok(())

@@ -366,3 +366,30 @@ fn prometheus_metrics_count_what_was_served() {
     assert!(copied >= 2 * 6, "{copied}");
     assert_eq!(value("ferry_open_connections"), "0");
 }
+
+#[test]
+fn drain_timeout_bounds_shutdown_with_a_stalled_client() {
+    let d = site();
+    std::fs::write(d.path().join("big.bin"), vec![1u8; 20_000_000]).unwrap();
+    let mut f = Ferry::serve(d.path(), &["--no-access-log", "--drain-timeout", "1"]);
+    let mut s = TcpStream::connect(f.addr).unwrap();
+    s.write_all(b"GET /big.bin HTTP/1.1\r\nhost: t\r\n\r\n")
+        .unwrap();
+    let mut first = [0u8; 4096];
+    s.read_exact(&mut first).unwrap();
+    // The client stops reading: the response can never finish.
+    let start = Instant::now();
+    f.signal_term();
+    let status = f.child.wait().unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(status.success(), "{status:?}");
+}
