@@ -71,4 +71,12 @@ check "a bad certificate is refused and the old one kept" bash -c '[[ "$(serial)
 PLAIN=$(grep -o 'redirecting http://[0-9.:]*' "$WORK/ferry.log" | sed 's/redirecting //')
 check "the plain listener redirects to HTTPS with 308" bash -c \
   "curl -s -D - -o /dev/null '$PLAIN/a.txt?x=1' | tr -d '\r' | grep -q '^location: https://127.0.0.1:${FERRY_URL##*:}/a.txt?x=1'"
+
+# h2c with prior knowledge, plaintext, the same behaviour table's core.
+start_ferry "$WORK/ferry-h2c.log" serve "$WORK/site" --h2c
+H=$FERRY_URL
+check "h2c: prior knowledge speaks HTTP/2" [ "$(curl -s --http2-prior-knowledge -o /dev/null -w '%{http_version}' "$H/a.txt")" = 2 ]
+check "h2c: HTTP/1.1 still served" [ "$(curl -s --http1.1 "$H/a.txt")" = "hello over tls" ]
+check "h2c: 304 over h2" [ "$(curl -s --http2-prior-knowledge -o /dev/null -w '%{http_code}' -H "If-None-Match: $(curl -sI "$H/a.txt" | tr -d '\r' | sed -n 's/^etag: //Ip')" "$H/a.txt")" = 304 ]
+check "h2c: 206 over h2" [ "$(curl -s --http2-prior-knowledge -r 0-4 "$H/a.txt")" = hello ]
 finish

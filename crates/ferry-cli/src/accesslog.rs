@@ -87,16 +87,18 @@ pub(crate) fn from_args(
         .with_context(|| format!("cannot open the access log {:?}", args.access_log))
 }
 
-/// Reopens the log file on every SIGHUP, for as long as the runtime runs.
+/// Handles SIGHUP for as long as the runtime runs: reopens the log file, if
+/// there is one. Installed in every case, so that a reload signal (systemd's
+/// `ExecReload`, an operator's `kill -HUP`) never terminates the server.
 pub(crate) fn reopen_on_hup(log: Option<&std::sync::Arc<AccessLog>>) {
-    let Some(log) = log.filter(|l| l.path.is_some()).cloned() else {
-        return;
-    };
+    let log = log.filter(|l| l.path.is_some()).cloned();
     #[cfg(unix)]
     if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
-                log.reopen();
+                if let Some(log) = &log {
+                    log.reopen();
+                }
             }
         });
     }

@@ -228,6 +228,11 @@ pub(crate) struct ServerArgs {
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub(crate) tls_cert: Option<PathBuf>,
 
+    /// Without TLS: serve HTTP/2 with prior knowledge (h2c) beside HTTP/1.1,
+    /// through hyper instead of the HTTP/1.1 fast path.
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub(crate) h2c: bool,
+
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,

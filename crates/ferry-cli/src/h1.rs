@@ -63,6 +63,13 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
         done: tokio::sync::Notify::new(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
+    // SIGHUP (reopen the log) is handled before any worker accepts: a HUP that
+    // arrived first would otherwise terminate the process.
+    let rt = runtime()?;
+    {
+        let _in = rt.enter();
+        crate::accesslog::reopen_on_hup(shared.log.as_ref());
+    }
     // One worker per core this process may run on (taskset narrows it).
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut threads = Vec::new();
@@ -74,9 +81,8 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
                 .spawn(move || -> anyhow::Result<()> { runtime()?.block_on(worker(l, s, rx)) })?,
         );
     }
-    runtime()?.block_on(async {
+    rt.block_on(async {
         let main = tokio::spawn(worker(listener, shared.clone(), stop_rx));
-        crate::accesslog::reopen_on_hup(shared.log.as_ref());
         crate::server::shutdown_signal().await;
         eprintln!("ferry: shutting down, finishing in-flight requests");
         let _ = stop_tx.send(true);

@@ -48,6 +48,8 @@ where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
+    // A reload signal must never terminate the proxy.
+    crate::accesslog::reopen_on_hup(None);
     let listener = TcpListener::from_std(listener(args)?)?;
     let addr = listener.local_addr()?;
     eprintln!("ferry: {what} on http://{addr}/");

@@ -1,7 +1,8 @@
 //! HTTPS for `ferry serve`: rustls (TLS 1.2 and 1.3, ALPN `h2` and
 //! `http/1.1`), HTTP/2 and HTTP/1.1 through hyper, certificates reloaded on
 //! SIGHUP without dropping connections, and an optional plain listener that
-//! redirects to HTTPS.
+//! redirects to HTTPS. Without a certificate (`--h2c`), the same server speaks
+//! plaintext HTTP/1.1 and HTTP/2 with prior knowledge.
 //!
 //! Every response is decided by the same [`ServeDir`] as on the plaintext fast
 //! path, so 304s, ranges, variants, HEAD and 405 are identical over h2.
@@ -77,23 +78,31 @@ impl ResolvesServerCert for Reloadable {
 
 /// Serves `svc` over HTTPS until SIGINT or SIGTERM.
 pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> anyhow::Result<()> {
-    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
-        anyhow::bail!("--tls-cert and --tls-key go together");
+    // TLS, or plaintext HTTP/1.1 and h2c with prior knowledge (--h2c).
+    let (resolver, acceptor) = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let resolver = Arc::new(Reloadable {
+                current: RwLock::new(Reloadable::load(cert, key)?),
+                cert: cert.clone(),
+                key: key.clone(),
+            });
+            let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .context("TLS configuration")?
+            .with_no_client_auth()
+            .with_cert_resolver(resolver.clone());
+            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            (
+                Some(resolver),
+                Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+            )
+        }
+        (None, None) => (None, None),
+        _ => anyhow::bail!("--tls-cert and --tls-key go together"),
     };
-    let resolver = Arc::new(Reloadable {
-        current: RwLock::new(Reloadable::load(cert, key)?),
-        cert: cert.clone(),
-        key: key.clone(),
-    });
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-    .context("TLS configuration")?
-    .with_no_client_auth()
-    .with_cert_resolver(resolver.clone());
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
     let hsts = args
         .hsts
         .as_deref()
@@ -107,7 +116,7 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
     crate::server::runtime()?.block_on(async move {
         let listener = TcpListener::from_std(std_listener)?;
         let addr = listener.local_addr()?;
-        eprintln!("ferry: {what} on https://{addr}/");
+        eprintln!("ferry: {what} on {scheme}://{addr}/");
         if let Some(plain) = args.redirect_http {
             let l = TcpListener::bind(plain)
                 .await
@@ -117,8 +126,7 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
         }
         crate::accesslog::reopen_on_hup(log.as_ref());
         #[cfg(unix)]
-        {
-            let r = resolver.clone();
+        if let Some(r) = resolver.clone() {
             let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
@@ -146,50 +154,25 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
                 (acceptor.clone(), svc.clone(), hsts.clone(), log.clone());
             let watcher = graceful.watcher();
             tokio::spawn(async move {
-                let Ok(Ok(tls)) =
-                    tokio::time::timeout(header_timeout, acceptor.accept(stream)).await
-                else {
-                    return; // A failed or slow handshake: nothing to answer.
+                let conn = Conn {
+                    svc,
+                    hsts,
+                    log,
+                    metrics,
+                    peer,
+                    header_timeout,
                 };
-                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let (svc, hsts, log) = (svc.clone(), hsts.clone(), log.clone());
-                    async move {
-                        let start = Instant::now();
-                        let mut res = svc.serve(&req).await;
-                        if let Some(v) = hsts {
-                            res.headers_mut()
-                                .insert(header::STRICT_TRANSPORT_SECURITY, v);
-                        }
-                        if let Some(log) = &log {
-                            access_log(log, peer, &req, &res, start);
-                        }
-                        if metrics {
-                            let bytes = res
-                                .headers()
-                                .get(header::CONTENT_LENGTH)
-                                .and_then(|v| v.to_str().ok())
-                                .and_then(|v| v.parse().ok())
-                                .unwrap_or(0);
-                            crate::metrics::response(
-                                req.method(),
-                                res.status().as_u16(),
-                                bytes,
-                                false,
-                                start.elapsed(),
-                            );
-                        }
-                        Ok::<_, Infallible>(res)
+                match acceptor {
+                    Some(acceptor) => {
+                        let Ok(Ok(tls)) =
+                            tokio::time::timeout(header_timeout, acceptor.accept(stream)).await
+                        else {
+                            return; // A failed or slow handshake: nothing to answer.
+                        };
+                        conn.serve(tls, watcher).await;
                     }
-                });
-                let mut builder =
-                    hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                builder
-                    .http1()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout);
-                builder.http2().timer(TokioTimer::new());
-                let conn = builder.serve_connection(TokioIo::new(tls), service);
-                let _ = watcher.watch(conn.into_owned()).await;
+                    None => conn.serve(stream, watcher).await,
+                }
             });
         }
         drop(listener);
@@ -202,6 +185,71 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
         }
         Ok(())
     })
+}
+
+/// One client connection's settings.
+struct Conn<S: Store> {
+    svc: Arc<ServeDir<S>>,
+    hsts: Option<HeaderValue>,
+    log: Option<Arc<crate::accesslog::AccessLog>>,
+    metrics: bool,
+    peer: SocketAddr,
+    header_timeout: Duration,
+}
+
+impl<S: Store> Conn<S> {
+    /// HTTP/1.1 or HTTP/2 (by ALPN, or by the h2 preface on plaintext) on `io`.
+    async fn serve<I>(self, io: I, watcher: hyper_util::server::graceful::Watcher)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Conn {
+            svc,
+            hsts,
+            log,
+            metrics,
+            peer,
+            header_timeout,
+        } = self;
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let (svc, hsts, log) = (svc.clone(), hsts.clone(), log.clone());
+            async move {
+                let start = Instant::now();
+                let mut res = svc.serve(&req).await;
+                if let Some(v) = hsts {
+                    res.headers_mut()
+                        .insert(header::STRICT_TRANSPORT_SECURITY, v);
+                }
+                if let Some(log) = &log {
+                    access_log(log, peer, &req, &res, start);
+                }
+                if metrics {
+                    let bytes = res
+                        .headers()
+                        .get(header::CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    crate::metrics::response(
+                        req.method(),
+                        res.status().as_u16(),
+                        bytes,
+                        false,
+                        start.elapsed(),
+                    );
+                }
+                Ok::<_, Infallible>(res)
+            }
+        });
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout);
+        builder.http2().timer(TokioTimer::new());
+        let conn = builder.serve_connection(TokioIo::new(io), service);
+        let _ = watcher.watch(conn.into_owned()).await;
+    }
 }
 
 fn access_log(

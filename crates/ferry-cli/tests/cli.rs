@@ -393,3 +393,15 @@ fn drain_timeout_bounds_shutdown_with_a_stalled_client() {
     );
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn sighup_never_terminates_the_server() {
+    let d = site();
+    let f = Ferry::serve(d.path(), &["--no-access-log"]);
+    Command::new("kill")
+        .args(["-HUP", &f.child.id().to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(f.get("/a.txt").starts_with("HTTP/1.1 200"));
+}
