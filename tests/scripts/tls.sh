@@ -73,10 +73,17 @@ check "the plain listener redirects to HTTPS with 308" bash -c \
   "curl -s -D - -o /dev/null '$PLAIN/a.txt?x=1' | tr -d '\r' | grep -q '^location: https://127.0.0.1:${FERRY_URL##*:}/a.txt?x=1'"
 
 # h2c with prior knowledge, plaintext, the same behaviour table's core.
-start_ferry "$WORK/ferry-h2c.log" serve "$WORK/site" --h2c
+start_ferry "$WORK/ferry-h2c.log" serve "$WORK/site" --h2c --max-header-bytes 16384
 H=$FERRY_URL
 check "h2c: prior knowledge speaks HTTP/2" [ "$(curl -s --http2-prior-knowledge -o /dev/null -w '%{http_version}' "$H/a.txt")" = 2 ]
 check "h2c: HTTP/1.1 still served" [ "$(curl -s --http1.1 "$H/a.txt")" = "hello over tls" ]
 check "h2c: 304 over h2" [ "$(curl -s --http2-prior-knowledge -o /dev/null -w '%{http_code}' -H "If-None-Match: $(curl -sI "$H/a.txt" | tr -d '\r' | sed -n 's/^etag: //Ip')" "$H/a.txt")" = 304 ]
 check "h2c: 206 over h2" [ "$(curl -s --http2-prior-knowledge -r 0-4 "$H/a.txt")" = hello ]
+BIG=$(head -c 40000 /dev/zero | tr '\0' a)
+check "h2c port, HTTP/1.1: a head over --max-header-bytes is 431" \
+  [ "$(curl -s --http1.1 -o /dev/null -w '%{http_code}' -H "X-Big: $BIG" "$H/a.txt")" = 431 ]
+check "h2: a header list over --max-header-bytes is refused" \
+  bash -c "! curl -s --http2-prior-knowledge -o /dev/null -w '%{http_code}' -H 'X-Big: $BIG' '$H/a.txt' | grep -q 200"
+check "TLS HTTP/1.1: a head over --max-header-bytes is 431" \
+  [ "$("${C[@]}" --http1.1 -o /dev/null -w '%{http_code}' -H "X-Big: $BIG" "$U/a.txt")" = 431 ]
 finish

@@ -18,7 +18,7 @@ pub(crate) enum Command {
     ///
     /// Conditional requests (304/412), byte ranges, precompressed siblings
     /// (`x.css.br`, `x.css.zst`, `x.css.gz`) and `index.html` for directories.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run in front of an application (Django, Rails, Laravel…): proxy every
     /// request to it and serve the files it hands off with X-Accel-Redirect,
     /// X-Sendfile or X-LIGHTTPD-send-file, as nginx does.
@@ -110,6 +110,9 @@ pub(crate) struct ProxyArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) tls: TlsArgs,
+
     /// The directory to serve, or `s3://BUCKET/PREFIX` for object storage
     /// (configured from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
     /// AWS_SECRET_ACCESS_KEY, AWS_ALLOW_HTTP and the other usual variables).
@@ -223,6 +226,19 @@ pub(crate) struct ServerArgs {
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub(crate) header_timeout: u64,
 
+    /// On SIGINT/SIGTERM, seconds to let in-flight responses finish before
+    /// exiting anyway.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub(crate) drain_timeout: u64,
+
+    /// Largest request head accepted, in bytes; larger heads get 431.
+    #[arg(long, value_name = "BYTES", default_value_t = 32 * 1024)]
+    pub(crate) max_header_bytes: usize,
+}
+
+/// HTTPS and HTTP/2 for `ferry serve`.
+#[derive(Debug, Args)]
+pub(crate) struct TlsArgs {
     /// Serve HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate chain;
     /// SIGHUP reloads it (and the key) without dropping connections.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
@@ -246,13 +262,4 @@ pub(crate) struct ServerArgs {
     /// (e.g. `max-age=31536000`).
     #[arg(long, value_name = "VALUE", requires = "tls_cert")]
     pub(crate) hsts: Option<String>,
-
-    /// On SIGINT/SIGTERM, seconds to let in-flight responses finish before
-    /// exiting anyway.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
-    pub(crate) drain_timeout: u64,
-
-    /// Largest request head accepted, in bytes; larger heads get 431.
-    #[arg(long, value_name = "BYTES", default_value_t = 32 * 1024)]
-    pub(crate) max_header_bytes: usize,
 }

@@ -97,8 +97,8 @@ fn serve_bucket(a: &args::ServeArgs, url: &str) -> anyhow::Result<()> {
         .hidden(hidden(a))
         .cache_policy(cache_policy(a)?)
         .browse(a.browse);
-    if a.server.tls_cert.is_some() || a.server.h2c {
-        return tls::run(&a.server, svc, &format!("serving {url}"));
+    if a.tls.tls_cert.is_some() || a.tls.h2c {
+        return tls::run(&a.server, &a.tls, svc, &format!("serving {url}"));
     }
     h1::run(&a.server, svc, &format!("serving {url}"))
 }
@@ -186,17 +186,12 @@ fn run(cli: args::Cli) -> anyhow::Result<()> {
                 .cache_policy(cache_policy(&a)?)
                 .browse(a.browse);
             let what = format!("serving {}", root.display());
-            if a.server.tls_cert.is_some() || a.server.h2c {
-                return tls::run(&a.server, svc, &what);
+            if a.tls.tls_cert.is_some() || a.tls.h2c {
+                return tls::run(&a.server, &a.tls, svc, &what);
             }
             h1::run(&a.server, svc, &what)
         }
-        args::Command::Proxy(a) => {
-            if a.server.tls_cert.is_some() || a.server.h2c {
-                bail!("ferry proxy does not terminate TLS or speak h2c yet: put it behind `ferry serve`-style TLS or a load balancer");
-            }
-            proxy::run(a)
-        }
+        args::Command::Proxy(a) => proxy::run(a),
         args::Command::Precompress(a) => precompress::run(&a),
     }
 }

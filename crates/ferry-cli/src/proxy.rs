@@ -109,6 +109,12 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
         .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
         .collect();
     for name in listed.iter().chain(HOP_BY_HOP.iter()) {
+        // End-to-end fields the message cannot do without are never taken
+        // off because a Connection header names them: a client listing
+        // `host` would otherwise make the app see the upstream's own address.
+        if [header::HOST, header::CONTENT_LENGTH, header::CONTENT_TYPE].contains(name) {
+            continue;
+        }
         h.remove(name);
     }
     h.remove(header::TRANSFER_ENCODING);

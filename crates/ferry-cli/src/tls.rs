@@ -6,7 +6,7 @@
 //!
 //! Every response is decided by the same [`ServeDir`] as on the plaintext fast
 //! path, so 304s, ranges, variants, HEAD and 405 are identical over h2.
-use crate::args::ServerArgs;
+use crate::args::{ServerArgs, TlsArgs};
 use anyhow::Context as _;
 use ferry::{Body, ServeDir, Store};
 use http::{header, HeaderValue, Request, Response, StatusCode};
@@ -77,9 +77,14 @@ impl ResolvesServerCert for Reloadable {
 }
 
 /// Serves `svc` over HTTPS until SIGINT or SIGTERM.
-pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> anyhow::Result<()> {
+pub(crate) fn run<S: Store>(
+    args: &ServerArgs,
+    tls: &TlsArgs,
+    svc: ServeDir<S>,
+    what: &str,
+) -> anyhow::Result<()> {
     // TLS, or plaintext HTTP/1.1 and h2c with prior knowledge (--h2c).
-    let (resolver, acceptor) = match (&args.tls_cert, &args.tls_key) {
+    let (resolver, acceptor) = match (&tls.tls_cert, &tls.tls_key) {
         (Some(cert), Some(key)) => {
             let resolver = Arc::new(Reloadable {
                 current: RwLock::new(Reloadable::load(cert, key)?),
@@ -103,7 +108,7 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
         _ => anyhow::bail!("--tls-cert and --tls-key go together"),
     };
     let scheme = if acceptor.is_some() { "https" } else { "http" };
-    let hsts = args
+    let hsts = tls
         .hsts
         .as_deref()
         .map(|v| HeaderValue::from_str(v).context("--hsts is not a valid header value"))
@@ -111,13 +116,14 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
     let log = crate::accesslog::from_args(args)?;
     let metrics = args.metrics.is_some();
     let header_timeout = Duration::from_secs(args.header_timeout.max(1));
+    let max_head = args.max_header_bytes.max(1024);
 
     let std_listener = crate::server::listener(args)?;
     crate::server::runtime()?.block_on(async move {
         let listener = TcpListener::from_std(std_listener)?;
         let addr = listener.local_addr()?;
         eprintln!("ferry: {what} on {scheme}://{addr}/");
-        if let Some(plain) = args.redirect_http {
+        if let Some(plain) = tls.redirect_http {
             let l = TcpListener::bind(plain)
                 .await
                 .with_context(|| format!("cannot listen on {plain}"))?;
@@ -161,6 +167,7 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
                     metrics,
                     peer,
                     header_timeout,
+                    max_head,
                 };
                 match acceptor {
                     Some(acceptor) => {
@@ -195,6 +202,8 @@ struct Conn<S: Store> {
     metrics: bool,
     peer: SocketAddr,
     header_timeout: Duration,
+    /// `--max-header-bytes`, on every transport.
+    max_head: usize,
 }
 
 impl<S: Store> Conn<S> {
@@ -210,6 +219,7 @@ impl<S: Store> Conn<S> {
             metrics,
             peer,
             header_timeout,
+            max_head,
         } = self;
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let (svc, hsts, log) = (svc.clone(), hsts.clone(), log.clone());
@@ -242,11 +252,17 @@ impl<S: Store> Conn<S> {
             }
         });
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        // hyper answers 431 when a head outgrows its read buffer (at least
+        // 8 KiB); h2 refuses header lists above the limit.
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout);
-        builder.http2().timer(TokioTimer::new());
+            .header_read_timeout(header_timeout)
+            .max_buf_size(max_head.max(8192));
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(max_head).unwrap_or(u32::MAX));
         let conn = builder.serve_connection(TokioIo::new(io), service);
         let _ = watcher.watch(conn.into_owned()).await;
     }

@@ -363,7 +363,7 @@ fn hop_by_hop_fields_stay_on_their_hop_and_forwarded_fields_are_set() {
     let r = f.send(
         b"POST /echo?a=1 HTTP/1.1\r\n\
           host: app.example\r\n\
-          connection: x-client-hop, close\r\n\
+          connection: x-client-hop, host, close\r\n\
           x-client-hop: secret\r\n\
           keep-alive: timeout=5\r\n\
           te: trailers\r\n\
@@ -421,6 +421,8 @@ fn hop_by_hop_fields_stay_on_their_hop_and_forwarded_fields_are_set() {
     assert_eq!(s.header("x-forwarded-for"), Some("203.0.113.7, 127.0.0.1"));
     assert_eq!(s.header("x-forwarded-proto"), Some("http"));
     assert_eq!(s.header("x-forwarded-host"), Some("app.example"));
+    // Naming Host in Connection cannot take it away from the app.
+    assert_eq!(s.header("host"), Some("app.example"), "{}", s.head);
 }
 
 /// Without a Host field the client's own `X-Forwarded-Host` must not reach the
