@@ -29,6 +29,10 @@ pub(crate) enum Command {
     /// A sibling is kept only when it is meaningfully smaller; files whose
     /// siblings are up to date are skipped, so re-running changes nothing.
     Precompress(PrecompressArgs),
+    /// Check `ferry serve`'s settings (flags, FERRY_* variables, --config
+    /// file) without starting: the root, types, cache rules, certificates.
+    /// Exit 0 when they are good, 2 with the reason otherwise.
+    CheckConfig(Box<ServeArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -85,7 +89,7 @@ pub(crate) struct ProxyArgs {
     pub(crate) server: ServerArgs,
 
     /// The application, e.g. http://127.0.0.1:8000.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "FERRY_UPSTREAM")]
     pub(crate) upstream: String,
 
     /// Honour `X-Accel-Redirect: PREFIX…` by serving from DIR; clients asking for
@@ -104,7 +108,12 @@ pub(crate) struct ProxyArgs {
     pub(crate) statics: Vec<String>,
 
     /// Seconds to wait for the upstream's response head before answering 504.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 60,
+        env = "FERRY_UPSTREAM_TIMEOUT"
+    )]
     pub(crate) upstream_timeout: u64,
 }
 
@@ -116,54 +125,70 @@ pub(crate) struct ServeArgs {
     /// The directory to serve, or `s3://BUCKET/PREFIX` for object storage
     /// (configured from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
     /// AWS_SECRET_ACCESS_KEY, AWS_ALLOW_HTTP and the other usual variables).
+    #[arg(env = "FERRY_ROOT")]
     pub(crate) dir: PathBuf,
 
     /// Object storage: seconds to keep object metadata, so revalidations are
     /// answered without a round trip (0: always ask the store).
-    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 0,
+        env = "FERRY_METADATA_TTL"
+    )]
     pub(crate) metadata_ttl: u64,
 
     /// Object storage: the endpoint URL (default: AWS_ENDPOINT_URL, else AWS).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "FERRY_S3_ENDPOINT")]
     pub(crate) s3_endpoint: Option<String>,
 
     /// Object storage: the region (default: AWS_REGION).
-    #[arg(long, value_name = "REGION")]
+    #[arg(long, value_name = "REGION", env = "FERRY_S3_REGION")]
     pub(crate) s3_region: Option<String>,
 
     /// Object storage: allow a plain-HTTP endpoint (default: AWS_ALLOW_HTTP).
-    #[arg(long)]
+    #[arg(long, env = "FERRY_S3_ALLOW_HTTP")]
     pub(crate) s3_allow_http: bool,
 
     /// Object storage: seconds a request to the store may take before the
     /// client gets 502.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 30,
+        env = "FERRY_STORE_TIMEOUT"
+    )]
     pub(crate) store_timeout: u64,
 
     #[command(flatten)]
     pub(crate) server: ServerArgs,
 
     /// Serve files whose symlinks resolve outside DIR (by default they are 404).
-    #[arg(long)]
+    #[arg(long, env = "FERRY_FOLLOW_SYMLINKS")]
     pub(crate) follow_symlinks: bool,
 
     /// Serve names starting with `.` (by default 404, except /.well-known/).
-    #[arg(long)]
+    #[arg(long, env = "FERRY_SHOW_HIDDEN")]
     pub(crate) show_hidden: bool,
 
     /// Never serve precompressed siblings (.br, .zst, .gz), even when accepted.
-    #[arg(long)]
+    #[arg(long, env = "FERRY_NO_PRECOMPRESSED")]
     pub(crate) no_precompressed: bool,
 
     /// Open and stat every file on every request instead of keeping recently
     /// served files open (the cache is invalidated by inotify, so changes are
     /// seen immediately either way).
-    #[arg(long)]
+    #[arg(long, env = "FERRY_NO_FILE_CACHE")]
     pub(crate) no_file_cache: bool,
 
     /// Cache-Control for files no --cache-rule matches and whose names are not
     /// fingerprinted; `none` sends no Cache-Control.
-    #[arg(long, value_name = "VALUE", default_value = "no-cache")]
+    #[arg(
+        long,
+        value_name = "VALUE",
+        default_value = "no-cache",
+        env = "FERRY_CACHE_CONTROL"
+    )]
     pub(crate) cache_control: String,
 
     /// Cache-Control for fingerprinted names such as `app.3f9c2b1a.js`;
@@ -182,7 +207,7 @@ pub(crate) struct ServeArgs {
 
     /// List directories that have no index.html (HTML, or JSON for clients that
     /// prefer application/json).
-    #[arg(long)]
+    #[arg(long, env = "FERRY_BROWSE")]
     pub(crate) browse: bool,
 
     /// Content-Type for an extension, `EXT=TYPE` (e.g. `md=text/plain`); repeatable.
@@ -190,49 +215,81 @@ pub(crate) struct ServeArgs {
     pub(crate) mime: Vec<String>,
 
     /// Content-Type for files with an unknown extension.
-    #[arg(long, value_name = "TYPE", default_value = "application/octet-stream")]
+    #[arg(
+        long,
+        value_name = "TYPE",
+        default_value = "application/octet-stream",
+        env = "FERRY_DEFAULT_TYPE"
+    )]
     pub(crate) default_type: String,
 }
 
 /// Flags every server command shares.
 #[derive(Debug, Args)]
 pub(crate) struct ServerArgs {
+    /// A TOML file of settings: keys are these flags' long names (`listen`,
+    /// `cache-control`, `tls-cert`…; `root` for the directory). Flags win over
+    /// FERRY_* environment variables, which win over the file.
+    #[arg(long, value_name = "FILE", env = "FERRY_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+
     /// Address to listen on; port 0 picks a free port.
-    #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(
+        short,
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080",
+        env = "FERRY_LISTEN"
+    )]
     pub(crate) listen: SocketAddr,
 
     /// Do not write an access log line per request to stderr.
-    #[arg(long)]
+    #[arg(long, env = "FERRY_NO_ACCESS_LOG")]
     pub(crate) no_access_log: bool,
 
     /// Access log format: `short` (ip "METHOD target" status bytes duration),
     /// `common`, `combined` (NCSA, as Apache and nginx), or `json`.
-    #[arg(long, value_name = "FORMAT", default_value = "short")]
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        default_value = "short",
+        env = "FERRY_ACCESS_LOG_FORMAT"
+    )]
     pub(crate) access_log_format: crate::accesslog::Format,
 
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9090), at any
     /// path: requests by method and status, bytes by sendfile or copy, a
     /// latency histogram, open connections, upstream errors.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", env = "FERRY_METRICS")]
     pub(crate) metrics: Option<SocketAddr>,
 
     /// Write the access log to this file instead of stderr; SIGHUP reopens it
     /// (for logrotate).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "FERRY_ACCESS_LOG")]
     pub(crate) access_log: Option<PathBuf>,
 
     /// Seconds a client has to send a complete request head before the
     /// connection is closed.
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10,
+        env = "FERRY_HEADER_TIMEOUT"
+    )]
     pub(crate) header_timeout: u64,
 
     /// On SIGINT/SIGTERM, seconds to let in-flight responses finish before
     /// exiting anyway.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 30,
+        env = "FERRY_DRAIN_TIMEOUT"
+    )]
     pub(crate) drain_timeout: u64,
 
     /// Largest request head accepted, in bytes; larger heads get 431.
-    #[arg(long, value_name = "BYTES", default_value_t = 32 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value_t = 32 * 1024, env = "FERRY_MAX_HEADER_BYTES")]
     pub(crate) max_header_bytes: usize,
 }
 
@@ -241,25 +298,30 @@ pub(crate) struct ServerArgs {
 pub(crate) struct TlsArgs {
     /// Serve HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate chain;
     /// SIGHUP reloads it (and the key) without dropping connections.
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    #[arg(long, value_name = "PEM", requires = "tls_key", env = "FERRY_TLS_CERT")]
     pub(crate) tls_cert: Option<PathBuf>,
 
     /// Without TLS: serve HTTP/2 with prior knowledge (h2c) beside HTTP/1.1,
     /// through hyper instead of the HTTP/1.1 fast path.
-    #[arg(long, conflicts_with = "tls_cert")]
+    #[arg(long, conflicts_with = "tls_cert", env = "FERRY_H2C")]
     pub(crate) h2c: bool,
 
     /// The PEM private key of --tls-cert.
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    #[arg(long, value_name = "PEM", requires = "tls_cert", env = "FERRY_TLS_KEY")]
     pub(crate) tls_key: Option<PathBuf>,
 
     /// With TLS: also listen on this plain-HTTP address and redirect every
     /// request there to HTTPS (308).
-    #[arg(long, value_name = "ADDR", requires = "tls_cert")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        requires = "tls_cert",
+        env = "FERRY_REDIRECT_HTTP"
+    )]
     pub(crate) redirect_http: Option<SocketAddr>,
 
     /// With TLS: send `Strict-Transport-Security: VALUE`
     /// (e.g. `max-age=31536000`).
-    #[arg(long, value_name = "VALUE", requires = "tls_cert")]
+    #[arg(long, value_name = "VALUE", requires = "tls_cert", env = "FERRY_HSTS")]
     pub(crate) hsts: Option<String>,
 }

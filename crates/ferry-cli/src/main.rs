@@ -3,6 +3,7 @@
 
 mod accesslog;
 mod args;
+mod config;
 mod h1;
 mod linger;
 mod metrics;
@@ -16,9 +17,16 @@ use clap::Parser as _;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    let (argv, provenance) = match config::argv() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("ferry: error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = args::Cli::parse_from(argv);
     raise_fd_limit();
-    match run(cli) {
+    match run(cli, &provenance) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ferry: error: {e:#}");
@@ -152,9 +160,10 @@ fn optional_value(flag: &str, v: &str) -> anyhow::Result<Option<http::HeaderValu
     header_value(flag, v).map(Some)
 }
 
-fn run(cli: args::Cli) -> anyhow::Result<()> {
+fn run(cli: args::Cli, provenance: &config::Provenance) -> anyhow::Result<()> {
     let server = match &cli.command {
         args::Command::Serve(a) => Some(&a.server),
+        args::Command::CheckConfig(_) => None,
         args::Command::Proxy(a) => Some(&a.server),
         args::Command::Precompress(_) => None,
     };
@@ -162,36 +171,57 @@ fn run(cli: args::Cli) -> anyhow::Result<()> {
         metrics::install(addr)?;
     }
     match cli.command {
-        args::Command::Serve(a) => {
-            if let Some(url) = a.dir.to_str().filter(|d| d.starts_with("s3://")) {
-                return serve_bucket(&a, url);
-            }
-            if !a.dir.exists() {
-                bail!("root directory {} does not exist", a.dir.display());
-            }
-            if !a.dir.is_dir() {
-                bail!("root {} is not a directory", a.dir.display());
-            }
-            let store = ferry::FsStore::new(&a.dir)
-                .with_context(|| format!("cannot serve {}", a.dir.display()))?
-                .follow_symlinks(a.follow_symlinks)
-                .precompressed(!a.no_precompressed);
-            let store = store
-                .content_types(mime_table(&a)?)
-                .inline_io(true)
-                .cache_open_files(!a.no_file_cache);
-            let root = store.root().to_owned();
-            let svc = ferry::ServeDir::new(store)
-                .hidden(hidden(&a))
-                .cache_policy(cache_policy(&a)?)
-                .browse(a.browse);
-            let what = format!("serving {}", root.display());
-            if a.tls.tls_cert.is_some() || a.tls.h2c {
-                return tls::run(&a.server, &a.tls, svc, &what);
-            }
-            h1::run(&a.server, svc, &what)
-        }
+        args::Command::CheckConfig(a) => serve(&a, provenance, true),
+        args::Command::Serve(a) => serve(&a, provenance, false),
         args::Command::Proxy(a) => proxy::run(a),
         args::Command::Precompress(a) => precompress::run(&a),
     }
+}
+
+/// `ferry serve`, or with `check` only its settings' checks.
+fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> anyhow::Result<()> {
+    let from = provenance.of("dir", "DIR", "FERRY_ROOT");
+    if let Some(url) = a.dir.to_str().filter(|d| d.starts_with("s3://")) {
+        if check {
+            bail!("check-config checks directories; for {url}, `ferry serve` checks the bucket at start");
+        }
+        return serve_bucket(a, url);
+    }
+    if !a.dir.exists() {
+        bail!("root from {from}: {} does not exist", a.dir.display());
+    }
+    if !a.dir.is_dir() {
+        bail!("root from {from}: {} is not a directory", a.dir.display());
+    }
+    let store = ferry::FsStore::new(&a.dir)
+        .with_context(|| format!("cannot serve {}", a.dir.display()))?
+        .follow_symlinks(a.follow_symlinks)
+        .precompressed(!a.no_precompressed);
+    let store = store
+        .content_types(mime_table(a)?)
+        .inline_io(true)
+        .cache_open_files(!a.no_file_cache);
+    let root = store.root().to_owned();
+    let svc = ferry::ServeDir::new(store)
+        .hidden(hidden(a))
+        .cache_policy(cache_policy(a)?)
+        .browse(a.browse);
+    let what = format!("serving {}", root.display());
+    if check {
+        if let (Some(cert), Some(key)) = (&a.tls.tls_cert, &a.tls.tls_key) {
+            tls::check(cert, key)?;
+        }
+        println!(
+            "ferry: configuration OK: root {} (from {}), listen {} (from {})",
+            root.display(),
+            provenance.of("dir", "DIR", "FERRY_ROOT"),
+            a.server.listen,
+            provenance.of("listen", "--listen", "FERRY_LISTEN"),
+        );
+        return Ok(());
+    }
+    if a.tls.tls_cert.is_some() || a.tls.h2c {
+        return tls::run(&a.server, &a.tls, svc, &what);
+    }
+    h1::run(&a.server, svc, &what)
 }

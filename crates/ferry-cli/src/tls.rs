@@ -76,6 +76,11 @@ impl ResolvesServerCert for Reloadable {
     }
 }
 
+/// Loads a certificate and key as `run` would, for `ferry check-config`.
+pub(crate) fn check(cert: &Path, key: &Path) -> anyhow::Result<()> {
+    Reloadable::load(cert, key).map(|_| ())
+}
+
 /// Serves `svc` over HTTPS until SIGINT or SIGTERM.
 pub(crate) fn run<S: Store>(
     args: &ServerArgs,

@@ -405,3 +405,99 @@ fn sighup_never_terminates_the_server() {
     std::thread::sleep(Duration::from_millis(200));
     assert!(f.get("/a.txt").starts_with("HTTP/1.1 200"));
 }
+
+fn ferry(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn settings_come_from_flags_then_environment_then_the_config_file() {
+    let d = site();
+    let cfg = d.path().join("ferry.toml");
+    let root = d.path().to_str().unwrap().to_owned();
+    std::fs::write(
+        &cfg,
+        format!("root = {root:?}\nlisten = \"127.0.0.1:1111\"\ncache-control = \"max-age=60\"\n"),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    // The file alone.
+    let (code, out, err) = ferry(&["check-config", "--config", cfg], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("listen 127.0.0.1:1111 (from `listen` in"),
+        "{out}"
+    );
+    assert!(out.contains("(from `root` in"), "{out}");
+    // A variable beats the file; a flag beats both.
+    let (_, out, _) = ferry(
+        &["check-config", "--config", cfg],
+        &[("FERRY_LISTEN", "127.0.0.1:2222")],
+    );
+    assert!(
+        out.contains("listen 127.0.0.1:2222 (from FERRY_LISTEN)"),
+        "{out}"
+    );
+    let (_, out, _) = ferry(
+        &[
+            "check-config",
+            "--config",
+            cfg,
+            "--listen",
+            "127.0.0.1:3333",
+        ],
+        &[("FERRY_LISTEN", "127.0.0.1:2222")],
+    );
+    assert!(
+        out.contains("listen 127.0.0.1:3333 (from the command line"),
+        "{out}"
+    );
+    // The file's values really apply when serving.
+    let f = Ferry::serve(d.path(), &["--config", cfg, "--no-access-log"]);
+    assert_eq!(
+        header(&f.get("/a.txt"), "cache-control"),
+        Some("max-age=60")
+    );
+}
+
+#[test]
+fn config_errors_say_where_the_value_came_from() {
+    let d = site();
+    let (code, _, err) = ferry(&["serve"], &[("FERRY_ROOT", "/no/such/dir")]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("root from FERRY_ROOT: /no/such/dir does not exist"),
+        "{err}"
+    );
+    let cfg = d.path().join("bad.toml");
+    std::fs::write(&cfg, "root = \"/no/such/dir\"\n").unwrap();
+    let (code, _, err) = ferry(&["check-config", "--config", cfg.to_str().unwrap()], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("root from `root` in"), "{err}");
+    std::fs::write(&cfg, "lisen = \"x\"\n").unwrap();
+    let (code, _, err) = ferry(&["serve", "--config", cfg.to_str().unwrap(), "."], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown key `lisen`"), "{err}");
+    let (code, _, err) = ferry(
+        &[
+            "check-config",
+            d.path().to_str().unwrap(),
+            "--tls-cert",
+            "/no/cert.pem",
+            "--tls-key",
+            "/no/key.pem",
+        ],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("/no/cert.pem"), "{err}");
+}
