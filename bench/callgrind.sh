@@ -33,17 +33,7 @@ die() { printf 'callgrind: error: %s\n' "$*" >&2; exit 1; }
 case $N in '' | *[!0-9]* | 0) die "N must be a positive integer, got '$N'" ;; esac
 case $WARMUP in '' | *[!0-9]*) die "WARMUP must be a non-negative integer, got '$WARMUP'" ;; esac
 
-SUDO=
-[ "$(id -u)" = 0 ] || SUDO=sudo
-APT_UPDATED=
-apt_install() {
-    log "installing $*"
-    if DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "$@" >&2; then return 0; fi
-    [ -z "$APT_UPDATED" ] || return 1
-    APT_UPDATED=1
-    $SUDO apt-get update -q >&2 || return 1
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "$@" >&2
-}
+source "$HERE/lib.sh"
 command -v valgrind >/dev/null || apt_install valgrind || die "cannot install valgrind"
 command -v python3 >/dev/null || apt_install python3 || die "cannot install python3"
 for s in "${SERVERS[@]}"; do
@@ -55,13 +45,7 @@ for s in "${SERVERS[@]}"; do
     esac
 done
 
-if [[ " ${SERVERS[*]} " == *" ferry "* ]] && [ -z "${FERRY_BIN:-}" ]; then
-    target=${CARGO_TARGET_DIR:-target}
-    case $target in /*) ;; *) target=$ROOT/$target ;; esac
-    log "building ferry (cargo build --release -p ferry-cli, target dir $target)"
-    (cd "$ROOT" && cargo build --release -p ferry-cli >&2) || die "cargo build failed"
-    FERRY_BIN=$target/release/ferry
-fi
+if [[ " ${SERVERS[*]} " == *" ferry "* ]]; then build_ferry; fi
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/ferry-callgrind.XXXXXX")
 VPID=
@@ -81,47 +65,7 @@ mkdir -p "$W" "$T/nginx/tmp" "$T/lighttpd"
 head -c 1024 /dev/urandom >"$W/1k.bin"
 touch -d '2024-01-01 00:00:00 UTC' "$W/1k.bin"
 
-NGINX_USER=
-[ "$(id -u)" = 0 ] && NGINX_USER='user root;'
-cat >"$T/nginx/nginx.conf" <<EOF
-$NGINX_USER
-worker_processes 1;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    etag on;
-    keepalive_timeout 65;
-    keepalive_requests 1000000;
-    types { }
-    default_type application/octet-stream;
-    client_body_temp_path $T/nginx/tmp/body;
-    proxy_temp_path $T/nginx/tmp/proxy;
-    fastcgi_temp_path $T/nginx/tmp/fastcgi;
-    uwsgi_temp_path $T/nginx/tmp/uwsgi;
-    scgi_temp_path $T/nginx/tmp/scgi;
-    server {
-        listen 127.0.0.1:$PORT_nginx;
-        root $W;
-    }
-}
-EOF
-cat >"$T/lighttpd/lighttpd.conf" <<EOF
-server.document-root = "$W"
-server.bind = "127.0.0.1"
-server.port = $PORT_lighttpd
-server.errorlog = "$T/lighttpd/error.log"
-server.upload-dirs = ( "$T/lighttpd" )
-server.max-worker = 0
-server.network-backend = "sendfile"
-server.max-keep-alive-requests = 65535
-server.max-keep-alive-idle = 65
-static-file.etags = "enable"
-mimetype.assign = ( "" => "application/octet-stream" )
-EOF
+write_configs "$T" "$W"
 
 cat >"$T/client.py" <<'EOF'
 import http.client, sys

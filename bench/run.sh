@@ -29,22 +29,7 @@ case $REPEAT in '' | *[!0-9]* | 0) die "REPEAT must be a positive integer, got '
 case $DURATION in '' | *[!0-9]* | 0) die "DURATION must be a positive integer (seconds), got '$DURATION'" ;; esac
 
 # ---------------------------------------------------------------- tools
-SUDO=
-[ "$(id -u)" = 0 ] || SUDO=sudo
-APT_UPDATED=
-apt_install() {
-    log "installing $*"
-    if DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "$@" >&2; then
-        return 0
-    fi
-    if [ -z "$APT_UPDATED" ]; then
-        APT_UPDATED=1
-        $SUDO apt-get update -q >&2 || return 1
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "$@" >&2
-    else
-        return 1
-    fi
-}
+source "$HERE/lib.sh"
 command -v nginx >/dev/null || apt_install nginx-light || apt_install nginx || die "cannot install nginx"
 command -v lighttpd >/dev/null || apt_install lighttpd || die "cannot install lighttpd"
 command -v wrk >/dev/null || apt_install wrk || die "cannot install wrk"
@@ -54,14 +39,7 @@ NGINX=$(command -v nginx)
 LIGHTTPD=$(command -v lighttpd)
 CLK_TCK=$(getconf CLK_TCK)
 
-if [ -z "${FERRY_BIN:-}" ]; then
-    target=${CARGO_TARGET_DIR:-target}
-    case $target in /*) ;; *) target=$ROOT/$target ;; esac
-    log "building ferry (cargo build --release -p ferry-cli, target dir $target)"
-    (cd "$ROOT" && cargo build --release -p ferry-cli >&2) || die "cargo build failed"
-    FERRY_BIN=$target/release/ferry
-fi
-[ -x "$FERRY_BIN" ] || die "ferry binary $FERRY_BIN is not executable"
+build_ferry
 
 [ "$(nproc --all)" -ge 2 ] || die "needs at least 2 cores (servers on core 0, wrk on core 1)"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -101,52 +79,7 @@ dd if="$W/100m.bin" of="$T/range.expect" bs=1000 skip=1000 count=1 status=none
 cat "$W/100m.bin" >/dev/null # warm the page cache
 
 # ---------------------------------------------------------------- configs
-NGINX_USER=
-[ "$(id -u)" = 0 ] && NGINX_USER='user root;'
-cat >"$T/nginx/nginx.conf" <<EOF
-$NGINX_USER
-worker_processes 1;
-worker_rlimit_nofile 8192;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    etag on;
-    keepalive_timeout 65;
-    keepalive_requests 1000000;
-    types { }
-    default_type application/octet-stream;
-    client_body_temp_path $T/nginx/tmp/body;
-    proxy_temp_path $T/nginx/tmp/proxy;
-    fastcgi_temp_path $T/nginx/tmp/fastcgi;
-    uwsgi_temp_path $T/nginx/tmp/uwsgi;
-    scgi_temp_path $T/nginx/tmp/scgi;
-    server {
-        listen 127.0.0.1:$PORT_nginx;
-        root $W;
-    }
-}
-EOF
-
-cat >"$T/lighttpd/lighttpd.conf" <<EOF
-server.document-root = "$W"
-server.bind = "127.0.0.1"
-server.port = $PORT_lighttpd
-server.pid-file = "$T/lighttpd/lighttpd.pid"
-server.errorlog = "$T/lighttpd/error.log"
-server.upload-dirs = ( "$T/lighttpd" )
-server.max-worker = 0
-server.max-fds = 8192
-server.max-connections = 4096
-server.network-backend = "sendfile"
-server.max-keep-alive-requests = 65535
-server.max-keep-alive-idle = 65
-static-file.etags = "enable"
-mimetype.assign = ( "" => "application/octet-stream" )
-EOF
+write_configs "$T" "$W"
 
 # ---------------------------------------------------------------- servers
 # Pinned by default; the 2-core phase at the end runs everything unpinned.

@@ -39,7 +39,10 @@ for v in --http2 --http1.1; do
   check "$v: ALPN negotiates HTTP/$want" [ "$("${C[@]}" "$v" -o /dev/null -w '%{http_version}' "$U/a.txt")" = "$want" ]
   check "$v: 200 with the bytes" [ "$("${C[@]}" "$v" "$U/a.txt")" = "hello over tls" ]
   check "$v: HSTS is sent" bash -c "$(printf '%q ' "${C[@]}") $v -D - -o /dev/null '$U/a.txt' | grep -qi '^strict-transport-security: max-age=300'"
-  check "$v: HEAD has no body" [ -z "$("${C[@]}" "$v" -I -o /dev/null -w '%{size_download}' "$U/a.txt" | tr -d 0)" ]
+  # -X HEAD (not -I) makes curl read whatever body arrives; over HTTP/1.1 it then
+  # waits for the promised length until --max-time.
+  "${C[@]}" "$v" -X HEAD --max-time 2 -o "$WORK/head.out" "$U/a.txt" || true
+  check "$v: HEAD has no body" [ ! -s "$WORK/head.out" ]
   etag=$("${C[@]}" "$v" -I "$U/a.txt" | tr -d '\r' | sed -n 's/^etag: //Ip')
   check "$v: 304 by ETag" [ "$("${C[@]}" "$v" -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$U/a.txt")" = 304 ]
   check "$v: 206 range" [ "$("${C[@]}" "$v" -r 0-4 "$U/a.txt")" = hello ]

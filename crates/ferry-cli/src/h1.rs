@@ -51,7 +51,6 @@ struct Shared<S: Store> {
 pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> anyhow::Result<()> {
     let listener = crate::server::listener(args)?;
     let addr = listener.local_addr()?;
-    eprintln!("ferry: {what} on http://{addr}/");
     let shared = Arc::new(Shared {
         svc,
         log: crate::accesslog::from_args(args)?,
@@ -63,13 +62,14 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
         done: tokio::sync::Notify::new(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
-    // SIGHUP (reopen the log) is handled before any worker accepts: a HUP that
-    // arrived first would otherwise terminate the process.
+    // SIGHUP (reopen the log) is handled before the address is announced and
+    // any worker accepts: a HUP that arrived first would terminate the process.
     let rt = runtime()?;
     {
         let _in = rt.enter();
         crate::accesslog::reopen_on_hup(shared.log.as_ref());
     }
+    eprintln!("ferry: {what} on http://{addr}/");
     // One worker per core this process may run on (taskset narrows it).
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut threads = Vec::new();
@@ -261,17 +261,12 @@ impl<'a, S: Store> Conn<'a, S> {
             };
             let mut keep_alive = parsed.keep_alive && !*self.stop.borrow();
             let mut linger = false;
-            let expects_continue = parsed
-                .req
-                .headers()
-                .get(header::EXPECT)
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
             match parsed.body {
                 BodyFraming::None => {}
                 // RFC 9110 §10.1.1: a client waiting for 100 Continue gets the
                 // final status at once instead (ferry never needs a body), and
                 // the connection closes rather than read what may never come.
-                BodyFraming::Length(_) if expects_continue => {
+                BodyFraming::Length(_) if expects_continue(&parsed.req) => {
                     keep_alive = false;
                     linger = true;
                 }
@@ -468,11 +463,7 @@ impl<'a, S: Store> Conn<'a, S> {
             || parts.status == StatusCode::NO_CONTENT
             || parts.status.is_informational();
         let http10 = req.version() == Version::HTTP_10;
-        let len = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let len = crate::server::content_length(&parts.headers);
         // A body of unknown length is chunked on HTTP/1.1; on HTTP/1.0 the end of
         // the connection delimits it.
         let chunked = !head_only && len.is_none() && !http10;
@@ -661,6 +652,13 @@ impl<'a, S: Store> Conn<'a, S> {
         })
         .await;
     }
+}
+
+/// Whether the client waits for `100 Continue` before sending its body.
+fn expects_continue(req: &Request<()>) -> bool {
+    req.headers()
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 fn read_exact_at(file: &std::fs::File, mut buf: &mut [u8], mut pos: u64) -> io::Result<()> {

@@ -17,6 +17,38 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
+/// The next connection, with Nagle off; `None` once `shutdown` fires. Accept
+/// errors (EMFILE and friends) back off instead of spinning.
+pub(crate) async fn accept(
+    listener: &TcpListener,
+    mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    return Some((stream, peer));
+                }
+                Err(e) => {
+                    eprintln!("ferry: accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = shutdown.as_mut() => return None,
+        }
+    }
+}
+
+/// A response's Content-Length, when it has a valid one.
+pub(crate) fn content_length(h: &http::HeaderMap) -> Option<u64> {
+    h.get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// The listening socket: the one systemd passed (socket activation,
 /// `LISTEN_FDS`), so restarts lose no connection attempts, else `--listen`.
 /// Non-blocking, for tokio.
@@ -65,20 +97,7 @@ where
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
 
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(s) => s,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    eprintln!("ferry: accept: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
+    while let Some((stream, peer)) = accept(&listener, shutdown.as_mut()).await {
         let handler = handler.clone();
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let start = Instant::now();
@@ -93,12 +112,7 @@ where
             async move {
                 let res = res.await;
                 if let Some(m) = metrics_method {
-                    let bytes = res
-                        .headers()
-                        .get(http::header::CONTENT_LENGTH)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
+                    let bytes = content_length(res.headers()).unwrap_or(0);
                     crate::metrics::response(
                         &m,
                         res.status().as_u16(),

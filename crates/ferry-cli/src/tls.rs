@@ -127,7 +127,6 @@ pub(crate) fn run<S: Store>(
     crate::server::runtime()?.block_on(async move {
         let listener = TcpListener::from_std(std_listener)?;
         let addr = listener.local_addr()?;
-        eprintln!("ferry: {what} on {scheme}://{addr}/");
         if let Some(plain) = tls.redirect_http {
             let l = TcpListener::bind(plain)
                 .await
@@ -145,22 +144,12 @@ pub(crate) fn run<S: Store>(
                 }
             });
         }
+        // Announced once SIGHUP is handled: an early HUP must not terminate.
+        eprintln!("ferry: {what} on {scheme}://{addr}/");
         let svc = Arc::new(svc);
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(crate::server::shutdown_signal());
-        loop {
-            let (stream, peer) = tokio::select! {
-                a = listener.accept() => match a {
-                    Ok(s) => s,
-                    Err(e) => {
-                        eprintln!("ferry: accept: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            let _ = stream.set_nodelay(true);
+        while let Some((stream, peer)) = crate::server::accept(&listener, shutdown.as_mut()).await {
             let (acceptor, svc, hsts, log) =
                 (acceptor.clone(), svc.clone(), hsts.clone(), log.clone());
             let watcher = graceful.watcher();
@@ -235,16 +224,14 @@ impl<S: Store> Conn<S> {
                     res.headers_mut()
                         .insert(header::STRICT_TRANSPORT_SECURITY, v);
                 }
+                // HEAD sends no body; 304s have no Content-Length.
+                let bytes = crate::server::content_length(res.headers())
+                    .filter(|_| req.method() != http::Method::HEAD)
+                    .unwrap_or(0);
                 if let Some(log) = &log {
-                    access_log(log, peer, &req, &res, start);
+                    access_log(log, peer, &req, &res, bytes, start);
                 }
                 if metrics {
-                    let bytes = res
-                        .headers()
-                        .get(header::CONTENT_LENGTH)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
                     crate::metrics::response(
                         req.method(),
                         res.status().as_u16(),
@@ -269,7 +256,13 @@ impl<S: Store> Conn<S> {
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(max_head).unwrap_or(u32::MAX));
         let conn = builder.serve_connection(TokioIo::new(io), service);
+        if metrics {
+            crate::metrics::connection_opened();
+        }
         let _ = watcher.watch(conn.into_owned()).await;
+        if metrics {
+            crate::metrics::connection_closed();
+        }
     }
 }
 
@@ -278,6 +271,7 @@ fn access_log(
     peer: SocketAddr,
     req: &Request<Incoming>,
     res: &Response<Body>,
+    bytes: u64,
     start: Instant,
 ) {
     let h = |name| {
@@ -285,13 +279,6 @@ fn access_log(
             .get(name)
             .and_then(|v: &HeaderValue| v.to_str().ok())
     };
-    let bytes = res
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .filter(|_| req.method() != http::Method::HEAD)
-        .unwrap_or(0);
     let version = match req.version() {
         http::Version::HTTP_2 => "HTTP/2.0",
         http::Version::HTTP_10 => "HTTP/1.0",

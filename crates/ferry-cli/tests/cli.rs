@@ -1,49 +1,19 @@
 //! The `ferry` binary as a user runs it: flags, errors, logs, limits, shutdown.
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Ferry {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-}
+mod common;
+use common::Ferry;
 
 impl Ferry {
     fn serve(dir: &Path, extra: &[&str]) -> Ferry {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .arg("serve")
-            .arg(dir)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        // The line that names the listening address (others, such as the
-        // metrics listener's, may come first).
-        let first = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find(|l| l.contains(" on http://"))
-            .expect("ferry printed its address");
-        let url = first
-            .rsplit(" on http://")
-            .next()
-            .unwrap_or_else(|| panic!("no URL in {first:?}"));
-        let addr = url.trim_end_matches('/').parse().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for l in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push(l);
-            }
-        });
-        Ferry { child, addr, log }
+        let dir = dir.to_str().unwrap();
+        let mut args = vec!["serve", dir];
+        args.extend_from_slice(extra);
+        Ferry::start(&args)
     }
 
     fn raw(&self, req: &[u8]) -> String {
@@ -79,13 +49,6 @@ impl Ferry {
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .unwrap();
-    }
-}
-
-impl Drop for Ferry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -5,43 +5,17 @@ use std::hash::Hasher as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A running `ferry proxy`, killed on drop.
-struct Ferry {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-}
+mod common;
+use common::Ferry;
 
 impl Ferry {
     fn proxy(upstream: &str, extra: &[&str]) -> Ferry {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(["proxy", "--listen", "127.0.0.1:0", "--upstream", upstream])
-            .args(extra)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        // "ferry: proxying to http://UPSTREAM on http://ADDR/": the last URL is ferry's.
-        let url = first
-            .rsplit(" on http://")
-            .next()
-            .filter(|_| first.contains(" on http://"))
-            .unwrap_or_else(|| panic!("no URL in {first:?}"));
-        let addr = url.trim_end_matches('/').parse().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for l in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push(l);
-            }
-        });
-        Ferry { child, addr, log }
+        let mut args = vec!["proxy", "--upstream", upstream];
+        args.extend_from_slice(extra);
+        Ferry::start(&args)
     }
 
     fn send(&self, req: &[u8]) -> Reply {
@@ -73,13 +47,6 @@ impl Ferry {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-    }
-}
-
-impl Drop for Ferry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

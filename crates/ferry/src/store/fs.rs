@@ -95,7 +95,8 @@ impl FsStore {
     }
 
     /// Keeps recently served files open, with their metadata, until the kernel
-    /// reports a change to them (off by default; Linux only, elsewhere a no-op).
+    /// reports a change to them (off by default; Linux, through inotify; a no-op
+    /// where inotify cannot be initialised).
     ///
     /// A hit costs no `open`, `stat` or `close`. inotify watches the file and
     /// every directory above it, and each lookup first applies the events the
