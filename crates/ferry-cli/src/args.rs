@@ -22,7 +22,7 @@ pub(crate) enum Command {
     /// Run in front of an application (Django, Rails, Laravel…): proxy every
     /// request to it and serve the files it hands off with X-Accel-Redirect,
     /// X-Sendfile or X-LIGHTTPD-send-file, as nginx does.
-    Proxy(ProxyArgs),
+    Proxy(Box<ProxyArgs>),
     /// Write `.br`, `.zst` and `.gz` siblings of a directory's compressible files,
     /// for `ferry serve` to pick by Accept-Encoding.
     ///
@@ -125,8 +125,9 @@ pub(crate) struct ServeArgs {
     /// The directory to serve, or `s3://BUCKET/PREFIX` for object storage
     /// (configured from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
     /// AWS_SECRET_ACCESS_KEY, AWS_ALLOW_HTTP and the other usual variables).
+    /// Optional only when the --config file has `[[site]]` tables.
     #[arg(env = "FERRY_ROOT")]
-    pub(crate) dir: PathBuf,
+    pub(crate) dir: Option<PathBuf>,
 
     /// Object storage: seconds to keep object metadata, so revalidations are
     /// answered without a round trip (0: always ask the store).
@@ -196,7 +197,8 @@ pub(crate) struct ServeArgs {
     #[arg(
         long,
         value_name = "VALUE",
-        default_value = "public, max-age=31536000, immutable"
+        default_value = "public, max-age=31536000, immutable",
+        env = "FERRY_IMMUTABLE_CACHE_CONTROL"
     )]
     pub(crate) immutable_cache_control: String,
 
@@ -291,6 +293,45 @@ pub(crate) struct ServerArgs {
     /// Largest request head accepted, in bytes; larger heads get 431.
     #[arg(long, value_name = "BYTES", default_value_t = 32 * 1024, env = "FERRY_MAX_HEADER_BYTES")]
     pub(crate) max_header_bytes: usize,
+
+    /// Most connections open at once; beyond it, new ones wait in the
+    /// listen queue until one closes (as nginx's worker_connections).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10_000,
+        env = "FERRY_MAX_CONNECTIONS"
+    )]
+    pub(crate) max_connections: usize,
+
+    /// Seconds an idle keep-alive connection stays open.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 75,
+        env = "FERRY_IDLE_TIMEOUT"
+    )]
+    pub(crate) idle_timeout: u64,
+
+    /// Seconds a client may take to accept more of a response before the
+    /// connection is closed.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 60,
+        env = "FERRY_WRITE_TIMEOUT"
+    )]
+    pub(crate) write_timeout: u64,
+
+    /// Answer GET/HEAD of this path with `200 ok` for load balancers and
+    /// orchestrators, whatever the Host (e.g. /healthz).
+    #[arg(
+        long,
+        visible_alias = "check",
+        value_name = "PATH",
+        env = "FERRY_HEALTH_CHECK"
+    )]
+    pub(crate) health_check: Option<String>,
 }
 
 /// HTTPS and HTTP/2 for `ferry serve`.

@@ -6,6 +6,10 @@
 //! for every setting that neither a flag nor a variable already gives, so
 //! there is one parser and one set of checks; each value remembers where it
 //! came from, for error messages ("root from FERRY_ROOT: …").
+//!
+//! `[[site]]` tables add sites chosen by Host, each with `host` (a name or a
+//! list), optionally `default = true`, a `root` and any site setting
+//! ([`SITE_KEYS`]); a site inherits the file's top-level site settings.
 use anyhow::{bail, Context as _};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory as _};
@@ -18,6 +22,61 @@ use std::path::{Path, PathBuf};
 pub(crate) struct Provenance {
     from_file: HashMap<String, PathBuf>,
     matches: Option<ArgMatches>,
+    /// The config file's `[[site]]` tables, in order.
+    pub(crate) sites: Vec<SiteSpec>,
+}
+
+/// One `[[site]]` table: its hosts, and its settings as `ferry serve` arguments.
+#[derive(Debug, Clone)]
+pub(crate) struct SiteSpec {
+    pub(crate) hosts: Vec<String>,
+    pub(crate) default: bool,
+    argv: Vec<OsString>,
+    /// "ferry.toml [[site]] #2", for messages.
+    pub(crate) name: String,
+}
+
+/// The settings a `[[site]]` table may hold (besides `host` and `default`):
+/// what a site serves and how. Listener settings are the file's alone.
+pub(crate) const SITE_KEYS: &[&str] = &[
+    "root",
+    "browse",
+    "show-hidden",
+    "follow-symlinks",
+    "no-precompressed",
+    "no-file-cache",
+    "cache-control",
+    "immutable-cache-control",
+    "cache-rule",
+    "mime",
+    "default-type",
+    "tls-cert",
+    "tls-key",
+];
+
+impl SiteSpec {
+    /// The site's settings, parsed by the same flags as `ferry serve`'s (but
+    /// not from FERRY_* variables, which set the top-level site).
+    pub(crate) fn args(&self) -> anyhow::Result<crate::args::ServeArgs> {
+        use clap::FromArgMatches as _;
+        let cmd = crate::args::Cli::command().mut_subcommand("serve", |mut c| {
+            let ids: Vec<String> = c
+                .get_arguments()
+                .map(|a| a.get_id().as_str().to_owned())
+                .collect();
+            for id in ids {
+                c = c.mut_arg(id, |a| a.env(None::<&str>));
+            }
+            c
+        });
+        let m = cmd.try_get_matches_from(&self.argv).map_err(|e| {
+            let e = e.to_string();
+            let first = e.lines().next().unwrap_or_default();
+            anyhow::anyhow!("{}: {}", self.name, first.trim_start_matches("error: "))
+        })?;
+        let (_, sm) = m.subcommand().context("no subcommand")?;
+        Ok(crate::args::ServeArgs::from_arg_matches(sm)?)
+    }
 }
 
 impl Provenance {
@@ -43,30 +102,37 @@ impl Provenance {
 /// setting came from.
 pub(crate) fn argv() -> anyhow::Result<(Vec<OsString>, Provenance)> {
     let argv: Vec<OsString> = std::env::args_os().collect();
-    let (out, from_file) = merge(argv)?;
+    let (out, from_file, sites) = merge(argv)?;
     let matches = crate::args::Cli::command()
         .try_get_matches_from(&out)
         .ok()
         .and_then(|m| m.subcommand().map(|(_, m)| m.clone()));
-    Ok((out, Provenance { from_file, matches }))
+    Ok((
+        out,
+        Provenance {
+            from_file,
+            matches,
+            sites,
+        },
+    ))
 }
 
 type FromFile = HashMap<String, PathBuf>;
 
-fn merge(argv: Vec<OsString>) -> anyhow::Result<(Vec<OsString>, FromFile)> {
+fn merge(argv: Vec<OsString>) -> anyhow::Result<(Vec<OsString>, FromFile, Vec<SiteSpec>)> {
     // A first pass that does not insist on DIR: the file may give `root`.
     let lenient = crate::args::Cli::command()
         .mut_subcommand("serve", |c| c.mut_arg("dir", |a| a.required(false)))
         .mut_subcommand("check-config", |c| c.mut_arg("dir", |a| a.required(false)));
     let Ok(first) = lenient.clone().try_get_matches_from(&argv) else {
         // Let the real parse report the error.
-        return Ok((argv, FromFile::new()));
+        return Ok((argv, FromFile::new(), Vec::new()));
     };
     let Some((sub, sm)) = first.subcommand() else {
-        return Ok((argv, FromFile::new()));
+        return Ok((argv, FromFile::new(), Vec::new()));
     };
     let Some(path) = sm.try_get_one::<PathBuf>("config").ok().flatten().cloned() else {
-        return Ok((argv, FromFile::new()));
+        return Ok((argv, FromFile::new(), Vec::new()));
     };
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read the config file {}", path.display()))?;
@@ -79,7 +145,11 @@ fn merge(argv: Vec<OsString>) -> anyhow::Result<(Vec<OsString>, FromFile)> {
     let mut extra: Vec<OsString> = Vec::new();
     let mut root: Option<OsString> = None;
     let mut from_file = HashMap::new();
+    let serve = sub == "serve" || sub == "check-config";
     for (key, value) in &table {
+        if key == "site" && serve {
+            continue; // Below.
+        }
         let id = if key == "root" && (sub == "serve" || sub == "check-config") {
             "dir".to_owned()
         } else {
@@ -112,21 +182,13 @@ fn merge(argv: Vec<OsString>) -> anyhow::Result<(Vec<OsString>, FromFile)> {
             continue;
         }
         let flag = format!("--{}", arg.get_long().expect("checked above"));
-        match value {
-            toml::Value::Boolean(true) => extra.push(flag.into()),
-            toml::Value::Boolean(false) => {}
-            toml::Value::Array(items) => {
-                for v in items {
-                    extra.push(flag.clone().into());
-                    extra.push(scalar(&path, key, v)?.into());
-                }
-            }
-            v => {
-                extra.push(flag.into());
-                extra.push(scalar(&path, key, v)?.into());
-            }
-        }
+        push_flag(&mut extra, &flag, &path, key, value)?;
     }
+    let sites = if serve {
+        sites(&path, &table)?
+    } else {
+        Vec::new()
+    };
     // argv: program, subcommand, the file's settings, then the user's own.
     let at = argv
         .iter()
@@ -138,7 +200,102 @@ fn merge(argv: Vec<OsString>) -> anyhow::Result<(Vec<OsString>, FromFile)> {
     if let Some(r) = root {
         out.push(r);
     }
-    Ok((out, from_file))
+    Ok((out, from_file, sites))
+}
+
+/// A setting as flags: `--flag value`, a bare `--flag` for `true`, the flag
+/// repeated for each item of a list.
+fn push_flag(
+    out: &mut Vec<OsString>,
+    flag: &str,
+    path: &Path,
+    key: &str,
+    value: &toml::Value,
+) -> anyhow::Result<()> {
+    match value {
+        toml::Value::Boolean(true) => out.push(flag.into()),
+        toml::Value::Boolean(false) => {}
+        toml::Value::Array(items) => {
+            for v in items {
+                out.push(flag.into());
+                out.push(scalar(path, key, v)?.into());
+            }
+        }
+        v => {
+            out.push(flag.into());
+            out.push(scalar(path, key, v)?.into());
+        }
+    }
+    Ok(())
+}
+
+/// The `[[site]]` tables of the file at `path`.
+fn sites(path: &Path, table: &toml::Table) -> anyhow::Result<Vec<SiteSpec>> {
+    let Some(v) = table.get("site") else {
+        return Ok(Vec::new());
+    };
+    let toml::Value::Array(items) = v else {
+        bail!("{}: `site` must be [[site]] tables", path.display());
+    };
+    let mut out = Vec::new();
+    for (n, item) in items.iter().enumerate() {
+        let name = format!("{} [[site]] #{}", path.display(), n + 1);
+        let toml::Value::Table(t) = item else {
+            bail!("{name}: expected a table");
+        };
+        // The file's top-level site settings, overridden by the site's own.
+        let mut merged: toml::Table = table
+            .iter()
+            .filter(|(k, _)| SITE_KEYS.contains(&k.as_str()) && *k != "root")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let (mut hosts, mut default) = (Vec::new(), false);
+        for (k, v) in t {
+            match (k.as_str(), v) {
+                ("host", toml::Value::String(h)) => hosts.push(h.clone()),
+                ("host", toml::Value::Array(list)) => {
+                    for h in list {
+                        let toml::Value::String(h) = h else {
+                            bail!("{name}: `host` must be a name or a list of names");
+                        };
+                        hosts.push(h.clone());
+                    }
+                }
+                ("host", _) => bail!("{name}: `host` must be a name or a list of names"),
+                ("default", toml::Value::Boolean(b)) => default = *b,
+                ("default", _) => bail!("{name}: `default` must be true or false"),
+                (k, v) if SITE_KEYS.contains(&k) => {
+                    merged.insert(k.to_owned(), v.clone());
+                }
+                (k, _) => bail!(
+                    "{name}: `{k}` cannot be set per site (a site has `host`, `default`, {})",
+                    SITE_KEYS
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        }
+        if hosts.is_empty() && !default {
+            bail!("{name}: give `host` (a name or a list), or `default = true`");
+        }
+        let root = merged
+            .remove("root")
+            .with_context(|| format!("{name}: no `root`"))?;
+        let mut argv: Vec<OsString> = vec!["ferry".into(), "serve".into()];
+        for (k, v) in &merged {
+            push_flag(&mut argv, &format!("--{k}"), path, k, v)?;
+        }
+        argv.push(scalar(path, "root", &root)?.into());
+        out.push(SiteSpec {
+            hosts,
+            default,
+            argv,
+            name,
+        });
+    }
+    Ok(out)
 }
 
 fn scalar(path: &Path, key: &str, v: &toml::Value) -> anyhow::Result<String> {

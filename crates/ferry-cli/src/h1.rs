@@ -2,13 +2,14 @@
 //! core, a request parser that borrows from the read buffer, responses written
 //! with one `write` for small files and `sendfile(2)` for large ones.
 //!
-//! Every response is decided by the library's [`ServeDir`], the same decision
+//! Every response is decided by the library's [`ferry::ServeDir`], the same decision
 //! the tower service and `ferry proxy --static` make; this module only does the
 //! wire: framing, keep-alive, pipelining, limits, timeouts and the access log.
 use crate::args::ServerArgs;
+use crate::sites::{Live, Route, Sites, Snapshot};
 use anyhow::Context as _;
 use bytes::Bytes;
-use ferry::{Body, ServeDir, Store};
+use ferry::{Body, Store};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::BodyExt as _;
@@ -28,16 +29,19 @@ const MAX_HEADERS: usize = 100;
 /// File bodies up to this size are read into the response buffer and written
 /// with the head in one call; larger ones go out with `sendfile(2)`.
 const INLINE_BODY: u64 = 32 * 1024;
-/// How long an idle keep-alive connection stays open.
-const KEEP_ALIVE: Duration = Duration::from_secs(75);
-/// How long a client may take to accept more of a response before ferry gives up.
-const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Request bodies (on GET/HEAD, which ignore them) read and discarded at most;
 /// larger ones close the connection after the response.
 const MAX_DISCARD: u64 = 64 * 1024;
 
 struct Shared<S: Store> {
-    svc: ServeDir<S>,
+    live: Arc<Live<S>>,
+    /// `--idle-timeout`: how long an idle keep-alive connection stays open.
+    idle_timeout: Duration,
+    /// `--write-timeout`: how long a client may take to accept more of a
+    /// response before ferry gives up.
+    write_timeout: Duration,
+    /// `--max-connections`: a permit per open connection.
+    slots: Arc<tokio::sync::Semaphore>,
     log: Option<Arc<crate::accesslog::AccessLog>>,
     metrics: bool,
     drain: Duration,
@@ -47,12 +51,22 @@ struct Shared<S: Store> {
     done: tokio::sync::Notify,
 }
 
-/// Serves `svc` until SIGINT or SIGTERM, then lets in-flight responses finish.
-pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> anyhow::Result<()> {
+/// Serves `sites` until SIGINT or SIGTERM, then lets in-flight responses
+/// finish; SIGHUP replaces them with what `reload` builds.
+pub(crate) fn run<S: Store>(
+    args: &ServerArgs,
+    sites: Sites<S>,
+    reload: impl Fn() -> anyhow::Result<Sites<S>> + Send + Sync + 'static,
+    what: &str,
+) -> anyhow::Result<()> {
     let listener = crate::server::listener(args)?;
     let addr = listener.local_addr()?;
+    let live = Arc::new(Live::new(sites));
     let shared = Arc::new(Shared {
-        svc,
+        live: live.clone(),
+        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+        write_timeout: Duration::from_secs(args.write_timeout.max(1)),
+        slots: crate::server::slots(args),
         log: crate::accesslog::from_args(args)?,
         metrics: args.metrics.is_some(),
         drain: Duration::from_secs(args.drain_timeout),
@@ -68,6 +82,7 @@ pub(crate) fn run<S: Store>(args: &ServerArgs, svc: ServeDir<S>, what: &str) -> 
     {
         let _in = rt.enter();
         crate::accesslog::reopen_on_hup(shared.log.as_ref());
+        crate::sites::reload_on_hup(live, reload);
     }
     eprintln!("ferry: {what} on http://{addr}/");
     // One worker per core this process may run on (taskset narrows it).
@@ -136,6 +151,13 @@ async fn accept_loop<S: Store>(
 ) -> anyhow::Result<()> {
     let listener = TcpListener::from_std(listener)?;
     loop {
+        // At --max-connections, stop accepting: new connections wait in the
+        // listen queue, as with nginx's worker_connections.
+        let slot = tokio::select! {
+            biased;
+            _ = stop.changed() => return Ok(()),
+            s = shared.slots.clone().acquire_owned() => s?,
+        };
         let (stream, peer) = tokio::select! {
             biased;
             _ = stop.changed() => return Ok(()),
@@ -160,6 +182,7 @@ async fn accept_loop<S: Store>(
         tokio::spawn(async move {
             let mut c = Conn::new(stream, peer, &shared, stop);
             let _ = c.run().await;
+            drop(slot);
             if shared.metrics {
                 crate::metrics::connection_closed();
             }
@@ -183,6 +206,7 @@ struct Conn<'a, S: Store> {
     stream: TcpStream,
     peer: SocketAddr,
     shared: &'a Shared<S>,
+    sites: Snapshot<S>,
     stop: watch::Receiver<bool>,
     rbuf: Vec<u8>,
     /// Bytes of `rbuf` already consumed by parsed requests.
@@ -221,6 +245,7 @@ impl<'a, S: Store> Conn<'a, S> {
         Conn {
             stream,
             peer,
+            sites: Snapshot::of(&shared.live),
             shared,
             stop,
             // Small to start: memory per connection is what 1000 connections cost.
@@ -277,7 +302,21 @@ impl<'a, S: Store> Conn<'a, S> {
                 }
             }
             let req = parsed.req;
-            let res = match self.shared.svc.try_serve(&req).await {
+            let svc = match self.sites.get(&self.shared.live).route(
+                req.method(),
+                req.uri(),
+                req.headers(),
+            ) {
+                Route::Serve(svc) => svc,
+                Route::Answer(res) => {
+                    self.respond(&req, res, keep_alive, start).await?;
+                    if !keep_alive {
+                        return Ok(if linger { Close::Linger } else { Close::Done });
+                    }
+                    continue;
+                }
+            };
+            let res = match svc.try_serve(&req).await {
                 Ok(res) => res,
                 Err(e) => {
                     if e.status().is_server_error() {
@@ -329,7 +368,7 @@ impl<'a, S: Store> Conn<'a, S> {
                 self.rbuf.clear();
                 self.rpos = 0;
             }
-            // An idle keep-alive connection may wait KEEP_ALIVE for its next
+            // An idle keep-alive connection may wait --idle-timeout for its next
             // request; once a head has begun, it has the header timeout to finish.
             let partial = self.rpos < self.rbuf.len();
             let d = match deadline {
@@ -338,7 +377,7 @@ impl<'a, S: Store> Conn<'a, S> {
                     let wait = if partial {
                         self.shared.header_timeout
                     } else {
-                        KEEP_ALIVE
+                        self.shared.idle_timeout
                     };
                     let d = tokio::time::Instant::now() + wait;
                     deadline = Some((partial, d));
@@ -579,12 +618,12 @@ impl<'a, S: Store> Conn<'a, S> {
     }
 
     /// Runs a non-blocking write `op` until it makes progress, waiting for the
-    /// socket to become writable, for at most [`SEND_TIMEOUT`].
+    /// socket to become writable, for at most `--write-timeout`.
     async fn with_send_timeout<T>(
         &mut self,
         mut op: impl FnMut(&TcpStream) -> io::Result<T>,
     ) -> io::Result<T> {
-        let deadline = tokio::time::Instant::now() + SEND_TIMEOUT;
+        let deadline = tokio::time::Instant::now() + self.shared.write_timeout;
         loop {
             match op(&self.stream) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

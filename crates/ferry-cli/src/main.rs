@@ -10,6 +10,7 @@ mod metrics;
 mod precompress;
 mod proxy;
 mod server;
+mod sites;
 mod tls;
 
 use anyhow::{bail, Context as _};
@@ -49,6 +50,41 @@ fn raise_fd_limit() {
 /// `ferry serve s3://bucket/prefix`: checks the bucket before listening, so a
 /// wrong name or credentials fail at start (exit 2), not on the first request.
 fn serve_bucket(a: &args::ServeArgs, url: &str) -> anyhow::Result<()> {
+    let probe = bucket_store(a, url)?;
+    server::runtime()?
+        .block_on(probe.check())
+        .with_context(|| format!("cannot list {url}"))?;
+    // Built again: the check's connections belong to a runtime that ends with it.
+    let sites = bucket_sites(a, url)?;
+    let reload = || -> anyhow::Result<_> {
+        let (a, _) = reparse()?;
+        match a.dir.as_deref().and_then(|d| d.to_str()) {
+            Some(url) if url.starts_with("s3://") => bucket_sites(&a, url),
+            _ => bail!("the root changed from a bucket to a directory: restart to apply"),
+        }
+    };
+    let what = format!("serving {url}");
+    if a.tls.tls_cert.is_some() || a.tls.h2c {
+        return tls::run(&a.server, &a.tls, sites, reload, &what);
+    }
+    h1::run(&a.server, sites, reload, &what)
+}
+
+fn bucket_sites(
+    a: &args::ServeArgs,
+    url: &str,
+) -> anyhow::Result<sites::Sites<ferry::store::bucket::BucketStore>> {
+    let svc = ferry::ServeDir::new(bucket_store(a, url)?)
+        .hidden(hidden(a))
+        .cache_policy(cache_policy(a)?)
+        .browse(a.browse);
+    Ok(sites::Sites::single(svc, None).health_check(a.server.health_check.as_deref()))
+}
+
+fn bucket_store(
+    a: &args::ServeArgs,
+    url: &str,
+) -> anyhow::Result<ferry::store::bucket::BucketStore> {
     use object_store::aws::AmazonS3ConfigKey;
     use object_store::{ClientConfigKey, RetryConfig};
     use std::time::Duration;
@@ -58,57 +94,54 @@ fn serve_bucket(a: &args::ServeArgs, url: &str) -> anyhow::Result<()> {
         bail!("{url}: expected s3://BUCKET[/PREFIX]");
     }
     let timeout = Duration::from_secs(a.store_timeout.max(1));
-    // Built twice: the check's connections belong to a runtime that ends with it.
-    let build = || -> anyhow::Result<ferry::store::bucket::BucketStore> {
-        // Flags win over the environment.
-        let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-        if let Some(e) = &a.s3_endpoint {
-            b = b.with_endpoint(e);
-        }
-        if let Some(r) = &a.s3_region {
-            b = b.with_region(r);
-        }
-        if a.s3_allow_http {
-            b = b.with_allow_http(true);
-        }
-        let s3 = b
-            // Set key by key: replacing the client options would drop what
-            // from_env read (AWS_ALLOW_HTTP, proxies).
-            .with_config(
-                AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
-                format!("{}s", timeout.as_secs()),
-            )
-            .with_config(
-                AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
-                "5s",
-            )
-            .with_retry(RetryConfig {
-                max_retries: 2,
-                retry_timeout: timeout,
-                ..RetryConfig::default()
-            })
-            .build()
-            .with_context(|| format!("cannot configure {url}"))?;
-        Ok(
-            ferry::store::bucket::BucketStore::new(std::sync::Arc::new(s3), prefix)
-                .precompressed(!a.no_precompressed)
-                .metadata_ttl(Some(Duration::from_secs(a.metadata_ttl)))
-                .content_types(mime_table(a)?),
-        )
-    };
-    let probe = build()?;
-    server::runtime()?
-        .block_on(probe.check())
-        .with_context(|| format!("cannot list {url}"))?;
-    let store = build()?;
-    let svc = ferry::ServeDir::new(store)
-        .hidden(hidden(a))
-        .cache_policy(cache_policy(a)?)
-        .browse(a.browse);
-    if a.tls.tls_cert.is_some() || a.tls.h2c {
-        return tls::run(&a.server, &a.tls, svc, &format!("serving {url}"));
+    // Flags win over the environment.
+    let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+    if let Some(e) = &a.s3_endpoint {
+        b = b.with_endpoint(e);
     }
-    h1::run(&a.server, svc, &format!("serving {url}"))
+    if let Some(r) = &a.s3_region {
+        b = b.with_region(r);
+    }
+    if a.s3_allow_http {
+        b = b.with_allow_http(true);
+    }
+    let s3 = b
+        // Set key by key: replacing the client options would drop what
+        // from_env read (AWS_ALLOW_HTTP, proxies).
+        .with_config(
+            AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
+            format!("{}s", timeout.as_secs()),
+        )
+        .with_config(
+            AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+            "5s",
+        )
+        .with_retry(RetryConfig {
+            max_retries: 2,
+            retry_timeout: timeout,
+            ..RetryConfig::default()
+        })
+        .build()
+        .with_context(|| format!("cannot configure {url}"))?;
+    Ok(
+        ferry::store::bucket::BucketStore::new(std::sync::Arc::new(s3), prefix)
+            .precompressed(!a.no_precompressed)
+            .metadata_ttl(Some(Duration::from_secs(a.metadata_ttl)))
+            .content_types(mime_table(a)?),
+    )
+}
+
+/// The settings again, as at start (flags, FERRY_* variables, the config
+/// file read anew), for a reload.
+fn reparse() -> anyhow::Result<(args::ServeArgs, config::Provenance)> {
+    use clap::Parser as _;
+    let (argv, provenance) = config::argv()?;
+    let cli = args::Cli::try_parse_from(argv)
+        .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
+    match cli.command {
+        args::Command::Serve(a) => Ok((*a, provenance)),
+        _ => bail!("not `ferry serve`"),
+    }
 }
 
 fn hidden(a: &args::ServeArgs) -> ferry::store::Hidden {
@@ -173,55 +206,141 @@ fn run(cli: args::Cli, provenance: &config::Provenance) -> anyhow::Result<()> {
     match cli.command {
         args::Command::CheckConfig(a) => serve(&a, provenance, true),
         args::Command::Serve(a) => serve(&a, provenance, false),
-        args::Command::Proxy(a) => proxy::run(a),
+        args::Command::Proxy(a) => proxy::run(*a),
         args::Command::Precompress(a) => precompress::run(&a),
     }
 }
 
 /// `ferry serve`, or with `check` only its settings' checks.
 fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> anyhow::Result<()> {
-    let from = provenance.of("dir", "DIR", "FERRY_ROOT");
-    if let Some(url) = a.dir.to_str().filter(|d| d.starts_with("s3://")) {
+    if let Some(url) = a
+        .dir
+        .as_deref()
+        .and_then(|d| d.to_str())
+        .filter(|d| d.starts_with("s3://"))
+    {
         if check {
             bail!("check-config checks directories; for {url}, `ferry serve` checks the bucket at start");
         }
         return serve_bucket(a, url);
     }
-    if !a.dir.exists() {
-        bail!("root from {from}: {} does not exist", a.dir.display());
-    }
-    if !a.dir.is_dir() {
-        bail!("root from {from}: {} is not a directory", a.dir.display());
-    }
-    let store = ferry::FsStore::new(&a.dir)
-        .with_context(|| format!("cannot serve {}", a.dir.display()))?
-        .follow_symlinks(a.follow_symlinks)
-        .precompressed(!a.no_precompressed);
-    let store = store
-        .content_types(mime_table(a)?)
-        .inline_io(true)
-        .cache_open_files(!a.no_file_cache);
-    let root = store.root().to_owned();
-    let svc = ferry::ServeDir::new(store)
-        .hidden(hidden(a))
-        .cache_policy(cache_policy(a)?)
-        .browse(a.browse);
-    let what = format!("serving {}", root.display());
+    let sites = fs_sites(a, provenance)?;
+    let what = match (&a.dir, provenance.sites.len()) {
+        (Some(d), 0) => format!("serving {}", d.display()),
+        (_, n) => format!("serving {n} site{} by Host", if n == 1 { "" } else { "s" }),
+    };
     if check {
         if let (Some(cert), Some(key)) = (&a.tls.tls_cert, &a.tls.tls_key) {
             tls::check(cert, key)?;
         }
+        let root = match &a.dir {
+            Some(d) => format!(
+                "root {} (from {})",
+                d.display(),
+                provenance.of("dir", "DIR", "FERRY_ROOT")
+            ),
+            None => "no default root".to_owned(),
+        };
+        let n = provenance.sites.len();
+        let sites = match n {
+            0 => String::new(),
+            _ => format!(", {n} site{} by Host", if n == 1 { "" } else { "s" }),
+        };
         println!(
-            "ferry: configuration OK: root {} (from {}), listen {} (from {})",
-            root.display(),
-            provenance.of("dir", "DIR", "FERRY_ROOT"),
+            "ferry: configuration OK: {root}{sites}, listen {} (from {})",
             a.server.listen,
             provenance.of("listen", "--listen", "FERRY_LISTEN"),
         );
         return Ok(());
     }
-    if a.tls.tls_cert.is_some() || a.tls.h2c {
-        return tls::run(&a.server, &a.tls, svc, &what);
+    let listen = a.server.listen;
+    let reload = move || -> anyhow::Result<_> {
+        let (a, provenance) = reparse()?;
+        if a.server.listen != listen {
+            eprintln!(
+                "ferry: the new listen address {} applies after a restart",
+                a.server.listen
+            );
+        }
+        if a.dir
+            .as_deref()
+            .and_then(|d| d.to_str())
+            .is_some_and(|d| d.starts_with("s3://"))
+        {
+            bail!("the root changed from a directory to a bucket: restart to apply");
+        }
+        fs_sites(&a, &provenance)
+    };
+    let tls = a.tls.tls_cert.is_some() || a.tls.h2c || sites.has_certs();
+    if tls {
+        return tls::run(&a.server, &a.tls, sites, reload, &what);
     }
-    h1::run(&a.server, svc, &what)
+    h1::run(&a.server, sites, reload, &what)
+}
+
+/// Every site of `ferry serve` on directories: the top-level root (the
+/// default site when there are `[[site]]` tables) and each `[[site]]`.
+fn fs_sites(
+    a: &args::ServeArgs,
+    provenance: &config::Provenance,
+) -> anyhow::Result<sites::Sites<ferry::FsStore>> {
+    let mut out = sites::Sites::empty();
+    if let Some(dir) = &a.dir {
+        let from = format!("root from {}", provenance.of("dir", "DIR", "FERRY_ROOT"));
+        let svc = fs_service(a, dir, &from)?;
+        out.add(sites::Site { svc, cert: None }, &[], true)?;
+    }
+    for spec in &provenance.sites {
+        let sa = spec.args()?;
+        let dir = sa.dir.as_ref().context("a site without root")?;
+        let svc = fs_service(&sa, dir, &format!("`root` in {}", spec.name))?;
+        let cert = match (&sa.tls.tls_cert, &sa.tls.tls_key) {
+            (Some(c), Some(k)) => Some(tls::load(c, k).with_context(|| spec.name.clone())?),
+            (None, None) => None,
+            _ => bail!("{}: `tls-cert` and `tls-key` go together", spec.name),
+        };
+        out.add(sites::Site { svc, cert }, &spec.hosts, spec.default)
+            .with_context(|| {
+                if a.dir.is_some() && spec.default {
+                    format!(
+                        "{}: the top-level root is already the default site",
+                        spec.name
+                    )
+                } else {
+                    spec.name.clone()
+                }
+            })?;
+    }
+    if out.is_empty() {
+        bail!(
+            "no root: give DIR, FERRY_ROOT, `root` in the --config file, or [[site]] tables there"
+        );
+    }
+    Ok(out.health_check(a.server.health_check.as_deref()))
+}
+
+/// One directory's service with `a`'s settings; `from` says where `dir` came
+/// from, for errors.
+fn fs_service(
+    a: &args::ServeArgs,
+    dir: &std::path::Path,
+    from: &str,
+) -> anyhow::Result<ferry::ServeDir<ferry::FsStore>> {
+    if !dir.exists() {
+        bail!("{from}: {} does not exist", dir.display());
+    }
+    if !dir.is_dir() {
+        bail!("{from}: {} is not a directory", dir.display());
+    }
+    let store = ferry::FsStore::new(dir)
+        .with_context(|| format!("cannot serve {}", dir.display()))?
+        .follow_symlinks(a.follow_symlinks)
+        .precompressed(!a.no_precompressed)
+        .content_types(mime_table(a)?)
+        .inline_io(true)
+        .cache_open_files(!a.no_file_cache);
+    Ok(ferry::ServeDir::new(store)
+        .hidden(hidden(a))
+        .cache_policy(cache_policy(a)?)
+        .browse(a.browse))
 }

@@ -4,6 +4,7 @@ use crate::args::ServerArgs;
 use anyhow::Context as _;
 use bytes::Bytes;
 use ferry::Body;
+use futures_util::future::Either;
 use http::{Request, Response};
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
@@ -13,22 +14,32 @@ use std::future::Future;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// The next connection, with Nagle off; `None` once `shutdown` fires. Accept
-/// errors (EMFILE and friends) back off instead of spinning.
+/// The next connection, once one of `--max-connections` slots is free (the
+/// permit travels with the connection); `None` once `shutdown` completes.
+/// Accept errors (EMFILE…) back off instead of spinning.
 pub(crate) async fn accept(
     listener: &TcpListener,
+    slots: &Arc<Semaphore>,
     mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
-) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+) -> Option<(tokio::net::TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    // At the limit, stop accepting: new connections wait in the listen
+    // queue, as with nginx's worker_connections.
+    let slot = tokio::select! {
+        s = slots.clone().acquire_owned() => s.ok()?,
+        () = shutdown.as_mut() => return None,
+    };
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    return Some((stream, peer));
+                    return Some((stream, peer, slot));
                 }
                 Err(e) => {
                     eprintln!("ferry: accept: {e}");
@@ -38,6 +49,13 @@ pub(crate) async fn accept(
             () = shutdown.as_mut() => return None,
         }
     }
+}
+
+/// `--max-connections` permits.
+pub(crate) fn slots(args: &ServerArgs) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(
+        args.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+    ))
 }
 
 /// A response's Content-Length, when it has a valid one.
@@ -97,8 +115,11 @@ where
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
 
-    while let Some((stream, peer)) = accept(&listener, shutdown.as_mut()).await {
+    let slots = slots(args);
+    let health: Option<Arc<str>> = args.health_check.as_deref().map(Into::into);
+    while let Some((stream, peer, slot)) = accept(&listener, &slots, shutdown.as_mut()).await {
         let handler = handler.clone();
+        let health = health.clone();
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let start = Instant::now();
             let method = req.method().clone();
@@ -107,7 +128,13 @@ where
                     .path_and_query()
                     .map_or_else(|| "/".into(), |p| p.as_str().to_owned())
             });
-            let res = handler(req, peer);
+            // --health-check is answered here, never by the upstream.
+            let res = match &health {
+                Some(p) if req.uri().path() == &**p => {
+                    Either::Left(std::future::ready(crate::sites::health(&method)))
+                }
+                _ => Either::Right(handler(req, peer)),
+            };
             let metrics_method = metrics.then(|| method.clone());
             async move {
                 let res = res.await;
@@ -139,6 +166,7 @@ where
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = conn.await;
+            drop(slot);
         });
     }
     drop(listener);

@@ -4,11 +4,12 @@
 //! redirects to HTTPS. Without a certificate (`--h2c`), the same server speaks
 //! plaintext HTTP/1.1 and HTTP/2 with prior knowledge.
 //!
-//! Every response is decided by the same [`ServeDir`] as on the plaintext fast
+//! Every response is decided by the same [`ferry::ServeDir`] as on the plaintext fast
 //! path, so 304s, ranges, variants, HEAD and 405 are identical over h2.
 use crate::args::{ServerArgs, TlsArgs};
+use crate::sites::{Live, Route, Sites};
 use anyhow::Context as _;
-use ferry::{Body, ServeDir, Store};
+use ferry::{Body, Store};
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -81,20 +82,57 @@ pub(crate) fn check(cert: &Path, key: &Path) -> anyhow::Result<()> {
     Reloadable::load(cert, key).map(|_| ())
 }
 
-/// Serves `svc` over HTTPS until SIGINT or SIGTERM.
+/// A site's own certificate chain and key (PEM files).
+pub(crate) fn load(cert: &Path, key: &Path) -> anyhow::Result<Arc<CertifiedKey>> {
+    Reloadable::load(cert, key)
+}
+
+/// Picks the certificate by SNI: a site's own, else the top-level one.
+struct BySite<S: Store> {
+    live: Arc<Live<S>>,
+    fallback: Option<Arc<Reloadable>>,
+}
+
+impl<S: Store> std::fmt::Debug for BySite<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BySite").finish_non_exhaustive()
+    }
+}
+
+impl<S: Store> ResolvesServerCert for BySite<S> {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        if let Some(ck) = self.live.load().cert_for(hello.server_name()) {
+            return Some(ck);
+        }
+        self.fallback.as_ref()?.resolve(hello)
+    }
+}
+
+/// Serves `sites` over HTTPS (or h2c) until SIGINT or SIGTERM; SIGHUP
+/// replaces them with what `reload` builds.
 pub(crate) fn run<S: Store>(
     args: &ServerArgs,
     tls: &TlsArgs,
-    svc: ServeDir<S>,
+    sites: Sites<S>,
+    reload: impl Fn() -> anyhow::Result<Sites<S>> + Send + Sync + 'static,
     what: &str,
 ) -> anyhow::Result<()> {
+    let live = Arc::new(Live::new(sites));
     // TLS, or plaintext HTTP/1.1 and h2c with prior knowledge (--h2c).
     let (resolver, acceptor) = match (&tls.tls_cert, &tls.tls_key) {
-        (Some(cert), Some(key)) => {
-            let resolver = Arc::new(Reloadable {
-                current: RwLock::new(Reloadable::load(cert, key)?),
-                cert: cert.clone(),
-                key: key.clone(),
+        (cert, key) if !tls.h2c && (cert.is_some() || live.load().has_certs()) => {
+            let resolver = match (cert, key) {
+                (Some(cert), Some(key)) => Some(Arc::new(Reloadable {
+                    current: RwLock::new(Reloadable::load(cert, key)?),
+                    cert: cert.clone(),
+                    key: key.clone(),
+                })),
+                (None, None) => None,
+                _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+            };
+            let by_site = Arc::new(BySite {
+                live: live.clone(),
+                fallback: resolver.clone(),
             });
             let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
                 rustls::crypto::ring::default_provider(),
@@ -102,15 +140,14 @@ pub(crate) fn run<S: Store>(
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .context("TLS configuration")?
             .with_no_client_auth()
-            .with_cert_resolver(resolver.clone());
+            .with_cert_resolver(by_site);
             config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
             (
-                Some(resolver),
+                resolver,
                 Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
             )
         }
-        (None, None) => (None, None),
-        _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+        _ => (None, None),
     };
     let scheme = if acceptor.is_some() { "https" } else { "http" };
     let hsts = tls
@@ -135,6 +172,7 @@ pub(crate) fn run<S: Store>(
             tokio::spawn(redirect_loop(l, addr.port()));
         }
         crate::accesslog::reopen_on_hup(log.as_ref());
+        crate::sites::reload_on_hup(live.clone(), reload);
         #[cfg(unix)]
         if let Some(r) = resolver.clone() {
             let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
@@ -146,16 +184,19 @@ pub(crate) fn run<S: Store>(
         }
         // Announced once SIGHUP is handled: an early HUP must not terminate.
         eprintln!("ferry: {what} on {scheme}://{addr}/");
-        let svc = Arc::new(svc);
+        let slots = crate::server::slots(args);
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(crate::server::shutdown_signal());
-        while let Some((stream, peer)) = crate::server::accept(&listener, shutdown.as_mut()).await {
-            let (acceptor, svc, hsts, log) =
-                (acceptor.clone(), svc.clone(), hsts.clone(), log.clone());
+        while let Some((stream, peer, slot)) =
+            crate::server::accept(&listener, &slots, shutdown.as_mut()).await
+        {
+            let (acceptor, live, hsts, log) =
+                (acceptor.clone(), live.clone(), hsts.clone(), log.clone());
             let watcher = graceful.watcher();
             tokio::spawn(async move {
+                let _slot = slot;
                 let conn = Conn {
-                    svc,
+                    live,
                     hsts,
                     log,
                     metrics,
@@ -190,7 +231,7 @@ pub(crate) fn run<S: Store>(
 
 /// One client connection's settings.
 struct Conn<S: Store> {
-    svc: Arc<ServeDir<S>>,
+    live: Arc<Live<S>>,
     hsts: Option<HeaderValue>,
     log: Option<Arc<crate::accesslog::AccessLog>>,
     metrics: bool,
@@ -207,7 +248,7 @@ impl<S: Store> Conn<S> {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let Conn {
-            svc,
+            live,
             hsts,
             log,
             metrics,
@@ -216,10 +257,14 @@ impl<S: Store> Conn<S> {
             max_head,
         } = self;
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let (svc, hsts, log) = (svc.clone(), hsts.clone(), log.clone());
+            let (live, hsts, log) = (live.clone(), hsts.clone(), log.clone());
             async move {
                 let start = Instant::now();
-                let mut res = svc.serve(&req).await;
+                let sites = live.load();
+                let mut res = match sites.route(req.method(), req.uri(), req.headers()) {
+                    Route::Serve(svc) => svc.serve(&req).await,
+                    Route::Answer(res) => res,
+                };
                 if let Some(v) = hsts {
                     res.headers_mut()
                         .insert(header::STRICT_TRANSPORT_SECURITY, v);

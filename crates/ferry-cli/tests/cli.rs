@@ -464,3 +464,186 @@ fn config_errors_say_where_the_value_came_from() {
     assert_eq!(code, 2);
     assert!(err.contains("/no/cert.pem"), "{err}");
 }
+
+/// A GET with a Host, read to the end.
+fn get_host(f: &Ferry, host: &str, path: &str) -> String {
+    f.raw(format!("GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n").as_bytes())
+}
+
+fn status(resp: &str) -> &str {
+    resp.get(9..12).unwrap_or(resp)
+}
+
+#[test]
+fn sites_are_chosen_by_host_with_421_or_a_default_site() {
+    let (a, b, d) = (site(), site(), site());
+    std::fs::write(a.path().join("who.txt"), "site a").unwrap();
+    std::fs::write(b.path().join("who.txt"), "site b").unwrap();
+    std::fs::write(d.path().join("who.txt"), "default").unwrap();
+    let cfg = d.path().join("sites.toml");
+    let sites = format!(
+        "health-check = \"/healthz\"\ncache-control = \"max-age=1\"\n\
+         [[site]]\nhost = [\"a.test\", \"www.a.test\"]\nroot = {:?}\n\
+         [[site]]\nhost = \"b.test\"\nroot = {:?}\ncache-control = \"max-age=5\"\n",
+        a.path(),
+        b.path()
+    );
+    std::fs::write(&cfg, &sites).unwrap();
+    let f = Ferry::start(&["serve", "--config", cfg.to_str().unwrap()]);
+    let r = get_host(&f, "a.test", "/who.txt");
+    assert!(r.ends_with("\r\n\r\nsite a"), "{r}");
+    // Inherited from the file's top level.
+    assert_eq!(header(&r, "cache-control"), Some("max-age=1"));
+    let r = get_host(&f, "WWW.A.TEST:8080", "/who.txt");
+    assert!(r.ends_with("site a"), "{r}");
+    let r = get_host(&f, "b.test", "/who.txt");
+    assert!(r.ends_with("site b"), "{r}");
+    assert_eq!(header(&r, "cache-control"), Some("max-age=5"));
+    // RFC 9110 §15.5.20: no site for this host, and no default site.
+    let r = get_host(&f, "c.test", "/who.txt");
+    assert_eq!(status(&r), "421", "{r}");
+    // The absolute form's authority names the site (RFC 9112 §3.2.2).
+    let r =
+        f.raw(b"GET http://b.test/who.txt HTTP/1.1\r\nhost: b.test\r\nconnection: close\r\n\r\n");
+    assert!(r.ends_with("site b"), "{r}");
+    // The health check answers for any host.
+    let r = get_host(&f, "c.test", "/healthz");
+    assert_eq!(status(&r), "200", "{r}");
+    assert!(r.ends_with("\r\n\r\nok\n"), "{r}");
+    drop(f);
+
+    // With a top-level root, it is the default site.
+    std::fs::write(&cfg, format!("root = {:?}\n{sites}", d.path())).unwrap();
+    let f = Ferry::start(&["serve", "--config", cfg.to_str().unwrap()]);
+    assert!(get_host(&f, "c.test", "/who.txt").ends_with("default"));
+    assert!(get_host(&f, "b.test", "/who.txt").ends_with("site b"));
+    drop(f);
+
+    // A listener setting inside a site is an error naming the table.
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[site]]\nhost = \"a.test\"\nroot = {:?}\nlisten = \"127.0.0.1:1\"\n",
+            a.path()
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = ferry(&["check-config", "--config", cfg.to_str().unwrap()], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("[[site]] #1: `listen` cannot be set per site"),
+        "{err}"
+    );
+    // Two sites for one host.
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[site]]\nhost = \"a.test\"\nroot = {:?}\n[[site]]\nhost = \"A.test\"\nroot = {:?}\n",
+            a.path(),
+            b.path()
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = ferry(&["check-config", "--config", cfg.to_str().unwrap()], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("named by two sites"), "{err}");
+}
+
+#[test]
+fn sighup_reloads_the_configuration_atomically_without_dropping_a_download() {
+    let d = site();
+    let big = vec![7u8; 32 << 20];
+    std::fs::write(d.path().join("big.bin"), &big).unwrap();
+    let cfg = d.path().join("ferry.toml");
+    let root = format!("root = {:?}\n", d.path());
+    std::fs::write(&cfg, format!("{root}cache-control = \"max-age=60\"\n")).unwrap();
+    let f = Ferry::start(&["serve", "--config", cfg.to_str().unwrap()]);
+    let hup = || {
+        Command::new("kill")
+            .args(["-HUP", &f.child.id().to_string()])
+            .status()
+            .unwrap();
+    };
+    // A download in flight across every reload below.
+    let mut dl = TcpStream::connect(f.addr).unwrap();
+    dl.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    dl.write_all(b"GET /big.bin HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut first = vec![0u8; 1 << 20];
+    dl.read_exact(&mut first).unwrap();
+
+    std::fs::write(&cfg, format!("{root}cache-control = \"max-age=120\"\n")).unwrap();
+    hup();
+    f.wait_log("configuration reloaded");
+    assert_eq!(
+        header(&f.get("/a.txt"), "cache-control"),
+        Some("max-age=120")
+    );
+
+    // A bad file is refused whole: the old settings keep serving.
+    std::fs::write(
+        &cfg,
+        format!("{root}cache-control = \"max-age=1\"\nbrowse = 3\nfoo = 1\n"),
+    )
+    .unwrap();
+    hup();
+    let l = f.wait_log("configuration not reloaded");
+    assert!(l.contains("unknown key `foo`"), "{l}");
+    std::fs::write(&cfg, "root = \"/no/such/dir\"\n").unwrap();
+    hup();
+    f.wait_log("/no/such/dir does not exist");
+    assert_eq!(
+        header(&f.get("/a.txt"), "cache-control"),
+        Some("max-age=120")
+    );
+
+    // The download finishes whole.
+    let mut rest = Vec::new();
+    dl.read_to_end(&mut rest).unwrap();
+    let all = [first, rest].concat();
+    let body_at = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(all.len() - body_at, big.len());
+}
+
+#[test]
+fn max_connections_holds_new_connections_until_one_closes() {
+    let d = site();
+    let f = Ferry::serve(d.path(), &["--max-connections", "1"]);
+    let req = b"GET /a.txt HTTP/1.1\r\nhost: t\r\n\r\n";
+    let mut one = TcpStream::connect(f.addr).unwrap();
+    one.write_all(req).unwrap();
+    let mut buf = [0u8; 4096];
+    assert!(one.read(&mut buf).unwrap() > 0);
+    // The kernel completes the handshake; ferry does not take it yet.
+    let mut two = TcpStream::connect(f.addr).unwrap();
+    two.write_all(req).unwrap();
+    two.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    assert!(
+        two.read(&mut buf).is_err(),
+        "served beyond --max-connections"
+    );
+    drop(one);
+    two.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let n = two.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+}
+
+#[test]
+fn idle_keep_alive_connections_close_after_the_idle_timeout() {
+    let d = site();
+    let f = Ferry::serve(d.path(), &["--idle-timeout", "1"]);
+    let mut s = TcpStream::connect(f.addr).unwrap();
+    s.write_all(b"GET /a.txt HTTP/1.1\r\nhost: t\r\n\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 4096];
+    assert!(s.read(&mut buf).unwrap() > 0);
+    let t = Instant::now();
+    assert_eq!(s.read(&mut buf).unwrap(), 0, "closed");
+    let idle = t.elapsed();
+    assert!(
+        idle >= Duration::from_millis(800) && idle < Duration::from_secs(5),
+        "{idle:?}"
+    );
+}

@@ -278,6 +278,22 @@ fn refused_upstream_is_502_without_its_address() {
 }
 
 #[test]
+fn the_health_check_is_answered_by_ferry_even_when_the_upstream_is_down() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let f = Ferry::proxy(
+        &format!("http://127.0.0.1:{port}"),
+        &["--health-check", "/healthz"],
+    );
+    let r = f.get("/healthz", "");
+    assert_eq!((r.status(), r.text().as_str()), (200, "ok\n"), "{}", r.all());
+    assert_eq!(f.get("/healthz/more", "").status(), 502);
+}
+
+#[test]
 fn upstream_closing_without_an_answer_is_502() {
     let up = Upstream::start(|_| Vec::new());
     let f = Ferry::proxy(&up.url(), &[]);

@@ -1,0 +1,440 @@
+//! Several sites on one listener, chosen by the request's host (RFC 9110
+//! §7.2), swapped whole when SIGHUP reloads the configuration.
+//!
+//! A request for a host no site names goes to the default site, or is
+//! answered `421 Misdirected Request` (RFC 9110 §15.5.20) when there is none.
+//! With a single site (no `[[site]]` tables), every host reaches it, as before.
+use ferry::{Body, ServeDir, Store};
+use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
+use rustls::sign::CertifiedKey;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+/// One site: what serves it, and its own certificate if it has one.
+pub(crate) struct Site<S: Store> {
+    pub(crate) svc: ServeDir<S>,
+    /// Presented to clients whose SNI names one of this site's hosts.
+    pub(crate) cert: Option<Arc<CertifiedKey>>,
+}
+
+/// Every site of the listener, routed by host name.
+pub(crate) struct Sites<S: Store> {
+    list: Vec<Site<S>>,
+    /// Lowercase host names (no port, no trailing dot) → index in `list`.
+    by_host: HashMap<Box<str>, usize>,
+    default: Option<usize>,
+    /// `--health-check PATH`: answered 200 whatever the host.
+    health: Option<Box<str>>,
+}
+
+/// Where a request goes.
+pub(crate) enum Route<'a, S: Store> {
+    Serve(&'a ServeDir<S>),
+    /// The health-check path, or the 421 for an unknown host: a response
+    /// that needs no store.
+    Answer(Response<Body>),
+}
+
+impl<S: Store> Sites<S> {
+    /// One site for every host.
+    pub(crate) fn single(svc: ServeDir<S>, cert: Option<Arc<CertifiedKey>>) -> Self {
+        Sites {
+            list: vec![Site { svc, cert }],
+            by_host: HashMap::new(),
+            default: Some(0),
+            health: None,
+        }
+    }
+
+    /// No site yet; add them with [`Sites::add`].
+    pub(crate) fn empty() -> Self {
+        Sites {
+            list: Vec::new(),
+            by_host: HashMap::new(),
+            default: None,
+            health: None,
+        }
+    }
+
+    /// Adds a site for `hosts`; `default` makes it answer unknown hosts.
+    ///
+    /// # Errors
+    /// A host named by two sites, or two default sites.
+    pub(crate) fn add(
+        &mut self,
+        site: Site<S>,
+        hosts: &[String],
+        default: bool,
+    ) -> anyhow::Result<()> {
+        let i = self.list.len();
+        for h in hosts {
+            let key = normalize(h).ok_or_else(|| anyhow::anyhow!("{h:?} is not a host name"))?;
+            if self.by_host.insert(key.into(), i).is_some() {
+                anyhow::bail!("the host {h} is named by two sites");
+            }
+        }
+        if default {
+            if self.default.is_some() {
+                anyhow::bail!("two sites are the default site");
+            }
+            self.default = Some(i);
+        }
+        self.list.push(site);
+        Ok(())
+    }
+
+    /// Sets the health-check path (`--health-check`).
+    pub(crate) fn health_check(mut self, path: Option<&str>) -> Self {
+        self.health = path.map(Into::into);
+        self
+    }
+
+    /// Whether some site has its own certificate (which turns TLS on).
+    pub(crate) fn has_certs(&self) -> bool {
+        self.list.iter().any(|s| s.cert.is_some())
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The site for a request's target and headers (the `Host` field, or the
+    /// authority of an absolute-form target or of HTTP/2's `:authority`).
+    pub(crate) fn route(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Route<'_, S> {
+        if let Some(p) = &self.health {
+            if uri.path() == &**p {
+                return Route::Answer(health(method));
+            }
+        }
+        if self.by_host.is_empty() {
+            if let Some(d) = self.default {
+                return Route::Serve(&self.list[d].svc);
+            }
+        }
+        let host = uri.host().or_else(|| {
+            headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(strip_port)
+        });
+        match host.and_then(|h| self.lookup(h)).or(self.default) {
+            Some(i) => Route::Serve(&self.list[i].svc),
+            None => Route::Answer(misdirected(method)),
+        }
+    }
+
+    /// The certificate for a TLS server name (SNI), if a site has its own.
+    pub(crate) fn cert_for(&self, server_name: Option<&str>) -> Option<Arc<CertifiedKey>> {
+        let i = server_name.and_then(|n| self.lookup(n)).or(self.default)?;
+        self.list[i].cert.clone()
+    }
+
+    fn lookup(&self, host: &str) -> Option<usize> {
+        // Host names are short; compare case-insensitively without allocating
+        // for the usual lowercase name.
+        let host = host.strip_suffix('.').unwrap_or(host);
+        if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            return self
+                .by_host
+                .get(host.to_ascii_lowercase().as_str())
+                .copied();
+        }
+        self.by_host.get(host).copied()
+    }
+}
+
+/// `example.com:8080` → `example.com`; `[::1]:8080` → `[::1]`.
+fn strip_port(h: &str) -> &str {
+    match h.rfind(':') {
+        Some(i) if !h[i..].contains(']') => &h[..i],
+        _ => h,
+    }
+}
+
+/// A configured host name, lowercase without a trailing dot; `None` when it
+/// cannot be one (empty, a port, a path).
+fn normalize(h: &str) -> Option<String> {
+    let h = h.trim().trim_end_matches('.').to_ascii_lowercase();
+    let ok = !h.is_empty()
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'*'));
+    ok.then_some(h)
+}
+
+/// The sites in use, replaced whole by a reload; readers keep the snapshot
+/// they took until they see a newer generation.
+pub(crate) struct Live<S: Store> {
+    current: RwLock<Arc<Sites<S>>>,
+    generation: AtomicU64,
+}
+
+impl<S: Store> Live<S> {
+    pub(crate) fn new(sites: Sites<S>) -> Self {
+        Live {
+            current: RwLock::new(Arc::new(sites)),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn load(&self) -> Arc<Sites<S>> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The number of reloads so far: a reader holding generation `g`'s
+    /// snapshot needs a new one when this differs.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn replace(&self, sites: Sites<S>) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(sites);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// A snapshot of [`Live`] sites held by one connection, refreshed when a
+/// reload happened since it was taken.
+pub(crate) struct Snapshot<S: Store> {
+    sites: Arc<Sites<S>>,
+    generation: u64,
+}
+
+impl<S: Store> Snapshot<S> {
+    pub(crate) fn of(live: &Live<S>) -> Self {
+        let generation = live.generation();
+        Snapshot {
+            sites: live.load(),
+            generation,
+        }
+    }
+
+    /// The current sites: one atomic load per request when nothing changed.
+    pub(crate) fn get(&mut self, live: &Live<S>) -> &Sites<S> {
+        let g = live.generation();
+        if g != self.generation {
+            self.sites = live.load();
+            self.generation = g;
+        }
+        &self.sites
+    }
+}
+
+/// On SIGHUP, builds the sites anew with `reload` (off the async workers: it
+/// reads files) and swaps them in whole; a failure keeps the old ones serving.
+pub(crate) fn reload_on_hup<S, F>(live: Arc<Live<S>>, reload: F)
+where
+    S: Store,
+    F: Fn() -> anyhow::Result<Sites<S>> + Send + Sync + 'static,
+{
+    let reload = Arc::new(reload);
+    #[cfg(unix)]
+    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                let r = reload.clone();
+                match tokio::task::spawn_blocking(move || r()).await {
+                    Ok(Ok(sites)) => {
+                        live.replace(sites);
+                        eprintln!("ferry: configuration reloaded");
+                    }
+                    Ok(Err(e)) => {
+                        eprintln!("ferry: configuration not reloaded, keeping the old one: {e:#}");
+                    }
+                    Err(_) => eprintln!("ferry: configuration not reloaded: the reload failed"),
+                }
+            }
+        });
+    }
+}
+
+/// The `--health-check` answer.
+pub(crate) fn health(method: &Method) -> Response<Body> {
+    if method != Method::GET && method != Method::HEAD {
+        let mut res = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "405 Method Not Allowed\n",
+            method,
+        );
+        res.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return res;
+    }
+    text(StatusCode::OK, "ok\n", method)
+}
+
+fn misdirected(method: &Method) -> Response<Body> {
+    text(
+        StatusCode::MISDIRECTED_REQUEST,
+        "421 Misdirected Request\n",
+        method,
+    )
+}
+
+fn text(status: StatusCode, body: &'static str, method: &Method) -> Response<Body> {
+    let mut res = Response::new(if method == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from(body)
+    });
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::try_from(ferry::proto::date::fmt_http_date(SystemTime::now())) {
+        h.insert(header::DATE, v);
+    }
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry::store::memory::MemoryStore;
+
+    fn svc(body: &'static str) -> ServeDir<MemoryStore> {
+        ServeDir::new(MemoryStore::new().file("x", body, SystemTime::UNIX_EPOCH))
+    }
+
+    fn req(host: Option<&str>, target: &str) -> (Method, Uri, HeaderMap) {
+        let mut h = HeaderMap::new();
+        if let Some(host) = host {
+            h.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+        }
+        (Method::GET, target.parse().unwrap(), h)
+    }
+
+    fn which<S: Store>(
+        sites: &Sites<S>,
+        host: Option<&str>,
+        target: &str,
+    ) -> Result<*const ServeDir<S>, StatusCode> {
+        let (m, u, h) = req(host, target);
+        match sites.route(&m, &u, &h) {
+            Route::Serve(s) => Ok(s as *const _),
+            Route::Answer(r) => Err(r.status()),
+        }
+    }
+
+    #[test]
+    fn hosts_route_to_their_site_and_unknown_hosts_get_421() {
+        let mut s = Sites::empty();
+        s.add(
+            Site {
+                svc: svc("a"),
+                cert: None,
+            },
+            &["a.test".into(), "www.a.test".into()],
+            false,
+        )
+        .unwrap();
+        s.add(
+            Site {
+                svc: svc("b"),
+                cert: None,
+            },
+            &["B.test".into()],
+            false,
+        )
+        .unwrap();
+        let a = &s.list[0].svc as *const _;
+        let b = &s.list[1].svc as *const _;
+        assert_eq!(which(&s, Some("a.test"), "/x"), Ok(a));
+        assert_eq!(which(&s, Some("WWW.A.test:8080"), "/x"), Ok(a));
+        assert_eq!(which(&s, Some("b.test."), "/x"), Ok(b));
+        // An absolute-form target's authority wins over Host (RFC 9112 §3.2.2).
+        assert_eq!(which(&s, Some("a.test"), "http://b.test/x"), Ok(b));
+        // RFC 9110 §15.5.20: a request for a host this server is not configured for.
+        assert_eq!(
+            which(&s, Some("c.test"), "/x"),
+            Err(StatusCode::MISDIRECTED_REQUEST)
+        );
+        assert_eq!(which(&s, None, "/x"), Err(StatusCode::MISDIRECTED_REQUEST));
+        assert_eq!(
+            which(&s, Some("[::1]:80"), "/x"),
+            Err(StatusCode::MISDIRECTED_REQUEST)
+        );
+    }
+
+    #[test]
+    fn a_default_site_answers_unknown_hosts() {
+        let mut s = Sites::empty();
+        s.add(
+            Site {
+                svc: svc("a"),
+                cert: None,
+            },
+            &["a.test".into()],
+            false,
+        )
+        .unwrap();
+        s.add(
+            Site {
+                svc: svc("d"),
+                cert: None,
+            },
+            &[],
+            true,
+        )
+        .unwrap();
+        let d = &s.list[1].svc as *const _;
+        assert_eq!(which(&s, Some("c.test"), "/x"), Ok(d));
+        assert_eq!(which(&s, None, "/x"), Ok(d));
+        assert!(s
+            .add(
+                Site {
+                    svc: svc("e"),
+                    cert: None
+                },
+                &[],
+                true
+            )
+            .is_err());
+        assert!(s
+            .add(
+                Site {
+                    svc: svc("f"),
+                    cert: None
+                },
+                &["A.TEST".into()],
+                false
+            )
+            .is_err());
+    }
+
+    #[test]
+    fn the_health_check_answers_whatever_the_host() {
+        let s = Sites::<MemoryStore>::empty().health_check(Some("/healthz"));
+        let (m, u, h) = req(Some("nowhere.test"), "/healthz");
+        let Route::Answer(r) = s.route(&m, &u, &h) else {
+            panic!("routed to a site")
+        };
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+        let Route::Answer(r) = s.route(&Method::POST, &u, &h) else {
+            panic!()
+        };
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            which(&s, Some("nowhere.test"), "/healthz/x"),
+            Err(StatusCode::MISDIRECTED_REQUEST)
+        );
+    }
+
+    #[test]
+    fn a_snapshot_sees_a_reload() {
+        let live = Live::new(Sites::single(svc("a"), None));
+        let mut snap = Snapshot::of(&live);
+        assert!(!snap.get(&live).is_empty());
+        live.replace(Sites::empty());
+        assert!(snap.get(&live).is_empty());
+    }
+}
