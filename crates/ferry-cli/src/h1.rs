@@ -23,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, Interest};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 /// Most header fields accepted in one request head.
 const MAX_HEADERS: usize = 100;
@@ -179,17 +180,22 @@ async fn accept_loop<S: Store>(
             crate::metrics::connection_opened();
         }
         let (shared, stop) = (shared.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut c = Conn::new(stream, peer, &shared, stop);
-            let _ = c.run().await;
-            drop(slot);
-            if shared.metrics {
-                crate::metrics::connection_closed();
-            }
-            if shared.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-                shared.done.notify_waiters();
-            }
-        });
+        let span = tracing::debug_span!("conn", %peer);
+        tokio::spawn(Instrument::instrument(
+            async move {
+                let mut c = Conn::new(stream, peer, &shared, stop);
+                let r = c.run().await;
+                tracing::debug!(result = ?r.err(), "closed");
+                drop(slot);
+                if shared.metrics {
+                    crate::metrics::connection_closed();
+                }
+                if shared.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    shared.done.notify_waiters();
+                }
+            },
+            span,
+        ));
     }
 }
 
@@ -316,7 +322,8 @@ impl<'a, S: Store> Conn<'a, S> {
                     continue;
                 }
             };
-            let res = match svc.try_serve(&req).await {
+            let span = tracing::debug_span!("request", method = %req.method(), target = %req.uri());
+            let res = match Instrument::instrument(svc.try_serve(&req), span).await {
                 Ok(res) => res,
                 Err(e) => {
                     if e.status().is_server_error() {

@@ -195,6 +195,7 @@ impl Proxy {
         let res = match sent.await {
             Ok(Ok(res)) => res,
             Ok(Err(e)) => {
+                tracing::debug!(error = ?e, "upstream request failed");
                 eprintln!("ferry: upstream error: {e:?}");
                 crate::metrics::upstream_error("refused");
                 return status(StatusCode::BAD_GATEWAY, "502 Bad Gateway\n");

@@ -193,29 +193,35 @@ pub(crate) fn run<S: Store>(
             let (acceptor, live, hsts, log) =
                 (acceptor.clone(), live.clone(), hsts.clone(), log.clone());
             let watcher = graceful.watcher();
-            tokio::spawn(async move {
-                let _slot = slot;
-                let conn = Conn {
-                    live,
-                    hsts,
-                    log,
-                    metrics,
-                    peer,
-                    header_timeout,
-                    max_head,
-                };
-                match acceptor {
-                    Some(acceptor) => {
-                        let Ok(Ok(tls)) =
-                            tokio::time::timeout(header_timeout, acceptor.accept(stream)).await
-                        else {
-                            return; // A failed or slow handshake: nothing to answer.
-                        };
-                        conn.serve(tls, watcher).await;
+            let span = tracing::debug_span!("conn", %peer);
+            tokio::spawn(tracing::Instrument::instrument(
+                async move {
+                    let _slot = slot;
+                    let conn = Conn {
+                        live,
+                        hsts,
+                        log,
+                        metrics,
+                        peer,
+                        header_timeout,
+                        max_head,
+                    };
+                    match acceptor {
+                        Some(acceptor) => {
+                            let Ok(Ok(tls)) =
+                                tokio::time::timeout(header_timeout, acceptor.accept(stream)).await
+                            else {
+                                // A failed or slow handshake: nothing to answer.
+                                tracing::debug!("TLS handshake failed or timed out");
+                                return;
+                            };
+                            conn.serve(tls, watcher).await;
+                        }
+                        None => conn.serve(stream, watcher).await,
                     }
-                    None => conn.serve(stream, watcher).await,
-                }
-            });
+                },
+                span,
+            ));
         }
         drop(listener);
         eprintln!("ferry: shutting down, finishing in-flight requests");
@@ -261,8 +267,11 @@ impl<S: Store> Conn<S> {
             async move {
                 let start = Instant::now();
                 let sites = live.load();
+                let span = tracing::debug_span!("request", method = %req.method(), target = %req.uri(), version = ?req.version());
                 let mut res = match sites.route(req.method(), req.uri(), req.headers()) {
-                    Route::Serve(svc) => svc.serve(&req).await,
+                    Route::Serve(svc) => {
+                        tracing::Instrument::instrument(svc.serve(&req), span).await
+                    }
                     Route::Answer(res) => res,
                 };
                 if let Some(v) = hsts {

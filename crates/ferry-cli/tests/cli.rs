@@ -647,3 +647,56 @@ fn idle_keep_alive_connections_close_after_the_idle_timeout() {
         "{idle:?}"
     );
 }
+
+#[test]
+fn ferry_log_turns_on_tracing_spans_and_the_decision_events() {
+    use std::io::BufRead as _;
+    let d = site();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args([
+            "serve",
+            d.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("FERRY_LOG", "debug")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains(" on http://"))
+        .unwrap();
+    let addr = first
+        .rsplit("http://")
+        .next()
+        .unwrap()
+        .trim_end_matches('/');
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(
+        b"GET /a.txt HTTP/1.1\r\nhost: t\r\nif-none-match: \"nope\"\r\nconnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let _ = s.read_to_end(&mut Vec::new());
+    // Read on a thread: a missing line must fail the test, not hang it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let found = lines.map_while(Result::ok).find(|l| l.contains("decided"));
+        let _ = tx.send(found);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(10));
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = line.ok().flatten().expect("a `decided` event on stderr");
+    // The event, inside its connection and request spans.
+    for part in [
+        "conn{peer=127.0.0.1:",
+        "request{method=GET target=/a.txt}",
+        "key=\"a.txt\"",
+        "plan=Full",
+    ] {
+        assert!(line.contains(part), "{part} missing from {line}");
+    }
+}

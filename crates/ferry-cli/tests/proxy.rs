@@ -289,7 +289,12 @@ fn the_health_check_is_answered_by_ferry_even_when_the_upstream_is_down() {
         &["--health-check", "/healthz"],
     );
     let r = f.get("/healthz", "");
-    assert_eq!((r.status(), r.text().as_str()), (200, "ok\n"), "{}", r.all());
+    assert_eq!(
+        (r.status(), r.text().as_str()),
+        (200, "ok\n"),
+        "{}",
+        r.all()
+    );
     assert_eq!(f.get("/healthz/more", "").status(), 502);
 }
 

@@ -195,6 +195,12 @@ impl<S: Store> ServeDir<S> {
         };
         let entity = opened;
         let plan = plan(method, req.headers, entity.meta(), now);
+        tracing::debug!(
+            key = file_key.as_str(),
+            len = entity.meta().len,
+            ?plan,
+            "decided"
+        );
         let extra = Extra {
             cache_control: inner.cache.for_key(file_key.as_str()),
             disposition: None,
