@@ -11,13 +11,15 @@ use std::sync::{Arc, Mutex};
 pub(crate) struct Ferry {
     pub(crate) child: Child,
     pub(crate) addr: SocketAddr,
+    /// `"http"` or `"https"`, as the address line announced it.
+    pub(crate) scheme: &'static str,
     pub(crate) log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Ferry {
     /// Starts `ferry ARGS --listen 127.0.0.1:0` and waits for the line that
-    /// names its address ("ferry: … on http://ADDR/"); later stderr lines are
-    /// collected in `log`.
+    /// names its address ("ferry: … on http://ADDR/", or `https://` with TLS);
+    /// later stderr lines are collected in `log`.
     pub(crate) fn start(args: &[&str]) -> Ferry {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
             .args(args)
@@ -27,14 +29,21 @@ impl Ferry {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        // Other lines (the metrics listener's, the upstream's URL) may come first.
+        // Other lines (the metrics listener's, the upstream's URL, the
+        // --redirect-http listener's) may come first.
+        let announced = |l: &str| {
+            ["http", "https"]
+                .into_iter()
+                .find(|scheme| l.contains(&format!(" on {scheme}://")))
+        };
         let first = lines
             .by_ref()
             .map_while(Result::ok)
-            .find(|l| l.contains(" on http://"))
+            .find(|l| announced(l).is_some())
             .expect("ferry printed its address");
+        let scheme = announced(&first).expect("found above");
         let url = first
-            .rsplit(" on http://")
+            .rsplit(&format!(" on {scheme}://"))
             .next()
             .unwrap_or_else(|| panic!("no URL in {first:?}"));
         let addr = url.trim_end_matches('/').parse().unwrap();
@@ -45,7 +54,12 @@ impl Ferry {
                 sink.lock().unwrap().push(l);
             }
         });
-        Ferry { child, addr, log }
+        Ferry {
+            child,
+            addr,
+            scheme,
+            log,
+        }
     }
 }
 

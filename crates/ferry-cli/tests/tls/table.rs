@@ -1,0 +1,1 @@
+//! The behaviour table over every transport.
