@@ -14,12 +14,14 @@ pub(crate) struct Ferry {
     /// `"http"` or `"https"`, as the address line announced it.
     pub(crate) scheme: &'static str,
     pub(crate) log: Arc<Mutex<Vec<String>>>,
+    /// stderr lines printed before the address line (other listeners').
+    pub(crate) early: Vec<String>,
 }
 
 impl Ferry {
     /// Starts `ferry ARGS --listen 127.0.0.1:0` and waits for the line that
     /// names its address ("ferry: … on http://ADDR/", or `https://` with TLS);
-    /// later stderr lines are collected in `log`.
+    /// the lines before it are kept in `early`, later ones collected in `log`.
     pub(crate) fn start(args: &[&str]) -> Ferry {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
             .args(args)
@@ -36,10 +38,14 @@ impl Ferry {
                 .into_iter()
                 .find(|scheme| l.contains(&format!(" on {scheme}://")))
         };
+        let mut before = Vec::new();
         let first = lines
             .by_ref()
             .map_while(Result::ok)
-            .find(|l| announced(l).is_some())
+            .find(|l| {
+                before.push(l.clone());
+                announced(l).is_some()
+            })
             .expect("ferry printed its address");
         let scheme = announced(&first).expect("found above");
         let url = first
@@ -47,6 +53,7 @@ impl Ferry {
             .next()
             .unwrap_or_else(|| panic!("no URL in {first:?}"));
         let addr = url.trim_end_matches('/').parse().unwrap();
+        before.pop(); // The address line itself.
         let log = Arc::new(Mutex::new(Vec::new()));
         let sink = log.clone();
         std::thread::spawn(move || {
@@ -59,6 +66,7 @@ impl Ferry {
             addr,
             scheme,
             log,
+            early: before,
         }
     }
 }

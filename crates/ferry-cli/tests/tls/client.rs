@@ -76,28 +76,65 @@ async fn read(res: http::Response<hyper::body::Incoming>) -> Resp {
     }
 }
 
-/// One request over HTTP/1.1 on `io` (the request carries its own Host).
+/// A client connection, HTTP/1.1 or HTTP/2, over any stream.
+#[derive(Clone)]
+pub(crate) enum Sender {
+    H1(Arc<tokio::sync::Mutex<hyper::client::conn::http1::SendRequest<Empty<Bytes>>>>),
+    H2(hyper::client::conn::http2::SendRequest<Empty<Bytes>>),
+}
+
+impl Sender {
+    /// Opens HTTP/2 (with prior knowledge) or HTTP/1.1 on `io`.
+    pub(crate) async fn open<I>(io: I, h2: bool) -> Sender
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let io = TokioIo::new(io);
+        if h2 {
+            let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            Sender::H2(send)
+        } else {
+            let (send, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+            tokio::spawn(conn);
+            Sender::H1(Arc::new(tokio::sync::Mutex::new(send)))
+        }
+    }
+
+    /// Sends `req` and reads the whole response. HTTP/1.1 requests carry
+    /// their own Host; HTTP/2 ones an absolute URI, for `:scheme` and
+    /// `:authority`.
+    pub(crate) async fn send(&self, req: Request<Empty<Bytes>>) -> Resp {
+        let res = match self {
+            Sender::H1(send) => {
+                let mut send = send.lock().await;
+                send.ready()
+                    .await
+                    .expect("the HTTP/1.1 connection is still open");
+                let res = send.send_request(req).await.unwrap();
+                // Read the body before the next request may use the connection.
+                return read(res).await;
+            }
+            Sender::H2(send) => send.clone().send_request(req).await.unwrap(),
+        };
+        read(res).await
+    }
+}
+
+/// One request over HTTP/1.1 on `io`.
 pub(crate) async fn h1<I>(io: I, req: Request<Empty<Bytes>>) -> Resp
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    read(send.send_request(req).await.unwrap()).await
+    Sender::open(io, false).await.send(req).await
 }
 
-/// One request over HTTP/2 on `io` (the request's URI is absolute, for
-/// `:scheme` and `:authority`).
+/// One request over HTTP/2 on `io`.
 pub(crate) async fn h2<I>(io: I, req: Request<Empty<Bytes>>) -> Resp
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut send, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    read(send.send_request(req).await.unwrap()).await
+    Sender::open(io, true).await.send(req).await
 }

@@ -43,53 +43,63 @@ struct Servers {
 }
 
 impl Servers {
-    async fn send(
-        &self,
-        t: Transport,
-        method: &Method,
-        path: &str,
-        headers: &[(&str, &str)],
-    ) -> client::Resp {
-        let (f, scheme, h2) = match t {
-            Transport::FastH1 => (&self.fast, "http", false),
-            Transport::TlsH2 => (&self.tls, "https", true),
-            Transport::TlsH1 => (&self.tls, "https", false),
-            Transport::H2c => (&self.h2c, "http", true),
-            Transport::H2cPortH1 => (&self.h2c, "http", false),
-        };
-        // HTTP/2 carries the authority in `:authority` (an absolute URI);
-        // HTTP/1.1 in Host (origin-form, RFC 9112 §3.2.1).
-        let mut req = if h2 {
-            Request::builder().uri(format!("{scheme}://localhost:{}{path}", f.addr.port()))
-        } else {
-            Request::builder().uri(path).header("host", "localhost")
-        }
-        .method(method.clone());
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req: Request<Empty<Bytes>> = req.body(Empty::new()).unwrap();
-        let res = match t {
+    fn is_h2(t: Transport) -> bool {
+        matches!(t, Transport::TlsH2 | Transport::H2c)
+    }
+
+    /// A new connection over transport `t`.
+    async fn connect(&self, t: Transport) -> client::Sender {
+        let h2 = Self::is_h2(t);
+        match t {
             Transport::TlsH2 | Transport::TlsH1 => {
                 let alpn = if h2 { H2 } else { HTTP11 };
                 let config = client::config(&[self.root.der()], &[&TLS13], &[alpn]);
-                let tls = client::connect(f.addr, "localhost", config).await.unwrap();
-                if h2 {
-                    client::h2(tls, req).await
-                } else {
-                    client::h1(tls, req).await
-                }
+                let tls = client::connect(self.tls.addr, "localhost", config)
+                    .await
+                    .unwrap();
+                client::Sender::open(tls, h2).await
             }
-            _ => {
+            Transport::FastH1 | Transport::H2c | Transport::H2cPortH1 => {
+                let f = if t == Transport::FastH1 {
+                    &self.fast
+                } else {
+                    &self.h2c
+                };
                 let tcp = TcpStream::connect(f.addr).await.unwrap();
-                if h2 {
-                    client::h2(tcp, req).await
-                } else {
-                    client::h1(tcp, req).await
-                }
+                client::Sender::open(tcp, h2).await
             }
+        }
+    }
+
+    /// The request of `row` as transport `t` carries it.
+    fn request(&self, t: Transport, row: &Row<'_>) -> Request<Empty<Bytes>> {
+        let (f, scheme) = match t {
+            Transport::FastH1 => (&self.fast, "http"),
+            Transport::TlsH2 | Transport::TlsH1 => (&self.tls, "https"),
+            Transport::H2c | Transport::H2cPortH1 => (&self.h2c, "http"),
         };
-        let want = if h2 {
+        // HTTP/2 carries the authority in `:authority` (an absolute URI);
+        // HTTP/1.1 in Host (origin-form, RFC 9112 §3.2.1).
+        let mut req = if Self::is_h2(t) {
+            Request::builder().uri(format!(
+                "{scheme}://localhost:{}{}",
+                f.addr.port(),
+                row.path
+            ))
+        } else {
+            Request::builder().uri(row.path).header("host", "localhost")
+        }
+        .method(row.method.clone());
+        for (k, v) in &row.headers {
+            req = req.header(*k, v.as_str());
+        }
+        req.body(Empty::new()).unwrap()
+    }
+
+    /// `row` on a connection of its own.
+    async fn send(&self, t: Transport, row: &Row<'_>) -> client::Resp {
+        let res = self.connect(t).await.send(self.request(t, row)).await;
+        let want = if Self::is_h2(t) {
             Version::HTTP_2
         } else {
             Version::HTTP_11
@@ -304,14 +314,22 @@ async fn the_same_answers_over_h1_fast_path_https_h2_https_h1_and_h2c() {
 
     // The validators every row compares against, from the fast path.
     let get = Method::GET;
-    let base = servers.send(Transport::FastH1, &get, "/a.txt", &[]).await;
+    let base = servers
+        .send(
+            Transport::FastH1,
+            &row("", get.clone(), "/a.txt", &[], |_| ()),
+        )
+        .await;
     let etag = base.header("etag").expect("an ETag").to_string();
     let last_modified = base
         .header("last-modified")
         .expect("a Last-Modified")
         .to_string();
     let css_etag = servers
-        .send(Transport::FastH1, &get, "/x.css", &[])
+        .send(
+            Transport::FastH1,
+            &row("", get.clone(), "/x.css", &[], |_| ()),
+        )
         .await
         .header("etag")
         .unwrap()
@@ -729,29 +747,62 @@ async fn the_same_answers_over_h1_fast_path_https_h2_https_h1_and_h2c() {
     ];
 
     let mut failures = Vec::new();
+    // Each row on a connection of its own, over every transport: checked,
+    // and compared with the fast path's answer.
+    let mut answers: Vec<Vec<client::Resp>> = Vec::new();
     for row in &rows {
-        let headers: Vec<(&str, &str)> =
-            row.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let mut first: Option<(Transport, client::Resp)> = None;
+        let mut per: Vec<client::Resp> = Vec::new();
         for t in TRANSPORTS {
-            let r = servers.send(t, &row.method, row.path, &headers).await;
+            let r = servers.send(t, row).await;
             let what = format!("{} over {t:?}", row.name);
             if let Err(e) =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (row.check)(&r)))
             {
                 failures.push(format!("{what}: {}", panic_text(&e)));
-                continue;
             }
-            match &first {
-                None => first = Some((t, r)),
-                Some((t0, r0)) => {
-                    let (a, b) = (normalize(r0), normalize(&r));
-                    if a != b {
-                        failures.push(format!(
-                            "{what} differs from {t0:?}:\n  {t0:?}: {a:?}\n  {t:?}: {b:?}"
-                        ));
-                    }
+            if let Some(r0) = per.first() {
+                let (a, b) = (normalize(r0), normalize(&r));
+                if a != b {
+                    failures.push(format!(
+                        "{what} differs from FastH1:\n  FastH1: {a:?}\n  {t:?}: {b:?}"
+                    ));
                 }
+            }
+            per.push(r);
+        }
+        answers.push(per);
+    }
+    // Then every row on one connection per transport: in order on one
+    // HTTP/1.1 keep-alive connection (after HEADs, 304s, 405s and errors
+    // alike), all at once on one HTTP/2 connection as concurrent streams
+    // (RFC 9113 §5). Each answer must equal the fresh-connection one.
+    for (i, t) in TRANSPORTS.into_iter().enumerate() {
+        let conn = servers.connect(t).await;
+        let mut got = Vec::new();
+        if Servers::is_h2(t) {
+            let tasks: Vec<_> = rows
+                .iter()
+                .map(|row| {
+                    let (conn, req) = (conn.clone(), servers.request(t, row));
+                    tokio::spawn(async move { conn.send(req).await })
+                })
+                .collect();
+            for task in tasks {
+                got.push(task.await.unwrap());
+            }
+        } else {
+            for row in &rows {
+                got.push(conn.send(servers.request(t, row)).await);
+            }
+        }
+        assert_eq!(got.len(), rows.len());
+        for ((row, per), r) in rows.iter().zip(&answers).zip(&got) {
+            let (a, b) = (normalize(&per[i]), normalize(r));
+            if a != b {
+                failures.push(format!(
+                    "{} over {t:?} on a shared connection differs:\n  alone: {a:?}\n  shared: {b:?}",
+                    row.name
+                ));
             }
         }
     }
