@@ -1,7 +1,9 @@
-//! `ferry serve` over HTTPS and HTTP/2, with certificates made in the test:
-//! the handshake (TLS 1.3 and 1.2, ALPN, the chain sent whole, untrusted
-//! clients refused), certificate reload on SIGHUP, and one behaviour table run
-//! over the plaintext fast path, HTTPS (h2 and HTTP/1.1) and h2c.
+//! `ferry serve` over HTTPS and HTTP/2, with certificates made in the test
+//! (rcgen, ring): the handshake here (TLS 1.3 and 1.2, ALPN, the chain sent
+//! whole, untrusted clients refused); SIGHUP reload and SIGTERM with downloads
+//! in flight (`lifecycle`); `--hsts` and `--redirect-http` (`redirect`); and
+//! one behaviour table over the plaintext fast path, HTTPS (h2 and HTTP/1.1)
+//! and h2c (`table`, `transports`).
 use bytes::Bytes;
 use http::{Request, StatusCode, Version};
 use http_body_util::Empty;
