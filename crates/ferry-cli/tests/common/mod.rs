@@ -11,13 +11,17 @@ use std::sync::{Arc, Mutex};
 pub(crate) struct Ferry {
     pub(crate) child: Child,
     pub(crate) addr: SocketAddr,
+    /// `"http"` or `"https"`, as the address line announced it.
+    pub(crate) scheme: &'static str,
     pub(crate) log: Arc<Mutex<Vec<String>>>,
+    /// stderr lines printed before the address line (other listeners').
+    pub(crate) early: Vec<String>,
 }
 
 impl Ferry {
     /// Starts `ferry ARGS --listen 127.0.0.1:0` and waits for the line that
-    /// names its address ("ferry: … on http://ADDR/"); later stderr lines are
-    /// collected in `log`.
+    /// names its address ("ferry: … on http://ADDR/", or `https://` with TLS);
+    /// the lines before it are kept in `early`, later ones collected in `log`.
     pub(crate) fn start(args: &[&str]) -> Ferry {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
             .args(args)
@@ -27,17 +31,29 @@ impl Ferry {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        // Other lines (the metrics listener's, the upstream's URL) may come first.
+        // Other lines (the metrics listener's, the upstream's URL, the
+        // --redirect-http listener's) may come first.
+        let announced = |l: &str| {
+            ["http", "https"]
+                .into_iter()
+                .find(|scheme| l.contains(&format!(" on {scheme}://")))
+        };
+        let mut before = Vec::new();
         let first = lines
             .by_ref()
             .map_while(Result::ok)
-            .find(|l| l.contains(" on http://"))
+            .find(|l| {
+                before.push(l.clone());
+                announced(l).is_some()
+            })
             .expect("ferry printed its address");
+        let scheme = announced(&first).expect("found above");
         let url = first
-            .rsplit(" on http://")
+            .rsplit(&format!(" on {scheme}://"))
             .next()
             .unwrap_or_else(|| panic!("no URL in {first:?}"));
         let addr = url.trim_end_matches('/').parse().unwrap();
+        before.pop(); // The address line itself.
         let log = Arc::new(Mutex::new(Vec::new()));
         let sink = log.clone();
         std::thread::spawn(move || {
@@ -45,7 +61,13 @@ impl Ferry {
                 sink.lock().unwrap().push(l);
             }
         });
-        Ferry { child, addr, log }
+        Ferry {
+            child,
+            addr,
+            scheme,
+            log,
+            early: before,
+        }
     }
 }
 
