@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod accesslog;
+mod acme;
 mod args;
 mod config;
 mod h1;
@@ -105,7 +106,7 @@ fn serve_bucket(a: &args::ServeArgs, url: &str) -> anyhow::Result<()> {
         .hidden(hidden(a))
         .cache_policy(cache_policy(a)?)
         .browse(a.browse);
-    if a.tls.tls_cert.is_some() || a.tls.h2c {
+    if a.tls.tls_cert.is_some() || a.tls.h2c || !a.tls.acme_domain.is_empty() {
         return tls::run(&a.server, &a.tls, svc, &format!("serving {url}"));
     }
     h1::run(&a.server, svc, &format!("serving {url}"))
@@ -211,6 +212,9 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
         if let (Some(cert), Some(key)) = (&a.tls.tls_cert, &a.tls.tls_key) {
             tls::check(cert, key)?;
         }
+        if !a.tls.acme_domain.is_empty() {
+            acme::check(&a.tls)?;
+        }
         println!(
             "ferry: configuration OK: root {} (from {}), listen {} (from {})",
             root.display(),
@@ -220,7 +224,7 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
         );
         return Ok(());
     }
-    if a.tls.tls_cert.is_some() || a.tls.h2c {
+    if a.tls.tls_cert.is_some() || a.tls.h2c || !a.tls.acme_domain.is_empty() {
         return tls::run(&a.server, &a.tls, svc, &what);
     }
     h1::run(&a.server, svc, &what)

@@ -88,29 +88,39 @@ pub(crate) fn run<S: Store>(
     svc: ServeDir<S>,
     what: &str,
 ) -> anyhow::Result<()> {
-    // TLS, or plaintext HTTP/1.1 and h2c with prior knowledge (--h2c).
-    let (resolver, acceptor) = match (&tls.tls_cert, &tls.tls_key) {
-        (Some(cert), Some(key)) => {
-            let resolver = Arc::new(Reloadable {
-                current: RwLock::new(Reloadable::load(cert, key)?),
-                cert: cert.clone(),
-                key: key.clone(),
-            });
+    // TLS (files or ACME), or plaintext HTTP/1.1 and h2c with prior knowledge (--h2c).
+    let acme = crate::acme::Acme::from_args(tls)?;
+    let (resolver, certs): (_, Option<Arc<dyn ResolvesServerCert>>) =
+        match (&tls.tls_cert, &tls.tls_key, &acme) {
+            (Some(cert), Some(key), _) => {
+                let resolver = Arc::new(Reloadable {
+                    current: RwLock::new(Reloadable::load(cert, key)?),
+                    cert: cert.clone(),
+                    key: key.clone(),
+                });
+                (Some(resolver.clone()), Some(resolver))
+            }
+            (None, None, Some(acme)) => (None, Some(acme.resolver())),
+            (None, None, None) => (None, None),
+            _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+        };
+    let acceptor = match certs {
+        Some(certs) => {
             let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
                 rustls::crypto::ring::default_provider(),
             ))
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .context("TLS configuration")?
             .with_no_client_auth()
-            .with_cert_resolver(resolver.clone());
+            .with_cert_resolver(certs);
             config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-            (
-                Some(resolver),
-                Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
-            )
+            if acme.is_some() {
+                // Last, so only a client offering nothing else selects it.
+                config.alpn_protocols.push(crate::acme::ACME_TLS_ALPN.to_vec());
+            }
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
         }
-        (None, None) => (None, None),
-        _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+        None => None,
     };
     let scheme = if acceptor.is_some() { "https" } else { "http" };
     let hsts = tls
@@ -132,7 +142,10 @@ pub(crate) fn run<S: Store>(
                 .await
                 .with_context(|| format!("cannot listen on {plain}"))?;
             eprintln!("ferry: redirecting http://{}/ to https", l.local_addr()?);
-            tokio::spawn(redirect_loop(l, addr.port()));
+            tokio::spawn(redirect_loop(l, addr.port(), acme.clone()));
+        }
+        if let Some(acme) = &acme {
+            acme.start(tls.redirect_http.is_some()).await?;
         }
         crate::accesslog::reopen_on_hup(log.as_ref());
         #[cfg(unix)]
@@ -170,6 +183,11 @@ pub(crate) fn run<S: Store>(
                         else {
                             return; // A failed or slow handshake: nothing to answer.
                         };
+                        // RFC 8737 §3: after a TLS-ALPN-01 handshake the CA
+                        // closes; no HTTP is ever served on `acme-tls/1`.
+                        if tls.get_ref().1.alpn_protocol() == Some(crate::acme::ACME_TLS_ALPN) {
+                            return;
+                        }
                         conn.serve(tls, watcher).await;
                     }
                     None => conn.serve(stream, watcher).await,
@@ -298,15 +316,21 @@ fn access_log(
 }
 
 /// The plain listener of `--redirect-http`: every request gets a 308 to the
-/// same path on HTTPS.
-async fn redirect_loop(listener: TcpListener, https_port: u16) {
+/// same path on HTTPS, except ACME HTTP-01 challenges.
+async fn redirect_loop(
+    listener: TcpListener,
+    https_port: u16,
+    acme: Option<Arc<crate::acme::Acme>>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        let acme = acme.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| async move {
-                Ok::<_, Infallible>(redirect(&req, https_port))
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let challenge = acme.as_ref().and_then(|a| a.http01_response(req.uri().path()));
+                async move { Ok::<_, Infallible>(challenge.unwrap_or_else(|| redirect(&req, https_port))) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
