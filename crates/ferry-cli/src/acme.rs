@@ -419,10 +419,10 @@ impl Acme {
                         account = None; // Re-read it: the CA may have changed.
                         let wait = Duration::from_secs(60 << (failures - 1).min(9)).min(WAKE);
                         eprintln!(
-                            "ferry: ACME: cannot obtain a certificate for {} from {}: {e:#} (next try in {}s)",
+                            "ferry: ACME: cannot obtain a certificate for {} from {}: {}",
                             self.names(),
                             self.directory,
-                            wait.as_secs()
+                            describe(&e)
                         );
                         tokio::time::sleep(wait).await;
                         continue;
@@ -489,6 +489,7 @@ impl Acme {
                 .challenge(kind.clone())
                 .expect("the challenge type was just found");
             let key_auth = challenge.key_authorization();
+            eprintln!("ferry: ACME: answering the {} challenge for {name}", kind_name(&kind));
             match kind {
                 ChallengeType::Http01 => {
                     lock(&self.http01)
@@ -534,6 +535,14 @@ impl Acme {
     }
 }
 
+fn kind_name(kind: &ChallengeType) -> &'static str {
+    match kind {
+        ChallengeType::Http01 => "http-01",
+        ChallengeType::TlsAlpn01 => "tls-alpn-01",
+        _ => "other",
+    }
+}
+
 /// The problem details of an invalid order's failed challenges.
 async fn failed_challenges(order: &mut instant_acme::Order) -> String {
     let mut out = Vec::new();
@@ -555,6 +564,18 @@ async fn failed_challenges(order: &mut instant_acme::Order) -> String {
     }
 }
 
+/// An error chain as `{:#}` shows it, with the CA's problem documents as
+/// "detail (type)" rather than "API error: detail (type)".
+fn describe(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|c| match c.downcast_ref::<instant_acme::Error>() {
+            Some(instant_acme::Error::Api(p)) => problem(p),
+            _ => c.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 fn problem(p: &instant_acme::Problem) -> String {
     match (&p.detail, &p.r#type) {
         (Some(d), Some(t)) => format!("{d} ({t})"),
@@ -573,7 +594,13 @@ fn challenge_certificate(name: &str, digest: &[u8]) -> anyhow::Result<Arc<Certif
     let mut params = rcgen::CertificateParams::new(vec![name.to_owned()])?;
     params.custom_extensions = vec![rcgen::CustomExtension::new_acme_identifier(digest)];
     let cert = params.self_signed(&key)?;
-    certified_key(cert.pem().as_bytes(), key.serialize_pem().as_bytes())
+    // Not `certified_key`: webpki refuses to parse a certificate with this
+    // critical extension, so `keys_match` cannot check this one.
+    let signing = rustls::crypto::ring::default_provider()
+        .key_provider
+        .load_private_key(PrivateKeyDer::Pkcs8(key.serialize_der().into()))
+        .context("the challenge key")?;
+    Ok(Arc::new(CertifiedKey::new(vec![cert.der().clone()], signing)))
 }
 
 /// The HTTPS client that talks to the CA: hyper-rustls with ring, trusting
