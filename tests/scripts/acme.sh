@@ -29,11 +29,16 @@ printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$WORK/san.ext"
 openssl x509 -req -in "$WORK/pebble.csr" -CA "$WORK/minica.pem" -CAkey "$WORK/minica.key" \
   -CAcreateserial -days 2 -extfile "$WORK/san.ext" -out "$WORK/pebble.pem" 2>/dev/null
 
-free_port() { # a loopback port nothing listens on
+free_port() { # a loopback port nothing listens on and not handed out before
   local p
+  touch "$WORK/ports"
   while :; do
     p=$((20000 + RANDOM % 40000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    grep -qx "$p" "$WORK/ports" && continue
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
+    echo "$p" >>"$WORK/ports"
+    echo "$p"
+    return
   done
 }
 
@@ -107,6 +112,20 @@ out=$("$FERRY" serve "$WORK/site" --acme-domain ferry.test --acme-directory "htt
   --acme-ca-root "$WORK/minica.pem" --acme-cache "$WORK/acme-bad1" --listen 127.0.0.1:0 2>&1) && rc=0 || rc=$?
 check "a URL that is not a directory: exit 2 naming it" \
   bash -c "[ $rc = 2 ] && grep -qF 'https://127.0.0.1:$PORT/nope' <<<'$out'"
+
+for bad in 'not a url' 'http://127.0.0.1:1/dir'; do
+  out=$("$FERRY" serve "$WORK/site" --acme-domain ferry.test --acme-directory "$bad" \
+    --acme-cache "$WORK/acme-bad1" --listen 127.0.0.1:0 2>&1) && rc=0 || rc=$?
+  check "--acme-directory '$bad': exit 2 naming it" bash -c "[ $rc = 2 ] && grep -qF '$bad' <<<'$out'"
+done
+check "check-config: a good ACME setup passes" bash -c "'$FERRY' check-config '$WORK/site' --acme-domain ferry.test \
+  --acme-ca-root '$WORK/minica.pem' --acme-cache '$WORK/acme-check/sub' >/dev/null"
+check "check-config: the cache directory is created 0700" [ "$(stat -c %a "$WORK/acme-check/sub")" = 700 ]
+check "check-config: a --acme-ca-root that is not PEM fails" bash -c "! '$FERRY' check-config '$WORK/site' \
+  --acme-domain ferry.test --acme-ca-root '$WORK/site/a.txt' --acme-cache '$WORK/acme-check' 2>/dev/null"
+printf x >"$WORK/notadir"
+check "check-config: a cache path that cannot be a directory fails" bash -c "! '$FERRY' check-config '$WORK/site' \
+  --acme-domain ferry.test --acme-cache '$WORK/notadir/acme' 2>/dev/null"
 
 stop "$FERRY_PID"
 stop "$PEBBLE_PID"

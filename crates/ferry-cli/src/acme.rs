@@ -147,6 +147,18 @@ fn domains(tls: &TlsArgs) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
+/// `--acme-directory`, checked: instant-acme panics on a URL that does not parse.
+fn directory_url(tls: &TlsArgs) -> anyhow::Result<String> {
+    let url = tls.acme_directory.trim();
+    let uri: http::Uri = url
+        .parse()
+        .with_context(|| format!("--acme-directory {url:?} is not a URL"))?;
+    if uri.scheme_str() != Some("https") || uri.host().is_none() {
+        bail!("--acme-directory {url:?}: expected an https:// URL (RFC 8555 §6.1)");
+    }
+    Ok(url.to_owned())
+}
+
 /// A file or directory name for a directory URL: `127.0.0.1_14000_dir`.
 fn slug(s: &str) -> String {
     let s = s
@@ -202,6 +214,7 @@ fn write_atomic(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
 /// created and written, and `--acme-ca-root` parses.
 pub(crate) fn check(tls: &TlsArgs) -> anyhow::Result<()> {
     domains(tls)?;
+    directory_url(tls)?;
     let dir = cache_dir(tls);
     create_private_dir(&dir)?;
     let probe = dir.join(format!(".check{}", std::process::id()));
@@ -281,7 +294,7 @@ impl Acme {
             return Ok(None);
         }
         let domains = domains(tls)?;
-        let directory = tls.acme_directory.trim().to_owned();
+        let directory = directory_url(tls)?;
         let ca_dir = cache_dir(tls).join(slug(&directory));
         let cert_dir = ca_dir.join(domains.join("+"));
         create_private_dir(&cert_dir)?;
@@ -310,7 +323,10 @@ impl Acme {
     }
 
     fn load_cached(&self) {
-        let (cert, key) = (self.cert_dir.join("cert.pem"), self.cert_dir.join("key.pem"));
+        let (cert, key) = (
+            self.cert_dir.join("cert.pem"),
+            self.cert_dir.join("key.pem"),
+        );
         if !cert.exists() {
             return;
         }
@@ -401,9 +417,12 @@ impl Acme {
         loop {
             let due = lock(&self.renew_at).is_none_or(|t| SystemTime::now() >= t);
             if due {
-                let attempt = tokio::time::timeout(ISSUE_TIMEOUT, self.obtain(&mut account, http01))
-                    .await
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("no certificate in {ISSUE_TIMEOUT:?}")));
+                let attempt =
+                    tokio::time::timeout(ISSUE_TIMEOUT, self.obtain(&mut account, http01))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(anyhow::anyhow!("no certificate in {ISSUE_TIMEOUT:?}"))
+                        });
                 match attempt {
                     Ok(v) => {
                         failures = 0;
@@ -417,6 +436,13 @@ impl Acme {
                     Err(e) => {
                         failures += 1;
                         account = None; // Re-read it: the CA may have changed.
+                        if problem_type(&e)
+                            == Some("urn:ietf:params:acme:error:accountDoesNotExist")
+                        {
+                            // The CA forgot the account (a test CA restarted):
+                            // the next try registers a new one.
+                            let _ = std::fs::remove_file(self.ca_dir.join("account.json"));
+                        }
                         let wait = Duration::from_secs(60 << (failures - 1).min(9)).min(WAKE);
                         eprintln!(
                             "ferry: ACME: cannot obtain a certificate for {} from {}: {}",
@@ -437,7 +463,11 @@ impl Acme {
     }
 
     /// One issuance: order, challenges, finalize, download, save, install.
-    async fn obtain(&self, account: &mut Option<Account>, http01: bool) -> anyhow::Result<Validity> {
+    async fn obtain(
+        &self,
+        account: &mut Option<Account>,
+        http01: bool,
+    ) -> anyhow::Result<Validity> {
         let account = match account {
             Some(a) => a,
             None => account.insert(self.account().await?),
@@ -483,13 +513,18 @@ impl Acme {
             } else if offered(&ChallengeType::TlsAlpn01) {
                 ChallengeType::TlsAlpn01
             } else {
-                bail!("the CA offers {name} neither tls-alpn-01 nor http-01 (with --redirect-http)");
+                bail!(
+                    "the CA offers {name} neither tls-alpn-01 nor http-01 (with --redirect-http)"
+                );
             };
             let mut challenge = authz
                 .challenge(kind.clone())
                 .expect("the challenge type was just found");
             let key_auth = challenge.key_authorization();
-            eprintln!("ferry: ACME: answering the {} challenge for {name}", kind_name(&kind));
+            eprintln!(
+                "ferry: ACME: answering the {} challenge for {name}",
+                kind_name(&kind)
+            );
             match kind {
                 ChallengeType::Http01 => {
                     lock(&self.http01)
@@ -506,7 +541,10 @@ impl Acme {
             .poll_ready(&RetryPolicy::new().timeout(Duration::from_secs(120)))
             .await?;
         if status != OrderStatus::Ready {
-            bail!("the order is {status:?}: {}", failed_challenges(order).await);
+            bail!(
+                "the order is {status:?}: {}",
+                failed_challenges(order).await
+            );
         }
         let key = rcgen::KeyPair::generate()?;
         let mut params = rcgen::CertificateParams::new(self.domains.clone())?;
@@ -576,6 +614,15 @@ fn describe(e: &anyhow::Error) -> String {
         .join(": ")
 }
 
+/// The type of the CA's problem document in `e`, if it has one.
+fn problem_type(e: &anyhow::Error) -> Option<&str> {
+    e.chain()
+        .find_map(|c| match c.downcast_ref::<instant_acme::Error>() {
+            Some(instant_acme::Error::Api(p)) => p.r#type.as_deref(),
+            _ => None,
+        })
+}
+
 fn problem(p: &instant_acme::Problem) -> String {
     match (&p.detail, &p.r#type) {
         (Some(d), Some(t)) => format!("{d} ({t})"),
@@ -600,7 +647,10 @@ fn challenge_certificate(name: &str, digest: &[u8]) -> anyhow::Result<Arc<Certif
         .key_provider
         .load_private_key(PrivateKeyDer::Pkcs8(key.serialize_der().into()))
         .context("the challenge key")?;
-    Ok(Arc::new(CertifiedKey::new(vec![cert.der().clone()], signing)))
+    Ok(Arc::new(CertifiedKey::new(
+        vec![cert.der().clone()],
+        signing,
+    )))
 }
 
 /// The HTTPS client that talks to the CA: hyper-rustls with ring, trusting
@@ -694,8 +744,8 @@ mod tests {
     #[test]
     fn a_certificate_for_other_names_is_not_used() {
         let key = rcgen::KeyPair::generate().unwrap();
-        let p = rcgen::CertificateParams::new(vec!["a.test".to_owned(), "b.test".to_owned()])
-            .unwrap();
+        let p =
+            rcgen::CertificateParams::new(vec!["a.test".to_owned(), "b.test".to_owned()]).unwrap();
         let cert = p.self_signed(&key).unwrap();
         assert!(validity(cert.der(), &["a.test".to_owned()]).is_err());
         assert!(validity(cert.der(), &["a.test".to_owned(), "b.test".to_owned()]).is_ok());

@@ -115,8 +115,10 @@ pub(crate) fn run<S: Store>(
             .with_cert_resolver(certs);
             config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
             if acme.is_some() {
-                // Last, so only a client offering nothing else selects it.
-                config.alpn_protocols.push(crate::acme::ACME_TLS_ALPN.to_vec());
+                // Last: a client that offers h2 or http/1.1 never selects it.
+                config
+                    .alpn_protocols
+                    .push(crate::acme::ACME_TLS_ALPN.to_vec());
             }
             Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
         }
@@ -329,8 +331,12 @@ async fn redirect_loop(
         let acme = acme.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let challenge = acme.as_ref().and_then(|a| a.http01_response(req.uri().path()));
-                async move { Ok::<_, Infallible>(challenge.unwrap_or_else(|| redirect(&req, https_port))) }
+                let challenge = acme
+                    .as_ref()
+                    .and_then(|a| a.http01_response(req.uri().path()));
+                async move {
+                    Ok::<_, Infallible>(challenge.unwrap_or_else(|| redirect(&req, https_port)))
+                }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
