@@ -16,27 +16,25 @@
 //!
 //! [RFC 8555]: https://www.rfc-editor.org/rfc/rfc8555
 //! [RFC 8737]: https://www.rfc-editor.org/rfc/rfc8737
+mod cert;
+mod client;
+
 use crate::args::TlsArgs;
 use anyhow::{bail, Context as _};
-use bytes::Bytes;
+use cert::{
+    certified_key, challenge_certificate, create_private_dir, validity, write_atomic, Validity,
+};
+use client::Http;
 use ferry::Body;
 use http::{header, HeaderValue, Response};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use instant_acme::{
-    Account, AccountCredentials, AuthorizationStatus, BodyWrapper, BytesResponse, ChallengeType,
-    HttpClient, Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
+    Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount,
+    NewOrder, OrderStatus, RetryPolicy,
 };
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::collections::HashMap;
-use std::future::Future;
-use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -177,39 +175,6 @@ fn slug(s: &str) -> String {
         .to_owned()
 }
 
-/// Creates `dir` and its missing parents with mode 0700.
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("cannot create the ACME cache {}", dir.display()))
-}
-
-/// Writes `path` whole or not at all: a temporary file, fsync, rename.
-fn write_atomic(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok::<_, std::io::Error>(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("cannot write {}", path.display()))
-}
-
 /// What `ferry check-config` checks: the names, the cache directory can be
 /// created and written, and `--acme-ca-root` parses.
 pub(crate) fn check(tls: &TlsArgs) -> anyhow::Result<()> {
@@ -223,67 +188,6 @@ pub(crate) fn check(tls: &TlsArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&probe);
     Http::new(tls.acme_ca_root.as_deref())?;
     Ok(())
-}
-
-/// The validity of a certificate, and whether it names exactly `domains`.
-struct Validity {
-    not_after: SystemTime,
-    renew_at: SystemTime,
-    not_after_text: String,
-}
-
-/// Reads notAfter and the DNS names of `der` (x509-parser).
-fn validity(der: &[u8], domains: &[String]) -> anyhow::Result<Validity> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| anyhow::anyhow!("not an X.509 certificate: {e}"))?;
-    let mut names: Vec<String> = match cert.subject_alternative_name() {
-        Ok(Some(san)) => san
-            .value
-            .general_names
-            .iter()
-            .filter_map(|n| match n {
-                x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_ascii_lowercase()),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    names.sort();
-    names.dedup();
-    if names != domains {
-        bail!("it names {names:?}, not {domains:?}");
-    }
-    let at = |t: i64| SystemTime::UNIX_EPOCH + Duration::from_secs(t.max(0).unsigned_abs());
-    let v = cert.validity();
-    let (not_before, not_after) = (at(v.not_before.timestamp()), at(v.not_after.timestamp()));
-    let lifetime = not_after.duration_since(not_before).unwrap_or_default();
-    // Renew 30 days before expiry; a short-lived certificate at a third of its
-    // lifetime before expiry.
-    let window = (30 * DAY).min(lifetime / 3);
-    Ok(Validity {
-        not_after,
-        renew_at: not_after - window,
-        not_after_text: v.not_after.to_string(),
-    })
-}
-
-/// A certificate chain and its key as rustls serves them.
-fn certified_key(chain_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<Arc<CertifiedKey>> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem)
-        .collect::<Result<_, _>>()
-        .context("not a PEM certificate chain")?;
-    if chain.is_empty() {
-        bail!("no certificate in it");
-    }
-    let key = PrivateKeyDer::from_pem_slice(key_pem).context("not a PEM private key")?;
-    let signing = rustls::crypto::ring::default_provider()
-        .key_provider
-        .load_private_key(key)
-        .context("unsupported private key")?;
-    let ck = CertifiedKey::new(chain, signing);
-    ck.keys_match()
-        .context("the key does not match the certificate")?;
-    Ok(Arc::new(ck))
 }
 
 impl Acme {
@@ -631,125 +535,9 @@ fn problem(p: &instant_acme::Problem) -> String {
     }
 }
 
-/// The self-signed TLS-ALPN-01 certificate for `name` ([RFC 8737 §3]): the
-/// name as its only SAN and the SHA-256 of the key authorization in a
-/// critical acmeIdentifier extension.
-///
-/// [RFC 8737 §3]: https://www.rfc-editor.org/rfc/rfc8737#section-3
-fn challenge_certificate(name: &str, digest: &[u8]) -> anyhow::Result<Arc<CertifiedKey>> {
-    let key = rcgen::KeyPair::generate()?;
-    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()])?;
-    params.custom_extensions = vec![rcgen::CustomExtension::new_acme_identifier(digest)];
-    let cert = params.self_signed(&key)?;
-    // Not `certified_key`: webpki refuses to parse a certificate with this
-    // critical extension, so `keys_match` cannot check this one.
-    let signing = rustls::crypto::ring::default_provider()
-        .key_provider
-        .load_private_key(PrivateKeyDer::Pkcs8(key.serialize_der().into()))
-        .context("the challenge key")?;
-    Ok(Arc::new(CertifiedKey::new(
-        vec![cert.der().clone()],
-        signing,
-    )))
-}
-
-/// The HTTPS client that talks to the CA: hyper-rustls with ring, trusting
-/// the system's roots and `--acme-ca-root`.
-#[derive(Clone)]
-struct Http(
-    hyper_util::client::legacy::Client<
-        hyper_rustls::HttpsConnector<HttpConnector>,
-        BodyWrapper<Bytes>,
-    >,
-);
-
-impl Http {
-    fn new(ca_root: Option<&Path>) -> anyhow::Result<Self> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        if let Some(pem) = ca_root {
-            let mut n = 0;
-            for c in CertificateDer::pem_file_iter(pem)
-                .with_context(|| format!("cannot read --acme-ca-root {}", pem.display()))?
-            {
-                let c = c.with_context(|| {
-                    format!("--acme-ca-root {}: not a PEM certificate", pem.display())
-                })?;
-                roots.add(c).with_context(|| {
-                    format!("--acme-ca-root {}: not a usable root", pem.display())
-                })?;
-                n += 1;
-            }
-            if n == 0 {
-                bail!("--acme-ca-root {}: no certificate in it", pem.display());
-            }
-        }
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .context("TLS configuration")?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let mut connector = HttpConnector::new();
-        connector.enforce_http(false);
-        connector.set_connect_timeout(Some(Duration::from_secs(10)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(config)
-            .https_only()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(connector);
-        Ok(Http(
-            hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(https),
-        ))
-    }
-}
-
-impl HttpClient for Http {
-    fn request(
-        &self,
-        req: http::Request<BodyWrapper<Bytes>>,
-    ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
-        let fut = self.0.request(req);
-        Box::pin(async move {
-            fut.await
-                .map(BytesResponse::from)
-                .map_err(|e| instant_acme::Error::Other(Box::new(e)))
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn renewal_window_is_30_days_or_a_third_of_the_lifetime() {
-        let key = rcgen::KeyPair::generate().unwrap();
-        for (days, window) in [(90, 30), (6, 2), (365, 30)] {
-            let mut p = rcgen::CertificateParams::new(vec!["a.test".to_owned()]).unwrap();
-            p.not_before = rcgen::date_time_ymd(2030, 1, 1);
-            p.not_after = p.not_before + time::Duration::days(days);
-            let cert = p.self_signed(&key).unwrap();
-            let v = validity(cert.der(), &["a.test".to_owned()]).unwrap();
-            assert_eq!(
-                v.not_after.duration_since(v.renew_at).unwrap(),
-                window * DAY,
-                "{days}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_certificate_for_other_names_is_not_used() {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let p =
-            rcgen::CertificateParams::new(vec!["a.test".to_owned(), "b.test".to_owned()]).unwrap();
-        let cert = p.self_signed(&key).unwrap();
-        assert!(validity(cert.der(), &["a.test".to_owned()]).is_err());
-        assert!(validity(cert.der(), &["a.test".to_owned(), "b.test".to_owned()]).is_ok());
-    }
 
     #[test]
     fn directory_urls_become_file_names() {
