@@ -376,6 +376,9 @@ impl Acme {
             Some(a) => a,
             None => account.insert(self.account().await?),
         };
+        // Left over if a timed-out attempt was dropped.
+        lock(&self.http01).clear();
+        write(&self.resolver.challenges).clear();
         let ids: Vec<Identifier> = self.domains.iter().cloned().map(Identifier::Dns).collect();
         let mut order = account.new_order(&NewOrder::new(&ids)).await?;
         let result = self.authorize_and_finalize(&mut order, http01).await;

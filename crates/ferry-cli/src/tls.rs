@@ -146,9 +146,6 @@ pub(crate) fn run<S: Store>(
             eprintln!("ferry: redirecting http://{}/ to https", l.local_addr()?);
             tokio::spawn(redirect_loop(l, addr.port(), acme.clone()));
         }
-        if let Some(acme) = &acme {
-            acme.start(tls.redirect_http.is_some()).await?;
-        }
         crate::accesslog::reopen_on_hup(log.as_ref());
         #[cfg(unix)]
         if let Some(r) = resolver.clone() {
@@ -158,6 +155,10 @@ pub(crate) fn run<S: Store>(
                     r.reload();
                 }
             });
+        }
+        // After SIGHUP is handled: reaching the CA may take a while.
+        if let Some(acme) = &acme {
+            acme.start(tls.redirect_http.is_some()).await?;
         }
         // Announced once SIGHUP is handled: an early HUP must not terminate.
         eprintln!("ferry: {what} on {scheme}://{addr}/");
