@@ -336,6 +336,7 @@ pub(crate) struct ServerArgs {
 
 /// HTTPS and HTTP/2 for `ferry serve`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("https").args(["tls_cert", "acme_domain"]).multiple(true)))]
 pub(crate) struct TlsArgs {
     /// Serve HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate chain;
     /// SIGHUP reloads it (and the key) without dropping connections.
@@ -344,7 +345,7 @@ pub(crate) struct TlsArgs {
 
     /// Without TLS: serve HTTP/2 with prior knowledge (h2c) beside HTTP/1.1,
     /// through hyper instead of the HTTP/1.1 fast path.
-    #[arg(long, conflicts_with = "tls_cert", env = "FERRY_H2C")]
+    #[arg(long, conflicts_with = "https", env = "FERRY_H2C")]
     pub(crate) h2c: bool,
 
     /// The PEM private key of --tls-cert.
@@ -352,17 +353,67 @@ pub(crate) struct TlsArgs {
     pub(crate) tls_key: Option<PathBuf>,
 
     /// With TLS: also listen on this plain-HTTP address and redirect every
-    /// request there to HTTPS (308).
+    /// request there to HTTPS (308); with ACME it also answers HTTP-01.
     #[arg(
         long,
         value_name = "ADDR",
-        requires = "tls_cert",
+        requires = "https",
         env = "FERRY_REDIRECT_HTTP"
     )]
     pub(crate) redirect_http: Option<SocketAddr>,
 
     /// With TLS: send `Strict-Transport-Security: VALUE`
     /// (e.g. `max-age=31536000`).
-    #[arg(long, value_name = "VALUE", requires = "tls_cert", env = "FERRY_HSTS")]
+    #[arg(long, value_name = "VALUE", requires = "https", env = "FERRY_HSTS")]
     pub(crate) hsts: Option<String>,
+
+    /// Serve HTTPS with a certificate for NAME obtained and renewed
+    /// automatically with ACME (Let's Encrypt by default); repeatable, one
+    /// certificate covers every name.
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with = "tls_cert",
+        value_delimiter = ',',
+        env = "FERRY_ACME_DOMAIN"
+    )]
+    pub(crate) acme_domain: Vec<String>,
+
+    /// ACME: where the account, certificates and keys are kept (created
+    /// 0700). Default: `$STATE_DIRECTORY/acme` under systemd, else `./ferry-acme`.
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "acme_domain",
+        env = "FERRY_ACME_CACHE"
+    )]
+    pub(crate) acme_cache: Option<PathBuf>,
+
+    /// ACME: the CA's directory URL.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = crate::acme::LETS_ENCRYPT,
+        env = "FERRY_ACME_DIRECTORY"
+    )]
+    pub(crate) acme_directory: String,
+
+    /// ACME: a contact address for the account (expiry notices, if the CA sends any).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        requires = "acme_domain",
+        env = "FERRY_ACME_EMAIL"
+    )]
+    pub(crate) acme_email: Option<String>,
+
+    /// ACME: also trust this PEM root for the CA's own HTTPS (a test CA such
+    /// as Pebble's).
+    #[arg(
+        long,
+        value_name = "PEM",
+        requires = "acme_domain",
+        env = "FERRY_ACME_CA_ROOT"
+    )]
+    pub(crate) acme_ca_root: Option<PathBuf>,
 }

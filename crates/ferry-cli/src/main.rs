@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod accesslog;
+mod acme;
 mod args;
 mod config;
 mod h1;
@@ -72,7 +73,7 @@ fn serve_bucket(a: &args::ServeArgs, url: &str) -> anyhow::Result<()> {
         }
     };
     let what = format!("serving {url}");
-    if a.tls.tls_cert.is_some() || a.tls.h2c {
+    if a.tls.tls_cert.is_some() || a.tls.h2c || !a.tls.acme_domain.is_empty() {
         return tls::run(&a.server, &a.tls, sites, reload, &what);
     }
     h1::run(&a.server, sites, reload, &what)
@@ -241,6 +242,9 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
         if let (Some(cert), Some(key)) = (&a.tls.tls_cert, &a.tls.tls_key) {
             tls::check(cert, key)?;
         }
+        if !a.tls.acme_domain.is_empty() {
+            acme::check(&a.tls)?;
+        }
         let root = match &a.dir {
             Some(d) => format!(
                 "root {} (from {})",
@@ -279,7 +283,8 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
         }
         fs_sites(&a, &provenance)
     };
-    let tls = a.tls.tls_cert.is_some() || a.tls.h2c || sites.has_certs();
+    let tls =
+        a.tls.tls_cert.is_some() || a.tls.h2c || !a.tls.acme_domain.is_empty() || sites.has_certs();
     if tls {
         return tls::run(&a.server, &a.tls, sites, reload, &what);
     }

@@ -90,7 +90,8 @@ pub(crate) fn load(cert: &Path, key: &Path) -> anyhow::Result<Arc<CertifiedKey>>
 /// Picks the certificate by SNI: a site's own, else the top-level one.
 struct BySite<S: Store> {
     live: Arc<Live<S>>,
-    fallback: Option<Arc<Reloadable>>,
+    /// --tls-cert's, or ACME's.
+    fallback: Option<Arc<dyn ResolvesServerCert>>,
 }
 
 impl<S: Store> std::fmt::Debug for BySite<S> {
@@ -118,21 +119,28 @@ pub(crate) fn run<S: Store>(
     what: &str,
 ) -> anyhow::Result<()> {
     let live = Arc::new(Live::new(sites));
-    // TLS, or plaintext HTTP/1.1 and h2c with prior knowledge (--h2c).
-    let (resolver, acceptor) = match (&tls.tls_cert, &tls.tls_key) {
-        (cert, key) if !tls.h2c && (cert.is_some() || live.load().has_certs()) => {
-            let resolver = match (cert, key) {
-                (Some(cert), Some(key)) => Some(Arc::new(Reloadable {
+    // TLS (files, ACME, or sites' own certificates), or plaintext HTTP/1.1 and
+    // h2c with prior knowledge (--h2c).
+    let acme = crate::acme::Acme::from_args(tls)?;
+    let (resolver, fallback): (_, Option<Arc<dyn ResolvesServerCert>>) =
+        match (&tls.tls_cert, &tls.tls_key, &acme) {
+            (Some(cert), Some(key), _) => {
+                let resolver = Arc::new(Reloadable {
                     current: RwLock::new(Reloadable::load(cert, key)?),
                     cert: cert.clone(),
                     key: key.clone(),
-                })),
-                (None, None) => None,
-                _ => anyhow::bail!("--tls-cert and --tls-key go together"),
-            };
+                });
+                (Some(resolver.clone()), Some(resolver))
+            }
+            (None, None, Some(acme)) => (None, Some(acme.resolver())),
+            (None, None, None) => (None, None),
+            _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+        };
+    let acceptor = match fallback {
+        certs if !tls.h2c && (certs.is_some() || live.load().has_certs()) => {
             let by_site = Arc::new(BySite {
                 live: live.clone(),
-                fallback: resolver.clone(),
+                fallback: certs,
             });
             let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
                 rustls::crypto::ring::default_provider(),
@@ -142,12 +150,15 @@ pub(crate) fn run<S: Store>(
             .with_no_client_auth()
             .with_cert_resolver(by_site);
             config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-            (
-                resolver,
-                Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
-            )
+            if acme.is_some() {
+                // Last: a client that offers h2 or http/1.1 never selects it.
+                config
+                    .alpn_protocols
+                    .push(crate::acme::ACME_TLS_ALPN.to_vec());
+            }
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
         }
-        _ => (None, None),
+        _ => None,
     };
     let scheme = if acceptor.is_some() { "https" } else { "http" };
     let hsts = tls
@@ -169,7 +180,7 @@ pub(crate) fn run<S: Store>(
                 .await
                 .with_context(|| format!("cannot listen on {plain}"))?;
             eprintln!("ferry: redirecting http://{}/ to https", l.local_addr()?);
-            tokio::spawn(redirect_loop(l, addr.port()));
+            tokio::spawn(redirect_loop(l, addr.port(), acme.clone()));
         }
         crate::accesslog::reopen_on_hup(log.as_ref());
         crate::sites::reload_on_hup(live.clone(), reload);
@@ -181,6 +192,10 @@ pub(crate) fn run<S: Store>(
                     r.reload();
                 }
             });
+        }
+        // After SIGHUP is handled: reaching the CA may take a while.
+        if let Some(acme) = &acme {
+            acme.start(tls.redirect_http.is_some()).await?;
         }
         // Announced once SIGHUP is handled: an early HUP must not terminate.
         eprintln!("ferry: {what} on {scheme}://{addr}/");
@@ -215,6 +230,11 @@ pub(crate) fn run<S: Store>(
                                 tracing::debug!("TLS handshake failed or timed out");
                                 return;
                             };
+                            // RFC 8737 §3: after a TLS-ALPN-01 handshake the CA
+                            // closes; no HTTP is ever served on `acme-tls/1`.
+                            if tls.get_ref().1.alpn_protocol() == Some(crate::acme::ACME_TLS_ALPN) {
+                                return;
+                            }
                             conn.serve(tls, watcher).await;
                         }
                         None => conn.serve(stream, watcher).await,
@@ -352,15 +372,25 @@ fn access_log(
 }
 
 /// The plain listener of `--redirect-http`: every request gets a 308 to the
-/// same path on HTTPS.
-async fn redirect_loop(listener: TcpListener, https_port: u16) {
+/// same path on HTTPS, except ACME HTTP-01 challenges.
+async fn redirect_loop(
+    listener: TcpListener,
+    https_port: u16,
+    acme: Option<Arc<crate::acme::Acme>>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        let acme = acme.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| async move {
-                Ok::<_, Infallible>(redirect(&req, https_port))
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let challenge = acme
+                    .as_ref()
+                    .and_then(|a| a.http01_response(req.uri().path()));
+                async move {
+                    Ok::<_, Infallible>(challenge.unwrap_or_else(|| redirect(&req, https_port)))
+                }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
