@@ -146,7 +146,7 @@ impl<S: Store> Sites<S> {
 }
 
 /// `example.com:8080` → `example.com`; `[::1]:8080` → `[::1]`.
-fn strip_port(h: &str) -> &str {
+pub(crate) fn strip_port(h: &str) -> &str {
     match h.rfind(':') {
         Some(i) if !h[i..].contains(']') => &h[..i],
         _ => h,

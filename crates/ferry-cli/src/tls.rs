@@ -235,9 +235,17 @@ pub(crate) fn run<S: Store>(
                             if tls.get_ref().1.alpn_protocol() == Some(crate::acme::ACME_TLS_ALPN) {
                                 return;
                             }
-                            conn.serve(tls, watcher).await;
+                            // RFC 9113 §3.2 / RFC 7301: the protocol ALPN chose
+                            // binds the connection; no guessing from its bytes.
+                            let proto = match tls.get_ref().1.alpn_protocol() {
+                                Some(b"h2") => Proto::H2,
+                                Some(b"http/1.1") => Proto::H1,
+                                _ => Proto::Any,
+                            };
+                            conn.serve(tls, proto, watcher).await;
                         }
-                        None => conn.serve(stream, watcher).await,
+                        // h2c: HTTP/2 with prior knowledge or HTTP/1.1, by preface.
+                        None => conn.serve(stream, Proto::Any, watcher).await,
                     }
                 },
                 span,
@@ -255,6 +263,17 @@ pub(crate) fn run<S: Store>(
     })
 }
 
+/// The HTTP version a connection speaks.
+#[derive(Clone, Copy)]
+enum Proto {
+    /// ALPN chose http/1.1.
+    H1,
+    /// ALPN chose h2.
+    H2,
+    /// No ALPN (or plaintext): HTTP/2 if the client sends its preface.
+    Any,
+}
+
 /// One client connection's settings.
 struct Conn<S: Store> {
     live: Arc<Live<S>>,
@@ -269,7 +288,7 @@ struct Conn<S: Store> {
 
 impl<S: Store> Conn<S> {
     /// HTTP/1.1 or HTTP/2 (by ALPN, or by the h2 preface on plaintext) on `io`.
-    async fn serve<I>(self, io: I, watcher: hyper_util::server::graceful::Watcher)
+    async fn serve<I>(self, io: I, proto: Proto, watcher: hyper_util::server::graceful::Watcher)
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
@@ -329,6 +348,11 @@ impl<S: Store> Conn<S> {
             .http2()
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(max_head).unwrap_or(u32::MAX));
+        let builder = match proto {
+            Proto::H1 => builder.http1_only(),
+            Proto::H2 => builder.http2_only(),
+            Proto::Any => builder,
+        };
         let conn = builder.serve_connection(TokioIo::new(io), service);
         if metrics {
             crate::metrics::connection_opened();
@@ -404,7 +428,7 @@ fn redirect(req: &Request<Incoming>, https_port: u16) -> Response<Body> {
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name))
+        .map(crate::sites::strip_port)
         .filter(|h| !h.is_empty() && !h.contains(['/', '@', ' ']));
     let Some(host) = host else {
         return plain(StatusCode::BAD_REQUEST, "400 Bad Request\n");

@@ -209,11 +209,6 @@ async fn handshake_versions_alpn_and_the_whole_chain() {
 }
 
 #[tokio::test]
-#[ignore = "bug: the protocol ALPN chose is not enforced: tls.rs serves every TLS \
-            connection with hyper-util's auto::Builder, which sniffs the preface, so \
-            after ALPN h2 an HTTP/1.1 request is answered (RFC 9113 §3.4 MUST treat \
-            it as a PROTOCOL_ERROR) and after ALPN http/1.1 an h2 preface gets HTTP/2 \
-            (fix: http1_only/http2_only from alpn_protocol())"]
 async fn the_protocol_alpn_chose_binds_the_connection() {
     let root = Ca::root("ferry alpn root");
     let dir = tempfile::tempdir().unwrap();

@@ -120,9 +120,6 @@ async fn hsts_over_https_only_and_the_plain_listener_redirects_with_308() {
 }
 
 #[tokio::test]
-#[ignore = "bug: --redirect-http turns `Host: [::1]` (IPv6 literal, no port) into \
-            `Location: https://[::PORT/…` (tls.rs `redirect` strips a port with \
-            rsplit_once(':'), which cuts inside the brackets)"]
 async fn redirect_keeps_an_ipv6_literal_host_without_a_port() {
     let root = Ca::root("ferry redirect root");
     let dir = tempfile::tempdir().unwrap();
