@@ -150,20 +150,22 @@ fn merge(argv: Vec<OsString>) -> anyhow::Result<(Vec<OsString>, FromFile, Vec<Si
         if key == "site" && serve {
             continue; // Below.
         }
-        let id = if key == "root" && (sub == "serve" || sub == "check-config") {
-            "dir".to_owned()
-        } else {
-            key.replace('-', "_")
-        };
-        let Some(arg) = cmd
-            .get_arguments()
-            .find(|a| a.get_id().as_str() == id && (a.get_long().is_some() || id == "dir"))
-        else {
+        // A key is a flag's long name (`cache-rule`, whose field is
+        // `cache_rules`), or `root` for the directory.
+        let root_key = key == "root" && serve;
+        let Some(arg) = cmd.get_arguments().find(|a| {
+            if root_key {
+                a.get_id().as_str() == "dir"
+            } else {
+                a.get_long() == Some(key.as_str())
+            }
+        }) else {
             bail!(
                 "{}: unknown key `{key}` (keys are `ferry {sub}` flags' long names)",
                 path.display()
             );
         };
+        let id = arg.get_id().as_str().to_owned();
         if id == "config" {
             bail!(
                 "{}: `config` cannot be set in a config file",

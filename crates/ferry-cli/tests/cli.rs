@@ -700,3 +700,16 @@ fn ferry_log_turns_on_tracing_spans_and_the_decision_events() {
         assert!(line.contains(part), "{part} missing from {line}");
     }
 }
+
+#[test]
+fn the_example_config_in_docs_has_only_known_keys() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/ferry.example.toml");
+    let (code, _, err) = ferry(&["check-config", "--config", example], &[]);
+    // Every key parses and passes its checks up to the first path that exists
+    // only on a real server.
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("root from `root` in") && err.contains("/srv/www does not exist"),
+        "{err}"
+    );
+}

@@ -258,3 +258,68 @@ async fn the_protocol_alpn_chose_binds_the_connection() {
         res.map(|r| r.status())
     );
 }
+
+/// Sites by Host, each with its own root and certificate: the certificate is
+/// chosen by SNI, the site by Host; an unknown name gets the top-level
+/// certificate and the default site.
+#[tokio::test]
+async fn each_site_has_its_own_certificate_by_sni() {
+    let root = Ca::root("ferry sites root");
+    let dir = tempfile::tempdir().unwrap();
+    let main = site(dir.path());
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for (d, text) in [(&a, "site a\n"), (&b, "site b\n")] {
+        std::fs::create_dir(d).unwrap();
+        std::fs::write(d.join("a.txt"), text).unwrap();
+    }
+    let leaf_main = root.leaf("main", 10);
+    let leaf_a = root.leaf_for(&["a.test"], "a", 11);
+    let leaf_b = root.leaf_for(&["b.test", "www.b.test"], "b", 12);
+    let (cert, key) = pki::write_pair(dir.path(), "main", &leaf_main, &[]);
+    let (cert_a, key_a) = pki::write_pair(dir.path(), "a", &leaf_a, &[]);
+    let (cert_b, key_b) = pki::write_pair(dir.path(), "b", &leaf_b, &[]);
+    let cfg = dir.path().join("ferry.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[site]]\nhost = \"a.test\"\nroot = {a:?}\ntls-cert = {cert_a:?}\ntls-key = {key_a:?}\n\
+             [[site]]\nhost = [\"b.test\", \"www.b.test\"]\nroot = {b:?}\ntls-cert = {cert_b:?}\ntls-key = {key_b:?}\n"
+        ),
+    )
+    .unwrap();
+    let f = Ferry::start(&[
+        "serve",
+        main.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(f.scheme, "https");
+    for (name, leaf, body) in [
+        ("a.test", &leaf_a, "site a\n"),
+        ("www.b.test", &leaf_b, "site b\n"),
+        ("localhost", &leaf_main, "hello over tls\n"),
+    ] {
+        let config = client::config(&[root.der()], &[&TLS13], &[H2]);
+        let tls = client::connect(f.addr, name, config)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            tls.get_ref().1.peer_certificates().unwrap()[0],
+            leaf.der,
+            "{name}"
+        );
+        let req = Request::get(format!("https://{name}:{}/a.txt", f.addr.port()))
+            .body(Empty::new())
+            .unwrap();
+        let res = client::h2(tls, req).await;
+        assert_eq!(
+            (res.status, &res.body[..]),
+            (StatusCode::OK, body.as_bytes()),
+            "{name}"
+        );
+    }
+}

@@ -54,8 +54,13 @@ impl Ca {
     /// A leaf for `localhost` and 127.0.0.1 with its own key, subject CN `cn`
     /// and serial number `serial`.
     pub(crate) fn leaf(&self, cn: &str, serial: u64) -> Leaf {
-        let mut p =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        self.leaf_for(&["localhost", "127.0.0.1"], cn, serial)
+    }
+
+    /// A leaf for `names`.
+    pub(crate) fn leaf_for(&self, names: &[&str], cn: &str, serial: u64) -> Leaf {
+        let mut p = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
         p.distinguished_name.remove(DnType::CommonName);
         p.distinguished_name.push(DnType::CommonName, cn);
         p.serial_number = Some(SerialNumber::from(serial));
