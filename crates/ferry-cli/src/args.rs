@@ -88,6 +88,9 @@ pub(crate) struct ProxyArgs {
     #[command(flatten)]
     pub(crate) server: ServerArgs,
 
+    #[command(flatten)]
+    pub(crate) tls: TlsArgs,
+
     /// The application, e.g. http://127.0.0.1:8000.
     #[arg(long, value_name = "URL", env = "FERRY_UPSTREAM")]
     pub(crate) upstream: String,
@@ -334,7 +337,7 @@ pub(crate) struct ServerArgs {
     pub(crate) health_check: Option<String>,
 }
 
-/// HTTPS and HTTP/2 for `ferry serve`.
+/// HTTPS and HTTP/2 for `ferry serve` and `ferry proxy`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("https").args(["tls_cert", "acme_domain"]).multiple(true)))]
 pub(crate) struct TlsArgs {

@@ -41,6 +41,10 @@ pub(crate) fn install(addr: SocketAddr) -> anyhow::Result<()> {
         "From the request head to the last body byte."
     );
     metrics::describe_gauge!("ferry_open_connections", "Client connections open now.");
+    metrics::describe_gauge!(
+        "ferry_not_modified_ratio",
+        "Share of GET and HEAD responses that were 304 Not Modified, since start."
+    );
     metrics::describe_counter!(
         "ferry_upstream_errors_total",
         "ferry proxy: upstream failures, by kind."
@@ -60,9 +64,22 @@ pub(crate) fn response(
     metrics::counter!(
         "ferry_requests_total",
         "method" => method_label(method),
-        "status" => status_label(status)
+        "status" => status_label(status),
+        "class" => class_label(status)
     )
     .increment(1);
+    if method == http::Method::GET || method == http::Method::HEAD {
+        use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+        static READS: AtomicU64 = AtomicU64::new(0);
+        static NOT_MODIFIED: AtomicU64 = AtomicU64::new(0);
+        let reads = READS.fetch_add(1, Relaxed) + 1;
+        let nm = if status == 304 {
+            NOT_MODIFIED.fetch_add(1, Relaxed) + 1
+        } else {
+            NOT_MODIFIED.load(Relaxed)
+        };
+        metrics::gauge!("ferry_not_modified_ratio").set(nm as f64 / reads as f64);
+    }
     if bytes > 0 {
         let path = if sendfile { "sendfile" } else { "copied" };
         metrics::counter!("ferry_response_bytes_total", "path" => path).increment(bytes);
@@ -96,8 +113,19 @@ fn method_label(m: &http::Method) -> &'static str {
     }
 }
 
+/// `2xx`, `3xx`…: dashboards sum by it without a regex over `status`.
+fn class_label(s: u16) -> &'static str {
+    match s / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    }
+}
+
 fn status_label(s: u16) -> &'static str {
-    const EXACT: [(u16, &str); 17] = [
+    const EXACT: [(u16, &str); 18] = [
         (200, "200"),
         (206, "206"),
         (301, "301"),
@@ -110,6 +138,7 @@ fn status_label(s: u16) -> &'static str {
         (405, "405"),
         (412, "412"),
         (416, "416"),
+        (421, "421"),
         (431, "431"),
         (500, "500"),
         (502, "502"),
@@ -119,11 +148,5 @@ fn status_label(s: u16) -> &'static str {
     if let Some((_, l)) = EXACT.iter().find(|(c, _)| *c == s) {
         return l;
     }
-    match s / 100 {
-        1 => "1xx",
-        2 => "2xx",
-        3 => "3xx",
-        4 => "4xx",
-        _ => "5xx",
-    }
+    class_label(s)
 }

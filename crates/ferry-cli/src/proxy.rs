@@ -22,6 +22,8 @@ use std::time::Duration;
 
 struct Proxy {
     upstream: Uri,
+    /// `X-Forwarded-Proto`: `https` when ferry terminates TLS.
+    scheme: HeaderValue,
     client: Client<HttpConnector, Incoming>,
     timeout: Duration,
     honor: Honor,
@@ -74,18 +76,28 @@ pub(crate) fn run(a: ProxyArgs) -> anyhow::Result<()> {
     let client = Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
         .build(connector);
+    if a.tls.h2c {
+        bail!("--h2c is for `ferry serve`; `ferry proxy` speaks HTTP/1.1, or HTTP/2 over TLS");
+    }
+    let https = crate::tls::Https::new(&a.tls, |certs| certs)?.map(Arc::new);
     let proxy = Arc::new(Proxy {
         upstream,
+        scheme: HeaderValue::from_static(if https.is_some() { "https" } else { "http" }),
         client,
         timeout: Duration::from_secs(a.upstream_timeout.max(1)),
         honor,
         statics,
     });
     let what = format!("proxying to {}", a.upstream);
-    crate::server::runtime()?.block_on(crate::server::serve(&a.server, &what, move |req, peer| {
-        let proxy = proxy.clone();
-        async move { proxy.handle(req, peer).await }
-    }))
+    crate::server::runtime()?.block_on(crate::server::serve(
+        &a.server,
+        https,
+        &what,
+        move |req, peer| {
+            let proxy = proxy.clone();
+            async move { proxy.handle(req, peer).await }
+        },
+    ))
 }
 
 /// Hop-by-hop fields (RFC 9110 §7.6.1), never forwarded.
@@ -153,6 +165,12 @@ impl Proxy {
         let (mut parts, body) = req.into_parts();
         let client_method = parts.method.clone();
         let client_headers = parts.headers.clone();
+        // HTTP/2 carries the host in `:authority` (RFC 9113 §8.3.1); the app
+        // gets it as Host, as from an HTTP/1.1 client.
+        let authority = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
         let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut uri = self.upstream.clone().into_parts();
         uri.path_and_query = pq.parse().ok();
@@ -163,7 +181,10 @@ impl Proxy {
         parts.version = http::Version::HTTP_11;
         let h = &mut parts.headers;
         strip_hop_by_hop(h);
-        let host = client_headers.get(header::HOST).cloned();
+        let host = client_headers.get(header::HOST).cloned().or(authority);
+        if let Some(host) = &host {
+            h.insert(header::HOST, host.clone());
+        }
         // Like nginx's $proxy_add_x_forwarded_for: every earlier hop the client
         // listed (all field lines), then the peer.
         let mut xff: String = h
@@ -181,7 +202,7 @@ impl Proxy {
         if let Ok(v) = HeaderValue::try_from(xff) {
             h.insert("x-forwarded-for", v);
         }
-        h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        h.insert("x-forwarded-proto", self.scheme.clone());
         // Only ferry says which host the client asked for: a client's own
         // X-Forwarded-Host never reaches the app.
         h.remove("x-forwarded-host");

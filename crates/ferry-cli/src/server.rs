@@ -91,9 +91,15 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the runtime")
 }
 
-/// Accepts connections and answers each request with `handler` until SIGINT or
-/// SIGTERM, then lets in-flight responses finish.
-pub(crate) async fn serve<H, F>(args: &ServerArgs, what: &str, handler: H) -> anyhow::Result<()>
+/// Accepts connections (over HTTPS when `https` is set: HTTP/2 or HTTP/1.1 by
+/// ALPN) and answers each request with `handler` until SIGINT or SIGTERM,
+/// then lets in-flight responses finish.
+pub(crate) async fn serve<H, F>(
+    args: &ServerArgs,
+    https: Option<Arc<crate::tls::Https>>,
+    what: &str,
+    handler: H,
+) -> anyhow::Result<()>
 where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
@@ -102,7 +108,14 @@ where
     crate::accesslog::reopen_on_hup(None);
     let listener = TcpListener::from_std(listener(args)?)?;
     let addr = listener.local_addr()?;
-    eprintln!("ferry: {what} on http://{addr}/");
+    if let Some(h) = &https {
+        h.start(addr.port()).await?;
+    }
+    let scheme = if https.is_some() { "https" } else { "http" };
+    eprintln!("ferry: {what} on {scheme}://{addr}/");
+    let header_timeout = Duration::from_secs(args.header_timeout.max(1));
+    let max_head = args.max_header_bytes.max(1024);
+    let hsts = https.as_ref().and_then(|h| h.hsts.clone());
 
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -119,7 +132,7 @@ where
     let health: Option<Arc<str>> = args.health_check.as_deref().map(Into::into);
     while let Some((stream, peer, slot)) = accept(&listener, &slots, shutdown.as_mut()).await {
         let handler = handler.clone();
-        let health = health.clone();
+        let (health, hsts) = (health.clone(), hsts.clone());
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let start = Instant::now();
             let method = req.method().clone();
@@ -136,8 +149,13 @@ where
                 _ => Either::Right(handler(req, peer)),
             };
             let metrics_method = metrics.then(|| method.clone());
+            let hsts = hsts.clone();
             async move {
-                let res = res.await;
+                let mut res = res.await;
+                if let Some(v) = hsts {
+                    res.headers_mut()
+                        .insert(http::header::STRICT_TRANSPORT_SECURITY, v);
+                }
                 if let Some(m) = metrics_method {
                     let bytes = content_length(res.headers()).unwrap_or(0);
                     crate::metrics::response(
@@ -162,6 +180,18 @@ where
                 }))
             }
         });
+        if let Some(h) = &https {
+            let (h, watcher) = (h.clone(), graceful.watcher());
+            tokio::spawn(async move {
+                if let Some((tls, proto)) = h.accept(stream, header_timeout).await {
+                    let b = crate::tls::builder(header_timeout, max_head, proto);
+                    let conn = b.serve_connection(TokioIo::new(tls), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+                drop(slot);
+            });
+            continue;
+        }
         let conn = http.serve_connection(TokioIo::new(crate::linger::Linger::new(stream)), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

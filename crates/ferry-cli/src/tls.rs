@@ -109,6 +109,149 @@ impl<S: Store> ResolvesServerCert for BySite<S> {
     }
 }
 
+/// HTTPS on a listener: the certificates (files reloaded on SIGHUP, ACME, or
+/// what `wrap` adds, such as sites' own), ALPN, `--redirect-http`, `--hsts`.
+pub(crate) struct Https {
+    acceptor: tokio_rustls::TlsAcceptor,
+    files: Option<Arc<Reloadable>>,
+    acme: Option<Arc<crate::acme::Acme>>,
+    redirect: Option<SocketAddr>,
+    /// `--hsts`, for every HTTPS response.
+    pub(crate) hsts: Option<HeaderValue>,
+}
+
+impl Https {
+    /// HTTPS from `tls`'s flags; `wrap` gets the flags' certificate resolver
+    /// (if any) and returns the one to use, or `None` for no TLS at all.
+    pub(crate) fn new(
+        tls: &TlsArgs,
+        wrap: impl FnOnce(Option<Arc<dyn ResolvesServerCert>>) -> Option<Arc<dyn ResolvesServerCert>>,
+    ) -> anyhow::Result<Option<Https>> {
+        let acme = crate::acme::Acme::from_args(tls)?;
+        let (files, certs): (_, Option<Arc<dyn ResolvesServerCert>>) =
+            match (&tls.tls_cert, &tls.tls_key, &acme) {
+                (Some(cert), Some(key), _) => {
+                    let r = Arc::new(Reloadable {
+                        current: RwLock::new(Reloadable::load(cert, key)?),
+                        cert: cert.clone(),
+                        key: key.clone(),
+                    });
+                    (Some(r.clone()), Some(r))
+                }
+                (None, None, Some(acme)) => (None, Some(acme.resolver())),
+                (None, None, None) => (None, None),
+                _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+            };
+        let Some(resolver) = wrap(certs) else {
+            return Ok(None);
+        };
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .context("TLS configuration")?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        if acme.is_some() {
+            // Last: a client that offers h2 or http/1.1 never selects it.
+            config
+                .alpn_protocols
+                .push(crate::acme::ACME_TLS_ALPN.to_vec());
+        }
+        let hsts = tls
+            .hsts
+            .as_deref()
+            .map(|v| HeaderValue::from_str(v).context("--hsts is not a valid header value"))
+            .transpose()?;
+        Ok(Some(Https {
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            files,
+            acme,
+            redirect: tls.redirect_http,
+            hsts,
+        }))
+    }
+
+    /// Inside the runtime, once the HTTPS listener is bound to `https_port`:
+    /// the redirect listener, certificate reloads on SIGHUP, then ACME (which
+    /// may take a while to reach its CA).
+    pub(crate) async fn start(&self, https_port: u16) -> anyhow::Result<()> {
+        if let Some(plain) = self.redirect {
+            let l = TcpListener::bind(plain)
+                .await
+                .with_context(|| format!("cannot listen on {plain}"))?;
+            eprintln!("ferry: redirecting http://{}/ to https", l.local_addr()?);
+            tokio::spawn(redirect_loop(l, https_port, self.acme.clone()));
+        }
+        #[cfg(unix)]
+        if let Some(r) = self.files.clone() {
+            let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    r.reload();
+                }
+            });
+        }
+        if let Some(acme) = &self.acme {
+            acme.start(self.redirect.is_some()).await?;
+        }
+        Ok(())
+    }
+
+    /// The handshake, within `timeout`: the stream and the protocol ALPN
+    /// chose, or `None` (a failed or slow handshake, or an ACME challenge:
+    /// nothing to answer).
+    pub(crate) async fn accept(
+        &self,
+        stream: tokio::net::TcpStream,
+        timeout: Duration,
+    ) -> Option<(
+        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+        Proto,
+    )> {
+        let Ok(Ok(tls)) = tokio::time::timeout(timeout, self.acceptor.accept(stream)).await else {
+            tracing::debug!("TLS handshake failed or timed out");
+            return None;
+        };
+        // RFC 9113 §3.2 / RFC 7301: the protocol ALPN chose binds the
+        // connection; no guessing from its bytes. RFC 8737 §3: after a
+        // TLS-ALPN-01 handshake the CA closes; no HTTP is served on it.
+        let proto = match tls.get_ref().1.alpn_protocol() {
+            Some(b"h2") => Proto::H2,
+            Some(b"http/1.1") => Proto::H1,
+            Some(p) if p == crate::acme::ACME_TLS_ALPN => return None,
+            _ => Proto::Any,
+        };
+        Some((tls, proto))
+    }
+}
+
+/// hyper's HTTP/1.1 and HTTP/2 server with ferry's limits, speaking `proto`.
+pub(crate) fn builder(
+    header_timeout: Duration,
+    max_head: usize,
+    proto: Proto,
+) -> hyper_util::server::conn::auto::Builder<TokioExecutor> {
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // hyper answers 431 when a head outgrows its read buffer (at least
+    // 8 KiB); h2 refuses header lists above the limit.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(max_head.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(max_head).unwrap_or(u32::MAX));
+    match proto {
+        Proto::H1 => builder.http1_only(),
+        Proto::H2 => builder.http2_only(),
+        Proto::Any => builder,
+    }
+}
+
 /// Serves `sites` over HTTPS (or h2c) until SIGINT or SIGTERM; SIGHUP
 /// replaces them with what `reload` builds.
 pub(crate) fn run<S: Store>(
@@ -121,51 +264,17 @@ pub(crate) fn run<S: Store>(
     let live = Arc::new(Live::new(sites));
     // TLS (files, ACME, or sites' own certificates), or plaintext HTTP/1.1 and
     // h2c with prior knowledge (--h2c).
-    let acme = crate::acme::Acme::from_args(tls)?;
-    let (resolver, fallback): (_, Option<Arc<dyn ResolvesServerCert>>) =
-        match (&tls.tls_cert, &tls.tls_key, &acme) {
-            (Some(cert), Some(key), _) => {
-                let resolver = Arc::new(Reloadable {
-                    current: RwLock::new(Reloadable::load(cert, key)?),
-                    cert: cert.clone(),
-                    key: key.clone(),
-                });
-                (Some(resolver.clone()), Some(resolver))
-            }
-            (None, None, Some(acme)) => (None, Some(acme.resolver())),
-            (None, None, None) => (None, None),
-            _ => anyhow::bail!("--tls-cert and --tls-key go together"),
-        };
-    let acceptor = match fallback {
-        certs if !tls.h2c && (certs.is_some() || live.load().has_certs()) => {
-            let by_site = Arc::new(BySite {
-                live: live.clone(),
-                fallback: certs,
-            });
-            let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .context("TLS configuration")?
-            .with_no_client_auth()
-            .with_cert_resolver(by_site);
-            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-            if acme.is_some() {
-                // Last: a client that offers h2 or http/1.1 never selects it.
-                config
-                    .alpn_protocols
-                    .push(crate::acme::ACME_TLS_ALPN.to_vec());
-            }
-            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    let https = Https::new(tls, |certs| -> Option<Arc<dyn ResolvesServerCert>> {
+        if tls.h2c || (certs.is_none() && !live.load().has_certs()) {
+            return None;
         }
-        _ => None,
-    };
-    let scheme = if acceptor.is_some() { "https" } else { "http" };
-    let hsts = tls
-        .hsts
-        .as_deref()
-        .map(|v| HeaderValue::from_str(v).context("--hsts is not a valid header value"))
-        .transpose()?;
+        Some(Arc::new(BySite {
+            live: live.clone(),
+            fallback: certs,
+        }))
+    })?
+    .map(Arc::new);
+    let scheme = if https.is_some() { "https" } else { "http" };
     let log = crate::accesslog::from_args(args)?;
     let metrics = args.metrics.is_some();
     let header_timeout = Duration::from_secs(args.header_timeout.max(1));
@@ -175,27 +284,10 @@ pub(crate) fn run<S: Store>(
     crate::server::runtime()?.block_on(async move {
         let listener = TcpListener::from_std(std_listener)?;
         let addr = listener.local_addr()?;
-        if let Some(plain) = tls.redirect_http {
-            let l = TcpListener::bind(plain)
-                .await
-                .with_context(|| format!("cannot listen on {plain}"))?;
-            eprintln!("ferry: redirecting http://{}/ to https", l.local_addr()?);
-            tokio::spawn(redirect_loop(l, addr.port(), acme.clone()));
-        }
         crate::accesslog::reopen_on_hup(log.as_ref());
         crate::sites::reload_on_hup(live.clone(), reload);
-        #[cfg(unix)]
-        if let Some(r) = resolver.clone() {
-            let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-            tokio::spawn(async move {
-                while hup.recv().await.is_some() {
-                    r.reload();
-                }
-            });
-        }
-        // After SIGHUP is handled: reaching the CA may take a while.
-        if let Some(acme) = &acme {
-            acme.start(tls.redirect_http.is_some()).await?;
+        if let Some(h) = &https {
+            h.start(addr.port()).await?;
         }
         // Announced once SIGHUP is handled: an early HUP must not terminate.
         eprintln!("ferry: {what} on {scheme}://{addr}/");
@@ -205,8 +297,7 @@ pub(crate) fn run<S: Store>(
         while let Some((stream, peer, slot)) =
             crate::server::accept(&listener, &slots, shutdown.as_mut()).await
         {
-            let (acceptor, live, hsts, log) =
-                (acceptor.clone(), live.clone(), hsts.clone(), log.clone());
+            let (https, live, log) = (https.clone(), live.clone(), log.clone());
             let watcher = graceful.watcher();
             let span = tracing::debug_span!("conn", %peer);
             tokio::spawn(tracing::Instrument::instrument(
@@ -214,35 +305,18 @@ pub(crate) fn run<S: Store>(
                     let _slot = slot;
                     let conn = Conn {
                         live,
-                        hsts,
+                        hsts: https.as_ref().and_then(|h| h.hsts.clone()),
                         log,
                         metrics,
                         peer,
                         header_timeout,
                         max_head,
                     };
-                    match acceptor {
-                        Some(acceptor) => {
-                            let Ok(Ok(tls)) =
-                                tokio::time::timeout(header_timeout, acceptor.accept(stream)).await
-                            else {
-                                // A failed or slow handshake: nothing to answer.
-                                tracing::debug!("TLS handshake failed or timed out");
-                                return;
-                            };
-                            // RFC 8737 §3: after a TLS-ALPN-01 handshake the CA
-                            // closes; no HTTP is ever served on `acme-tls/1`.
-                            if tls.get_ref().1.alpn_protocol() == Some(crate::acme::ACME_TLS_ALPN) {
-                                return;
+                    match https {
+                        Some(h) => {
+                            if let Some((tls, proto)) = h.accept(stream, header_timeout).await {
+                                conn.serve(tls, proto, watcher).await;
                             }
-                            // RFC 9113 §3.2 / RFC 7301: the protocol ALPN chose
-                            // binds the connection; no guessing from its bytes.
-                            let proto = match tls.get_ref().1.alpn_protocol() {
-                                Some(b"h2") => Proto::H2,
-                                Some(b"http/1.1") => Proto::H1,
-                                _ => Proto::Any,
-                            };
-                            conn.serve(tls, proto, watcher).await;
                         }
                         // h2c: HTTP/2 with prior knowledge or HTTP/1.1, by preface.
                         None => conn.serve(stream, Proto::Any, watcher).await,
@@ -265,7 +339,7 @@ pub(crate) fn run<S: Store>(
 
 /// The HTTP version a connection speaks.
 #[derive(Clone, Copy)]
-enum Proto {
+pub(crate) enum Proto {
     /// ALPN chose http/1.1.
     H1,
     /// ALPN chose h2.
@@ -336,23 +410,7 @@ impl<S: Store> Conn<S> {
                 Ok::<_, Infallible>(res)
             }
         });
-        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        // hyper answers 431 when a head outgrows its read buffer (at least
-        // 8 KiB); h2 refuses header lists above the limit.
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
-            .max_buf_size(max_head.max(8192));
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(max_head).unwrap_or(u32::MAX));
-        let builder = match proto {
-            Proto::H1 => builder.http1_only(),
-            Proto::H2 => builder.http2_only(),
-            Proto::Any => builder,
-        };
+        let builder = builder(header_timeout, max_head, proto);
         let conn = builder.serve_connection(TokioIo::new(io), service);
         if metrics {
             crate::metrics::connection_opened();

@@ -311,15 +311,15 @@ fn prometheus_metrics_count_what_was_served() {
             .to_owned()
     };
     assert_eq!(
-        value("ferry_requests_total{method=\"GET\",status=\"200\"}"),
+        value("ferry_requests_total{method=\"GET\",status=\"200\",class=\"2xx\"}"),
         "2"
     );
     assert_eq!(
-        value("ferry_requests_total{method=\"GET\",status=\"304\"}"),
+        value("ferry_requests_total{method=\"GET\",status=\"304\",class=\"3xx\"}"),
         "1"
     );
     assert_eq!(
-        value("ferry_requests_total{method=\"GET\",status=\"404\"}"),
+        value("ferry_requests_total{method=\"GET\",status=\"404\",class=\"4xx\"}"),
         "1"
     );
     assert_eq!(value("ferry_request_duration_seconds_count"), "4");
@@ -328,6 +328,8 @@ fn prometheus_metrics_count_what_was_served() {
         .unwrap();
     assert!(copied >= 2 * 6, "{copied}");
     assert_eq!(value("ferry_open_connections"), "0");
+    // One of four GETs was answered 304.
+    assert_eq!(value("ferry_not_modified_ratio"), "0.25");
 }
 
 #[test]

@@ -323,3 +323,98 @@ async fn each_site_has_its_own_certificate_by_sni() {
         );
     }
 }
+
+/// A tiny upstream for `ferry proxy`: `/download` hands off to
+/// `/protected/a.txt` (X-Accel-Redirect); anything else echoes the request
+/// head it received as its body.
+fn echo_upstream() -> std::net::SocketAddr {
+    use std::io::{Read as _, Write as _};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap_or(0) == 1 {
+                    head.push(b[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_lowercase();
+                let res = if head.starts_with("get /download") {
+                    "HTTP/1.1 200 OK\r\nx-accel-redirect: /protected/a.txt\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+                } else {
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{head}",
+                        head.len()
+                    )
+                };
+                let _ = s.write_all(res.as_bytes());
+            });
+        }
+    });
+    addr
+}
+
+/// `ferry proxy` over HTTPS: HTTP/2 and HTTP/1.1 by ALPN, the host from
+/// `:authority` passed on as Host, `X-Forwarded-Proto: https`, HSTS, and
+/// hand-offs served over h2 like any file.
+#[tokio::test]
+async fn proxy_terminates_tls_with_h2_and_hands_off_files() {
+    let root = Ca::root("ferry proxy root");
+    let dir = tempfile::tempdir().unwrap();
+    let files = site(dir.path());
+    let (cert, key) = pki::write_pair(dir.path(), "live", &root.leaf("proxy", 20), &[]);
+    let up = echo_upstream();
+    let accel = format!("/protected/={}", files.display());
+    let f = Ferry::start(&[
+        "proxy",
+        "--upstream",
+        &format!("http://{up}"),
+        "--accel",
+        &accel,
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--hsts",
+        "max-age=60",
+    ]);
+    assert_eq!(f.scheme, "https");
+    for alpn in [H2, HTTP11] {
+        let config = client::config(&[root.der()], &[&TLS13], &[alpn]);
+        let tls = client::connect(f.addr, "localhost", config.clone())
+            .await
+            .unwrap();
+        let res = if alpn == H2 {
+            client::h2(tls, get_abs(&f, "/page")).await
+        } else {
+            client::h1(tls, get("/page")).await
+        };
+        let echoed = String::from_utf8_lossy(&res.body).into_owned();
+        let what = String::from_utf8_lossy(alpn);
+        assert_eq!(res.status, StatusCode::OK, "{what}");
+        assert!(
+            echoed.contains("x-forwarded-proto: https\r\n"),
+            "{what}: {echoed}"
+        );
+        assert!(echoed.contains("host: localhost"), "{what}: {echoed}");
+        assert_eq!(
+            res.header("strict-transport-security"),
+            Some("max-age=60"),
+            "{what}"
+        );
+        let tls = client::connect(f.addr, "localhost", config).await.unwrap();
+        let res = if alpn == H2 {
+            client::h2(tls, get_abs(&f, "/download")).await
+        } else {
+            client::h1(tls, get("/download")).await
+        };
+        assert_eq!(
+            (res.status, &res.body[..]),
+            (StatusCode::OK, &b"hello over tls\n"[..]),
+            "{what}"
+        );
+        assert!(res.header("x-accel-redirect").is_none(), "{what}");
+    }
+}
