@@ -302,7 +302,13 @@ fn prometheus_metrics_count_what_was_served() {
         s.read_to_string(&mut out).unwrap();
         out
     };
-    let text = scrape();
+    // The client sees EOF a moment before ferry counts the connection closed.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut text = scrape();
+    while !text.contains("\nferry_open_connections 0\n") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        text = scrape();
+    }
     let value = |series: &str| {
         text.lines()
             .find(|l| l.starts_with(series))

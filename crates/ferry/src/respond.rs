@@ -31,7 +31,9 @@ pub(crate) fn build(
 ) -> Response<Body> {
     let meta = entity.meta();
     let len = meta.len;
-    let mut res = bare(now, extra.nosniff);
+    // A 304 has no content to sniff.
+    let not_modified = plan == Plan::NotModified;
+    let mut res = bare(now, extra.nosniff && !not_modified);
     let h = res.headers_mut();
     let status = match plan {
         Plan::Full | Plan::Partial(_) | Plan::Multipart(_) => {
@@ -91,8 +93,16 @@ pub(crate) fn build(
         }
         Plan::NotModified => {
             // §15.4.5: the fields a 200 would carry among Cache-Control,
-            // Content-Location, Date, ETag, Expires and Vary; no content.
-            validators(h, entity, now);
+            // Content-Location, Date, ETag, Expires and Vary; no content. Other
+            // metadata SHOULD NOT be sent unless it guides cache updates, as
+            // Last-Modified does only when there is no ETag (so Go's
+            // ServeContent also drops it).
+            match entity.etag_header() {
+                Some(tag) => {
+                    h.insert(header::ETAG, tag);
+                }
+                None => validators(h, entity, now),
+            }
             if let Some(cc) = extra.cache_control {
                 h.insert(header::CACHE_CONTROL, cc.clone());
             }

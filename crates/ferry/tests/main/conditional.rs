@@ -29,6 +29,11 @@ async fn not_modified_keeps_validators_and_has_no_content() {
         !text.contains("\r\ncontent-type:") && !text.contains("content-length: 5"),
         "{text}"
     );
+    // RFC 9110 §15.4.5: other metadata SHOULD NOT be sent unless it guides
+    // cache updates, "e.g., Last-Modified might be useful if the response does
+    // not have an ETag field" — this one has one.
+    assert!(!text.contains("last-modified:"), "{text}");
+    assert!(!text.contains("x-content-type-options:"), "{text}");
 }
 
 #[tokio::test]
@@ -226,4 +231,33 @@ async fn decisions_never_read_the_body() {
         etag: None,
         last_modified: None,
     };
+}
+
+/// A store whose entities have a modification time but no entity tag.
+struct DateOnlyStore;
+
+impl Store for DateOnlyStore {
+    fn open<'a>(&'a self, _: &'a Key, _: &'a ferry::proto::AcceptEncoding) -> OpenFuture<'a> {
+        OpenFuture::new(async {
+            Ok(Entity::new(1000, Panicking)
+                .last_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000)))
+        })
+    }
+}
+
+#[tokio::test]
+async fn not_modified_without_an_etag_keeps_last_modified() {
+    // RFC 9110 §15.4.5: "Last-Modified might be useful if the response does
+    // not have an ETag field".
+    let req = http::Request::get("/x")
+        .header("if-modified-since", "Sun, 09 Sep 2001 01:46:40 GMT")
+        .body(())
+        .unwrap();
+    let res = ServeDir::new(DateOnlyStore).serve(&req).await;
+    assert_eq!(res.status(), 304);
+    assert_eq!(
+        res.headers()["last-modified"],
+        "Sun, 09 Sep 2001 01:46:40 GMT"
+    );
+    assert!(res.headers().get("etag").is_none());
 }
