@@ -120,7 +120,7 @@ pub(crate) struct ProxyArgs {
     pub(crate) upstream_timeout: u64,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct ServeArgs {
     #[command(flatten)]
     pub(crate) tls: TlsArgs,
@@ -230,7 +230,7 @@ pub(crate) struct ServeArgs {
 }
 
 /// Flags every server command shares.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct ServerArgs {
     /// A TOML file of settings: keys are these flags' long names (`listen`,
     /// `cache-control`, `tls-cert`…; `root` for the directory). Flags win over
@@ -279,6 +279,7 @@ pub(crate) struct ServerArgs {
         long,
         value_name = "SECS",
         default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..),
         env = "FERRY_HEADER_TIMEOUT"
     )]
     pub(crate) header_timeout: u64,
@@ -294,7 +295,13 @@ pub(crate) struct ServerArgs {
     pub(crate) drain_timeout: u64,
 
     /// Largest request head accepted, in bytes; larger heads get 431.
-    #[arg(long, value_name = "BYTES", default_value_t = 32 * 1024, env = "FERRY_MAX_HEADER_BYTES")]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 32 * 1024,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..),
+        env = "FERRY_MAX_HEADER_BYTES"
+    )]
     pub(crate) max_header_bytes: usize,
 
     /// Most connections open at once; beyond it, new ones wait in the
@@ -303,6 +310,7 @@ pub(crate) struct ServerArgs {
         long,
         value_name = "N",
         default_value_t = 10_000,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
         env = "FERRY_MAX_CONNECTIONS"
     )]
     pub(crate) max_connections: usize,
@@ -312,6 +320,7 @@ pub(crate) struct ServerArgs {
         long,
         value_name = "SECS",
         default_value_t = 75,
+        value_parser = clap::value_parser!(u64).range(1..),
         env = "FERRY_IDLE_TIMEOUT"
     )]
     pub(crate) idle_timeout: u64,
@@ -322,6 +331,7 @@ pub(crate) struct ServerArgs {
         long,
         value_name = "SECS",
         default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..),
         env = "FERRY_WRITE_TIMEOUT"
     )]
     pub(crate) write_timeout: u64,
@@ -338,7 +348,7 @@ pub(crate) struct ServerArgs {
 }
 
 /// HTTPS and HTTP/2 for `ferry serve` and `ferry proxy`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(group(clap::ArgGroup::new("https").args(["tls_cert", "acme_domain"]).multiple(true)))]
 pub(crate) struct TlsArgs {
     /// Serve HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate chain;
@@ -357,17 +367,12 @@ pub(crate) struct TlsArgs {
 
     /// With TLS: also listen on this plain-HTTP address and redirect every
     /// request there to HTTPS (308); with ACME it also answers HTTP-01.
-    #[arg(
-        long,
-        value_name = "ADDR",
-        requires = "https",
-        env = "FERRY_REDIRECT_HTTP"
-    )]
+    #[arg(long, value_name = "ADDR", env = "FERRY_REDIRECT_HTTP")]
     pub(crate) redirect_http: Option<SocketAddr>,
 
     /// With TLS: send `Strict-Transport-Security: VALUE`
     /// (e.g. `max-age=31536000`).
-    #[arg(long, value_name = "VALUE", requires = "https", env = "FERRY_HSTS")]
+    #[arg(long, value_name = "VALUE", env = "FERRY_HSTS")]
     pub(crate) hsts: Option<String>,
 
     /// Serve HTTPS with a certificate for NAME obtained and renewed

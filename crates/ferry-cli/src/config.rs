@@ -31,7 +31,10 @@ pub(crate) struct Provenance {
 pub(crate) struct SiteSpec {
     pub(crate) hosts: Vec<String>,
     pub(crate) default: bool,
+    /// The site's own settings, as `ferry serve` arguments.
     argv: Vec<OsString>,
+    /// The keys it sets; the rest it inherits.
+    keys: Vec<String>,
     /// "ferry.toml [[site]] #2", for messages.
     pub(crate) name: String,
 }
@@ -55,9 +58,41 @@ pub(crate) const SITE_KEYS: &[&str] = &[
 ];
 
 impl SiteSpec {
-    /// The site's settings, parsed by the same flags as `ferry serve`'s (but
-    /// not from FERRY_* variables, which set the top-level site).
-    pub(crate) fn args(&self) -> anyhow::Result<crate::args::ServeArgs> {
+    /// The site's settings: its own keys, parsed by the same flags as `ferry
+    /// serve`'s, over the top level's effective settings (from flags,
+    /// variables or the file), as nginx's `server` inherits from `http`.
+    pub(crate) fn args(
+        &self,
+        top: &crate::args::ServeArgs,
+    ) -> anyhow::Result<crate::args::ServeArgs> {
+        let own = self.own_args()?;
+        let mut a = top.clone();
+        a.dir = own.dir;
+        for k in &self.keys {
+            match k.as_str() {
+                "browse" => a.browse = own.browse,
+                "show-hidden" => a.show_hidden = own.show_hidden,
+                "follow-symlinks" => a.follow_symlinks = own.follow_symlinks,
+                "no-precompressed" => a.no_precompressed = own.no_precompressed,
+                "no-file-cache" => a.no_file_cache = own.no_file_cache,
+                "cache-control" => a.cache_control.clone_from(&own.cache_control),
+                "immutable-cache-control" => {
+                    a.immutable_cache_control
+                        .clone_from(&own.immutable_cache_control);
+                }
+                "cache-rule" => a.cache_rules.clone_from(&own.cache_rules),
+                "mime" => a.mime.clone_from(&own.mime),
+                "default-type" => a.default_type.clone_from(&own.default_type),
+                _ => {}
+            }
+        }
+        // A site's certificate is its own: never the top level's.
+        a.tls.tls_cert = own.tls.tls_cert;
+        a.tls.tls_key = own.tls.tls_key;
+        Ok(a)
+    }
+
+    fn own_args(&self) -> anyhow::Result<crate::args::ServeArgs> {
         use clap::FromArgMatches as _;
         let cmd = crate::args::Cli::command().mut_subcommand("serve", |mut c| {
             let ids: Vec<String> = c
@@ -69,11 +104,9 @@ impl SiteSpec {
             }
             c
         });
-        let m = cmd.try_get_matches_from(&self.argv).map_err(|e| {
-            let e = e.to_string();
-            let first = e.lines().next().unwrap_or_default();
-            anyhow::anyhow!("{}: {}", self.name, first.trim_start_matches("error: "))
-        })?;
+        let m = cmd
+            .try_get_matches_from(&self.argv)
+            .map_err(|e| anyhow::anyhow!("{}: {}", self.name, clap_error(&e)))?;
         let (_, sm) = m.subcommand().context("no subcommand")?;
         Ok(crate::args::ServeArgs::from_arg_matches(sm)?)
     }
@@ -161,8 +194,9 @@ fn merge(argv: Vec<OsString>) -> anyhow::Result<(Vec<OsString>, FromFile, Vec<Si
             }
         }) else {
             bail!(
-                "{}: unknown key `{key}` (keys are `ferry {sub}` flags' long names)",
-                path.display()
+                "{}: unknown key `{key}` (keys are `ferry {}` flags' long names)",
+                path.display(),
+                if sub == "check-config" { "serve" } else { sub }
             );
         };
         let id = arg.get_id().as_str().to_owned();
@@ -183,8 +217,7 @@ fn merge(argv: Vec<OsString>) -> anyhow::Result<(Vec<OsString>, FromFile, Vec<Si
             root = Some(scalar(&path, key, value)?.into());
             continue;
         }
-        let flag = format!("--{}", arg.get_long().expect("checked above"));
-        push_flag(&mut extra, &flag, &path, key, value)?;
+        push_flag(&mut extra, arg, &path, key, value)?;
     }
     let sites = if serve {
         sites(&path, &table)?
@@ -205,30 +238,58 @@ fn merge(argv: Vec<OsString>) -> anyhow::Result<(Vec<OsString>, FromFile, Vec<Si
     Ok((out, from_file, sites))
 }
 
-/// A setting as flags: `--flag value`, a bare `--flag` for `true`, the flag
-/// repeated for each item of a list.
+/// A setting as flags: a bare `--flag` for `true` on a switch, `--flag=VALUE`
+/// (never taken for another flag, even when VALUE starts with `-`), repeated
+/// for each item of a list. A value of the wrong type is an error naming the
+/// key: a string for a switch must not turn into the root directory.
 fn push_flag(
     out: &mut Vec<OsString>,
-    flag: &str,
+    arg: &clap::Arg,
     path: &Path,
     key: &str,
     value: &toml::Value,
 ) -> anyhow::Result<()> {
+    let flag = format!("--{}", arg.get_long().unwrap_or(key));
+    let takes_value = arg.get_action().takes_values();
     match value {
-        toml::Value::Boolean(true) => out.push(flag.into()),
-        toml::Value::Boolean(false) => {}
-        toml::Value::Array(items) => {
-            for v in items {
+        toml::Value::Boolean(b) if !takes_value => {
+            if *b {
                 out.push(flag.into());
-                out.push(scalar(path, key, v)?.into());
             }
         }
-        v => {
-            out.push(flag.into());
-            out.push(scalar(path, key, v)?.into());
+        _ if !takes_value => bail!("{}: `{key}` must be true or false", path.display()),
+        toml::Value::Array(items) => {
+            for v in items {
+                out.push(format!("{flag}={}", scalar(path, key, v)?).into());
+            }
         }
+        toml::Value::Boolean(_) => bail!(
+            "{}: `{key}` takes a value, not true or false",
+            path.display()
+        ),
+        v => out.push(format!("{flag}={}", scalar(path, key, v)?).into()),
     }
     Ok(())
+}
+
+/// Whether `key` is one of `ferry serve`'s flags.
+fn top_level_key(key: &str) -> bool {
+    crate::args::Cli::command()
+        .find_subcommand("serve")
+        .is_some_and(|c| c.get_arguments().any(|a| a.get_long() == Some(key)))
+}
+
+/// A clap error in one line, without its usage block: "the following
+/// required arguments were not provided: --tls-key <PEM>".
+pub(crate) fn clap_error(e: &clap::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:"))
+        .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+        .map(|l| l.trim_start_matches("error: "))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The `[[site]]` tables of the file at `path`.
@@ -245,12 +306,8 @@ fn sites(path: &Path, table: &toml::Table) -> anyhow::Result<Vec<SiteSpec>> {
         let toml::Value::Table(t) = item else {
             bail!("{name}: expected a table");
         };
-        // The file's top-level site settings, overridden by the site's own.
-        let mut merged: toml::Table = table
-            .iter()
-            .filter(|(k, _)| SITE_KEYS.contains(&k.as_str()) && *k != "root")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        // The site's own settings; it inherits the rest from the top level.
+        let mut merged = toml::Table::new();
         let (mut hosts, mut default) = (Vec::new(), false);
         for (k, v) in t {
             match (k.as_str(), v) {
@@ -269,6 +326,7 @@ fn sites(path: &Path, table: &toml::Table) -> anyhow::Result<Vec<SiteSpec>> {
                 (k, v) if SITE_KEYS.contains(&k) => {
                     merged.insert(k.to_owned(), v.clone());
                 }
+                (k, _) if !top_level_key(k) => bail!("{name}: unknown key `{k}`"),
                 (k, _) => bail!(
                     "{name}: `{k}` cannot be set per site (a site has `host`, `default`, {})",
                     SITE_KEYS
@@ -285,15 +343,23 @@ fn sites(path: &Path, table: &toml::Table) -> anyhow::Result<Vec<SiteSpec>> {
         let root = merged
             .remove("root")
             .with_context(|| format!("{name}: no `root`"))?;
+        let keys: Vec<String> = merged.keys().cloned().collect();
         let mut argv: Vec<OsString> = vec!["ferry".into(), "serve".into()];
+        let cli = crate::args::Cli::command();
+        let serve = cli.find_subcommand("serve").expect("ferry serve");
         for (k, v) in &merged {
-            push_flag(&mut argv, &format!("--{k}"), path, k, v)?;
+            let arg = serve
+                .get_arguments()
+                .find(|a| a.get_long() == Some(k.as_str()))
+                .expect("site keys are serve's flags");
+            push_flag(&mut argv, arg, path, k, v)?;
         }
         argv.push(scalar(path, "root", &root)?.into());
         out.push(SiteSpec {
             hosts,
             default,
             argv,
+            keys,
             name,
         });
     }

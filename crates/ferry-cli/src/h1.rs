@@ -529,9 +529,14 @@ impl<'a, S: Store> Conn<'a, S> {
         }
         self.wbuf.extend_from_slice(b"\r\n");
 
-        let (mut sent, mut zero_copy) = (0u64, false);
+        let (mut sent, mut zero_copy, mut result) = (0u64, false, Ok(()));
         if !head_only {
-            (sent, zero_copy) = self.send_body(body, chunked).await?;
+            // A client that goes away mid-body still gets its log line, with
+            // the bytes it was sent (nginx logs these too).
+            match self.send_body(body, chunked, &mut sent).await {
+                Ok(z) => zero_copy = z,
+                Err(e) => result = Err(e),
+            }
         }
         if self.shared.metrics {
             crate::metrics::response(
@@ -560,18 +565,25 @@ impl<'a, S: Store> Conn<'a, S> {
                 user_agent: h(header::USER_AGENT),
             });
         }
-        Ok(())
+        result
     }
 
-    /// Sends the body; returns the bytes sent and whether `sendfile(2)` sent them.
-    async fn send_body(&mut self, mut body: Body, chunked: bool) -> io::Result<(u64, bool)> {
+    /// Sends the body, counting the bytes handed to the socket in `sent`;
+    /// returns whether `sendfile(2)` sent them.
+    async fn send_body(
+        &mut self,
+        mut body: Body,
+        chunked: bool,
+        sent: &mut u64,
+    ) -> io::Result<bool> {
         if let Some((file, range)) = body.as_file() {
             let len = range.end - range.start;
             if len <= INLINE_BODY {
                 let at = self.wbuf.len();
                 self.wbuf.resize(at + len as usize, 0);
                 read_exact_at(file, &mut self.wbuf[at..], range.start)?;
-                return Ok((len, false));
+                *sent = len;
+                return Ok(false);
             }
             self.flush_with(true).await?;
             let mut off = range.start;
@@ -587,6 +599,7 @@ impl<'a, S: Store> Conn<'a, S> {
                         })
                     })
                     .await?;
+                *sent += n as u64;
                 if n == 0 {
                     // The file shrank under us: the declared length cannot be
                     // met, so the connection must end without completing it.
@@ -596,9 +609,8 @@ impl<'a, S: Store> Conn<'a, S> {
                     ));
                 }
             }
-            return Ok((len, true));
+            return Ok(true);
         }
-        let mut sent = 0;
         while let Some(frame) = body.frame().await {
             let Ok(data) = frame?.into_data() else {
                 continue;
@@ -606,7 +618,7 @@ impl<'a, S: Store> Conn<'a, S> {
             if data.is_empty() {
                 continue;
             }
-            sent += data.len() as u64;
+            *sent += data.len() as u64;
             if chunked {
                 let _ = write!(self.wbuf, "{:x}\r\n", data.len());
             }
@@ -621,7 +633,7 @@ impl<'a, S: Store> Conn<'a, S> {
         if chunked {
             self.wbuf.extend_from_slice(b"0\r\n\r\n");
         }
-        Ok((sent, false))
+        Ok(false)
     }
 
     /// Runs a non-blocking write `op` until it makes progress, waiting for the

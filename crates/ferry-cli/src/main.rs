@@ -245,6 +245,9 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
         if !a.tls.acme_domain.is_empty() {
             acme::check(&a.tls)?;
         }
+        let tls = a.tls.tls_cert.is_some() || !a.tls.acme_domain.is_empty() || sites.has_certs();
+        tls::check_https_flags(&a.tls, tls)?;
+        check_site_certs(a, &sites, tls)?;
         let root = match &a.dir {
             Some(d) => format!(
                 "root {} (from {})",
@@ -265,14 +268,17 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
         );
         return Ok(());
     }
-    let listen = a.server.listen;
+    let https = |a: &args::ServeArgs, sites: &sites::Sites<ferry::FsStore>| {
+        a.tls.tls_cert.is_some() || !a.tls.acme_domain.is_empty() || sites.has_certs()
+    };
+    let tls = https(a, &sites);
+    tls::check_https_flags(&a.tls, tls)?;
+    check_site_certs(a, &sites, tls)?;
+    let running = a.clone();
     let reload = move || -> anyhow::Result<_> {
         let (a, provenance) = reparse()?;
-        if a.server.listen != listen {
-            eprintln!(
-                "ferry: the new listen address {} applies after a restart",
-                a.server.listen
-            );
+        for key in restart_only_changes(&running, &a) {
+            eprintln!("ferry: `{key}` changed: it applies after a restart");
         }
         if a.dir
             .as_deref()
@@ -281,14 +287,73 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
         {
             bail!("the root changed from a directory to a bucket: restart to apply");
         }
-        fs_sites(&a, &provenance)
+        let sites = fs_sites(&a, &provenance)?;
+        check_site_certs(&a, &sites, tls)?;
+        if https(&a, &sites) != tls {
+            eprintln!("ferry: HTTPS turned on or off: it applies after a restart");
+        }
+        Ok(sites)
     };
-    let tls =
-        a.tls.tls_cert.is_some() || a.tls.h2c || !a.tls.acme_domain.is_empty() || sites.has_certs();
-    if tls {
+    if tls || a.tls.h2c {
         return tls::run(&a.server, &a.tls, sites, reload, &what);
     }
     h1::run(&a.server, sites, reload, &what)
+}
+
+/// Over HTTPS, a site without a certificate of its own needs one to fall back
+/// on (--tls-cert or ACME), or its handshakes would all fail.
+fn check_site_certs(
+    a: &args::ServeArgs,
+    sites: &sites::Sites<ferry::FsStore>,
+    tls: bool,
+) -> anyhow::Result<()> {
+    let fallback = a.tls.tls_cert.is_some() || !a.tls.acme_domain.is_empty();
+    if tls && !fallback && sites.lacks_certs() {
+        bail!(
+            "a site has no tls-cert, and there is no --tls-cert or --acme-domain to fall back on: \
+             its HTTPS handshakes would fail"
+        );
+    }
+    Ok(())
+}
+
+/// The listener's settings that differ between `old` and `new`: a reload
+/// applies the sites (roots, their options and certificates, the health
+/// check), these need a restart.
+fn restart_only_changes(old: &args::ServeArgs, new: &args::ServeArgs) -> Vec<&'static str> {
+    let (o, n) = (&old.server, &new.server);
+    let (ot, nt) = (&old.tls, &new.tls);
+    let changed = [
+        ("listen", o.listen != n.listen),
+        ("access-log", o.access_log != n.access_log),
+        (
+            "access-log-format",
+            o.access_log_format != n.access_log_format,
+        ),
+        ("no-access-log", o.no_access_log != n.no_access_log),
+        ("metrics", o.metrics != n.metrics),
+        ("header-timeout", o.header_timeout != n.header_timeout),
+        ("idle-timeout", o.idle_timeout != n.idle_timeout),
+        ("write-timeout", o.write_timeout != n.write_timeout),
+        ("drain-timeout", o.drain_timeout != n.drain_timeout),
+        ("max-header-bytes", o.max_header_bytes != n.max_header_bytes),
+        ("max-connections", o.max_connections != n.max_connections),
+        (
+            "tls-cert",
+            ot.tls_cert != nt.tls_cert || ot.tls_key != nt.tls_key,
+        ),
+        ("h2c", ot.h2c != nt.h2c),
+        ("redirect-http", ot.redirect_http != nt.redirect_http),
+        ("hsts", ot.hsts != nt.hsts),
+        (
+            "acme-domain",
+            ot.acme_domain != nt.acme_domain || ot.acme_directory != nt.acme_directory,
+        ),
+    ];
+    changed
+        .into_iter()
+        .filter_map(|(k, c)| c.then_some(k))
+        .collect()
 }
 
 /// Every site of `ferry serve` on directories: the top-level root (the
@@ -304,7 +369,7 @@ fn fs_sites(
         out.add(sites::Site { svc, cert: None }, &[], true)?;
     }
     for spec in &provenance.sites {
-        let sa = spec.args()?;
+        let sa = spec.args(a)?;
         let dir = sa.dir.as_ref().context("a site without root")?;
         let svc = fs_service(&sa, dir, &format!("`root` in {}", spec.name))?;
         let cert = match (&sa.tls.tls_cert, &sa.tls.tls_key) {

@@ -217,7 +217,7 @@ impl Proxy {
             Ok(Ok(res)) => res,
             Ok(Err(e)) => {
                 tracing::debug!(error = ?e, "upstream request failed");
-                eprintln!("ferry: upstream error: {e:?}");
+                eprintln!("ferry: upstream error: {}", error_chain(&e));
                 crate::metrics::upstream_error("refused");
                 return status(StatusCode::BAD_GATEWAY, "502 Bad Gateway\n");
             }
@@ -228,6 +228,9 @@ impl Proxy {
             }
         };
         let (mut head, body) = res.into_parts();
+        // RFC 9110 §6.2: an intermediary sends its own HTTP version, whatever
+        // the upstream spoke (an HTTP/1.0 app server still gets HTTP/1.1 out).
+        head.version = http::Version::HTTP_11;
         if Honor::wants_handoff(&head.headers) {
             drop(body);
             return match self
@@ -287,4 +290,17 @@ async fn serve_static(
         }
     }
     res
+}
+
+/// "client error (Connect): tcp connect error: Connection refused (os error
+/// 111)": an error and its sources, as an operator reads them.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
 }

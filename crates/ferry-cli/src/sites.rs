@@ -70,7 +70,12 @@ impl<S: Store> Sites<S> {
     ) -> anyhow::Result<()> {
         let i = self.list.len();
         for h in hosts {
-            let key = normalize(h).ok_or_else(|| anyhow::anyhow!("{h:?} is not a host name"))?;
+            let key = normalize(h).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{h:?} is not a host name (ASCII letters, digits, `-`, `.`; \
+                     no port, no wildcard; IDNs in their xn-- form)"
+                )
+            })?;
             if self.by_host.insert(key.into(), i).is_some() {
                 anyhow::bail!("the host {h} is named by two sites");
             }
@@ -89,6 +94,11 @@ impl<S: Store> Sites<S> {
     pub(crate) fn health_check(mut self, path: Option<&str>) -> Self {
         self.health = path.map(Into::into);
         self
+    }
+
+    /// Whether some site has no certificate of its own.
+    pub(crate) fn lacks_certs(&self) -> bool {
+        self.list.iter().any(|s| s.cert.is_none())
     }
 
     /// Whether some site has its own certificate (which turns TLS on).
@@ -159,7 +169,7 @@ fn normalize(h: &str) -> Option<String> {
     let h = h.trim().trim_end_matches('.').to_ascii_lowercase();
     let ok = !h.is_empty()
         && h.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'*'));
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
     ok.then_some(h)
 }
 
@@ -243,7 +253,10 @@ where
                         eprintln!("ferry: configuration reloaded");
                     }
                     Ok(Err(e)) => {
-                        eprintln!("ferry: configuration not reloaded, keeping the old one: {e:#}");
+                        // One line, for logs (a TOML error spans several).
+                        let why = format!("{e:#}");
+                        let why = why.split_whitespace().collect::<Vec<_>>().join(" ");
+                        eprintln!("ferry: configuration not reloaded, keeping the old one: {why}");
                     }
                     Err(_) => eprintln!("ferry: configuration not reloaded: the reload failed"),
                 }
@@ -292,6 +305,10 @@ fn text(status: StatusCode, body: &'static str, method: &Method) -> Response<Bod
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     res
 }
 

@@ -143,6 +143,7 @@ impl Https {
                 _ => anyhow::bail!("--tls-cert and --tls-key go together"),
             };
         let Some(resolver) = wrap(certs) else {
+            check_https_flags(tls, false)?;
             return Ok(None);
         };
         let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
@@ -225,6 +226,25 @@ impl Https {
         };
         Some((tls, proto))
     }
+}
+
+/// `--hsts` and `--redirect-http` need HTTPS: a certificate from the flags,
+/// ACME, or a site's own.
+pub(crate) fn check_https_flags(tls: &TlsArgs, https: bool) -> anyhow::Result<()> {
+    if https {
+        return Ok(());
+    }
+    for (flag, set) in [
+        ("--hsts", tls.hsts.is_some()),
+        ("--redirect-http", tls.redirect_http.is_some()),
+    ] {
+        if set {
+            anyhow::bail!(
+                "{flag} needs HTTPS: --tls-cert and --tls-key, --acme-domain, or a [[site]] with tls-cert"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// hyper's HTTP/1.1 and HTTP/2 server with ferry's limits, speaking `proto`.

@@ -520,6 +520,24 @@ fn sites_are_chosen_by_host_with_421_or_a_default_site() {
     assert!(r.ends_with("\r\n\r\nok\n"), "{r}");
     drop(f);
 
+    // Sites inherit the top level's effective settings: a flag's too.
+    let f = Ferry::start(&[
+        "serve",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--cache-control",
+        "max-age=7",
+    ]);
+    assert_eq!(
+        header(&get_host(&f, "a.test", "/who.txt"), "cache-control"),
+        Some("max-age=7")
+    );
+    assert_eq!(
+        header(&get_host(&f, "b.test", "/who.txt"), "cache-control"),
+        Some("max-age=5")
+    );
+    drop(f);
+
     // With a top-level root, it is the default site.
     std::fs::write(&cfg, format!("root = {:?}\n{sites}", d.path())).unwrap();
     let f = Ferry::start(&["serve", "--config", cfg.to_str().unwrap()]);
@@ -527,6 +545,19 @@ fn sites_are_chosen_by_host_with_421_or_a_default_site() {
     assert!(get_host(&f, "b.test", "/who.txt").ends_with("site b"));
     drop(f);
 
+    // A value of the wrong type is an error naming its key, never a root.
+    std::fs::write(&cfg, format!("browse = {:?}\n", a.path())).unwrap();
+    let (code, _, err) = ferry(&["check-config", "--config", cfg.to_str().unwrap()], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("`browse` must be true or false"), "{err}");
+    // A value starting with `-` is a value, not a flag.
+    std::fs::write(
+        &cfg,
+        format!("root = {:?}\ncache-control = \"--browse\"\n", a.path()),
+    )
+    .unwrap();
+    let (code, _, err) = ferry(&["check-config", "--config", cfg.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{err}");
     // A listener setting inside a site is an error naming the table.
     std::fs::write(
         &cfg,
@@ -596,7 +627,7 @@ fn sighup_reloads_the_configuration_atomically_without_dropping_a_download() {
     .unwrap();
     hup();
     let l = f.wait_log("configuration not reloaded");
-    assert!(l.contains("unknown key `foo`"), "{l}");
+    assert!(l.contains("`browse` must be true or false"), "{l}");
     std::fs::write(&cfg, "root = \"/no/such/dir\"\n").unwrap();
     hup();
     f.wait_log("/no/such/dir does not exist");

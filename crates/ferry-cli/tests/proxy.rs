@@ -798,3 +798,13 @@ fn a_gib_streams_both_ways_with_flat_memory() {
         "ferry's peak RSS was {peak} MiB for 2 GiB through it"
     );
 }
+
+#[test]
+fn an_http_1_0_upstream_still_gets_http_1_1_out() {
+    // RFC 9110 §6.2: an intermediary sends its own version, not the upstream's.
+    let up = Upstream::start(|_| b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok".to_vec());
+    let f = Ferry::proxy(&up.url(), &[]);
+    let r = f.get("/page", "");
+    assert!(r.all().starts_with("HTTP/1.1 200 OK\r\n"), "{}", r.all());
+    assert_eq!(r.text(), "ok");
+}

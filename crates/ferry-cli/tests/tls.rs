@@ -296,6 +296,8 @@ async fn each_site_has_its_own_certificate_by_sni() {
         cert.to_str().unwrap(),
         "--tls-key",
         key.to_str().unwrap(),
+        "--hsts",
+        "max-age=9",
     ]);
     assert_eq!(f.scheme, "https");
     for (name, leaf, body) in [
@@ -321,7 +323,30 @@ async fn each_site_has_its_own_certificate_by_sni() {
             (StatusCode::OK, body.as_bytes()),
             "{name}"
         );
+        assert_eq!(res.header("strict-transport-security"), Some("max-age=9"));
     }
+    drop(f);
+
+    // Certificates only per site: HTTPS, and --hsts with it.
+    let f = Ferry::start(&[
+        "serve",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--hsts",
+        "max-age=9",
+    ]);
+    assert_eq!(f.scheme, "https");
+    let config = client::config(&[root.der()], &[&TLS13], &[H2]);
+    let tls = client::connect(f.addr, "a.test", config).await.unwrap();
+    let req = Request::get(format!("https://a.test:{}/a.txt", f.addr.port()))
+        .body(Empty::new())
+        .unwrap();
+    let res = client::h2(tls, req).await;
+    assert_eq!(
+        (res.status, &res.body[..]),
+        (StatusCode::OK, &b"site a\n"[..])
+    );
+    assert_eq!(res.header("strict-transport-security"), Some("max-age=9"));
 }
 
 /// A tiny upstream for `ferry proxy`: `/download` hands off to
