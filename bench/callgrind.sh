@@ -9,6 +9,8 @@
 #   FERRY_BIN=/path/to/ferry bash bench/callgrind.sh
 #   SERVERS="ferry" bash bench/callgrind.sh  # ferry only
 #   KEEP_TMP=1 bash bench/callgrind.sh       # keep callgrind.out.* for callgrind_annotate
+#   REQUEST=ims bash bench/callgrind.sh      # get (default), inm, ims or range:
+#                                            # the requests of bench/run.sh's rows 1, 2, 3, 6
 #
 # The counters are zeroed (callgrind_control -z) after WARMUP requests and
 # dumped (callgrind_control -d) after N more, so start-up and first-request
@@ -17,6 +19,8 @@
 set -euo pipefail
 
 N=${N:-2000}
+REQUEST=${REQUEST:-get}
+case $REQUEST in get | inm | ims | range) ;; *) die "REQUEST must be get, inm, ims or range, got '$REQUEST'" ;; esac
 WARMUP=${WARMUP:-200}
 read -r -a SERVERS <<<"${SERVERS:-ferry nginx lighttpd}"
 PORT_ferry=18084
@@ -64,18 +68,32 @@ W=$T/www
 mkdir -p "$W" "$T/nginx/tmp" "$T/lighttpd"
 head -c 1024 /dev/urandom >"$W/1k.bin"
 touch -d '2024-01-01 00:00:00 UTC' "$W/1k.bin"
+if [ "$REQUEST" = range ]; then
+    head -c $((100 * 1024 * 1024)) /dev/zero >"$W/100m.bin"
+    touch -d '2024-01-01 00:00:00 UTC' "$W/100m.bin"
+fi
 
 write_configs "$T" "$W"
 
 cat >"$T/client.py" <<'EOF'
 import http.client, sys
-port, n, size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+port, n, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+# The validators come from a first GET, as a browser's revalidation would.
+conn.request("GET", "/1k.bin")
+first = conn.getresponse()
+first.read()
+path, headers, want, size = {
+    "get": ("/1k.bin", {}, 200, 1024),
+    "inm": ("/1k.bin", {"If-None-Match": first.getheader("etag")}, 304, 0),
+    "ims": ("/1k.bin", {"If-Modified-Since": first.getheader("last-modified")}, 304, 0),
+    "range": ("/100m.bin", {"Range": "bytes=1000000-1000999"}, 206, 1000),
+}[mode]
 for i in range(n):
-    conn.request("GET", "/1k.bin")
+    conn.request("GET", path, headers=headers)
     resp = conn.getresponse()
     body = resp.read()
-    if resp.status != 200 or len(body) != size or resp.will_close:
+    if resp.status != want or len(body) != size or resp.will_close:
         sys.exit(f"request {i}: status {resp.status}, {len(body)} bytes, will_close={resp.will_close}")
 conn.close()
 EOF
@@ -106,9 +124,9 @@ one() {
     done
     [ -n "$ok" ] || { tail -20 "$T/$name.log" >&2; die "$name did not start under valgrind"; }
     # taskset execs valgrind, and valgrind runs the program in its own process.
-    python3 "$T/client.py" "$port" "$WARMUP" 1024 || die "$name: warm-up requests failed"
+    python3 "$T/client.py" "$port" "$WARMUP" "$REQUEST" || die "$name: warm-up requests failed"
     callgrind_control -z "$VPID" >/dev/null 2>&1 || die "callgrind_control -z failed (vgdb)"
-    python3 "$T/client.py" "$port" "$N" 1024 || die "$name: requests failed"
+    python3 "$T/client.py" "$port" "$N" "$REQUEST" || die "$name: requests failed"
     callgrind_control -d "$VPID" >/dev/null 2>&1 || die "callgrind_control -d failed (vgdb)"
     local dump
     dump=$(ls -t "$out".* 2>/dev/null | head -1)
@@ -129,7 +147,7 @@ for s in "${SERVERS[@]}"; do
     one "$s"
 done
 
-echo "callgrind, GET 1 KiB keep-alive on one connection, N=$N after $WARMUP warm-up (user-space instructions only)"
+echo "callgrind, REQUEST=$REQUEST (get: GET 1 KiB; inm/ims: 304; range: 1000 bytes of 100 MiB) keep-alive on one connection, N=$N after $WARMUP warm-up (user-space instructions only)"
 printf '%-9s %14s %16s %10s\n' server 'Ir/request' 'Ir total' 'vs ferry'
 for s in "${SERVERS[@]}"; do
     rel=-

@@ -43,6 +43,9 @@ use std::time::{Duration, SystemTime};
 /// [RFC 8737 §6.2]: https://www.rfc-editor.org/rfc/rfc8737#section-6.2
 pub(crate) const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
 
+/// The least time between two issuances that succeeded.
+const MIN_AFTER_ISSUE: Duration = Duration::from_secs(3600);
+
 /// Let's Encrypt's production directory, the default `--acme-directory`.
 pub(crate) const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
@@ -320,16 +323,31 @@ impl Acme {
         let mut failures = 0u32;
         loop {
             let due = lock(&self.renew_at).is_none_or(|t| SystemTime::now() >= t);
+            let mut obtained = false;
             if due {
-                let attempt =
-                    tokio::time::timeout(ISSUE_TIMEOUT, self.obtain(&mut account, http01))
+                // Each attempt in its own task: a panic in the ACME client on a
+                // strange CA answer is a failed attempt, not the end of renewals.
+                let (me, mut acct) = (self.clone(), account.take());
+                let attempt = tokio::spawn(async move {
+                    let r = tokio::time::timeout(ISSUE_TIMEOUT, me.obtain(&mut acct, http01))
                         .await
                         .unwrap_or_else(|_| {
                             Err(anyhow::anyhow!("no certificate in {ISSUE_TIMEOUT:?}"))
                         });
+                    (r, acct)
+                })
+                .await;
+                let attempt = match attempt {
+                    Ok((r, acct)) => {
+                        account = acct;
+                        r
+                    }
+                    Err(e) => Err(anyhow::anyhow!("the ACME client failed: {e}")),
+                };
                 match attempt {
                     Ok(v) => {
                         failures = 0;
+                        obtained = true;
                         eprintln!(
                             "ferry: ACME: certificate for {} obtained from {} (valid until {})",
                             self.names(),
@@ -347,7 +365,9 @@ impl Acme {
                             // the next try registers a new one.
                             let _ = std::fs::remove_file(self.ca_dir.join("account.json"));
                         }
-                        let wait = Duration::from_secs(60 << (failures - 1).min(9)).min(WAKE);
+                        // 5, 10, 20… minutes: within Let's Encrypt's limit of
+                        // 5 failed validations per hour.
+                        let wait = Duration::from_secs(300 << (failures - 1).min(7)).min(WAKE);
                         eprintln!(
                             "ferry: ACME: cannot obtain a certificate for {} from {}: {}",
                             self.names(),
@@ -362,6 +382,13 @@ impl Acme {
             let until = lock(&self.renew_at)
                 .and_then(|t| t.duration_since(SystemTime::now()).ok())
                 .unwrap_or_default();
+            // A certificate due for renewal as soon as it arrives (a skewed
+            // clock, a very short-lived certificate) must not loop issuance.
+            let until = if obtained {
+                until.max(MIN_AFTER_ISSUE)
+            } else {
+                until
+            };
             tokio::time::sleep(until.min(WAKE)).await;
         }
     }
@@ -439,7 +466,7 @@ impl Acme {
                 }
                 _ => {
                     let cert = challenge_certificate(&name, key_auth.digest().as_ref())?;
-                    write(&self.resolver.challenges).insert(name.clone(), cert);
+                    write(&self.resolver.challenges).insert(name.to_ascii_lowercase(), cert);
                 }
             }
             challenge.set_ready().await?;

@@ -115,6 +115,7 @@ pub(crate) struct ProxyArgs {
         long,
         value_name = "SECS",
         default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=86_400),
         env = "FERRY_UPSTREAM_TIMEOUT"
     )]
     pub(crate) upstream_timeout: u64,
@@ -138,6 +139,7 @@ pub(crate) struct ServeArgs {
         long,
         value_name = "SECS",
         default_value_t = 0,
+        value_parser = clap::value_parser!(u64).range(0..=86_400),
         env = "FERRY_METADATA_TTL"
     )]
     pub(crate) metadata_ttl: u64,
@@ -160,6 +162,7 @@ pub(crate) struct ServeArgs {
         long,
         value_name = "SECS",
         default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=86_400),
         env = "FERRY_STORE_TIMEOUT"
     )]
     pub(crate) store_timeout: u64,
@@ -279,7 +282,7 @@ pub(crate) struct ServerArgs {
         long,
         value_name = "SECS",
         default_value_t = 10,
-        value_parser = clap::value_parser!(u64).range(1..),
+        value_parser = clap::value_parser!(u64).range(1..=86_400),
         env = "FERRY_HEADER_TIMEOUT"
     )]
     pub(crate) header_timeout: u64,
@@ -290,6 +293,7 @@ pub(crate) struct ServerArgs {
         long,
         value_name = "SECS",
         default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(0..=86_400),
         env = "FERRY_DRAIN_TIMEOUT"
     )]
     pub(crate) drain_timeout: u64,
@@ -299,7 +303,7 @@ pub(crate) struct ServerArgs {
         long,
         value_name = "BYTES",
         default_value_t = 32 * 1024,
-        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..),
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=1 << 20),
         env = "FERRY_MAX_HEADER_BYTES"
     )]
     pub(crate) max_header_bytes: usize,
@@ -310,7 +314,7 @@ pub(crate) struct ServerArgs {
         long,
         value_name = "N",
         default_value_t = 10_000,
-        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000),
         env = "FERRY_MAX_CONNECTIONS"
     )]
     pub(crate) max_connections: usize,
@@ -320,7 +324,7 @@ pub(crate) struct ServerArgs {
         long,
         value_name = "SECS",
         default_value_t = 75,
-        value_parser = clap::value_parser!(u64).range(1..),
+        value_parser = clap::value_parser!(u64).range(1..=86_400),
         env = "FERRY_IDLE_TIMEOUT"
     )]
     pub(crate) idle_timeout: u64,
@@ -331,7 +335,7 @@ pub(crate) struct ServerArgs {
         long,
         value_name = "SECS",
         default_value_t = 60,
-        value_parser = clap::value_parser!(u64).range(1..),
+        value_parser = clap::value_parser!(u64).range(1..=86_400),
         env = "FERRY_WRITE_TIMEOUT"
     )]
     pub(crate) write_timeout: u64,

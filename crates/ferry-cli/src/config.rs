@@ -214,7 +214,13 @@ fn merge(argv: Vec<OsString>) -> anyhow::Result<(Vec<OsString>, FromFile, Vec<Si
         }
         from_file.insert(id.clone(), path.clone());
         if id == "dir" {
-            root = Some(scalar(&path, key, value)?.into());
+            let toml::Value::String(dir) = value else {
+                bail!(
+                    "{}: `root` must be a string (a directory or s3://…)",
+                    path.display()
+                );
+            };
+            root = Some(dir.into());
             continue;
         }
         push_flag(&mut extra, arg, &path, key, value)?;
@@ -233,6 +239,11 @@ fn merge(argv: Vec<OsString>) -> anyhow::Result<(Vec<OsString>, FromFile, Vec<Si
     out.extend(extra);
     out.extend(argv[at..].iter().cloned());
     if let Some(r) = root {
+        // After `--`: a root such as `-www` is a directory, not flags, and a
+        // flag left without its value cannot take it.
+        if !out.iter().any(|a| a == "--") {
+            out.push("--".into());
+        }
         out.push(r);
     }
     Ok((out, from_file, sites))
@@ -340,9 +351,9 @@ fn sites(path: &Path, table: &toml::Table) -> anyhow::Result<Vec<SiteSpec>> {
         if hosts.is_empty() && !default {
             bail!("{name}: give `host` (a name or a list), or `default = true`");
         }
-        let root = merged
-            .remove("root")
-            .with_context(|| format!("{name}: no `root`"))?;
+        let Some(toml::Value::String(root)) = merged.remove("root") else {
+            bail!("{name}: `root` must be given, as a string");
+        };
         let keys: Vec<String> = merged.keys().cloned().collect();
         let mut argv: Vec<OsString> = vec!["ferry".into(), "serve".into()];
         let cli = crate::args::Cli::command();
@@ -354,7 +365,8 @@ fn sites(path: &Path, table: &toml::Table) -> anyhow::Result<Vec<SiteSpec>> {
                 .expect("site keys are serve's flags");
             push_flag(&mut argv, arg, path, k, v)?;
         }
-        argv.push(scalar(path, "root", &root)?.into());
+        argv.push("--".into());
+        argv.push(root.into());
         out.push(SiteSpec {
             hosts,
             default,

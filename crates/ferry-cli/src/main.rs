@@ -58,7 +58,16 @@ fn raise_fd_limit() {
 
 /// `ferry serve s3://bucket/prefix`: checks the bucket before listening, so a
 /// wrong name or credentials fail at start (exit 2), not on the first request.
-fn serve_bucket(a: &args::ServeArgs, url: &str) -> anyhow::Result<()> {
+fn serve_bucket(
+    a: &args::ServeArgs,
+    url: &str,
+    provenance: &config::Provenance,
+) -> anyhow::Result<()> {
+    if !provenance.sites.is_empty() {
+        bail!("[[site]] tables serve directories; with the bucket {url} as root, give each site its own ferry");
+    }
+    let https = a.tls.tls_cert.is_some() || !a.tls.acme_domain.is_empty();
+    tls::check_https_flags(&a.tls, https)?;
     let probe = bucket_store(a, url)?;
     server::runtime()?
         .block_on(probe.check())
@@ -73,7 +82,7 @@ fn serve_bucket(a: &args::ServeArgs, url: &str) -> anyhow::Result<()> {
         }
     };
     let what = format!("serving {url}");
-    if a.tls.tls_cert.is_some() || a.tls.h2c || !a.tls.acme_domain.is_empty() {
+    if https || a.tls.h2c {
         return tls::run(&a.server, &a.tls, sites, reload, &what);
     }
     h1::run(&a.server, sites, reload, &what)
@@ -231,7 +240,7 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
         if check {
             bail!("check-config checks directories; for {url}, `ferry serve` checks the bucket at start");
         }
-        return serve_bucket(a, url);
+        return serve_bucket(a, url, provenance);
     }
     let sites = fs_sites(a, provenance)?;
     let what = match (&a.dir, provenance.sites.len()) {
@@ -245,9 +254,10 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
         if !a.tls.acme_domain.is_empty() {
             acme::check(&a.tls)?;
         }
-        let tls = a.tls.tls_cert.is_some() || !a.tls.acme_domain.is_empty() || sites.has_certs();
+        let fallback = a.tls.tls_cert.is_some() || !a.tls.acme_domain.is_empty();
+        let tls = fallback || sites.has_certs();
         tls::check_https_flags(&a.tls, tls)?;
-        check_site_certs(a, &sites, tls)?;
+        check_site_certs(fallback, &sites, tls)?;
         let root = match &a.dir {
             Some(d) => format!(
                 "root {} (from {})",
@@ -273,7 +283,10 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
     };
     let tls = https(a, &sites);
     tls::check_https_flags(&a.tls, tls)?;
-    check_site_certs(a, &sites, tls)?;
+    // The certificate sites without their own fall back on, as started: a
+    // reload cannot add or remove it.
+    let fallback = a.tls.tls_cert.is_some() || !a.tls.acme_domain.is_empty();
+    check_site_certs(fallback, &sites, tls)?;
     let running = a.clone();
     let reload = move || -> anyhow::Result<_> {
         let (a, provenance) = reparse()?;
@@ -288,7 +301,7 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
             bail!("the root changed from a directory to a bucket: restart to apply");
         }
         let sites = fs_sites(&a, &provenance)?;
-        check_site_certs(&a, &sites, tls)?;
+        check_site_certs(fallback, &sites, tls)?;
         if https(&a, &sites) != tls {
             eprintln!("ferry: HTTPS turned on or off: it applies after a restart");
         }
@@ -303,11 +316,10 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
 /// Over HTTPS, a site without a certificate of its own needs one to fall back
 /// on (--tls-cert or ACME), or its handshakes would all fail.
 fn check_site_certs(
-    a: &args::ServeArgs,
+    fallback: bool,
     sites: &sites::Sites<ferry::FsStore>,
     tls: bool,
 ) -> anyhow::Result<()> {
-    let fallback = a.tls.tls_cert.is_some() || !a.tls.acme_domain.is_empty();
     if tls && !fallback && sites.lacks_certs() {
         bail!(
             "a site has no tls-cert, and there is no --tls-cert or --acme-domain to fall back on: \

@@ -146,6 +146,9 @@ fn status(code: StatusCode, text: &'static str) -> Response<Body> {
 
 impl Proxy {
     async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        if let Some(res) = crate::sites::bad_host(req.version(), req.uri(), req.headers()) {
+            return res;
+        }
         let path = req.uri().path();
         // nginx's `internal`: only the application may send clients there.
         if self.honor.is_internal(path) {
@@ -181,7 +184,9 @@ impl Proxy {
         parts.version = http::Version::HTTP_11;
         let h = &mut parts.headers;
         strip_hop_by_hop(h);
-        let host = client_headers.get(header::HOST).cloned().or(authority);
+        // The target's authority wins over Host (RFC 9112 §3.2.2, RFC 9113
+        // §8.3.1), as in site routing.
+        let host = authority.or_else(|| client_headers.get(header::HOST).cloned());
         if let Some(host) = &host {
             h.insert(header::HOST, host.clone());
         }

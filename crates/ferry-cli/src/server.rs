@@ -109,19 +109,21 @@ where
     let listener = TcpListener::from_std(listener(args)?)?;
     let addr = listener.local_addr()?;
     if let Some(h) = &https {
-        h.start(addr.port()).await?;
+        h.start(addr.port(), args).await?;
     }
     let scheme = if https.is_some() { "https" } else { "http" };
     eprintln!("ferry: {what} on {scheme}://{addr}/");
     let header_timeout = Duration::from_secs(args.header_timeout.max(1));
     let max_head = args.max_header_bytes.max(1024);
     let hsts = https.as_ref().and_then(|h| h.hsts.clone());
+    let idle = Duration::from_secs(args.idle_timeout);
+    let write = Duration::from_secs(args.write_timeout);
 
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(args.header_timeout.max(1)))
         .max_header_size(args.max_header_bytes.max(1024))
-        .max_buf_size(args.max_header_bytes.max(8192) * 2 + 8192)
+        .max_buf_size(args.max_header_bytes.max(8192).saturating_mul(2) + 8192)
         .keep_alive(true);
     let log = !args.no_access_log;
     let metrics = args.metrics.is_some();
@@ -185,6 +187,7 @@ where
             tokio::spawn(async move {
                 if let Some((tls, proto)) = h.accept(stream, header_timeout).await {
                     let b = crate::tls::builder(header_timeout, max_head, proto);
+                    let tls = Deadline::new(tls, idle, write);
                     let conn = b.serve_connection(TokioIo::new(tls), service);
                     let _ = watcher.watch(conn.into_owned()).await;
                 }
@@ -192,7 +195,8 @@ where
             });
             continue;
         }
-        let conn = http.serve_connection(TokioIo::new(crate::linger::Linger::new(stream)), service);
+        let io = Deadline::new(crate::linger::Linger::new(stream), idle, write);
+        let conn = http.serve_connection(TokioIo::new(io), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = conn.await;
@@ -288,5 +292,125 @@ pub(crate) async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
+    }
+}
+
+/// A connection that fails with `TimedOut` once nothing moved for `idle`
+/// while only reading, or for `write` while a write waits: hyper's HTTP/2 has
+/// no idle timeout of its own and no path of hyper's has a send timeout, so
+/// without it an idle or stalled client would hold a `--max-connections`
+/// slot for ever (`--idle-timeout`, `--write-timeout`).
+pub(crate) struct Deadline<I> {
+    io: I,
+    idle: Duration,
+    write: Duration,
+    /// The last time bytes moved either way.
+    last: tokio::time::Instant,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<I> Deadline<I> {
+    pub(crate) fn new(io: I, idle: Duration, write: Duration) -> Self {
+        let now = tokio::time::Instant::now();
+        Deadline {
+            io,
+            idle,
+            write,
+            last: now,
+            sleep: Box::pin(tokio::time::sleep_until(now + idle)),
+        }
+    }
+
+    /// After a `Pending`: `Ready(Err)` once `limit` has passed since bytes
+    /// last moved, else the timer is armed to wake the task then.
+    fn expired(&mut self, limit: Duration, cx: &mut Context<'_>) -> Poll<std::io::Error> {
+        let at = self.last + limit;
+        if self.sleep.deadline() != at {
+            self.sleep.as_mut().reset(at);
+        }
+        match self.sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(std::io::ErrorKind::TimedOut.into()),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Deadline<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    self.last = tokio::time::Instant::now();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let idle = self.idle;
+                self.expired(idle, cx).map(Err)
+            }
+        }
+    }
+}
+
+impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Deadline<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.io).poll_write(cx, buf) {
+            Poll::Ready(r) => {
+                if matches!(r, Ok(n) if n > 0) {
+                    self.last = tokio::time::Instant::now();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let write = self.write;
+                self.expired(write, cx).map(Err)
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.io).poll_write_vectored(cx, bufs) {
+            Poll::Ready(r) => {
+                if matches!(r, Ok(n) if n > 0) {
+                    self.last = tokio::time::Instant::now();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let write = self.write;
+                self.expired(write, cx).map(Err)
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match Pin::new(&mut self.io).poll_flush(cx) {
+            Poll::Pending => {
+                let write = self.write;
+                self.expired(write, cx).map(Err)
+            }
+            r => r,
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }

@@ -265,6 +265,22 @@ where
     }
 }
 
+/// RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status
+/// code to any HTTP/1.1 request message that lacks a Host header field and to
+/// any request message that contains more than one Host header field line";
+/// the 400 for such a request (the HTTP/1.1 fast path's parser does the same).
+pub(crate) fn bad_host(
+    version: http::Version,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Option<Response<Body>> {
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let first = hosts.next();
+    let bad = hosts.next().is_some()
+        || (version == http::Version::HTTP_11 && first.is_none() && uri.authority().is_none());
+    bad.then(|| text(StatusCode::BAD_REQUEST, "400 Bad Request\n", &Method::GET))
+}
+
 /// The `--health-check` answer.
 pub(crate) fn health(method: &Method) -> Response<Body> {
     if method != Method::GET && method != Method::HEAD {

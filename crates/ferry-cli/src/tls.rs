@@ -102,8 +102,15 @@ impl<S: Store> std::fmt::Debug for BySite<S> {
 
 impl<S: Store> ResolvesServerCert for BySite<S> {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        if let Some(ck) = self.live.load().cert_for(hello.server_name()) {
-            return Some(ck);
+        // RFC 8737 §3: a TLS-ALPN-01 validation (`acme-tls/1` alone) must get
+        // ACME's challenge certificate, never a site's own.
+        let challenge = hello.alpn().is_some_and(|mut p| {
+            p.next() == Some(crate::acme::ACME_TLS_ALPN) && p.next().is_none()
+        });
+        if !challenge {
+            if let Some(ck) = self.live.load().cert_for(hello.server_name()) {
+                return Some(ck);
+            }
         }
         self.fallback.as_ref()?.resolve(hello)
     }
@@ -177,13 +184,19 @@ impl Https {
     /// Inside the runtime, once the HTTPS listener is bound to `https_port`:
     /// the redirect listener, certificate reloads on SIGHUP, then ACME (which
     /// may take a while to reach its CA).
-    pub(crate) async fn start(&self, https_port: u16) -> anyhow::Result<()> {
+    pub(crate) async fn start(&self, https_port: u16, args: &ServerArgs) -> anyhow::Result<()> {
         if let Some(plain) = self.redirect {
             let l = TcpListener::bind(plain)
                 .await
                 .with_context(|| format!("cannot listen on {plain}"))?;
             eprintln!("ferry: redirecting http://{}/ to https", l.local_addr()?);
-            tokio::spawn(redirect_loop(l, https_port, self.acme.clone()));
+            tokio::spawn(redirect_loop(
+                l,
+                https_port,
+                self.acme.clone(),
+                crate::server::slots(args),
+                Duration::from_secs(args.header_timeout),
+            ));
         }
         #[cfg(unix)]
         if let Some(r) = self.files.clone() {
@@ -220,9 +233,10 @@ impl Https {
         // TLS-ALPN-01 handshake the CA closes; no HTTP is served on it.
         let proto = match tls.get_ref().1.alpn_protocol() {
             Some(b"h2") => Proto::H2,
-            Some(b"http/1.1") => Proto::H1,
             Some(p) if p == crate::acme::ACME_TLS_ALPN => return None,
-            _ => Proto::Any,
+            // RFC 9113 §3.3: HTTP/2 over TLS is chosen by ALPN only; without
+            // it (or with http/1.1) the connection is HTTP/1.1.
+            _ => Proto::H1,
         };
         Some((tls, proto))
     }
@@ -299,6 +313,8 @@ pub(crate) fn run<S: Store>(
     let metrics = args.metrics.is_some();
     let header_timeout = Duration::from_secs(args.header_timeout.max(1));
     let max_head = args.max_header_bytes.max(1024);
+    let idle = Duration::from_secs(args.idle_timeout);
+    let write = Duration::from_secs(args.write_timeout);
 
     let std_listener = crate::server::listener(args)?;
     crate::server::runtime()?.block_on(async move {
@@ -307,7 +323,7 @@ pub(crate) fn run<S: Store>(
         crate::accesslog::reopen_on_hup(log.as_ref());
         crate::sites::reload_on_hup(live.clone(), reload);
         if let Some(h) = &https {
-            h.start(addr.port()).await?;
+            h.start(addr.port(), args).await?;
         }
         // Announced once SIGHUP is handled: an early HUP must not terminate.
         eprintln!("ferry: {what} on {scheme}://{addr}/");
@@ -331,6 +347,8 @@ pub(crate) fn run<S: Store>(
                         peer,
                         header_timeout,
                         max_head,
+                        idle,
+                        write,
                     };
                     match https {
                         Some(h) => {
@@ -378,6 +396,9 @@ struct Conn<S: Store> {
     header_timeout: Duration,
     /// `--max-header-bytes`, on every transport.
     max_head: usize,
+    /// `--idle-timeout` and `--write-timeout`.
+    idle: Duration,
+    write: Duration,
 }
 
 impl<S: Store> Conn<S> {
@@ -394,6 +415,8 @@ impl<S: Store> Conn<S> {
             peer,
             header_timeout,
             max_head,
+            idle,
+            write,
         } = self;
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let (live, hsts, log) = (live.clone(), hsts.clone(), log.clone());
@@ -401,7 +424,11 @@ impl<S: Store> Conn<S> {
                 let start = Instant::now();
                 let sites = live.load();
                 let span = tracing::debug_span!("request", method = %req.method(), target = %req.uri(), version = ?req.version());
-                let mut res = match sites.route(req.method(), req.uri(), req.headers()) {
+                let route = match crate::sites::bad_host(req.version(), req.uri(), req.headers()) {
+                    Some(res) => Route::Answer(res),
+                    None => sites.route(req.method(), req.uri(), req.headers()),
+                };
+                let mut res = match route {
                     Route::Serve(svc) => {
                         tracing::Instrument::instrument(svc.serve(&req), span).await
                     }
@@ -431,6 +458,7 @@ impl<S: Store> Conn<S> {
             }
         });
         let builder = builder(header_timeout, max_head, proto);
+        let io = crate::server::Deadline::new(io, idle, write);
         let conn = builder.serve_connection(TokioIo::new(io), service);
         if metrics {
             crate::metrics::connection_opened();
@@ -474,16 +502,20 @@ fn access_log(
 }
 
 /// The plain listener of `--redirect-http`: every request gets a 308 to the
-/// same path on HTTPS, except ACME HTTP-01 challenges.
+/// same path on HTTPS, except ACME HTTP-01 challenges. Its connections count
+/// against their own `--max-connections` and close after `--header-timeout`
+/// without a request, as on every listener.
 async fn redirect_loop(
     listener: TcpListener,
     https_port: u16,
     acme: Option<Arc<crate::acme::Acme>>,
+    slots: Arc<tokio::sync::Semaphore>,
+    header_timeout: Duration,
 ) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
+    let mut never = std::pin::pin!(std::future::pending::<()>());
+    while let Some((stream, _, slot)) =
+        crate::server::accept(&listener, &slots, never.as_mut()).await
+    {
         let acme = acme.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
@@ -495,8 +527,11 @@ async fn redirect_loop(
                 }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
+            drop(slot);
         });
     }
 }

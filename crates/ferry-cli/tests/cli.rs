@@ -752,3 +752,39 @@ fn the_example_config_in_docs_has_only_known_keys() {
         "{err}"
     );
 }
+
+#[test]
+fn an_idle_http2_connection_closes_after_the_idle_timeout() {
+    // hyper's HTTP/2 has no idle timeout of its own: a client that sends its
+    // preface and then nothing must not hold a connection slot for ever.
+    let d = site();
+    let f = Ferry::serve(d.path(), &["--h2c", "--idle-timeout", "1"]);
+    let mut s = TcpStream::connect(f.addr).unwrap();
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let t = Instant::now();
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all); // The server's SETTINGS, then EOF.
+    let idle = t.elapsed();
+    assert!(
+        idle >= Duration::from_millis(800) && idle < Duration::from_secs(5),
+        "{idle:?}"
+    );
+}
+
+#[test]
+fn timeouts_and_limits_out_of_range_are_errors() {
+    for (flag, v) in [
+        ("--idle-timeout", "0"),
+        ("--idle-timeout", "9223372036854775807"),
+        ("--write-timeout", "100000"),
+        ("--max-header-bytes", "10"),
+        ("--max-connections", "0"),
+        ("--drain-timeout", "18446744073709551615"),
+    ] {
+        let (code, _, err) = ferry(&["check-config", ".", flag, v], &[]);
+        assert_eq!(code, 2, "{flag} {v}");
+        assert!(err.contains(flag), "{flag} {v}: {err}");
+    }
+}

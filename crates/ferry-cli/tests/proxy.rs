@@ -420,13 +420,18 @@ fn hop_by_hop_fields_stay_on_their_hop_and_forwarded_fields_are_set() {
 fn client_x_forwarded_host_is_never_forwarded() {
     let up = Upstream::start(|_| response("200 OK", &[], b"ok"));
     let f = Ferry::proxy(&up.url(), &[]);
+    let r = f.send(b"GET /a HTTP/1.0\r\nx-forwarded-host: evil.example\r\n\r\n");
+    assert_eq!(r.status(), 200, "{}", r.all());
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host, or with two, is 400
+    // and never reaches the app.
     for req in [
-        "GET /a HTTP/1.0\r\nx-forwarded-host: evil.example\r\n\r\n",
         "GET /b HTTP/1.1\r\nx-forwarded-host: evil.example\r\nconnection: close\r\n\r\n",
+        "GET /c HTTP/1.1\r\nhost: a\r\nhost: b\r\nconnection: close\r\n\r\n",
     ] {
         let r = f.send(req.as_bytes());
-        assert_eq!(r.status(), 200, "{}", r.all());
+        assert_eq!(r.status(), 400, "{}", r.all());
     }
+    assert_eq!(up.seen().len(), 1);
     for s in up.seen() {
         assert_ne!(
             s.header("x-forwarded-host"),
