@@ -254,8 +254,8 @@ impl<'a, S: Store> Conn<'a, S> {
             sites: Snapshot::of(&shared.live),
             shared,
             stop,
-            // Small to start: memory per connection is what 1000 connections cost.
-            rbuf: Vec::with_capacity(1024),
+            // Allocated when a request arrives, given back between requests.
+            rbuf: Vec::new(),
             rpos: 0,
             wbuf: Vec::new(),
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
@@ -396,7 +396,14 @@ impl<'a, S: Store> Conn<'a, S> {
                     self.rbuf.drain(..self.rpos);
                     self.rpos = 0;
                 }
-                self.rbuf.reserve(4096);
+                if self.rbuf.capacity() == 0 {
+                    self.rbuf = pool::take();
+                }
+                // A long head grows the buffer 4 KiB at a time, up to
+                // --max-header-bytes.
+                if self.rbuf.capacity() - self.rbuf.len() < 1024 {
+                    self.rbuf.reserve(4096);
+                }
             }
             let spare = self.rbuf.capacity() - self.rbuf.len();
             let n = match self.stream.try_read_buf(&mut self.rbuf) {
@@ -413,6 +420,14 @@ impl<'a, S: Store> Conn<'a, S> {
                 }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.rbuf.is_empty() {
+                        // Between requests a connection holds no buffer (the
+                        // response was flushed above): memory is what the
+                        // connections being served use, not all that are open,
+                        // as nginx frees its request buffers on keep-alive.
+                        pool::give(std::mem::take(&mut self.rbuf));
+                        pool::give(std::mem::take(&mut self.wbuf));
+                    }
                     self.timer.as_mut().reset(d);
                     tokio::select! {
                         biased;
@@ -515,6 +530,12 @@ impl<'a, S: Store> Conn<'a, S> {
         let chunked = !head_only && len.is_none() && !http10;
         let keep_alive = keep_alive && (head_only || len.is_some() || chunked);
 
+        // One buffer for the head and a body written inline with it.
+        if self.wbuf.capacity() == 0 {
+            self.wbuf = pool::take();
+        }
+        let inline = len.filter(|&n| !head_only && n <= INLINE_BODY).unwrap_or(0);
+        self.wbuf.reserve(512 + inline as usize);
         self.wbuf
             .extend_from_slice(status_line(Version::HTTP_11, parts.status).as_bytes());
         write_headers(&mut self.wbuf, &parts.headers);
@@ -1077,5 +1098,41 @@ mod tests {
                 proptest::prop_assert!(used <= buf.len());
             }
         }
+    }
+}
+
+/// Each worker's spare connection buffers: a connection takes one when a
+/// request arrives and gives it back when it goes idle, so 1000 open
+/// keep-alive connections hold no buffers, without a `malloc`/`free` pair per
+/// request.
+mod pool {
+    use std::cell::RefCell;
+
+    /// Buffers kept per worker, and the largest kept (larger ones are freed).
+    const KEEP: usize = 16;
+    const MAX_CAPACITY: usize = 16 * 1024;
+
+    thread_local! {
+        static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// An empty buffer of at least 2 KiB: a request head, or a response head
+    /// with a small file.
+    pub(super) fn take() -> Vec<u8> {
+        FREE.with(|f| f.borrow_mut().pop())
+            .unwrap_or_else(|| Vec::with_capacity(2048))
+    }
+
+    pub(super) fn give(mut buf: Vec<u8>) {
+        if buf.capacity() == 0 || buf.capacity() > MAX_CAPACITY {
+            return;
+        }
+        buf.clear();
+        FREE.with(|f| {
+            let mut f = f.borrow_mut();
+            if f.len() < KEEP {
+                f.push(buf);
+            }
+        });
     }
 }
