@@ -281,6 +281,19 @@ pub(crate) fn bad_host(
     bad.then(|| text(StatusCode::BAD_REQUEST, "400 Bad Request\n", &Method::GET))
 }
 
+/// 431 for a head over `--max-header-bytes` (RFC 6585 §5); the connection
+/// closes after it.
+pub(crate) fn too_large() -> Response<Body> {
+    let mut res = text(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "431 Request Header Fields Too Large\n",
+        &Method::GET,
+    );
+    res.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
+}
+
 /// The `--health-check` answer.
 pub(crate) fn health(method: &Method) -> Response<Body> {
     if method != Method::GET && method != Method::HEAD {

@@ -34,24 +34,12 @@ struct Reloadable {
 
 impl Reloadable {
     fn load(cert: &Path, key: &Path) -> anyhow::Result<Arc<CertifiedKey>> {
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-            .with_context(|| format!("cannot read the certificate {}", cert.display()))?
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("{}: not a PEM certificate chain", cert.display()))?;
-        if chain.is_empty() {
-            anyhow::bail!("{}: no certificate in it", cert.display());
-        }
-        let der = PrivateKeyDer::from_pem_file(key)
+        let chain = std::fs::read(cert)
+            .with_context(|| format!("cannot read the certificate {}", cert.display()))?;
+        let pem = std::fs::read(key)
             .with_context(|| format!("cannot read the private key {}", key.display()))?;
-        let provider = rustls::crypto::ring::default_provider();
-        let signing = provider
-            .key_provider
-            .load_private_key(der)
-            .with_context(|| format!("{}: unsupported private key", key.display()))?;
-        let ck = CertifiedKey::new(chain, signing);
-        ck.keys_match()
-            .with_context(|| format!("{} does not match {}", key.display(), cert.display()))?;
-        Ok(Arc::new(ck))
+        certified_key(&chain, &pem)
+            .with_context(|| format!("{} with {}", cert.display(), key.display()))
     }
 
     /// Re-reads the files; a bad new pair is refused and the old one stays.
@@ -75,6 +63,25 @@ impl ResolvesServerCert for Reloadable {
                 .clone(),
         )
     }
+}
+
+/// A PEM certificate chain and its PEM key as rustls serves them (ring).
+pub(crate) fn certified_key(chain_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<Arc<CertifiedKey>> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem)
+        .collect::<Result<_, _>>()
+        .context("not a PEM certificate chain")?;
+    if chain.is_empty() {
+        anyhow::bail!("no certificate in it");
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).context("not a PEM private key")?;
+    let signing = rustls::crypto::ring::default_provider()
+        .key_provider
+        .load_private_key(key)
+        .context("unsupported private key")?;
+    let ck = CertifiedKey::new(chain, signing);
+    ck.keys_match()
+        .context("the key does not match the certificate")?;
+    Ok(Arc::new(ck))
 }
 
 /// Loads a certificate and key as `run` would, for `ferry check-config`.
@@ -424,9 +431,16 @@ impl<S: Store> Conn<S> {
                 let start = Instant::now();
                 let sites = live.load();
                 let span = tracing::debug_span!("request", method = %req.method(), target = %req.uri(), version = ?req.version());
-                let route = match crate::sites::bad_host(req.version(), req.uri(), req.headers()) {
-                    Some(res) => Route::Answer(res),
-                    None => sites.route(req.method(), req.uri(), req.headers()),
+                let route = if head_size(&req) > max_head {
+                    // hyper enforces its buffer limit only on a head that
+                    // arrives in pieces: the same limit, exactly, on every path.
+                    Route::Answer(crate::sites::too_large())
+                } else if let Some(res) =
+                    crate::sites::bad_host(req.version(), req.uri(), req.headers())
+                {
+                    Route::Answer(res)
+                } else {
+                    sites.route(req.method(), req.uri(), req.headers())
                 };
                 let mut res = match route {
                     Route::Serve(svc) => {
@@ -468,6 +482,22 @@ impl<S: Store> Conn<S> {
             crate::metrics::connection_closed();
         }
     }
+}
+
+/// The size of a request head as HTTP/1.1 sends it: request line, fields,
+/// and the blank line.
+fn head_size<B>(req: &Request<B>) -> usize {
+    let uri = req.uri();
+    let target = uri.path_and_query().map_or(1, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len() + 3)
+        + uri.scheme_str().map_or(0, str::len);
+    let line = req.method().as_str().len() + target + 11;
+    let fields: usize = req
+        .headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    line + fields + 2
 }
 
 fn access_log(

@@ -1,12 +1,11 @@
 //! The certificate files of the ACME cache and the certificates rustls
-//! serves: reading validity and names (x509-parser), building a
-//! `CertifiedKey`, the TLS-ALPN-01 challenge certificate (rcgen), and writing
+//! serves: reading validity and names (x509-parser), the TLS-ALPN-01
+//! challenge certificate (rcgen), and writing
 //! files whole or not at all.
 use super::DAY;
 use anyhow::{bail, Context as _};
 use rustls::sign::CertifiedKey;
-use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::PrivateKeyDer;
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::Path;
@@ -86,25 +85,6 @@ pub(super) fn validity(der: &[u8], domains: &[String]) -> anyhow::Result<Validit
         renew_at: not_after - window,
         not_after_text: v.not_after.to_string(),
     })
-}
-
-/// A certificate chain and its key as rustls serves them.
-pub(super) fn certified_key(chain_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<Arc<CertifiedKey>> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem)
-        .collect::<Result<_, _>>()
-        .context("not a PEM certificate chain")?;
-    if chain.is_empty() {
-        bail!("no certificate in it");
-    }
-    let key = PrivateKeyDer::from_pem_slice(key_pem).context("not a PEM private key")?;
-    let signing = rustls::crypto::ring::default_provider()
-        .key_provider
-        .load_private_key(key)
-        .context("unsupported private key")?;
-    let ck = CertifiedKey::new(chain, signing);
-    ck.keys_match()
-        .context("the key does not match the certificate")?;
-    Ok(Arc::new(ck))
 }
 
 /// The self-signed TLS-ALPN-01 certificate for `name` ([RFC 8737 §3]): the
