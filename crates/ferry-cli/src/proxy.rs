@@ -132,16 +132,9 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     h.remove(header::TRANSFER_ENCODING);
 }
 
+/// ferry's own short answers (404, 400, 502, 504): the same as every path's.
 fn status(code: StatusCode, text: &'static str) -> Response<Body> {
-    let mut res = Response::new(Body::from(text));
-    *res.status_mut() = code;
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    res.headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(text.len()));
-    res
+    crate::sites::text(code, text, &http::Method::GET)
 }
 
 impl Proxy {

@@ -317,7 +317,9 @@ fn misdirected(method: &Method) -> Response<Body> {
     )
 }
 
-fn text(status: StatusCode, body: &'static str, method: &Method) -> Response<Body> {
+/// A short plain-text answer of ferry's own (421, 431, the health check, the
+/// proxy's 502…): Date, a length, no-store, nosniff; no body for HEAD.
+pub(crate) fn text(status: StatusCode, body: &'static str, method: &Method) -> Response<Body> {
     let mut res = Response::new(if method == Method::HEAD {
         Body::empty()
     } else {

@@ -574,7 +574,7 @@ fn redirect(req: &Request<Incoming>, https_port: u16) -> Response<Body> {
         .map(crate::sites::strip_port)
         .filter(|h| !h.is_empty() && !h.contains(['/', '@', ' ']));
     let Some(host) = host else {
-        return plain(StatusCode::BAD_REQUEST, "400 Bad Request\n");
+        return crate::sites::text(StatusCode::BAD_REQUEST, "400 Bad Request\n", req.method());
     };
     let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let port = if https_port == 443 {
@@ -582,19 +582,13 @@ fn redirect(req: &Request<Incoming>, https_port: u16) -> Response<Body> {
     } else {
         format!(":{https_port}")
     };
-    let mut res = plain(StatusCode::PERMANENT_REDIRECT, "308 Permanent Redirect\n");
+    let mut res = crate::sites::text(
+        StatusCode::PERMANENT_REDIRECT,
+        "308 Permanent Redirect\n",
+        req.method(),
+    );
     if let Ok(v) = HeaderValue::try_from(format!("https://{host}{port}{pq}")) {
         res.headers_mut().insert(header::LOCATION, v);
     }
-    res
-}
-
-fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
-    let mut res = Response::new(Body::from(text));
-    *res.status_mut() = status;
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
     res
 }
