@@ -788,3 +788,21 @@ fn timeouts_and_limits_out_of_range_are_errors() {
         assert!(err.contains(flag), "{flag} {v}: {err}");
     }
 }
+
+#[test]
+fn a_client_that_stops_reading_is_cut_off_after_the_write_timeout() {
+    let d = site();
+    std::fs::write(d.path().join("big.bin"), vec![1u8; 64 << 20]).unwrap();
+    let f = Ferry::serve(d.path(), &["--write-timeout", "1"]);
+    let mut s = TcpStream::connect(f.addr).unwrap();
+    s.write_all(b"GET /big.bin HTTP/1.1\r\nhost: t\r\n\r\n").unwrap();
+    // Never read: the socket buffers fill and ferry's sends stall. The
+    // response is given up after a second and still logged, with the bytes
+    // that went out.
+    let t = Instant::now();
+    let line = f.wait_log("\"GET /big.bin\" 200");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let sent: u64 = line.split(' ').nth(4).unwrap().parse().unwrap();
+    assert!(sent > 0 && sent < 64 << 20, "{line}");
+    drop(s);
+}
