@@ -427,6 +427,7 @@ impl<'a, S: Store> Conn<'a, S> {
                         // as nginx frees its request buffers on keep-alive.
                         pool::give(std::mem::take(&mut self.rbuf));
                         pool::give(std::mem::take(&mut self.wbuf));
+                        self.sites.release_if_stale(&self.shared.live);
                     }
                     self.timer.as_mut().reset(d);
                     tokio::select! {

@@ -429,6 +429,13 @@ fn fs_service(
         .content_types(mime_table(a)?)
         .inline_io(true)
         .cache_open_files(!a.no_file_cache);
+    if !a.no_file_cache && !store.caches_open_files() {
+        // Still correct, only slower: every request opens its file.
+        eprintln!(
+            "ferry: {}: no open-file cache (inotify unavailable: fs.inotify.max_user_instances?)",
+            dir.display()
+        );
+    }
     Ok(ferry::ServeDir::new(store)
         .hidden(hidden(a))
         .cache_policy(cache_policy(a)?)

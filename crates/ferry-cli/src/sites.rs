@@ -210,7 +210,8 @@ impl<S: Store> Live<S> {
 /// A snapshot of [`Live`] sites held by one connection, refreshed when a
 /// reload happened since it was taken.
 pub(crate) struct Snapshot<S: Store> {
-    sites: Arc<Sites<S>>,
+    /// `None` once released: taken again on the next request.
+    sites: Option<Arc<Sites<S>>>,
     generation: u64,
 }
 
@@ -218,7 +219,7 @@ impl<S: Store> Snapshot<S> {
     pub(crate) fn of(live: &Live<S>) -> Self {
         let generation = live.generation();
         Snapshot {
-            sites: live.load(),
+            sites: Some(live.load()),
             generation,
         }
     }
@@ -227,10 +228,19 @@ impl<S: Store> Snapshot<S> {
     pub(crate) fn get(&mut self, live: &Live<S>) -> &Sites<S> {
         let g = live.generation();
         if g != self.generation {
-            self.sites = live.load();
+            self.sites = None;
             self.generation = g;
         }
-        &self.sites
+        self.sites.get_or_insert_with(|| live.load())
+    }
+
+    /// For an idle connection: lets go of sites a reload replaced, so their
+    /// stores (open files, inotify instances) are freed now rather than at the
+    /// connection's next request.
+    pub(crate) fn release_if_stale(&mut self, live: &Live<S>) {
+        if live.generation() != self.generation {
+            self.sites = None;
+        }
     }
 }
 
@@ -484,5 +494,13 @@ mod tests {
         assert!(!snap.get(&live).is_empty());
         live.replace(Sites::empty());
         assert!(snap.get(&live).is_empty());
+        // An idle connection lets go of replaced sites: the last reference to
+        // them is the one `Live` held until the replace.
+        let old = live.load();
+        live.replace(Sites::single(svc("b"), None));
+        assert_eq!(Arc::strong_count(&old), 2);
+        snap.release_if_stale(&live);
+        assert_eq!(Arc::strong_count(&old), 1);
+        assert!(!snap.get(&live).is_empty());
     }
 }

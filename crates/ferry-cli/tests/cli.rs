@@ -795,7 +795,8 @@ fn a_client_that_stops_reading_is_cut_off_after_the_write_timeout() {
     std::fs::write(d.path().join("big.bin"), vec![1u8; 64 << 20]).unwrap();
     let f = Ferry::serve(d.path(), &["--write-timeout", "1"]);
     let mut s = TcpStream::connect(f.addr).unwrap();
-    s.write_all(b"GET /big.bin HTTP/1.1\r\nhost: t\r\n\r\n").unwrap();
+    s.write_all(b"GET /big.bin HTTP/1.1\r\nhost: t\r\n\r\n")
+        .unwrap();
     // Never read: the socket buffers fill and ferry's sends stall. The
     // response is given up after a second and still logged, with the bytes
     // that went out.

@@ -113,6 +113,13 @@ impl FsStore {
         self
     }
 
+    /// Whether recently served files are kept open: [`FsStore::cache_open_files`]
+    /// asked for it and inotify could be set up (it fails when the user's
+    /// inotify instances or watches run out).
+    pub fn caches_open_files(&self) -> bool {
+        self.cache.is_some()
+    }
+
     /// Content types by extension, with overrides.
     #[must_use]
     pub fn content_types(mut self, table: MimeTable) -> Self {
