@@ -14,7 +14,8 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Serve the files of a directory over HTTP/1.1 (GET and HEAD).
+    /// Serve the files of a directory (or a bucket) over HTTP/1.1, or HTTPS
+    /// with HTTP/2 (GET and HEAD).
     ///
     /// Conditional requests (304/412), byte ranges, precompressed siblings
     /// (`x.css.br`, `x.css.zst`, `x.css.gz`) and `index.html` for directories.
@@ -96,18 +97,35 @@ pub(crate) struct ProxyArgs {
     pub(crate) upstream: String,
 
     /// Honour `X-Accel-Redirect: PREFIX…` by serving from DIR; clients asking for
-    /// PREFIX directly get 404 (nginx's `internal`). Repeatable.
-    #[arg(long, value_name = "PREFIX=DIR")]
+    /// PREFIX directly get 404 (nginx's `internal`). Repeatable (in
+    /// FERRY_ACCEL, comma-separated).
+    #[arg(
+        long,
+        value_name = "PREFIX=DIR",
+        value_delimiter = ',',
+        env = "FERRY_ACCEL"
+    )]
     pub(crate) accel: Vec<String>,
 
-    /// Honour `X-Sendfile` / `X-LIGHTTPD-send-file` paths inside DIR. Repeatable.
-    #[arg(long, value_name = "DIR")]
+    /// Honour `X-Sendfile` / `X-LIGHTTPD-send-file` paths inside DIR.
+    /// Repeatable (in FERRY_SENDFILE_ROOT, comma-separated).
+    #[arg(
+        long,
+        value_name = "DIR",
+        value_delimiter = ',',
+        env = "FERRY_SENDFILE_ROOT"
+    )]
     pub(crate) sendfile_root: Vec<PathBuf>,
 
     /// Serve PREFIX from DIR directly, without the upstream (collected static
     /// files; precompressed siblings and immutable caching for fingerprinted
-    /// names). Repeatable.
-    #[arg(long = "static", value_name = "PREFIX=DIR")]
+    /// names). Repeatable (in FERRY_STATIC, comma-separated).
+    #[arg(
+        long = "static",
+        value_name = "PREFIX=DIR",
+        value_delimiter = ',',
+        env = "FERRY_STATIC"
+    )]
     pub(crate) statics: Vec<String>,
 
     /// Seconds to wait for the upstream's response head before answering 504.
@@ -218,8 +236,14 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "FERRY_BROWSE")]
     pub(crate) browse: bool,
 
-    /// Content-Type for an extension, `EXT=TYPE` (e.g. `md=text/plain`); repeatable.
-    #[arg(long = "mime", value_name = "EXT=TYPE")]
+    /// Content-Type for an extension, `EXT=TYPE` (e.g. `md=text/plain`);
+    /// repeatable (in FERRY_MIME, comma-separated).
+    #[arg(
+        long = "mime",
+        value_name = "EXT=TYPE",
+        value_delimiter = ',',
+        env = "FERRY_MIME"
+    )]
     pub(crate) mime: Vec<String>,
 
     /// Content-Type for files with an unknown extension.

@@ -156,7 +156,8 @@ fn merge(argv: Vec<OsString>) -> anyhow::Result<(Vec<OsString>, FromFile, Vec<Si
     // A first pass that does not insist on DIR: the file may give `root`.
     let lenient = crate::args::Cli::command()
         .mut_subcommand("serve", |c| c.mut_arg("dir", |a| a.required(false)))
-        .mut_subcommand("check-config", |c| c.mut_arg("dir", |a| a.required(false)));
+        .mut_subcommand("check-config", |c| c.mut_arg("dir", |a| a.required(false)))
+        .mut_subcommand("proxy", |c| c.mut_arg("upstream", |a| a.required(false)));
     let Ok(first) = lenient.clone().try_get_matches_from(&argv) else {
         // Let the real parse report the error.
         return Ok((argv, FromFile::new(), Vec::new()));

@@ -20,11 +20,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A request body on its way to the upstream: the client's, streamed, or
+/// read whole (see [`frame_body`]).
+type UpBody = http_body_util::combinators::BoxBody<bytes::Bytes, hyper::Error>;
+
+/// Bodies without a declared length read whole before forwarding, at most.
+const BUFFER_BODY: usize = 1 << 20;
+
 struct Proxy {
     upstream: Uri,
     /// `X-Forwarded-Proto`: `https` when ferry terminates TLS.
     scheme: HeaderValue,
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpConnector, UpBody>,
     timeout: Duration,
     honor: Honor,
     statics: Vec<(String, ServeDir<FsStore>)>,
@@ -207,6 +214,10 @@ impl Proxy {
         if let Some(host) = host {
             h.insert("x-forwarded-host", host);
         }
+        let body = match frame_body(&mut parts, body).await {
+            Ok(b) => b,
+            Err(res) => return res,
+        };
         let sent = tokio::time::timeout(
             self.timeout,
             self.client.request(Request::from_parts(parts, body)),
@@ -301,4 +312,58 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         src = s.source();
     }
     out
+}
+
+/// A request body without a declared length (HTTP/2 without content-length,
+/// HTTP/1.1 chunked) is read whole, up to [`BUFFER_BODY`], and forwarded with
+/// Content-Length, as nginx's `proxy_request_buffering` does: WSGI app servers
+/// (Django's runserver among them) read only CONTENT_LENGTH bytes. A longer one
+/// is streamed on, chunked. An empty POST, PUT or PATCH gets `Content-Length: 0`.
+async fn frame_body(
+    parts: &mut http::request::Parts,
+    mut body: Incoming,
+) -> Result<UpBody, Response<Body>> {
+    use http_body::Body as _;
+    if parts.headers.contains_key(header::CONTENT_LENGTH) {
+        return Ok(body.boxed());
+    }
+    if body.is_end_stream() {
+        if matches!(
+            parts.method,
+            http::Method::POST | http::Method::PUT | http::Method::PATCH
+        ) {
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+        }
+        return Ok(body.boxed());
+    }
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        match body.frame().await {
+            None => {
+                parts
+                    .headers
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(buf.len()));
+                let full = http_body_util::Full::new(buf.freeze());
+                return Ok(full.map_err(|never| match never {}).boxed());
+            }
+            Some(Err(_)) => return Err(status(StatusCode::BAD_REQUEST, "400 Bad Request\n")),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    buf.extend_from_slice(&data);
+                }
+                if buf.len() > BUFFER_BODY {
+                    // Too long to hold: what was read, then the rest, chunked.
+                    use futures_util::StreamExt as _;
+                    let head = futures_util::stream::once(std::future::ready(Ok(
+                        http_body::Frame::data(buf.freeze()),
+                    )));
+                    let rest = http_body_util::BodyStream::new(body);
+                    let stream = http_body_util::StreamBody::new(head.chain(rest));
+                    return Ok(http_body_util::BodyExt::boxed(stream));
+                }
+            }
+        }
+    }
 }

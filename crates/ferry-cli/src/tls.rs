@@ -203,6 +203,7 @@ impl Https {
                 self.acme.clone(),
                 crate::server::slots(args),
                 Duration::from_secs(args.header_timeout),
+                args.health_check.as_deref().map(Arc::from),
             ));
         }
         #[cfg(unix)]
@@ -541,17 +542,25 @@ async fn redirect_loop(
     acme: Option<Arc<crate::acme::Acme>>,
     slots: Arc<tokio::sync::Semaphore>,
     header_timeout: Duration,
+    health: Option<Arc<str>>,
 ) {
     let mut never = std::pin::pin!(std::future::pending::<()>());
     while let Some((stream, _, slot)) =
         crate::server::accept(&listener, &slots, never.as_mut()).await
     {
-        let acme = acme.clone();
+        let (acme, health) = (acme.clone(), health.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let challenge = acme
-                    .as_ref()
-                    .and_then(|a| a.http01_response(req.uri().path()));
+                // A load balancer checking over plain HTTP gets the health
+                // answer, not a redirect.
+                let answer = match &health {
+                    Some(p) if req.uri().path() == &**p => Some(crate::sites::health(req.method())),
+                    _ => None,
+                };
+                let challenge = answer.or_else(|| {
+                    acme.as_ref()
+                        .and_then(|a| a.http01_response(req.uri().path()))
+                });
                 async move {
                     Ok::<_, Infallible>(challenge.unwrap_or_else(|| redirect(&req, https_port)))
                 }

@@ -403,8 +403,11 @@ fn hop_by_hop_fields_stay_on_their_hop_and_forwarded_fields_are_set() {
         "{}",
         s.head
     );
-    // The chunked body was re-framed by ferry and arrives intact.
+    // The chunked body was read whole and arrives intact with a length, as
+    // nginx's proxy_request_buffering does (WSGI reads CONTENT_LENGTH bytes).
     assert_eq!(s.body, b"x=1");
+    assert_eq!(s.header("content-length"), Some("3"), "{}", s.head);
+    assert_eq!(s.header("transfer-encoding"), None, "{}", s.head);
     assert_eq!(s.header("x-end-to-end"), Some("sent"));
     assert_eq!(s.header("x-forwarded-for"), Some("203.0.113.7, 127.0.0.1"));
     assert_eq!(s.header("x-forwarded-proto"), Some("http"));
@@ -699,6 +702,23 @@ fn a_one_mib_upload_passes_through_intact() {
     req.extend_from_slice(b"0\r\n\r\n");
     let r = f.send(&req);
     assert_eq!((r.status(), r.text()), (200, want));
+    // Up to 1 MiB, a chunked body is read whole and forwarded with a length.
+    assert_eq!(up.seen()[1].header("content-length"), Some("1048576"));
+
+    // Longer, it streams on, chunked, intact.
+    let big = body.repeat(3);
+    let mut req = b"POST /upload HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\
+                    connection: close\r\n\r\n"
+        .to_vec();
+    for chunk in big.chunks(65_521) {
+        req.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        req.extend_from_slice(chunk);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    let r = f.send(&req);
+    assert_eq!((r.status(), r.text()), (200, digest(&big)));
+    assert_eq!(up.seen()[2].header("transfer-encoding"), Some("chunked"));
 }
 
 /// Peak resident memory of a process, from `/proc/PID/status` (VmHWM).
