@@ -212,6 +212,22 @@ pub enum ListMatch {
 /// §8.8.3, §5.6.1: `"a,b"` is one tag), with strong or weak comparison.
 /// Allocation-free. `tag == None` (no entity tag) matches only `*`.
 pub fn match_list(value: &[u8], tag: Option<&EntityTag>, strong: bool) -> ListMatch {
+    // The common case, a client revalidating with the one tag it was given:
+    // exactly `"opaque"`, compared without splitting the list.
+    if let Some(t) = tag {
+        let o = t.opaque.as_bytes();
+        if value.len() == o.len() + 2
+            && value.first() == Some(&b'"')
+            && value.last() == Some(&b'"')
+            && &value[1..value.len() - 1] == o
+        {
+            return if !strong || !t.weak {
+                ListMatch::Matched
+            } else {
+                ListMatch::NoMatch
+            };
+        }
+    }
     if crate::list::trim(value) == b"*" {
         return ListMatch::Any;
     }
@@ -239,6 +255,32 @@ pub fn match_list(value: &[u8], tag: Option<&EntityTag>, strong: bool) -> ListMa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_single_tag_fast_path_agrees_with_the_list_parser() {
+        // `"x"` against a strong and a weak current tag, by strong and weak
+        // comparison (RFC 9110 §8.8.3.2): the fast path's answers.
+        let strong_tag: EntityTag = r#""x""#.parse().unwrap();
+        let weak_tag: EntityTag = r#"W/"x""#.parse().unwrap();
+        for (value, tag, strong, want) in [
+            (r#""x""#, &strong_tag, true, ListMatch::Matched),
+            (r#""x""#, &strong_tag, false, ListMatch::Matched),
+            (r#""x""#, &weak_tag, true, ListMatch::NoMatch),
+            (r#""x""#, &weak_tag, false, ListMatch::Matched),
+            // Not the fast path's shape: the list parser decides, the same way.
+            (r#" "x" "#, &weak_tag, true, ListMatch::NoMatch),
+            (r#""y", "x""#, &strong_tag, true, ListMatch::Matched),
+            (r#"W/"x""#, &strong_tag, true, ListMatch::NoMatch),
+            (r#"W/"x""#, &strong_tag, false, ListMatch::Matched),
+            (r#""x"#, &strong_tag, false, ListMatch::Invalid),
+        ] {
+            assert_eq!(
+                match_list(value.as_bytes(), Some(tag), strong),
+                want,
+                "{value} {strong}"
+            );
+        }
+    }
 
     #[test]
     fn comparison_examples_rfc9110_8_8_3_2() {
