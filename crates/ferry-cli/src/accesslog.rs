@@ -32,6 +32,8 @@ pub(crate) struct Entry<'a> {
     pub(crate) duration: Duration,
     pub(crate) referer: Option<&'a str>,
     pub(crate) user_agent: Option<&'a str>,
+    /// The host asked for (the target's authority, or Host): which site.
+    pub(crate) host: Option<&'a str>,
 }
 
 /// Where lines go.
@@ -156,6 +158,8 @@ fn format_line(format: Format, e: &Entry<'_>, now: SystemTime) -> String {
             json_str(&mut s, e.target);
             s.push_str(",\"version\":");
             json_str(&mut s, e.version);
+            s.push_str(",\"host\":");
+            opt_json_str(&mut s, e.host);
             s.push_str(&format!(
                 ",\"status\":{},\"bytes\":{},\"duration_ms\":{:.3}",
                 e.status, e.bytes, ms
@@ -222,6 +226,7 @@ mod tests {
             duration: Duration::from_micros(1500),
             referer: None,
             user_agent: ua,
+            host: None,
         }
     }
 
@@ -239,7 +244,7 @@ mod tests {
         );
         assert_eq!(
             format_line(Format::Json, &entry("/\u{1}\"\\ü", None), t),
-            "{\"time\":971186136.000,\"remote\":\"192.0.2.7\",\"method\":\"GET\",\"target\":\"/\\u0001\\\"\\\\ü\",\"version\":\"HTTP/1.1\",\"status\":206,\"bytes\":1000,\"duration_ms\":1.500,\"referer\":null,\"user_agent\":null}\n"
+            "{\"time\":971186136.000,\"remote\":\"192.0.2.7\",\"method\":\"GET\",\"target\":\"/\\u0001\\\"\\\\ü\",\"version\":\"HTTP/1.1\",\"host\":null,\"status\":206,\"bytes\":1000,\"duration_ms\":1.500,\"referer\":null,\"user_agent\":null}\n"
         );
         assert_eq!(
             format_line(Format::Short, &e, t),

@@ -508,6 +508,7 @@ impl<'a, S: Store> Conn<'a, S> {
                 duration: start.elapsed(),
                 referer: None,
                 user_agent: None,
+                host: None,
             });
         }
     }
@@ -585,6 +586,7 @@ impl<'a, S: Store> Conn<'a, S> {
                 duration: start.elapsed(),
                 referer: h(header::REFERER),
                 user_agent: h(header::USER_AGENT),
+                host: req.uri().host().or_else(|| h(header::HOST)),
             });
         }
         result

@@ -529,6 +529,7 @@ fn access_log(
         duration: start.elapsed(),
         referer: h(header::REFERER),
         user_agent: h(header::USER_AGENT),
+        host: req.uri().host().or_else(|| h(header::HOST)),
     });
 }
 

@@ -260,6 +260,8 @@ fn access_log_to_a_file_in_json_reopened_on_sighup() {
     assert!(line.starts_with("{\"time\":"), "{line}");
     assert!(line.contains("\"method\":\"GET\""), "{line}");
     assert!(line.contains("\"status\":200"), "{line}");
+    // Which site: the Host asked for.
+    assert!(line.contains("\"host\":\"t\""), "{line}");
     assert!(line.ends_with('}'), "{line}");
 
     // logrotate moves the file away, then signals.
