@@ -375,6 +375,13 @@ pub(crate) struct ServerArgs {
     pub(crate) health_check: Option<String>,
 }
 
+impl TlsArgs {
+    /// Whether the flags give a certificate: files, or ACME names.
+    pub(crate) fn has_certificate(&self) -> bool {
+        self.tls_cert.is_some() || !self.acme_domain.is_empty()
+    }
+}
+
 /// HTTPS and HTTP/2 for `ferry serve` and `ferry proxy`.
 #[derive(Debug, Clone, Args)]
 #[command(group(clap::ArgGroup::new("https").args(["tls_cert", "acme_domain"]).multiple(true)))]

@@ -66,7 +66,7 @@ fn serve_bucket(
     if !provenance.sites.is_empty() {
         bail!("[[site]] tables serve directories; with the bucket {url} as root, give each site its own ferry");
     }
-    let https = a.tls.tls_cert.is_some() || !a.tls.acme_domain.is_empty();
+    let https = a.tls.has_certificate();
     tls::check_https_flags(&a.tls, https)?;
     let probe = bucket_store(a, url)?;
     server::runtime()?
@@ -243,6 +243,12 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
         return serve_bucket(a, url, provenance);
     }
     let sites = fs_sites(a, provenance)?;
+    // What sites without a certificate of their own fall back on, as started:
+    // a reload cannot add or remove it.
+    let fallback = a.tls.has_certificate();
+    let tls = fallback || sites.has_certs();
+    tls::check_https_flags(&a.tls, tls)?;
+    check_site_certs(fallback, &sites, tls)?;
     let what = match (&a.dir, provenance.sites.len()) {
         (Some(d), 0) => format!("serving {}", d.display()),
         (_, n) => format!("serving {n} site{} by Host", if n == 1 { "" } else { "s" }),
@@ -254,10 +260,6 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
         if !a.tls.acme_domain.is_empty() {
             acme::check(&a.tls)?;
         }
-        let fallback = a.tls.tls_cert.is_some() || !a.tls.acme_domain.is_empty();
-        let tls = fallback || sites.has_certs();
-        tls::check_https_flags(&a.tls, tls)?;
-        check_site_certs(fallback, &sites, tls)?;
         let root = match &a.dir {
             Some(d) => format!(
                 "root {} (from {})",
@@ -278,15 +280,6 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
         );
         return Ok(());
     }
-    let https = |a: &args::ServeArgs, sites: &sites::Sites<ferry::FsStore>| {
-        a.tls.tls_cert.is_some() || !a.tls.acme_domain.is_empty() || sites.has_certs()
-    };
-    let tls = https(a, &sites);
-    tls::check_https_flags(&a.tls, tls)?;
-    // The certificate sites without their own fall back on, as started: a
-    // reload cannot add or remove it.
-    let fallback = a.tls.tls_cert.is_some() || !a.tls.acme_domain.is_empty();
-    check_site_certs(fallback, &sites, tls)?;
     let running = a.clone();
     let reload = move || -> anyhow::Result<_> {
         let (a, provenance) = reparse()?;
@@ -302,7 +295,7 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
         }
         let sites = fs_sites(&a, &provenance)?;
         check_site_certs(fallback, &sites, tls)?;
-        if https(&a, &sites) != tls {
+        if (a.tls.has_certificate() || sites.has_certs()) != tls {
             eprintln!("ferry: HTTPS turned on or off: it applies after a restart");
         }
         Ok(sites)

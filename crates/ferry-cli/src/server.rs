@@ -335,6 +335,29 @@ impl<I> Deadline<I> {
     }
 }
 
+impl<I> Deadline<I> {
+    /// After a write: progress moves the deadline; `Pending` waits at most
+    /// `--write-timeout` since bytes last moved.
+    fn wrote(
+        &mut self,
+        r: Poll<std::io::Result<usize>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<usize>> {
+        match r {
+            Poll::Ready(r) => {
+                if matches!(r, Ok(n) if n > 0) {
+                    self.last = tokio::time::Instant::now();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let write = self.write;
+                self.expired(write, cx).map(Err)
+            }
+        }
+    }
+}
+
 impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Deadline<I> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -363,18 +386,8 @@ impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Deadline<I> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        match Pin::new(&mut self.io).poll_write(cx, buf) {
-            Poll::Ready(r) => {
-                if matches!(r, Ok(n) if n > 0) {
-                    self.last = tokio::time::Instant::now();
-                }
-                Poll::Ready(r)
-            }
-            Poll::Pending => {
-                let write = self.write;
-                self.expired(write, cx).map(Err)
-            }
-        }
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.wrote(r, cx)
     }
 
     fn poll_write_vectored(
@@ -382,18 +395,8 @@ impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Deadline<I> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        match Pin::new(&mut self.io).poll_write_vectored(cx, bufs) {
-            Poll::Ready(r) => {
-                if matches!(r, Ok(n) if n > 0) {
-                    self.last = tokio::time::Instant::now();
-                }
-                Poll::Ready(r)
-            }
-            Poll::Pending => {
-                let write = self.write;
-                self.expired(write, cx).map(Err)
-            }
-        }
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.wrote(r, cx)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -72,7 +72,7 @@ impl<S: Store> Sites<S> {
         for h in hosts {
             let key = normalize(h).ok_or_else(|| {
                 anyhow::anyhow!(
-                    "{h:?} is not a host name (ASCII letters, digits, `-`, `.`; \
+                    "{h:?} is not a host name (ASCII letters, digits, `-`, `_`, `.`; \
                      no port, no wildcard; IDNs in their xn-- form)"
                 )
             })?;
