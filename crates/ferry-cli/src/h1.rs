@@ -218,7 +218,24 @@ struct Conn<'a, S: Store> {
     /// Bytes of `rbuf` already consumed by parsed requests.
     rpos: usize,
     wbuf: Vec<u8>,
+    /// The connection's one timer, and which wait it is set for.
     timer: Pin<Box<tokio::time::Sleep>>,
+    armed: Armed,
+    /// When the connection last became idle.
+    idle_since: tokio::time::Instant,
+}
+
+/// What [`Conn::timer`] is set for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Armed {
+    Nothing,
+    /// `--idle-timeout` after the connection became idle, or earlier: it is
+    /// not moved for every request, but checked against `idle_since` when it
+    /// fires (nginx likewise keeps a keep-alive timer without re-arming it
+    /// per request).
+    Idle,
+    /// `--header-timeout` after a request head began.
+    Head,
 }
 
 /// A parsed request head, with what the wire layer needs beside the `Request`.
@@ -259,6 +276,8 @@ impl<'a, S: Store> Conn<'a, S> {
             rpos: 0,
             wbuf: Vec::new(),
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            armed: Armed::Nothing,
+            idle_since: tokio::time::Instant::now(),
         }
     }
 
@@ -282,7 +301,9 @@ impl<'a, S: Store> Conn<'a, S> {
                 Some(h) => h,
                 None => return Ok(Close::Done),
             };
-            let start = Instant::now();
+            // Read only for the access log and metrics: a clock read is a
+            // measurable share of a 304.
+            let start = (self.shared.log.is_some() || self.shared.metrics).then(Instant::now);
             let parsed = match head {
                 Ok(p) => p,
                 Err(r) => {
@@ -347,7 +368,10 @@ impl<'a, S: Store> Conn<'a, S> {
     /// The next request head: `None` when the client closed (or went idle, or
     /// shutdown began) between requests.
     async fn next_head(&mut self) -> io::Result<Option<Result<Parsed, Reject>>> {
-        let mut deadline = None;
+        // An idle keep-alive connection may wait --idle-timeout for its next
+        // request; once a head has begun, it has the header timeout to finish.
+        let mut head_deadline = None;
+        let mut idle_started = false;
         loop {
             if self.rpos < self.rbuf.len() {
                 match parse(&self.rbuf[self.rpos..], self.shared.max_head) {
@@ -375,22 +399,7 @@ impl<'a, S: Store> Conn<'a, S> {
                 self.rbuf.clear();
                 self.rpos = 0;
             }
-            // An idle keep-alive connection may wait --idle-timeout for its next
-            // request; once a head has begun, it has the header timeout to finish.
             let partial = self.rpos < self.rbuf.len();
-            let d = match deadline {
-                Some((p, d)) if p == partial => d,
-                _ => {
-                    let wait = if partial {
-                        self.shared.header_timeout
-                    } else {
-                        self.shared.idle_timeout
-                    };
-                    let d = tokio::time::Instant::now() + wait;
-                    deadline = Some((partial, d));
-                    d
-                }
-            };
             if self.rbuf.capacity() - self.rbuf.len() < 1024 {
                 if self.rpos > 0 {
                     self.rbuf.drain(..self.rpos);
@@ -429,11 +438,38 @@ impl<'a, S: Store> Conn<'a, S> {
                         pool::give(std::mem::take(&mut self.wbuf));
                         self.sites.release_if_stale(&self.shared.live);
                     }
-                    self.timer.as_mut().reset(d);
+                    if partial {
+                        // Within one call a head only ever begins (its bytes
+                        // stay until it is parsed), so this is set once.
+                        if head_deadline.is_none() {
+                            let d = tokio::time::Instant::now() + self.shared.header_timeout;
+                            head_deadline = Some(d);
+                            self.timer.as_mut().reset(d);
+                            self.armed = Armed::Head;
+                        }
+                    } else {
+                        if !idle_started {
+                            idle_started = true;
+                            self.idle_since = tokio::time::Instant::now();
+                        }
+                        if self.armed != Armed::Idle {
+                            let d = tokio::time::Instant::now() + self.shared.idle_timeout;
+                            self.timer.as_mut().reset(d);
+                            self.armed = Armed::Idle;
+                        }
+                    }
                     tokio::select! {
                         biased;
                         r = self.stream.readable() => { r?; continue; }
                         () = &mut self.timer => {
+                            if !partial {
+                                // Set before this idle spell began? Wait the rest.
+                                let end = self.idle_since + self.shared.idle_timeout;
+                                if end > tokio::time::Instant::now() {
+                                    self.timer.as_mut().reset(end);
+                                    continue;
+                                }
+                            }
                             // A slow head is closed without a response, as nginx
                             // does with client_header_timeout; an idle
                             // keep-alive connection likewise.
@@ -477,7 +513,7 @@ impl<'a, S: Store> Conn<'a, S> {
     }
 
     /// Writes a response the parser produced (400, 431, 505…) and closes.
-    fn reject(&mut self, r: Reject, start: Instant) {
+    fn reject(&mut self, r: Reject, start: Option<Instant>) {
         let now = SystemTime::now();
         self.wbuf
             .extend_from_slice(status_line(Version::HTTP_11, r.status).as_bytes());
@@ -494,7 +530,7 @@ impl<'a, S: Store> Conn<'a, S> {
                 r.status.as_u16(),
                 0,
                 false,
-                start.elapsed(),
+                elapsed(start),
             );
         }
         if let Some(log) = &self.shared.log {
@@ -505,7 +541,7 @@ impl<'a, S: Store> Conn<'a, S> {
                 version: "-",
                 status: r.status.as_u16(),
                 bytes: r.text.len() as u64,
-                duration: start.elapsed(),
+                duration: elapsed(start),
                 referer: None,
                 user_agent: None,
                 host: None,
@@ -518,7 +554,7 @@ impl<'a, S: Store> Conn<'a, S> {
         req: &Request<()>,
         res: Response<Body>,
         keep_alive: bool,
-        start: Instant,
+        start: Option<Instant>,
     ) -> io::Result<()> {
         let (parts, body) = res.into_parts();
         let head_only = req.method() == Method::HEAD
@@ -567,7 +603,7 @@ impl<'a, S: Store> Conn<'a, S> {
                 parts.status.as_u16(),
                 sent,
                 zero_copy,
-                start.elapsed(),
+                elapsed(start),
             );
         }
         if let Some(log) = &self.shared.log {
@@ -583,7 +619,7 @@ impl<'a, S: Store> Conn<'a, S> {
                 version: if http10 { "HTTP/1.0" } else { "HTTP/1.1" },
                 status: parts.status.as_u16(),
                 bytes: sent,
-                duration: start.elapsed(),
+                duration: elapsed(start),
                 referer: h(header::REFERER),
                 user_agent: h(header::USER_AGENT),
                 host: req.uri().host().or_else(|| h(header::HOST)),
@@ -666,11 +702,15 @@ impl<'a, S: Store> Conn<'a, S> {
         &mut self,
         mut op: impl FnMut(&TcpStream) -> io::Result<T>,
     ) -> io::Result<T> {
-        let deadline = tokio::time::Instant::now() + self.shared.write_timeout;
+        // Taken at the first wait: most writes never wait.
+        let mut deadline = None;
         loop {
             match op(&self.stream) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    tokio::time::timeout_at(deadline, self.stream.writable())
+                    let d = *deadline.get_or_insert_with(|| {
+                        tokio::time::Instant::now() + self.shared.write_timeout
+                    });
+                    tokio::time::timeout_at(d, self.stream.writable())
                         .await
                         .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
                 }
@@ -734,6 +774,11 @@ impl<'a, S: Store> Conn<'a, S> {
         })
         .await;
     }
+}
+
+/// Time since `start`, when it was taken (see `serve_requests`).
+fn elapsed(start: Option<Instant>) -> Duration {
+    start.map_or(Duration::ZERO, |s| s.elapsed())
 }
 
 /// Whether the client waits for `100 Continue` before sending its body.

@@ -690,6 +690,33 @@ fn idle_keep_alive_connections_close_after_the_idle_timeout() {
 }
 
 #[test]
+fn the_idle_timeout_counts_from_the_last_response_not_the_first() {
+    // Three requests 600 ms apart on one connection with a 1 s idle timeout:
+    // the connection is never idle for 1 s until after the last one.
+    let d = site();
+    let f = Ferry::serve(d.path(), &["--idle-timeout", "1", "--no-access-log"]);
+    let mut s = TcpStream::connect(f.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 4096];
+    for i in 0..3 {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(600));
+        }
+        s.write_all(b"GET /a.txt HTTP/1.1\r\nhost: t\r\n\r\n")
+            .unwrap();
+        let n = s.read(&mut buf).unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "request {i}");
+    }
+    let t = Instant::now();
+    assert_eq!(s.read(&mut buf).unwrap(), 0, "closed");
+    let idle = t.elapsed();
+    assert!(
+        idle >= Duration::from_millis(800) && idle < Duration::from_secs(5),
+        "{idle:?}"
+    );
+}
+
+#[test]
 fn ferry_log_turns_on_tracing_spans_and_the_decision_events() {
     use std::io::BufRead as _;
     let d = site();
