@@ -168,14 +168,98 @@ pub fn resolve(value: &[u8], len: u64) -> Resolved {
 ///
 /// [RFC 9110 §14.4]: https://www.rfc-editor.org/rfc/rfc9110#section-14.4
 pub fn content_range(r: &Range<u64>, len: u64) -> String {
-    format!("bytes {}-{}/{len}", r.start, r.end.saturating_sub(1))
+    ascii_string(write_content_range(
+        Some(r),
+        len,
+        &mut [0; CONTENT_RANGE_MAX],
+    ))
+}
+
+/// [`content_range`] as a header value, formatted without the `fmt` machinery
+/// or an intermediate `String`: the Content-Range of every 206.
+pub fn content_range_value(r: &Range<u64>, len: u64) -> http::HeaderValue {
+    header_value(write_content_range(
+        Some(r),
+        len,
+        &mut [0; CONTENT_RANGE_MAX],
+    ))
 }
 
 /// `bytes */len`, for 416 ([RFC 9110 §15.5.17]).
 ///
 /// [RFC 9110 §15.5.17]: https://www.rfc-editor.org/rfc/rfc9110#section-15.5.17
 pub fn unsatisfied_content_range(len: u64) -> String {
-    format!("bytes */{len}")
+    ascii_string(write_content_range(None, len, &mut [0; CONTENT_RANGE_MAX]))
+}
+
+/// [`unsatisfied_content_range`] as a header value.
+pub fn unsatisfied_content_range_value(len: u64) -> http::HeaderValue {
+    header_value(write_content_range(None, len, &mut [0; CONTENT_RANGE_MAX]))
+}
+
+/// The longest Content-Range value: `bytes `, three 20-digit numbers, `-`, `/`.
+const CONTENT_RANGE_MAX: usize = 6 + 20 + 1 + 20 + 1 + 20;
+
+/// Writes `bytes first-last/len` (`bytes */len` without a range) at the end of
+/// `buf`, back to front, and returns it.
+fn write_content_range<'b>(
+    r: Option<&Range<u64>>,
+    len: u64,
+    buf: &'b mut [u8; CONTENT_RANGE_MAX],
+) -> &'b [u8] {
+    let mut at = put_decimal(buf, CONTENT_RANGE_MAX, len);
+    at = put(buf, at, b"/");
+    at = match r {
+        Some(r) => {
+            at = put_decimal(buf, at, r.end.saturating_sub(1));
+            at = put(buf, at, b"-");
+            put_decimal(buf, at, r.start)
+        }
+        None => put(buf, at, b"*"),
+    };
+    at = put(buf, at, b"bytes ");
+    &buf[at..]
+}
+
+/// Copies `s` to end just before `at` and returns where it starts.
+fn put(buf: &mut [u8], at: usize, s: &[u8]) -> usize {
+    buf[at - s.len()..at].copy_from_slice(s);
+    at - s.len()
+}
+
+/// `00`, `01`, ... `99`: two decimal digits per division.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Writes `n` in decimal to end just before `at` and returns where it starts.
+fn put_decimal(buf: &mut [u8], mut at: usize, mut n: u64) -> usize {
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        at = put(buf, at, &DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        put(buf, at, &DIGIT_PAIRS[pair..pair + 2])
+    } else {
+        put(buf, at, &[b'0' + n as u8])
+    }
+}
+
+fn ascii_string(s: &[u8]) -> String {
+    String::from_utf8(s.to_vec()).expect("Content-Range is ASCII")
+}
+
+fn header_value(s: &[u8]) -> http::HeaderValue {
+    http::HeaderValue::from_bytes(s).expect("Content-Range is visible ASCII")
 }
 
 #[cfg(test)]

@@ -99,9 +99,50 @@ fn lengths_past_four_gib_and_two_to_the_63() {
 fn content_range_formats() {
     assert_eq!(content_range(&(0..500), 10_000), "bytes 0-499/10000");
     assert_eq!(unsatisfied_content_range(10), "bytes */10");
+    assert_eq!(content_range(&(0..1), 1), "bytes 0-0/1");
+    assert_eq!(
+        content_range(&(u64::MAX - 1..u64::MAX), u64::MAX),
+        "bytes 18446744073709551614-18446744073709551614/18446744073709551615"
+    );
+    assert_eq!(
+        unsatisfied_content_range(u64::MAX),
+        "bytes */18446744073709551615"
+    );
+    assert_eq!(unsatisfied_content_range(0), "bytes */0");
+    for n in [
+        0,
+        9,
+        10,
+        99,
+        100,
+        999,
+        1000,
+        10u64.pow(19) - 1,
+        10u64.pow(19),
+    ] {
+        assert_eq!(unsatisfied_content_range(n), format!("bytes */{n}"));
+        assert_eq!(
+            content_range_value(&(n..n + 1), n + 1),
+            format!("bytes {n}-{n}/{}", n + 1).as_str()
+        );
+    }
 }
 
 proptest::proptest! {
+    #[test]
+    fn content_range_is_what_format_wrote(a in proptest::num::u64::ANY, b in proptest::num::u64::ANY, len in proptest::num::u64::ANY) {
+        let r = a.min(b)..a.max(b);
+        proptest::prop_assert_eq!(
+            content_range(&r, len),
+            format!("bytes {}-{}/{len}", r.start, r.end.saturating_sub(1))
+        );
+        let want = content_range(&r, len);
+        proptest::prop_assert_eq!(content_range_value(&r, len), want.as_str());
+        proptest::prop_assert_eq!(unsatisfied_content_range(len), format!("bytes */{len}"));
+        let want = format!("bytes */{len}");
+        proptest::prop_assert_eq!(unsatisfied_content_range_value(len), want.as_str());
+    }
+
     #[test]
     fn resolved_ranges_stay_inside(header in ".{0,80}", len in 0u64..1 << 40) {
         if let Resolved::Satisfiable(set) = resolve(header.as_bytes(), len) {
