@@ -50,16 +50,15 @@ enum Spec {
 
 /// Parses digits; `None` for anything but 1*DIGIT, `Some(u64::MAX)` on overflow.
 fn number(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+    if s.is_empty() {
         return None;
     }
-    Some(
-        s.iter()
-            .try_fold(0u64, |n, &d| {
-                n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-            })
-            .unwrap_or(u64::MAX),
-    )
+    // One pass: once saturated at u64::MAX the value stays there, and a
+    // non-digit after that still makes the whole spec invalid.
+    s.iter().try_fold(0u64, |n, &b| {
+        let d = b.wrapping_sub(b'0');
+        (d < 10).then(|| n.saturating_mul(10).saturating_add(u64::from(d)))
+    })
 }
 
 fn parse_spec(s: &[u8]) -> Option<Spec> {
@@ -119,7 +118,14 @@ pub fn resolve(value: &[u8], len: u64) -> Resolved {
     let mut requested: u64 = 0;
     let mut count = 0usize;
     let mut saw_suffix_on_empty = false;
-    for item in crate::list::split(&value[eq + 1..]) {
+    // Commas inside quoted strings need no care here, unlike in `list::split`:
+    // a range-spec holds only digits and `-`, so the first element with a `"`
+    // makes the whole field ignored however the list is split.
+    let items = value[eq + 1..]
+        .split(|&b| b == b',')
+        .map(crate::list::trim)
+        .filter(|item| !item.is_empty());
+    for item in items {
         count += 1;
         if count > MAX_RANGES {
             return Resolved::Ignore;
@@ -154,14 +160,16 @@ pub fn resolve(value: &[u8], len: u64) -> Resolved {
         return Resolved::Ignore;
     }
     ranges.sort_unstable_by_key(|r| r.start);
-    let mut merged: Vec<Range<u64>> = Vec::with_capacity(ranges.len());
-    for r in ranges {
-        match merged.last_mut() {
-            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
-            _ => merged.push(r),
+    // Coalesce in place: a range that overlaps or touches the one kept before
+    // it extends that one and is dropped.
+    ranges.dedup_by(|next, kept| {
+        let touches = next.start <= kept.end;
+        if touches {
+            kept.end = kept.end.max(next.end);
         }
-    }
-    Resolved::Satisfiable(RangeSet { ranges: merged })
+        touches
+    });
+    Resolved::Satisfiable(RangeSet { ranges })
 }
 
 /// `bytes first-last/len` for a non-empty half-open range ([RFC 9110 §14.4]).
