@@ -50,16 +50,15 @@ enum Spec {
 
 /// Parses digits; `None` for anything but 1*DIGIT, `Some(u64::MAX)` on overflow.
 fn number(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+    if s.is_empty() {
         return None;
     }
-    Some(
-        s.iter()
-            .try_fold(0u64, |n, &d| {
-                n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-            })
-            .unwrap_or(u64::MAX),
-    )
+    // One pass: once saturated at u64::MAX the value stays there, and a
+    // non-digit after that still makes the whole spec invalid.
+    s.iter().try_fold(0u64, |n, &b| {
+        let d = b.wrapping_sub(b'0');
+        (d < 10).then(|| n.saturating_mul(10).saturating_add(u64::from(d)))
+    })
 }
 
 fn parse_spec(s: &[u8]) -> Option<Spec> {
@@ -119,7 +118,14 @@ pub fn resolve(value: &[u8], len: u64) -> Resolved {
     let mut requested: u64 = 0;
     let mut count = 0usize;
     let mut saw_suffix_on_empty = false;
-    for item in crate::list::split(&value[eq + 1..]) {
+    // Commas inside quoted strings need no care here, unlike in `list::split`:
+    // a range-spec holds only digits and `-`, so the first element with a `"`
+    // makes the whole field ignored however the list is split.
+    let items = value[eq + 1..]
+        .split(|&b| b == b',')
+        .map(crate::list::trim)
+        .filter(|item| !item.is_empty());
+    for item in items {
         count += 1;
         if count > MAX_RANGES {
             return Resolved::Ignore;
@@ -154,28 +160,114 @@ pub fn resolve(value: &[u8], len: u64) -> Resolved {
         return Resolved::Ignore;
     }
     ranges.sort_unstable_by_key(|r| r.start);
-    let mut merged: Vec<Range<u64>> = Vec::with_capacity(ranges.len());
-    for r in ranges {
-        match merged.last_mut() {
-            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
-            _ => merged.push(r),
+    // Coalesce in place: a range that overlaps or touches the one kept before
+    // it extends that one and is dropped.
+    ranges.dedup_by(|next, kept| {
+        let touches = next.start <= kept.end;
+        if touches {
+            kept.end = kept.end.max(next.end);
         }
-    }
-    Resolved::Satisfiable(RangeSet { ranges: merged })
+        touches
+    });
+    Resolved::Satisfiable(RangeSet { ranges })
 }
 
 /// `bytes first-last/len` for a non-empty half-open range ([RFC 9110 §14.4]).
 ///
 /// [RFC 9110 §14.4]: https://www.rfc-editor.org/rfc/rfc9110#section-14.4
 pub fn content_range(r: &Range<u64>, len: u64) -> String {
-    format!("bytes {}-{}/{len}", r.start, r.end.saturating_sub(1))
+    ascii_string(write_content_range(
+        Some(r),
+        len,
+        &mut [0; CONTENT_RANGE_MAX],
+    ))
+}
+
+/// [`content_range`] as a header value, formatted without the `fmt` machinery
+/// or an intermediate `String`: the Content-Range of every 206.
+pub fn content_range_value(r: &Range<u64>, len: u64) -> http::HeaderValue {
+    header_value(write_content_range(
+        Some(r),
+        len,
+        &mut [0; CONTENT_RANGE_MAX],
+    ))
 }
 
 /// `bytes */len`, for 416 ([RFC 9110 §15.5.17]).
 ///
 /// [RFC 9110 §15.5.17]: https://www.rfc-editor.org/rfc/rfc9110#section-15.5.17
 pub fn unsatisfied_content_range(len: u64) -> String {
-    format!("bytes */{len}")
+    ascii_string(write_content_range(None, len, &mut [0; CONTENT_RANGE_MAX]))
+}
+
+/// [`unsatisfied_content_range`] as a header value.
+pub fn unsatisfied_content_range_value(len: u64) -> http::HeaderValue {
+    header_value(write_content_range(None, len, &mut [0; CONTENT_RANGE_MAX]))
+}
+
+/// The longest Content-Range value: `bytes `, three 20-digit numbers, `-`, `/`.
+const CONTENT_RANGE_MAX: usize = 6 + 20 + 1 + 20 + 1 + 20;
+
+/// Writes `bytes first-last/len` (`bytes */len` without a range) at the end of
+/// `buf`, back to front, and returns it.
+fn write_content_range<'b>(
+    r: Option<&Range<u64>>,
+    len: u64,
+    buf: &'b mut [u8; CONTENT_RANGE_MAX],
+) -> &'b [u8] {
+    let mut at = put_decimal(buf, CONTENT_RANGE_MAX, len);
+    at = put(buf, at, b"/");
+    at = match r {
+        Some(r) => {
+            at = put_decimal(buf, at, r.end.saturating_sub(1));
+            at = put(buf, at, b"-");
+            put_decimal(buf, at, r.start)
+        }
+        None => put(buf, at, b"*"),
+    };
+    at = put(buf, at, b"bytes ");
+    &buf[at..]
+}
+
+/// Copies `s` to end just before `at` and returns where it starts.
+fn put(buf: &mut [u8], at: usize, s: &[u8]) -> usize {
+    buf[at - s.len()..at].copy_from_slice(s);
+    at - s.len()
+}
+
+/// `00`, `01`, ... `99`: two decimal digits per division.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Writes `n` in decimal to end just before `at` and returns where it starts.
+fn put_decimal(buf: &mut [u8], mut at: usize, mut n: u64) -> usize {
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        at = put(buf, at, &DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        put(buf, at, &DIGIT_PAIRS[pair..pair + 2])
+    } else {
+        put(buf, at, &[b'0' + n as u8])
+    }
+}
+
+fn ascii_string(s: &[u8]) -> String {
+    String::from_utf8(s.to_vec()).expect("Content-Range is ASCII")
+}
+
+fn header_value(s: &[u8]) -> http::HeaderValue {
+    http::HeaderValue::from_bytes(s).expect("Content-Range is visible ASCII")
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ pub(crate) fn build(
             };
             match plan {
                 Plan::Partial(r) => {
-                    h.insert(header::CONTENT_RANGE, value(range::content_range(&r, len)));
+                    h.insert(header::CONTENT_RANGE, range::content_range_value(&r, len));
                     h.insert(header::CONTENT_LENGTH, HeaderValue::from(r.end - r.start));
                     if !head {
                         *res.body_mut() = entity.read(r);
@@ -123,7 +123,7 @@ pub(crate) fn build(
             // §15.5.17: SHOULD send Content-Range with the current length.
             h.insert(
                 header::CONTENT_RANGE,
-                value(range::unsatisfied_content_range(len)),
+                range::unsatisfied_content_range_value(len),
             );
             if entity.varies() {
                 h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));

@@ -110,3 +110,83 @@ proptest::proptest! {
         }
     }
 }
+
+fn kinds(r: Result<Key, Error>) -> Result<(String, bool), ErrorKind> {
+    r.map(|k| (k.key, k.dir)).map_err(|e| e.kind())
+}
+
+#[test]
+fn plain_paths_take_the_fast_path() {
+    let long = format!("/{}", "a".repeat(5000));
+    for (path, hidden) in [
+        ("/", Hidden::Deny),
+        ("/1k.bin", Hidden::Deny),
+        ("/docs/", Hidden::Deny),
+        ("//a/./b//", Hidden::Deny),
+        ("/.well-known/security.txt", Hidden::Deny),
+        ("//.well-known/security.txt", Hidden::Deny),
+        ("/.env", Hidden::Deny),
+        ("/.env", Hidden::Allow),
+        ("/a/../b", Hidden::Allow),
+        ("/../%2f", Hidden::Allow),
+        ("/a b~!$&'()*+,;=@", Hidden::Deny),
+        (&long, Hidden::Deny),
+    ] {
+        let fast = Key::from_plain_path(path, hidden);
+        assert!(fast.is_some(), "{path:?}");
+        assert_eq!(
+            fast.map(kinds),
+            Some(kinds(Key::from_any_path(path, hidden))),
+            "{path:?}"
+        );
+    }
+    for path in [
+        "/a%20b",
+        "/a\\b",
+        "/c:",
+        "/a\u{7f}",
+        "/a\u{1}",
+        "/caf\u{e9}",
+        "a",
+        "",
+    ] {
+        assert!(
+            Key::from_plain_path(path, Hidden::Deny).is_none(),
+            "{path:?}"
+        );
+    }
+}
+
+/// Pieces of URL paths, rich in what the two parsers must agree about.
+fn path_piece() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        6 => proptest::sample::select(vec![
+            "/", "/", "/", ".", ".", "..", "a", "b", "Z", "0", "%", "2f", "2F", "2e", "%2e",
+            "%2f", "%2F", "%5c", "%00", "%ff", "%c3%a9", "%25", "\\", ":", " ", "~",
+            ".well-known", "well-known", "\u{0}", "\u{1f}", "\u{7f}", "\u{e9}", "\u{80}", "\u{fffd}",
+        ])
+        .prop_map(str::to_owned),
+        1 => proptest::sample::select(vec![1000usize, 2048, 4095, 4096, 4097])
+            .prop_map(|n| "x".repeat(n)),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+    #[test]
+    fn fast_path_agrees_with_the_general_parser(
+        slash in proptest::bool::weighted(0.95),
+        pieces in proptest::collection::vec(path_piece(), 0..16),
+        allow in proptest::bool::ANY,
+    ) {
+        let path = format!("{}{}", if slash { "/" } else { "" }, pieces.concat());
+        let hidden = if allow { Hidden::Allow } else { Hidden::Deny };
+        let slow = kinds(Key::from_any_path(&path, hidden));
+        if let Some(fast) = Key::from_plain_path(&path, hidden) {
+            proptest::prop_assert_eq!(kinds(fast), slow.clone(), "{:?}", path);
+        }
+        proptest::prop_assert_eq!(kinds(Key::from_uri_path(&path, hidden)), slow, "{:?}", path);
+    }
+}
