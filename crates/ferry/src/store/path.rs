@@ -60,7 +60,7 @@ impl Key {
         let bytes = rest.as_bytes();
         let mut key = String::with_capacity(rest.len());
         let mut dir = rest.is_empty();
-        let (mut start, mut index) = (0, 0);
+        let mut start = 0;
         for at in 0..=bytes.len() {
             match bytes.get(at) {
                 None | Some(b'/') => {}
@@ -69,11 +69,8 @@ impl Key {
                 Some(b'%' | b'\\' | b':' | 0..=0x1f | 0x7f..=0xff) => return None,
                 Some(_) => continue,
             }
-            let (seg, i) = (&rest[start..at], index);
-            (start, index) = (at + 1, index + 1);
-            if seg.len() > MAX_PATH_LEN || key.len() > MAX_PATH_LEN {
-                return Some(Err(Error::new(ErrorKind::NotFound)));
-            }
+            let seg = &rest[start..at];
+            start = at + 1;
             match seg {
                 "" | "." => {
                     dir = true;
@@ -83,7 +80,13 @@ impl Key {
                 _ => {}
             }
             dir = false;
-            if seg.starts_with('.') && hidden == Hidden::Deny && !(i == 0 && seg == ".well-known") {
+            if too_long(&key, seg) {
+                return Some(Err(Error::new(ErrorKind::NotFound)));
+            }
+            if seg.starts_with('.')
+                && hidden == Hidden::Deny
+                && !(key.is_empty() && seg == ".well-known")
+            {
                 return Some(Err(Error::new(ErrorKind::NotFound)));
             }
             if !key.is_empty() {
@@ -101,7 +104,7 @@ impl Key {
         let rest = path.strip_prefix('/').ok_or_else(invalid)?;
         let mut key = String::with_capacity(rest.len());
         let mut dir = rest.is_empty();
-        for (i, raw) in rest.split('/').enumerate() {
+        for raw in rest.split('/') {
             // An encoded slash would turn one segment into two after decoding.
             if raw.contains("%2f") || raw.contains("%2F") {
                 return Err(invalid());
@@ -109,9 +112,6 @@ impl Key {
             let seg = percent_decode(raw.as_bytes())
                 .decode_utf8()
                 .map_err(|_| invalid())?;
-            if seg.len() > MAX_PATH_LEN || key.len() > MAX_PATH_LEN {
-                return Err(Error::new(ErrorKind::NotFound));
-            }
             match &*seg {
                 // `a//b` and `a/./b` are the same file on disk; accept them but never
                 // let them matter. A trailing empty segment marks a directory.
@@ -123,12 +123,18 @@ impl Key {
                 _ => {}
             }
             dir = false;
+            if too_long(&key, &seg) {
+                return Err(Error::new(ErrorKind::NotFound));
+            }
             if seg.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'\\') || seg.contains(':') {
                 // Control characters, NUL, backslashes and drive letters (`C:`) or
                 // alternate data streams (`a:b`) are never names we serve.
                 return Err(invalid());
             }
-            if seg.starts_with('.') && hidden == Hidden::Deny && !(i == 0 && seg == ".well-known") {
+            if seg.starts_with('.')
+                && hidden == Hidden::Deny
+                && !(key.is_empty() && seg == ".well-known")
+            {
                 return Err(Error::new(ErrorKind::NotFound));
             }
             if !key.is_empty() {
@@ -170,6 +176,11 @@ impl Key {
         };
         Key { key, dir: false }
     }
+}
+
+/// Whether adding `seg` to `key` makes it longer than [`MAX_PATH_LEN`].
+fn too_long(key: &str, seg: &str) -> bool {
+    key.len() + usize::from(!key.is_empty()) + seg.len() > MAX_PATH_LEN
 }
 
 /// Characters escaped when re-encoding an application path: everything but

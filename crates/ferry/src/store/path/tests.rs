@@ -22,6 +22,13 @@ fn plain_paths_map_to_keys() {
             false,
         ),
         ("/%252e%252e/x", "%2e%2e/x", false),
+        // RFC 8615's prefix is the key's first segment, however the path spells it.
+        (
+            "//.well-known/security.txt",
+            ".well-known/security.txt",
+            false,
+        ),
+        ("/./.well-known/x", ".well-known/x", false),
     ] {
         let k = Key::from_uri_path(path, Hidden::Deny).unwrap();
         assert_eq!((k.as_str(), k.is_dir()), (want, dir), "{path}");
@@ -32,6 +39,9 @@ fn plain_paths_map_to_keys() {
 fn hostile_paths_never_become_keys() {
     use ErrorKind::{InvalidPath as Bad, NotFound as Nf};
     let long = format!("/{}", "a".repeat(5000));
+    // Each segment is short enough; together they are not.
+    let long_key = format!("/{}/{}", "a".repeat(4000), "b".repeat(4000));
+    let long_encoded = format!("/{}/%62{}", "a".repeat(4000), "b".repeat(100));
     let cases: &[(&str, ErrorKind)] = &[
         ("/..", Bad),
         ("/../etc/passwd", Bad),
@@ -64,6 +74,8 @@ fn hostile_paths_never_become_keys() {
         ("/%2egit/HEAD", Nf),
         ("/a/.well-known/x", Nf),
         (&long, Nf),
+        (&long_key, Nf),
+        (&long_encoded, Nf),
     ];
     assert!(cases.len() >= 25);
     for (path, want) in cases {
