@@ -35,7 +35,7 @@ pub(crate) struct SiteSpec {
     argv: Vec<OsString>,
     /// The keys it sets; the rest it inherits.
     keys: Vec<String>,
-    /// "ferry.toml [[site]] #2", for messages.
+    /// `"ferry.toml [[site]] #2"`, for messages.
     pub(crate) name: String,
 }
 
@@ -291,8 +291,8 @@ fn top_level_key(key: &str) -> bool {
         .is_some_and(|c| c.get_arguments().any(|a| a.get_long() == Some(key)))
 }
 
-/// A clap error in one line, without its usage block: "the following
-/// required arguments were not provided: --tls-key <PEM>".
+/// A clap error in one line, without its usage block: `the following
+/// required arguments were not provided: --tls-key <PEM>`.
 pub(crate) fn clap_error(e: &clap::Error) -> String {
     let text = e.to_string();
     text.lines()

@@ -12,7 +12,7 @@
 //! - [`ServeFile`]: one file as a tower `Service`.
 //! - [`proto`]: the pure protocol logic these are built on.
 //!
-//! Every decision is made by [`proto::plan`] from the request head and the
+//! Every decision is made by [`proto::plan()`] from the request head and the
 //! representation's metadata before any body byte is read.
 //!
 //! # Features

@@ -3,7 +3,7 @@
 //!
 //! Validators are the object's own: its ETag (as the store reports it) and its
 //! Last-Modified. Opening an object costs one metadata request (a `HEAD`); the
-//! decision ([`ferry_proto::plan`]) is made over that metadata exactly as for a
+//! decision ([`ferry_proto::plan()`]) is made over that metadata exactly as for a
 //! file, so a 304, 412 or 416 never transfers the body. The bytes that are sent
 //! are fetched with the range pushed down to the store and the object's ETag as
 //! `If-Match`, so a 206 transfers only its parts and an object replaced between

@@ -2,7 +2,7 @@
 //!
 //! A [`Store`] maps a validated [`Key`] to an [`Entity`]: metadata first, bytes
 //! later. Stores only stat and stream; every HTTP decision is made by
-//! [`ferry_proto::plan`] over the metadata they return.
+//! [`ferry_proto::plan()`] over the metadata they return.
 use crate::{Entity, Error};
 use ferry_proto::AcceptEncoding;
 use std::future::Future;
