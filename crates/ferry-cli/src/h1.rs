@@ -882,9 +882,21 @@ fn parse(buf: &[u8], max_head: usize) -> Result<Option<(Parsed, usize)>, Reject>
         "HEAD" => Method::HEAD,
         m => Method::from_bytes(m.as_bytes()).map_err(|_| bad_request())?,
     };
+    // The head is copied out of the read buffer once; the target and every
+    // field value are slices of that copy (one allocation, not one each).
+    let head = Bytes::copy_from_slice(&buf[..used]);
+    let share = |s: &[u8]| {
+        let at = (s.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+        if at <= used && s.len() <= used - at {
+            head.slice(at..at + s.len())
+        } else {
+            // Not a slice of the head (httparse gives none such): copied.
+            Bytes::copy_from_slice(s)
+        }
+    };
     let path = r.path.unwrap_or("");
     let uri: Uri = if path.starts_with('/') {
-        Uri::from_maybe_shared(Bytes::copy_from_slice(path.as_bytes()))
+        Uri::from_maybe_shared(share(path.as_bytes()))
     } else {
         path.parse()
     }
@@ -898,7 +910,7 @@ fn parse(buf: &[u8], max_head: usize) -> Result<Option<(Parsed, usize)>, Reject>
     let mut keep_alive_token = false;
     for f in r.headers.iter() {
         let name = HeaderName::from_bytes(f.name.as_bytes()).map_err(|_| bad_request())?;
-        let value = HeaderValue::from_bytes(f.value).map_err(|_| bad_request())?;
+        let value = HeaderValue::from_maybe_shared(share(f.value)).map_err(|_| bad_request())?;
         if name == header::HOST {
             hosts += 1;
             if !valid_host(f.value) {

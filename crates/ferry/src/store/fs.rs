@@ -166,7 +166,7 @@ impl Store for FsStore {
                     &self.types,
                 ),
             };
-            return OpenFuture::new(async move { Ok(res?.vary_encoding(precompressed)) });
+            return OpenFuture::ready(res.map(|e| e.vary_encoding(precompressed)));
         }
         let path = self.path_of(key);
         let beneath = Beneath::new(self, key);

@@ -101,12 +101,23 @@ impl Future for ListFuture<'_> {
 }
 
 /// The future returned by [`Store::open`].
-pub struct OpenFuture<'a>(Pin<Box<dyn Future<Output = Result<Entity, Error>> + Send + 'a>>);
+pub struct OpenFuture<'a>(OpenInner<'a>);
+
+enum OpenInner<'a> {
+    /// Answered without waiting (an open-file cache hit): nothing to box.
+    Ready(Option<Result<Entity, Error>>),
+    Pending(Pin<Box<dyn Future<Output = Result<Entity, Error>> + Send + 'a>>),
+}
 
 impl<'a> OpenFuture<'a> {
     /// Wraps a future.
     pub fn new(f: impl Future<Output = Result<Entity, Error>> + Send + 'a) -> Self {
-        OpenFuture(Box::pin(f))
+        OpenFuture(OpenInner::Pending(Box::pin(f)))
+    }
+
+    /// A future that is already complete, without allocating.
+    pub fn ready(result: Result<Entity, Error>) -> Self {
+        OpenFuture(OpenInner::Ready(Some(result)))
     }
 }
 
@@ -116,7 +127,12 @@ impl Future for OpenFuture<'_> {
         mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        self.0.as_mut().poll(cx)
+        match &mut self.0 {
+            OpenInner::Ready(r) => {
+                std::task::Poll::Ready(r.take().expect("OpenFuture polled after completion"))
+            }
+            OpenInner::Pending(f) => f.as_mut().poll(cx),
+        }
     }
 }
 
