@@ -231,8 +231,8 @@ enum Armed {
     Nothing,
     /// `--idle-timeout` after the connection became idle, or earlier: it is
     /// not moved for every request, but checked against `idle_since` when it
-    /// fires (nginx likewise keeps a keep-alive timer without re-arming it
-    /// per request).
+    /// fires (nginx similarly skips re-arming a timer when the change is
+    /// small).
     Idle,
     /// `--header-timeout` after a request head began.
     Head,

@@ -168,6 +168,66 @@ fn slow_head_is_closed_after_the_timeout() {
 }
 
 #[test]
+fn a_head_sent_byte_by_byte_is_closed_after_the_header_timeout() {
+    // Each byte resets no timer: the head has --header-timeout in all.
+    let d = site();
+    let f = Ferry::serve(d.path(), &["--no-access-log", "--header-timeout", "1"]);
+    let s = TcpStream::connect(f.addr).unwrap();
+    let mut w = s.try_clone().unwrap();
+    // A byte every 100 ms for 6 s, or until the server has closed.
+    std::thread::spawn(move || {
+        for &b in b"GET /a.txt HTTP/1.1\r\nx-slow: ".iter().cycle().take(60) {
+            if w.write_all(&[b]).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let start = Instant::now();
+    let mut r = s;
+    r.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = Vec::new();
+    let _ = r.read_to_end(&mut out);
+    let waited = start.elapsed();
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    assert!(
+        waited >= Duration::from_millis(700) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+}
+
+#[test]
+fn a_head_begun_after_a_response_gets_the_header_timeout_not_the_idle_one() {
+    let d = site();
+    let f = Ferry::serve(
+        d.path(),
+        &[
+            "--no-access-log",
+            "--header-timeout",
+            "1",
+            "--idle-timeout",
+            "30",
+        ],
+    );
+    let mut s = TcpStream::connect(f.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /a.txt HTTP/1.1\r\nhost: t\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    std::thread::sleep(Duration::from_millis(300));
+    s.write_all(b"GET /a.txt HTTP/1.1\r\n").unwrap();
+    let start = Instant::now();
+    assert_eq!(s.read(&mut buf).unwrap(), 0, "closed without a response");
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(700) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
+}
+
+#[test]
 fn etags_survive_a_restart() {
     let d = site();
     let first = Ferry::serve(d.path(), &["--no-access-log"]);

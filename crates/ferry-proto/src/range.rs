@@ -2,7 +2,7 @@
 //! and formatting `Content-Range`.
 //!
 //! Ranges are half-open `Range<u64>` in code; the inclusive `first-last` form only
-//! appears while parsing and formatting. All arithmetic is checked.
+//! appears while parsing and formatting. All arithmetic is checked or saturating.
 //!
 //! [RFC 9110 §14]: https://www.rfc-editor.org/rfc/rfc9110#section-14
 use std::ops::Range;
@@ -185,6 +185,13 @@ pub fn content_range(r: &Range<u64>, len: u64) -> String {
 
 /// [`content_range`] as a header value, formatted without the `fmt` machinery
 /// or an intermediate `String`: the Content-Range of every 206.
+///
+/// # Examples
+///
+/// ```
+/// use ferry_proto::range::content_range_value;
+/// assert_eq!(content_range_value(&(0..500), 10_000), "bytes 0-499/10000");
+/// ```
 pub fn content_range_value(r: &Range<u64>, len: u64) -> http::HeaderValue {
     header_value(write_content_range(
         Some(r),
@@ -201,6 +208,13 @@ pub fn unsatisfied_content_range(len: u64) -> String {
 }
 
 /// [`unsatisfied_content_range`] as a header value.
+///
+/// # Examples
+///
+/// ```
+/// use ferry_proto::range::unsatisfied_content_range_value;
+/// assert_eq!(unsatisfied_content_range_value(10_000), "bytes */10000");
+/// ```
 pub fn unsatisfied_content_range_value(len: u64) -> http::HeaderValue {
     header_value(write_content_range(None, len, &mut [0; CONTENT_RANGE_MAX]))
 }

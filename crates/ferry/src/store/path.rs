@@ -6,7 +6,8 @@
 use crate::{Error, ErrorKind};
 use percent_encoding::percent_decode;
 
-/// Longest decoded path accepted; longer paths are [`ErrorKind::NotFound`].
+/// Longest key accepted (decoded, without empty and `.` segments or the outer
+/// slashes); longer paths are [`ErrorKind::NotFound`].
 pub const MAX_PATH_LEN: usize = 4096;
 
 /// A validated, relative key: `/`-separated, non-empty segments, none of them `.`,
