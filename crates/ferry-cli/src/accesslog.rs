@@ -76,36 +76,6 @@ impl AccessLog {
     }
 }
 
-/// The log the flags ask for: none with `--no-access-log`.
-pub(crate) fn from_args(
-    args: &crate::args::ServerArgs,
-) -> anyhow::Result<Option<std::sync::Arc<AccessLog>>> {
-    use anyhow::Context as _;
-    if args.no_access_log {
-        return Ok(None);
-    }
-    AccessLog::open(args.access_log_format, args.access_log.clone())
-        .map(|l| Some(std::sync::Arc::new(l)))
-        .with_context(|| format!("cannot open the access log {:?}", args.access_log))
-}
-
-/// Handles SIGHUP for as long as the runtime runs: reopens the log file, if
-/// there is one. Installed in every case, so that a reload signal (systemd's
-/// `ExecReload`, an operator's `kill -HUP`) never terminates the server.
-pub(crate) fn reopen_on_hup(log: Option<&std::sync::Arc<AccessLog>>) {
-    let log = log.filter(|l| l.path.is_some()).cloned();
-    #[cfg(unix)]
-    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        tokio::spawn(async move {
-            while hup.recv().await.is_some() {
-                if let Some(log) = &log {
-                    log.reopen();
-                }
-            }
-        });
-    }
-}
-
 fn open_append(p: &std::path::Path) -> io::Result<File> {
     File::options().create(true).append(true).open(p)
 }

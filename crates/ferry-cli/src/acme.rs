@@ -237,7 +237,7 @@ impl Acme {
         }
         let loaded = (|| {
             let chain = std::fs::read(&cert)?;
-            let ck = crate::tls::certified_key(&chain, &std::fs::read(&key)?)?;
+            let ck = crate::certs::certified_key(&chain, &std::fs::read(&key)?)?;
             let v = validity(ck.end_entity_cert()?, &self.domains)?;
             Ok::<_, anyhow::Error>((ck, v))
         })();
@@ -411,7 +411,7 @@ impl Acme {
         lock(&self.http01).clear();
         write(&self.resolver.challenges).clear();
         let (chain, key) = result?;
-        let ck = crate::tls::certified_key(chain.as_bytes(), key.as_bytes())
+        let ck = crate::certs::certified_key(chain.as_bytes(), key.as_bytes())
             .context("the CA's certificate cannot be used")?;
         let v = validity(ck.end_entity_cert()?, &self.domains)
             .context("the CA's certificate cannot be used")?;

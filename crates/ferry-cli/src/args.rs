@@ -137,6 +137,50 @@ pub(crate) struct ProxyArgs {
         env = "FERRY_UPSTREAM_TIMEOUT"
     )]
     pub(crate) upstream_timeout: u64,
+
+    /// Largest request body accepted (`k`, `m`, `g` suffixes, as nginx's
+    /// client_max_body_size); larger ones get 413. 0: no limit.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "100m",
+        value_parser = parse_size,
+        env = "FERRY_MAX_BODY_SIZE"
+    )]
+    pub(crate) max_body_size: u64,
+
+    /// Stream request bodies to the upstream as they arrive instead of
+    /// reading them whole first (nginx's `proxy_request_buffering off`): for
+    /// apps that take streaming uploads; a slow client then holds a worker.
+    #[arg(long, env = "FERRY_NO_REQUEST_BUFFERING")]
+    pub(crate) no_request_buffering: bool,
+
+    /// Pass response bodies to clients as the upstream sends them instead of
+    /// reading them off the upstream at once (nginx's `proxy_buffering off`);
+    /// per response, the upstream's `X-Accel-Buffering: no` does the same.
+    #[arg(long, env = "FERRY_NO_RESPONSE_BUFFERING")]
+    pub(crate) no_response_buffering: bool,
+}
+
+/// `1048576`, `512k`, `1m`, `2g` (binary multiples, as nginx reads them).
+pub(crate) fn parse_size(v: &str) -> Result<u64, String> {
+    let v = v.trim();
+    let (digits, unit) = match v.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => v.split_at(i),
+        None => (v, ""),
+    };
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        _ => return Err(format!("{v:?}: expected a number of bytes, with k, m or g")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("{v:?}: expected a number of bytes, with k, m or g"))
 }
 
 #[derive(Debug, Clone, Args)]

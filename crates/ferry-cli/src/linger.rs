@@ -15,12 +15,47 @@ const LINGER: Duration = Duration::from_secs(2);
 /// How much to drain at most.
 const LINGER_BYTES: usize = 1 << 20;
 
-/// A TCP stream whose shutdown lingers.
+/// Lingering after the write side is shut: drains for [`LINGER`] or
+/// [`LINGER_BYTES`], whichever comes first, or until the client closes.
+#[derive(Default)]
+pub(crate) struct Lingering {
+    drained: usize,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Lingering {
+    /// Drains `io`; `Ready` when lingering is over.
+    pub(crate) fn poll<R: AsyncRead + ?Sized>(
+        &mut self,
+        mut io: Pin<&mut R>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        let deadline = self
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(LINGER)));
+        if deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        let mut scratch = [0u8; 4096];
+        while self.drained < LINGER_BYTES {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match io.as_mut().poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                    self.drained += buf.filled().len();
+                }
+                Poll::Ready(_) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(())
+    }
+}
+
+/// A TCP stream whose shutdown lingers (for hyper, which shuts it down).
 pub(crate) struct Linger {
     inner: TcpStream,
     shut: bool,
-    drained: usize,
-    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    lingering: Lingering,
 }
 
 impl Linger {
@@ -28,8 +63,7 @@ impl Linger {
         Linger {
             inner,
             shut: false,
-            drained: 0,
-            deadline: None,
+            lingering: Lingering::default(),
         }
     }
 }
@@ -74,26 +108,8 @@ impl AsyncWrite for Linger {
         if !this.shut {
             ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
             this.shut = true;
-            this.deadline = Some(Box::pin(tokio::time::sleep(LINGER)));
         }
-        let mut scratch = [0u8; 4096];
-        loop {
-            if this.drained >= LINGER_BYTES {
-                return Poll::Ready(Ok(()));
-            }
-            if let Some(d) = this.deadline.as_mut() {
-                if d.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Ok(()));
-                }
-            }
-            let mut buf = ReadBuf::new(&mut scratch);
-            match Pin::new(&mut this.inner).poll_read(cx, &mut buf) {
-                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
-                Poll::Ready(Ok(())) => this.drained += buf.filled().len(),
-                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+        this.lingering.poll(Pin::new(&mut this.inner), cx).map(Ok)
     }
 }
 

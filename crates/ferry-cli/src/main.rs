@@ -3,14 +3,21 @@
 
 mod accesslog;
 mod acme;
+mod answer;
 mod args;
+mod certs;
 mod config;
 mod h1;
+mod hyper_wire;
 mod linger;
+mod listeners;
 mod metrics;
+mod net;
+mod observe;
+mod pipeline;
 mod precompress;
 mod proxy;
-mod server;
+mod settings;
 mod sites;
 mod tls;
 
@@ -69,7 +76,7 @@ fn serve_bucket(
     let https = a.tls.has_certificate();
     tls::check_https_flags(&a.tls, https)?;
     let probe = bucket_store(a, url)?;
-    server::runtime()?
+    net::runtime()?
         .block_on(probe.check())
         .with_context(|| format!("cannot list {url}"))?;
     // Built again: the check's connections belong to a runtime that ends with it.
@@ -81,11 +88,37 @@ fn serve_bucket(
             _ => bail!("the root changed from a bucket to a directory: restart to apply"),
         }
     };
-    let what = format!("serving {url}");
-    if https || a.tls.h2c {
-        return tls::run(&a.server, &a.tls, sites, reload, &what);
-    }
-    h1::run(&a.server, sites, reload, &what)
+    run_sites(a, sites, reload, &format!("serving {url}"))
+}
+
+/// Serves `sites` with `a`'s listener settings until SIGINT or SIGTERM;
+/// SIGHUP replaces them with what `reload` builds.
+fn run_sites<S: ferry::Store>(
+    a: &args::ServeArgs,
+    sites: sites::Sites<S>,
+    reload: impl Fn() -> anyhow::Result<sites::Sites<S>> + Send + Sync + 'static,
+    what: &str,
+) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    let settings = settings::Settings::from_args(&a.server)?;
+    let live = Arc::new(sites::Live::new(sites));
+    // TLS (files, ACME, or sites' own certificates), or plaintext HTTP/1.1
+    // (and h2c with prior knowledge, --h2c).
+    let https = tls::Https::new(&a.tls, |certs| {
+        if a.tls.h2c || (certs.is_none() && !live.load().has_certs()) {
+            return None;
+        }
+        Some(tls::by_site(live.clone(), certs))
+    })?
+    .map(Arc::new);
+    let app = sites::SitesApp {
+        live: live.clone(),
+        observer: listeners::observer(&settings),
+    };
+    listeners::run(&settings, app, https, a.tls.h2c, what, move || async move {
+        sites::reload_on_hup(live, reload);
+        Ok(())
+    })
 }
 
 fn bucket_sites(
@@ -96,7 +129,7 @@ fn bucket_sites(
         .hidden(hidden(a))
         .cache_policy(cache_policy(a)?)
         .browse(a.browse);
-    Ok(sites::Sites::single(svc, None).health_check(a.server.health_check.as_deref()))
+    Ok(sites::Sites::single(svc, None))
 }
 
 fn bucket_store(
@@ -255,7 +288,7 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
     };
     if check {
         if let (Some(cert), Some(key)) = (&a.tls.tls_cert, &a.tls.tls_key) {
-            tls::check(cert, key)?;
+            certs::check(cert, key)?;
         }
         if !a.tls.acme_domain.is_empty() {
             acme::check(&a.tls)?;
@@ -300,10 +333,7 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
         }
         Ok(sites)
     };
-    if tls || a.tls.h2c {
-        return tls::run(&a.server, &a.tls, sites, reload, &what);
-    }
-    h1::run(&a.server, sites, reload, &what)
+    run_sites(a, sites, reload, &what)
 }
 
 /// Over HTTPS, a site without a certificate of its own needs one to fall back
@@ -343,6 +373,7 @@ fn restart_only_changes(old: &args::ServeArgs, new: &args::ServeArgs) -> Vec<&'s
         ("drain-timeout", o.drain_timeout != n.drain_timeout),
         ("max-header-bytes", o.max_header_bytes != n.max_header_bytes),
         ("max-connections", o.max_connections != n.max_connections),
+        ("health-check", o.health_check != n.health_check),
         (
             "tls-cert",
             ot.tls_cert != nt.tls_cert || ot.tls_key != nt.tls_key,
@@ -378,7 +409,7 @@ fn fs_sites(
         let dir = sa.dir.as_ref().context("a site without root")?;
         let svc = fs_service(&sa, dir, &format!("`root` in {}", spec.name))?;
         let cert = match (&sa.tls.tls_cert, &sa.tls.tls_key) {
-            (Some(c), Some(k)) => Some(tls::load(c, k).with_context(|| spec.name.clone())?),
+            (Some(c), Some(k)) => Some(certs::load(c, k).with_context(|| spec.name.clone())?),
             (None, None) => None,
             _ => bail!("{}: `tls-cert` and `tls-key` go together", spec.name),
         };
@@ -399,7 +430,7 @@ fn fs_sites(
             "no root: give DIR, FERRY_ROOT, `root` in the --config file, or [[site]] tables there"
         );
     }
-    Ok(out.health_check(a.server.health_check.as_deref()))
+    Ok(out)
 }
 
 /// One directory's service with `a`'s settings; `from` says where `dir` came

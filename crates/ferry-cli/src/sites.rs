@@ -4,13 +4,15 @@
 //! A request for a host no site names goes to the default site, or is
 //! answered `421 Misdirected Request` (RFC 9110 §15.5.20) when there is none.
 //! With a single site (no `[[site]]` tables), every host reaches it, as before.
+use crate::observe::Observer;
+use crate::pipeline::{App, ReqBody};
 use ferry::{Body, ServeDir, Store};
-use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
+use http::{header, HeaderMap, Method, Request, Response, StatusCode, Uri};
 use rustls::sign::CertifiedKey;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
 
 /// One site: what serves it, and its own certificate if it has one.
 pub(crate) struct Site<S: Store> {
@@ -25,15 +27,12 @@ pub(crate) struct Sites<S: Store> {
     /// Lowercase host names (no port, no trailing dot) → index in `list`.
     by_host: HashMap<Box<str>, usize>,
     default: Option<usize>,
-    /// `--health-check PATH`: answered 200 whatever the host.
-    health: Option<Box<str>>,
 }
 
 /// Where a request goes.
 pub(crate) enum Route<'a, S: Store> {
     Serve(&'a ServeDir<S>),
-    /// The health-check path, or the 421 for an unknown host: a response
-    /// that needs no store.
+    /// The 421 for an unknown host: a response that needs no store.
     Answer(Response<Body>),
 }
 
@@ -44,7 +43,6 @@ impl<S: Store> Sites<S> {
             list: vec![Site { svc, cert }],
             by_host: HashMap::new(),
             default: Some(0),
-            health: None,
         }
     }
 
@@ -54,7 +52,6 @@ impl<S: Store> Sites<S> {
             list: Vec::new(),
             by_host: HashMap::new(),
             default: None,
-            health: None,
         }
     }
 
@@ -90,12 +87,6 @@ impl<S: Store> Sites<S> {
         Ok(())
     }
 
-    /// Sets the health-check path (`--health-check`).
-    pub(crate) fn health_check(mut self, path: Option<&str>) -> Self {
-        self.health = path.map(Into::into);
-        self
-    }
-
     /// Whether some site has no certificate of its own.
     pub(crate) fn lacks_certs(&self) -> bool {
         self.list.iter().any(|s| s.cert.is_none())
@@ -113,11 +104,6 @@ impl<S: Store> Sites<S> {
     /// The site for a request's target and headers (the `Host` field, or the
     /// authority of an absolute-form target or of HTTP/2's `:authority`).
     pub(crate) fn route(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Route<'_, S> {
-        if let Some(p) = &self.health {
-            if uri.path() == &**p {
-                return Route::Answer(health(method));
-            }
-        }
         if self.by_host.is_empty() {
             if let Some(d) = self.default {
                 return Route::Serve(&self.list[d].svc);
@@ -131,7 +117,7 @@ impl<S: Store> Sites<S> {
         });
         match host.and_then(|h| self.lookup(h)).or(self.default) {
             Some(i) => Route::Serve(&self.list[i].svc),
-            None => Route::Answer(misdirected(method)),
+            None => Route::Answer(crate::answer::text(StatusCode::MISDIRECTED_REQUEST, method)),
         }
     }
 
@@ -275,88 +261,63 @@ where
     }
 }
 
-/// RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status
-/// code to any HTTP/1.1 request message that lacks a Host header field and to
-/// any request message that contains more than one Host header field line";
-/// the 400 for such a request (the HTTP/1.1 fast path's parser does the same).
-pub(crate) fn bad_host(
-    version: http::Version,
-    uri: &Uri,
-    headers: &HeaderMap,
-) -> Option<Response<Body>> {
-    let mut hosts = headers.get_all(header::HOST).iter();
-    let first = hosts.next();
-    let bad = hosts.next().is_some()
-        || (version == http::Version::HTTP_11 && first.is_none() && uri.authority().is_none());
-    bad.then(|| text(StatusCode::BAD_REQUEST, "400 Bad Request\n", &Method::GET))
+/// `ferry serve`'s application: the live sites, routed by host.
+pub(crate) struct SitesApp<S: Store> {
+    pub(crate) live: Arc<Live<S>>,
+    pub(crate) observer: Observer,
 }
 
-/// 431 for a head over `--max-header-bytes` (RFC 6585 §5); the connection
-/// closes after it.
-pub(crate) fn too_large() -> Response<Body> {
-    let mut res = text(
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        "431 Request Header Fields Too Large\n",
-        &Method::GET,
-    );
-    res.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    res
-}
+impl<S: Store> App for SitesApp<S> {
+    type Conn = Snapshot<S>;
 
-/// The `--health-check` answer.
-pub(crate) fn health(method: &Method) -> Response<Body> {
-    if method != Method::GET && method != Method::HEAD {
-        let mut res = text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "405 Method Not Allowed\n",
-            method,
-        );
-        res.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return res;
+    fn conn(&self) -> Snapshot<S> {
+        Snapshot::of(&self.live)
     }
-    text(StatusCode::OK, "ok\n", method)
-}
 
-fn misdirected(method: &Method) -> Response<Body> {
-    text(
-        StatusCode::MISDIRECTED_REQUEST,
-        "421 Misdirected Request\n",
-        method,
-    )
-}
-
-/// A short plain-text answer of ferry's own (421, 431, the health check, the
-/// proxy's 502…): Date, a length, no-store, nosniff; no body for HEAD.
-pub(crate) fn text(status: StatusCode, body: &'static str, method: &Method) -> Response<Body> {
-    let mut res = Response::new(if method == Method::HEAD {
-        Body::empty()
-    } else {
-        Body::from(body)
-    });
-    *res.status_mut() = status;
-    let h = res.headers_mut();
-    if let Ok(v) = HeaderValue::try_from(ferry::proto::date::fmt_http_date(SystemTime::now())) {
-        h.insert(header::DATE, v);
+    fn idle(&self, conn: &mut Snapshot<S>) {
+        conn.release_if_stale(&self.live);
     }
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    res
+
+    async fn call(
+        &self,
+        conn: &mut Snapshot<S>,
+        req: &mut Request<ReqBody>,
+        _peer: SocketAddr,
+    ) -> Response<Body> {
+        match conn
+            .get(&self.live)
+            .route(req.method(), req.uri(), req.headers())
+        {
+            Route::Serve(svc) => serve(svc, req, &self.observer).await,
+            Route::Answer(res) => res,
+        }
+    }
+}
+
+/// The library's answer from `svc`; a failure of the store (a 5xx) is
+/// logged for the operator, the client gets the short status text.
+pub(crate) async fn serve<S: Store, B>(
+    svc: &ServeDir<S>,
+    req: &Request<B>,
+    observer: &Observer,
+) -> Response<Body> {
+    match svc.try_serve(req).await {
+        Ok(res) => res,
+        Err(e) => {
+            if e.status().is_server_error() {
+                observer.server_error(req.method(), req.uri().path(), &e);
+            }
+            e.to_response(req.method() == Method::HEAD)
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use ferry::store::memory::MemoryStore;
+    use http::HeaderValue;
+    use std::time::SystemTime;
 
     fn svc(body: &'static str) -> ServeDir<MemoryStore> {
         ServeDir::new(MemoryStore::new().file("x", body, SystemTime::UNIX_EPOCH))
@@ -466,25 +427,6 @@ mod tests {
                 false
             )
             .is_err());
-    }
-
-    #[test]
-    fn the_health_check_answers_whatever_the_host() {
-        let s = Sites::<MemoryStore>::empty().health_check(Some("/healthz"));
-        let (m, u, h) = req(Some("nowhere.test"), "/healthz");
-        let Route::Answer(r) = s.route(&m, &u, &h) else {
-            panic!("routed to a site")
-        };
-        assert_eq!(r.status(), StatusCode::OK);
-        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
-        let Route::Answer(r) = s.route(&Method::POST, &u, &h) else {
-            panic!()
-        };
-        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(
-            which(&s, Some("nowhere.test"), "/healthz/x"),
-            Err(StatusCode::MISDIRECTED_REQUEST)
-        );
     }
 
     #[test]

@@ -814,7 +814,7 @@ fn ferry_log_turns_on_tracing_spans_and_the_decision_events() {
     // The event, inside its connection and request spans.
     for part in [
         "conn{peer=127.0.0.1:",
-        "request{method=GET target=/a.txt}",
+        "request{method=GET target=/a.txt version=HTTP/1.1}",
         "key=\"a.txt\"",
         "plan=Full",
     ] {

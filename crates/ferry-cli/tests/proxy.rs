@@ -696,11 +696,18 @@ fn a_one_mib_upload_passes_through_intact() {
     // Up to 1 MiB, a chunked body is read whole and forwarded with a length.
     assert_eq!(up.seen()[1].header("content-length"), Some("1048576"));
 
-    // Longer, it streams on, chunked, intact.
+    // Longer, it is spooled to a temporary file and forwarded whole, with
+    // its length, as nginx's proxy_request_buffering does.
     let big = body.repeat(3);
     let r = f.send(&chunked_upload(&big));
     assert_eq!((r.status(), r.text()), (200, digest(&big)));
-    assert_eq!(up.seen()[2].header("transfer-encoding"), Some("chunked"));
+    assert_eq!(up.seen()[2].header("content-length"), Some("3145728"));
+
+    // With --no-request-buffering it streams on, chunked, intact.
+    let f = Ferry::proxy(&up.url(), &["--no-request-buffering"]);
+    let r = f.send(&chunked_upload(&big));
+    assert_eq!((r.status(), r.text()), (200, digest(&big)));
+    assert_eq!(up.seen()[3].header("transfer-encoding"), Some("chunked"));
 }
 
 /// `POST /upload` with `body` sent chunked, in uneven chunks.
@@ -775,7 +782,12 @@ fn a_gib_streams_both_ways_with_flat_memory() {
             });
         }
     });
-    let f = Ferry::proxy(&format!("http://{up}"), &["--no-access-log"]);
+    // No body size limit: the upload is spooled to a temporary file, the
+    // download likewise (the client reads as fast as it can).
+    let f = Ferry::proxy(
+        &format!("http://{up}"),
+        &["--no-access-log", "--max-body-size", "0"],
+    );
 
     // Upload: a GiB in 1 MiB writes; the upstream reports how much arrived.
     let mut s = TcpStream::connect(f.addr).unwrap();

@@ -1,0 +1,375 @@
+//! Request bodies on the HTTP/1.1 fast path: the framing decoder
+//! (Content-Length, or chunked per RFC 9112 §7.1) over the connection's read
+//! buffer, and the body the pipeline sees, fed through a channel while the
+//! application runs.
+use super::parse::Framing;
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::AsyncReadExt as _;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Notify};
+
+/// Longest chunk-size line (with extensions) and trailer section accepted.
+const MAX_LINE: usize = 4096;
+const MAX_TRAILERS: usize = 16 * 1024;
+
+/// A message the reader sends the body.
+pub(super) enum Piece {
+    Data(Bytes),
+    End,
+    Err(io::Error),
+}
+
+/// A request body read off an HTTP/1.1 connection as the application asks
+/// for it (the first poll sends `100 Continue` to a client that waits for it).
+pub(crate) struct RequestBody {
+    rx: mpsc::Receiver<Piece>,
+    want: Arc<Notify>,
+    wanted: bool,
+    len: Option<u64>,
+    ended: bool,
+}
+
+impl RequestBody {
+    pub(super) fn new(framing: Framing) -> (Self, mpsc::Sender<Piece>, Arc<Notify>) {
+        let (tx, rx) = mpsc::channel(4);
+        let want = Arc::new(Notify::new());
+        let len = match framing {
+            Framing::Length(n) => Some(n),
+            Framing::None => Some(0),
+            Framing::Chunked => None,
+        };
+        let body = RequestBody {
+            rx,
+            want: want.clone(),
+            wanted: false,
+            len,
+            ended: false,
+        };
+        (body, tx, want)
+    }
+}
+
+impl http_body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        if !self.wanted {
+            self.wanted = true;
+            self.want.notify_one();
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Piece::Data(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
+            Poll::Ready(Some(Piece::End)) => {
+                self.ended = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Piece::Err(e))) => {
+                self.ended = true;
+                Poll::Ready(Some(Err(e)))
+            }
+            // The connection stopped reading before the end: never let a
+            // body cut short pass for a complete one.
+            Poll::Ready(None) => {
+                self.ended = true;
+                Poll::Ready(Some(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "request body cut short",
+                ))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended || self.len == Some(0)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.len {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
+        }
+    }
+}
+
+/// Where the decoder is in a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Length(u64),
+    ChunkSize,
+    ChunkData(u64),
+    ChunkEnd,
+    Trailers(usize),
+    Done,
+}
+
+/// What the decoder made of the buffered bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// Body bytes at `buf[..n]`.
+    Data(usize),
+    /// Framing bytes to drop.
+    Skip(usize),
+    /// Nothing complete yet.
+    More,
+    /// The body ended after dropping these framing bytes.
+    End(usize),
+}
+
+/// Decodes one request body's framing.
+pub(super) struct Decoder {
+    state: State,
+}
+
+fn bad(why: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why)
+}
+
+impl Decoder {
+    pub(super) fn new(framing: Framing) -> Self {
+        let state = match framing {
+            Framing::None => State::Done,
+            Framing::Length(n) => State::Length(n),
+            Framing::Chunked => State::ChunkSize,
+        };
+        Decoder { state }
+    }
+
+    /// Bytes still to come, when known.
+    pub(super) fn remaining(&self) -> Option<u64> {
+        match self.state {
+            State::Length(n) => Some(n),
+            State::Done => Some(0),
+            _ => None,
+        }
+    }
+
+    fn step(&mut self, buf: &[u8]) -> io::Result<Step> {
+        match self.state {
+            State::Done => Ok(Step::End(0)),
+            State::Length(0) => {
+                self.state = State::Done;
+                Ok(Step::End(0))
+            }
+            State::Length(rem) | State::ChunkData(rem) => {
+                if buf.is_empty() {
+                    return Ok(Step::More);
+                }
+                let n = rem.min(buf.len() as u64);
+                self.state = match self.state {
+                    State::Length(_) => State::Length(rem - n),
+                    _ if rem == n => State::ChunkEnd,
+                    _ => State::ChunkData(rem - n),
+                };
+                Ok(Step::Data(n as usize))
+            }
+            State::ChunkEnd => match buf {
+                [b'\r', b'\n', ..] => {
+                    self.state = State::ChunkSize;
+                    Ok(Step::Skip(2))
+                }
+                [] | [b'\r'] => Ok(Step::More),
+                _ => Err(bad("chunk data not followed by CRLF")),
+            },
+            State::ChunkSize => {
+                let Some(line) = crlf_line(buf, MAX_LINE)? else {
+                    return Ok(Step::More);
+                };
+                let size = chunk_size(&buf[..line])?;
+                self.state = if size == 0 {
+                    State::Trailers(0)
+                } else {
+                    State::ChunkData(size)
+                };
+                Ok(Step::Skip(line + 2))
+            }
+            State::Trailers(seen) => {
+                let Some(line) = crlf_line(buf, MAX_TRAILERS - seen)? else {
+                    return Ok(Step::More);
+                };
+                if line == 0 {
+                    self.state = State::Done;
+                    return Ok(Step::End(2));
+                }
+                // Trailer fields are read and dropped (RFC 9112 §7.1.2
+                // lets a recipient discard them).
+                self.state = State::Trailers(seen + line + 2);
+                Ok(Step::Skip(line + 2))
+            }
+        }
+    }
+
+    /// The next piece of the body: buffered bytes at `rbuf[*rpos..]` first,
+    /// then reads, each within `timeout`; `None` at the end of the body.
+    pub(super) async fn next(
+        &mut self,
+        stream: &mut TcpStream,
+        rbuf: &mut Vec<u8>,
+        rpos: &mut usize,
+        timeout: Duration,
+    ) -> io::Result<Option<Bytes>> {
+        loop {
+            match self.step(&rbuf[*rpos..])? {
+                Step::Data(n) => {
+                    let b = Bytes::copy_from_slice(&rbuf[*rpos..*rpos + n]);
+                    *rpos += n;
+                    return Ok(Some(b));
+                }
+                Step::Skip(n) => *rpos += n,
+                Step::End(n) => {
+                    *rpos += n;
+                    return Ok(None);
+                }
+                Step::More => {
+                    if *rpos > 0 {
+                        rbuf.drain(..*rpos);
+                        *rpos = 0;
+                    }
+                    if rbuf.capacity() - rbuf.len() < 4096 {
+                        rbuf.reserve(64 * 1024);
+                    }
+                    let n = tokio::time::timeout(timeout, stream.read_buf(rbuf))
+                        .await
+                        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+                    if n == 0 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the client closed during the request body",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The length of the CRLF-terminated line at the start of `buf`, `None`
+/// while incomplete. A bare LF, or a line longer than `max`, is an error:
+/// lenient line endings inside chunked framing are how requests get smuggled.
+fn crlf_line(buf: &[u8], max: usize) -> io::Result<Option<usize>> {
+    match buf.iter().take(max + 2).position(|&b| b == b'\n') {
+        Some(0) => Err(bad("bare LF in chunked framing")),
+        Some(i) if buf[i - 1] == b'\r' => Ok(Some(i - 1)),
+        Some(_) => Err(bad("bare LF in chunked framing")),
+        None if buf.len() > max + 1 => Err(bad("chunked framing line too long")),
+        None => Ok(None),
+    }
+}
+
+/// RFC 9112 §7.1: `chunk-size [ chunk-ext ]`, hex digits that fit a u64.
+fn chunk_size(line: &[u8]) -> io::Result<u64> {
+    let digits = line
+        .iter()
+        .position(|b| !b.is_ascii_hexdigit())
+        .unwrap_or(line.len());
+    if digits == 0 || digits > 16 {
+        return Err(bad("invalid chunk size"));
+    }
+    match &line[digits..] {
+        [] => {}
+        // chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] )
+        [b' ' | b'\t' | b';', ..]
+            if line[digits..]
+                .iter()
+                .all(|&b| b == b'\t' || (b' '..0x7f).contains(&b)) => {}
+        _ => return Err(bad("invalid chunk size")),
+    }
+    let hex = std::str::from_utf8(&line[..digits]).map_err(|_| bad("invalid chunk size"))?;
+    u64::from_str_radix(hex, 16).map_err(|_| bad("invalid chunk size"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes `wire` fed in pieces of `step` bytes: the body, and the
+    /// bytes left after it.
+    fn decode(framing: Framing, wire: &[u8], step: usize) -> io::Result<(Vec<u8>, usize)> {
+        let mut d = Decoder::new(framing);
+        let (mut body, mut at, mut avail) = (Vec::new(), 0, 0);
+        loop {
+            match d.step(&wire[at..avail])? {
+                Step::Data(n) => {
+                    body.extend_from_slice(&wire[at..at + n]);
+                    at += n;
+                }
+                Step::Skip(n) => at += n,
+                Step::End(n) => return Ok((body, wire.len() - at - n)),
+                Step::More if avail == wire.len() => {
+                    return Err(io::ErrorKind::UnexpectedEof.into())
+                }
+                Step::More => avail = (avail + step).min(wire.len()),
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_rfc_9112_7_1() {
+        let wire = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nExpires: x\r\n\r\nNEXT";
+        for step in [1, 2, 7, wire.len()] {
+            let (body, left) = decode(Framing::Chunked, wire, step).unwrap();
+            assert_eq!(body, b"Wikipedia in\r\n\r\nchunks.", "step {step}");
+            assert_eq!(left, 4, "the next request's bytes stay");
+        }
+        for bad in [
+            &b"4\nWiki\r\n0\r\n\r\n"[..],   // bare LF
+            b"4\r\nWikiX\r\n0\r\n\r\n",     // data longer than its size
+            b"x\r\n",                       // not hex
+            b"10000000000000000\r\n",       // over 64 bits
+            b"-1\r\n",                      // sign
+            b"4 \x01\r\nWiki\r\n0\r\n\r\n", // control byte in an extension
+        ] {
+            assert!(decode(Framing::Chunked, bad, 3).is_err(), "{bad:?}");
+        }
+        assert!(
+            decode(Framing::Chunked, b"4\r\nWi", 10).is_err(),
+            "cut short"
+        );
+    }
+
+    #[test]
+    fn length_framing_leaves_what_follows() {
+        let (body, left) = decode(Framing::Length(5), b"helloGET /", 3).unwrap();
+        assert_eq!((body.as_slice(), left), (&b"hello"[..], 5));
+    }
+
+    proptest::proptest! {
+        /// Any chunking of any body decodes back to it, fed in any steps.
+        #[test]
+        fn chunked_round_trip(
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            cut in 1usize..40,
+            step in 1usize..50,
+        ) {
+            let mut wire = Vec::new();
+            for c in body.chunks(cut) {
+                wire.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+                wire.extend_from_slice(c);
+                wire.extend_from_slice(b"\r\n");
+            }
+            wire.extend_from_slice(b"0\r\n\r\n");
+            let (got, left) = decode(Framing::Chunked, &wire, step).unwrap();
+            proptest::prop_assert_eq!(got, body);
+            proptest::prop_assert_eq!(left, 0);
+        }
+
+        /// Any bytes: a body, a wait or an error, never a panic.
+        #[test]
+        fn chunked_never_panics(wire in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let _ = decode(Framing::Chunked, &wire, 7);
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! Request heads (RFC 9112 §2–§3, §6): from the bytes at the start of the
+//! read buffer to a `Request<()>` whose target and field values are slices of
+//! one copy of the head, and how its body is framed.
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, StatusCode, Uri, Version};
+
+/// Most header fields accepted in one request head.
+pub(super) const MAX_HEADERS: usize = 100;
+
+/// A parsed request head, with what the wire layer needs beside the `Request`.
+pub(super) struct Parsed {
+    pub(super) req: Request<()>,
+    pub(super) keep_alive: bool,
+    pub(super) body: Framing,
+}
+
+/// How a request body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// Parses one request head from the start of `buf`.
+///
+/// `Ok(None)` when the head is not complete yet; `Err(status)` for a head
+/// that must be refused, after which the connection closes. Rules a server
+/// MUST enforce on the wire are enforced here: Content-Length with
+/// Transfer-Encoding, or an invalid Content-Length, is 400 (§6.3); a transfer
+/// coding other than `chunked` is 501 (§6.1); versions other than 1.x are 505.
+/// Host (§3.2) is checked by the pipeline, for every protocol alike.
+pub(super) fn parse(buf: &[u8], max_head: usize) -> Result<Option<(Parsed, usize)>, StatusCode> {
+    let bad = StatusCode::BAD_REQUEST;
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut r = httparse::Request::new(&mut fields);
+    let used = match r.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+        }
+        Err(httparse::Error::Version) => return version_fallback(buf, max_head),
+        Err(_) => return Err(bad),
+    };
+    if used > max_head {
+        return Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    }
+    let version = if r.version == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    let method = match r.method.unwrap_or("") {
+        "GET" => Method::GET,
+        "HEAD" => Method::HEAD,
+        m => Method::from_bytes(m.as_bytes()).map_err(|_| bad)?,
+    };
+    // The head is copied out of the read buffer once; the target and every
+    // field value are slices of that copy (one allocation, not one each).
+    let head = Bytes::copy_from_slice(&buf[..used]);
+    let share = |s: &[u8]| {
+        let at = (s.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+        if at <= used && s.len() <= used - at {
+            head.slice(at..at + s.len())
+        } else {
+            // Not a slice of the head (httparse gives none such): copied.
+            Bytes::copy_from_slice(s)
+        }
+    };
+    let path = r.path.unwrap_or("");
+    let uri: Uri = if path.starts_with('/') {
+        Uri::from_maybe_shared(share(path.as_bytes()))
+    } else {
+        path.parse()
+    }
+    .map_err(|_| bad)?;
+
+    let mut headers = HeaderMap::with_capacity(r.headers.len().max(12));
+    let mut length: Option<u64> = None;
+    let mut te: Option<bool> = None;
+    let mut close = false;
+    let mut keep_alive_token = false;
+    for f in r.headers.iter() {
+        let name = HeaderName::from_bytes(f.name.as_bytes()).map_err(|_| bad)?;
+        let value = HeaderValue::from_maybe_shared(share(f.value)).map_err(|_| bad)?;
+        if name == header::CONTENT_LENGTH {
+            let n = std::str::from_utf8(f.value)
+                .ok()
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or(bad)?;
+            if length.is_some_and(|l| l != n) {
+                return Err(bad);
+            }
+            length = Some(n);
+        } else if name == header::TRANSFER_ENCODING {
+            // Only `chunked`, once: anything else (`chunked, identity`,
+            // `gzip, chunked`, a second line) is a coding ferry does not
+            // implement, and guessing would let requests be smuggled.
+            let chunked = te.is_none() && f.value.trim_ascii().eq_ignore_ascii_case(b"chunked");
+            te = Some(chunked);
+        } else if name == header::CONNECTION {
+            for token in f.value.split(|&b| b == b',') {
+                let t = token.trim_ascii();
+                close |= t.eq_ignore_ascii_case(b"close");
+                keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+        headers.append(name, value);
+    }
+    let body = match (te, length) {
+        // §6.3: "If a message is received with both a Transfer-Encoding and a
+        // Content-Length header field, [...] a server MAY reject the request".
+        (Some(_), Some(_)) => return Err(bad),
+        // §6.1: a transfer coding in an HTTP/1.0 request is faulty framing.
+        (Some(_), None) if version == Version::HTTP_10 => return Err(bad),
+        (Some(true), None) => Framing::Chunked,
+        (Some(false), None) => return Err(StatusCode::NOT_IMPLEMENTED),
+        (None, None | Some(0)) => Framing::None,
+        (None, Some(n)) => Framing::Length(n),
+    };
+    let keep_alive = !close && (version == Version::HTTP_11 || keep_alive_token);
+    let mut req = Request::new(());
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    *req.version_mut() = version;
+    *req.headers_mut() = headers;
+    Ok(Some((
+        Parsed {
+            req,
+            keep_alive,
+            body,
+        },
+        used,
+    )))
+}
+
+/// httparse knows HTTP/1.0 and HTTP/1.1 only. RFC 9110 §2.5: a request with a
+/// higher minor version of a supported major version is processed as that
+/// version's highest minor (HTTP/1.2 as HTTP/1.1); another major version is
+/// 505; a request line whose version is not `HTTP/d.d` at all is 400.
+fn version_fallback(buf: &[u8], max_head: usize) -> Result<Option<(Parsed, usize)>, StatusCode> {
+    let line_end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+    let line = buf[..line_end]
+        .strip_suffix(b"\r")
+        .unwrap_or(&buf[..line_end]);
+    let version = line.rsplit(|&b| b == b' ').next().unwrap_or(b"");
+    match version {
+        // 1.0 and 1.1 were rejected for another reason: a malformed line.
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if (b'2'..=b'9').contains(minor) => {
+            let mut copy = buf.to_vec();
+            let at = line.len() - 1;
+            copy[at] = b'1';
+            match parse(&copy, max_head) {
+                Ok(Some((mut p, used))) => {
+                    *p.req.version_mut() = Version::HTTP_11;
+                    Ok(Some((p, used)))
+                }
+                other => other,
+            }
+        }
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if (b'2'..=b'9').contains(major) && minor.is_ascii_digit() =>
+        {
+            Err(StatusCode::HTTP_VERSION_NOT_SUPPORTED)
+        }
+        _ => Err(StatusCode::BAD_REQUEST),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(raw: &str) -> Result<Option<(Parsed, usize)>, u16> {
+        parse(raw.as_bytes(), 32 * 1024).map_err(|s| s.as_u16())
+    }
+
+    #[test]
+    fn request_heads_per_rfc_9112() {
+        let ok = |raw: &str| head(raw).unwrap().unwrap().0;
+        let p = ok("GET /a%20b?x=1 HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(p.req.uri().path(), "/a%20b");
+        assert!(p.keep_alive);
+        // §9.3: HTTP/1.0 closes unless it asks for keep-alive.
+        assert!(!ok("GET / HTTP/1.0\r\n\r\n").keep_alive);
+        assert!(ok("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive);
+        assert!(!ok("GET / HTTP/1.1\r\nHost: t\r\nConnection: foo, close\r\n\r\n").keep_alive);
+        // §3.2.2: absolute-form is accepted.
+        assert_eq!(
+            ok("GET http://t/x HTTP/1.1\r\nHost: t\r\n\r\n")
+                .req
+                .uri()
+                .path(),
+            "/x"
+        );
+        // Incomplete heads wait for more.
+        assert!(head("GET / HTTP/1.1\r\nHost: t\r\n").unwrap().is_none());
+        // §6.3: Content-Length with Transfer-Encoding, or an invalid length.
+        assert_eq!(
+            head("GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .err(),
+            Some(400)
+        );
+        assert_eq!(
+            head("GET / HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n").err(),
+            Some(400)
+        );
+        assert_eq!(
+            head("GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+                .err(),
+            Some(400)
+        );
+        assert_eq!(head("GET / HTTP/2.0\r\nHost: t\r\n\r\n").err(), Some(505));
+        // RFC 9110 §2.5: a higher minor version is processed as HTTP/1.1.
+        let p = ok("GET /x HTTP/1.2\r\nHost: t\r\n\r\n");
+        assert_eq!(
+            (p.req.uri().path(), p.req.version()),
+            ("/x", Version::HTTP_11)
+        );
+        // Malformed request lines are 400, not 505 (RFC 9112 §3).
+        assert_eq!(
+            head("GET /sp ace HTTP/1.1\r\nHost: t\r\n\r\n").err(),
+            Some(400)
+        );
+        assert_eq!(head("GET / http/1.1\r\nHost: t\r\n\r\n").err(), Some(400));
+        assert_eq!(head("GET  HTTP/1.1\r\nHost: t\r\n\r\n").err(), Some(400));
+        assert_eq!(head("G\0T / HTTP/1.1\r\nHost: t\r\n\r\n").err(), Some(400));
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("x-{i}: y\r\n")).collect();
+        assert_eq!(
+            head(&format!("GET / HTTP/1.1\r\nHost: t\r\n{many}\r\n")).err(),
+            Some(431)
+        );
+    }
+
+    #[test]
+    fn request_body_framing_rfc_9112_6() {
+        let framing = |raw: &str| head(raw).map(|p| p.unwrap().0.body);
+        assert_eq!(
+            framing("GET / HTTP/1.1\r\nHost: t\r\n\r\n"),
+            Ok(Framing::None)
+        );
+        assert_eq!(
+            framing("GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n"),
+            Ok(Framing::Length(5))
+        );
+        assert_eq!(
+            framing("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: Chunked\r\n\r\n"),
+            Ok(Framing::Chunked)
+        );
+        // Codings ferry does not implement, obfuscations and repeats are
+        // refused rather than guessed at (request smuggling).
+        for te in [
+            "chunked, identity",
+            "gzip, chunked",
+            "identity",
+            "chunked\r\nTransfer-Encoding: chunked",
+        ] {
+            assert_eq!(
+                framing(&format!(
+                    "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: {te}\r\n\r\n"
+                )),
+                Err(501),
+                "{te:?}"
+            );
+        }
+        assert_eq!(
+            framing("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Err(400)
+        );
+    }
+
+    proptest::proptest! {
+        /// Any bytes: a head, a wait, or a rejection; never a panic, and a
+        /// parsed head never claims more bytes than it was given.
+        #[test]
+        fn parse_never_panics(buf in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            if let Ok(Some((_, used))) = parse(&buf, 32 * 1024) {
+                proptest::prop_assert!(used <= buf.len());
+            }
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Writing responses: the head formatted into the connection's buffer, small
+//! file bodies read into it and written with the head in one call, large ones
+//! sent with `sendfile(2)`, other bodies copied (chunked when their length is
+//! unknown), every wait bounded by `--write-timeout`.
+use super::conn::Conn;
+use super::pool;
+use crate::observe::{Pending, Sent};
+use crate::pipeline::App;
+use ferry::Body;
+use http::header::{self, HeaderMap};
+use http::{Response, StatusCode};
+use http_body_util::BodyExt as _;
+use std::io::{self, Write as _};
+use std::os::fd::AsFd;
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+
+/// File bodies up to this size are read into the response buffer and written
+/// with the head in one call; larger ones go out with `sendfile(2)`.
+const INLINE_BODY: u64 = 32 * 1024;
+
+impl<A: App> Conn<'_, A> {
+    /// Writes `res` (its head, and its body unless `head` or the status has
+    /// none) and records it with the observer. A body that fails mid-way
+    /// still gets its record, with the bytes sent, and ends the connection.
+    pub(super) async fn respond(
+        &mut self,
+        res: Response<Body>,
+        pending: Option<Pending>,
+        head: bool,
+        http10: bool,
+        keep_alive: bool,
+    ) -> io::Result<Sent> {
+        let (parts, body) = res.into_parts();
+        let head_only = head
+            || parts.status == StatusCode::NOT_MODIFIED
+            || parts.status == StatusCode::NO_CONTENT
+            || parts.status.is_informational();
+        let mut len = content_length(&parts.headers);
+        // A body that knows its length says so, as hyper does for it.
+        let add_len = match (len, body_len(&body)) {
+            (None, Some(n)) if !head_only => {
+                len = Some(n);
+                true
+            }
+            _ => false,
+        };
+        // A body of unknown length is chunked on HTTP/1.1; on HTTP/1.0 the end of
+        // the connection delimits it.
+        let chunked = !head_only && len.is_none() && !http10;
+        let keep_alive = keep_alive && (head_only || len.is_some() || chunked);
+
+        // One buffer for the head and a body written inline with it.
+        if self.wbuf.capacity() == 0 {
+            self.wbuf = pool::take();
+        }
+        let inline = len.filter(|&n| !head_only && n <= INLINE_BODY).unwrap_or(0);
+        self.wbuf.reserve(512 + inline as usize);
+        self.wbuf
+            .extend_from_slice(status_line(parts.status).as_bytes());
+        write_headers(&mut self.wbuf, &parts.headers);
+        if add_len {
+            let _ = write!(self.wbuf, "content-length: {}\r\n", len.unwrap_or(0));
+        }
+        if chunked {
+            self.wbuf
+                .extend_from_slice(b"transfer-encoding: chunked\r\n");
+        }
+        if !keep_alive {
+            if !parts.headers.contains_key(header::CONNECTION) {
+                self.wbuf.extend_from_slice(b"connection: close\r\n");
+            }
+        } else if http10 {
+            self.wbuf.extend_from_slice(b"connection: keep-alive\r\n");
+        }
+        self.wbuf.extend_from_slice(b"\r\n");
+
+        let mut sent = Sent::default();
+        let mut result = Ok(());
+        if !head_only {
+            match self.send_body(body, chunked, &mut sent.bytes).await {
+                Ok(z) => sent.zero_copy = z,
+                Err(e) => result = Err(e),
+            }
+        }
+        if let Some(p) = pending {
+            self.shared
+                .pipeline
+                .observer
+                .finish(p, self.peer, parts.status.as_u16(), sent);
+        }
+        result.map(|()| sent)
+    }
+
+    /// Sends the body, counting the bytes handed to the socket in `sent`;
+    /// returns whether `sendfile(2)` sent them.
+    async fn send_body(
+        &mut self,
+        mut body: Body,
+        chunked: bool,
+        sent: &mut u64,
+    ) -> io::Result<bool> {
+        if let Some((file, range)) = body.as_file() {
+            let len = range.end - range.start;
+            if len <= INLINE_BODY {
+                let at = self.wbuf.len();
+                self.wbuf.resize(at + len as usize, 0);
+                read_exact_at(file, &mut self.wbuf[at..], range.start)?;
+                *sent = len;
+                return Ok(false);
+            }
+            self.flush_with(true).await?;
+            let mut off = range.start;
+            while off < range.end {
+                let count = usize::try_from(range.end - off)
+                    .unwrap_or(usize::MAX)
+                    .min(1 << 30);
+                let n = self
+                    .with_send_timeout(|s| {
+                        s.try_io(Interest::WRITABLE, || {
+                            rustix::fs::sendfile(s.as_fd(), file, Some(&mut off), count)
+                                .map_err(io::Error::from)
+                        })
+                    })
+                    .await?;
+                *sent += n as u64;
+                if n == 0 {
+                    // The file shrank under us: the declared length cannot be
+                    // met, so the connection must end without completing it.
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "file shrank while serving",
+                    ));
+                }
+            }
+            return Ok(true);
+        }
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame?.into_data() else {
+                continue;
+            };
+            if data.is_empty() {
+                continue;
+            }
+            *sent += data.len() as u64;
+            if chunked {
+                let _ = write!(self.wbuf, "{:x}\r\n", data.len());
+            }
+            self.wbuf.extend_from_slice(&data);
+            if chunked {
+                self.wbuf.extend_from_slice(b"\r\n");
+            }
+            if self.wbuf.len() >= 64 * 1024 {
+                self.flush().await?;
+            }
+        }
+        if chunked {
+            self.wbuf.extend_from_slice(b"0\r\n\r\n");
+        }
+        Ok(false)
+    }
+
+    /// Runs a non-blocking write `op` until it makes progress, waiting for the
+    /// socket to become writable, for at most `--write-timeout`.
+    async fn with_send_timeout<T>(
+        &mut self,
+        mut op: impl FnMut(&TcpStream) -> io::Result<T>,
+    ) -> io::Result<T> {
+        // Taken at the first wait: most writes never wait.
+        let mut deadline = None;
+        loop {
+            match op(&self.stream) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let d = *deadline.get_or_insert_with(|| {
+                        tokio::time::Instant::now() + self.shared.write_timeout
+                    });
+                    tokio::time::timeout_at(d, self.stream.writable())
+                        .await
+                        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    pub(super) async fn flush(&mut self) -> io::Result<()> {
+        self.flush_with(false).await
+    }
+
+    /// Writes the buffer out; `more` says a body follows at once (MSG_MORE), so
+    /// the kernel sends the head in the same segment as the body's first bytes,
+    /// as nginx's `tcp_nopush` does.
+    async fn flush_with(&mut self, more: bool) -> io::Result<()> {
+        let mut at = 0;
+        while at < self.wbuf.len() {
+            let buf = std::mem::take(&mut self.wbuf);
+            let r = self
+                .with_send_timeout(|s| {
+                    if more {
+                        s.try_io(Interest::WRITABLE, || {
+                            rustix::net::send(s, &buf[at..], rustix::net::SendFlags::MORE)
+                                .map_err(io::Error::from)
+                        })
+                    } else {
+                        s.try_write(&buf[at..])
+                    }
+                })
+                .await;
+            self.wbuf = buf;
+            match r {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => at += n,
+                Err(e) => return Err(e),
+            }
+        }
+        self.wbuf.clear();
+        if self.wbuf.capacity() > 64 * 1024 {
+            // A listing or a multipart head made it large: give it back.
+            self.wbuf = Vec::new();
+        }
+        Ok(())
+    }
+}
+
+/// A response's Content-Length, when it has a valid one.
+pub(crate) fn content_length(h: &HeaderMap) -> Option<u64> {
+    h.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// The exact length a body knows it has, when it knows.
+fn body_len(body: &Body) -> Option<u64> {
+    http_body::Body::size_hint(body).exact()
+}
+
+fn read_exact_at(file: &std::fs::File, mut buf: &mut [u8], mut pos: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    while !buf.is_empty() {
+        match file.read_at(buf, pos) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shrank while serving",
+                ))
+            }
+            Ok(n) => {
+                buf = &mut buf[n..];
+                pos += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// ferry answers in HTTP/1.1 whatever minor version asked (RFC 9110 §2.5).
+fn status_line(s: StatusCode) -> std::borrow::Cow<'static, str> {
+    match s {
+        StatusCode::OK => "HTTP/1.1 200 OK\r\n".into(),
+        StatusCode::PARTIAL_CONTENT => "HTTP/1.1 206 Partial Content\r\n".into(),
+        StatusCode::NOT_MODIFIED => "HTTP/1.1 304 Not Modified\r\n".into(),
+        StatusCode::NOT_FOUND => "HTTP/1.1 404 Not Found\r\n".into(),
+        _ => format!(
+            "HTTP/1.1 {} {}\r\n",
+            s.as_str(),
+            s.canonical_reason().unwrap_or("")
+        )
+        .into(),
+    }
+}
+
+fn write_headers(out: &mut Vec<u8>, headers: &HeaderMap) {
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+}

@@ -1,0 +1,180 @@
+//! The wire layer for HTTPS (HTTP/2 and HTTP/1.1 by ALPN) and h2c: hyper's
+//! codecs, under the same connection layer and over the same pipeline as the
+//! HTTP/1.1 fast path. Only framing is hyper's; every answer is the
+//! pipeline's, and every exchange is recorded by its observer with the body
+//! bytes really sent.
+use crate::net::Deadline;
+use crate::observe::{Observer, Pending, Sent};
+use crate::pipeline::{App, Pipeline, ReqBody};
+use crate::settings::Settings;
+use crate::tls::Https;
+use bytes::Bytes;
+use ferry::Body;
+use http::Request;
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The HTTP version a connection speaks.
+#[derive(Clone, Copy)]
+pub(crate) enum Proto {
+    /// ALPN chose http/1.1.
+    H1,
+    /// ALPN chose h2.
+    H2,
+    /// No TLS (`--h2c`): HTTP/2 if the client sends its preface, else HTTP/1.1.
+    Any,
+}
+
+/// The connection function of an HTTPS listener (with `https`) or an h2c one.
+pub(crate) fn serve<A: App>(
+    pipeline: Arc<Pipeline<A>>,
+    s: &Settings,
+    https: Option<Arc<Https>>,
+) -> crate::net::Serve {
+    let (header_timeout, max_head) = (s.header_timeout, s.max_head);
+    let (idle, write) = (s.idle_timeout, s.write_timeout);
+    Arc::new(move |stream, peer, stop| {
+        let (pipeline, https) = (pipeline.clone(), https.clone());
+        Box::pin(async move {
+            let limits = (header_timeout, max_head, idle, write);
+            match https {
+                Some(h) => {
+                    if let Some((tls, proto)) = h.accept(stream, header_timeout).await {
+                        connection(pipeline, tls, proto, peer, stop, limits).await;
+                    }
+                }
+                None => {
+                    let io = crate::linger::Linger::new(stream);
+                    connection(pipeline, io, Proto::Any, peer, stop, limits).await;
+                }
+            }
+        })
+    })
+}
+
+/// Serves one connection with hyper until it ends, or gracefully once
+/// `stop` turns true.
+async fn connection<A, I>(
+    pipeline: Arc<Pipeline<A>>,
+    io: I,
+    proto: Proto,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+    (header_timeout, max_head, idle, write): (Duration, usize, Duration, Duration),
+) where
+    A: App,
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let pipeline = pipeline.clone();
+        async move {
+            let mut req = req.map(ReqBody::hyper);
+            let mut app = pipeline.app.conn();
+            let (res, pending) = pipeline.respond(&mut app, &mut req, peer).await;
+            let Some(pending) = pending else {
+                return Ok::<_, Infallible>(res);
+            };
+            let status = res.status().as_u16();
+            let observer = pipeline.observer.clone();
+            Ok(res.map(|body| {
+                Body::new(Observed {
+                    body,
+                    sent: 0,
+                    record: Some((pending, observer, peer, status)),
+                })
+            }))
+        }
+    });
+    let builder = builder(header_timeout, max_head, proto);
+    let io = Deadline::new(io, idle, write);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// hyper's HTTP/1.1 and HTTP/2 server with ferry's limits, speaking `proto`.
+fn builder(
+    header_timeout: Duration,
+    max_head: usize,
+    proto: Proto,
+) -> hyper_util::server::conn::auto::Builder<TokioExecutor> {
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // hyper answers 431 when a head outgrows its read buffer (at least
+    // 8 KiB); h2 refuses header lists above the limit. The pipeline checks
+    // the exact limit on every head that gets through.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(max_head.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(max_head).unwrap_or(u32::MAX));
+    match proto {
+        Proto::H1 => builder.http1_only(),
+        Proto::H2 => builder.http2_only(),
+        Proto::Any => builder,
+    }
+}
+
+/// A response body that records its exchange when it is done (or dropped,
+/// for a client that went away), with the bytes really sent.
+struct Observed {
+    body: Body,
+    sent: u64,
+    record: Option<(Pending, Observer, SocketAddr, u16)>,
+}
+
+impl http_body::Body for Observed {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let res = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(f))) = &res {
+            if let Some(d) = f.data_ref() {
+                self.sent += d.len() as u64;
+            }
+        }
+        res
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Observed {
+    fn drop(&mut self) {
+        if let Some((pending, observer, peer, status)) = self.record.take() {
+            let sent = Sent {
+                bytes: self.sent,
+                zero_copy: false,
+            };
+            observer.finish(pending, peer, status, sent);
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! A command's listeners, put together: the main listener with its wire
+//! layer (the HTTP/1.1 fast path for plaintext, hyper for HTTPS and h2c), the
+//! `--redirect-http` listener, the signal handlers, and the announcement.
+//! Both `ferry serve` and `ferry proxy` start here.
+use crate::net::{self, Bound};
+use crate::observe::Observer;
+use crate::pipeline::{App, Pipeline};
+use crate::settings::Settings;
+use crate::tls::Https;
+use std::future::Future;
+use std::sync::Arc;
+
+/// Serves `app` on `--listen` (over HTTPS with `https`, or h2c with `h2c`)
+/// until SIGINT or SIGTERM. `setup` runs in the main runtime before anything
+/// is accepted (its own SIGHUP handlers, say); `what` is announced as
+/// `ferry: {what} on {scheme}://{addr}/`.
+pub(crate) fn run<A, F>(
+    settings: &Settings,
+    app: A,
+    https: Option<Arc<Https>>,
+    h2c: bool,
+    what: &str,
+    setup: impl FnOnce() -> F,
+) -> anyhow::Result<()>
+where
+    A: App,
+    F: Future<Output = anyhow::Result<()>>,
+{
+    let observer = observer(settings);
+    let pipeline = |app| pipeline(settings, &observer, app);
+    let main = net::listen_main(settings.listen)?;
+    let addr = main.local_addr()?;
+    let mut listeners = Vec::new();
+    let mut redirect = None;
+    let serve = match &https {
+        Some(h) => {
+            let mut p = pipeline(app);
+            Arc::get_mut(&mut p).expect("not shared yet").hsts = h.hsts.clone();
+            crate::hyper_wire::serve(p, settings, Some(h.clone()))
+        }
+        None if h2c => crate::hyper_wire::serve(pipeline(app), settings, None),
+        None => crate::h1::serve(pipeline(app), settings),
+    };
+    listeners.push(Bound::new(main, serve, settings));
+    if let Some(h) = &https {
+        if let Some(plain) = h.redirect_addr() {
+            let l = net::listen(plain)?;
+            redirect = Some(l.local_addr()?);
+            let app = h.redirect_app(addr.port());
+            let serve = crate::h1::serve(self::pipeline(settings, &observer, app), settings);
+            listeners.push(Bound::new(l, serve, settings));
+        }
+    }
+    let scheme = if https.is_some() { "https" } else { "http" };
+    let log = settings.log.clone();
+    net::run(settings, listeners, async move {
+        if let Some(log) = log {
+            net::on_hup(move || log.reopen());
+        } else {
+            net::on_hup(|| {});
+        }
+        setup().await?;
+        if let Some(r) = redirect {
+            eprintln!("ferry: redirecting http://{r}/ to https");
+        }
+        if let Some(h) = &https {
+            h.start().await?;
+        }
+        eprintln!("ferry: {what} on {scheme}://{addr}/");
+        Ok(())
+    })
+}
+
+/// The observer `settings` ask for.
+pub(crate) fn observer(settings: &Settings) -> Observer {
+    Observer::new(settings.log.clone(), settings.metrics)
+}
+
+fn pipeline<A: App>(settings: &Settings, observer: &Observer, app: A) -> Arc<Pipeline<A>> {
+    Arc::new(Pipeline {
+        app,
+        max_head: settings.max_head,
+        health: settings.health.clone(),
+        hsts: None,
+        observer: observer.clone(),
+    })
+}

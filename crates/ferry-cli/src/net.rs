@@ -1,0 +1,402 @@
+//! The one connection layer under every listener of both commands: listening
+//! sockets (or systemd's), one current-thread runtime per core, accept with
+//! backoff, `--max-connections` slots, the open-connection count and gauge,
+//! and the graceful drain on SIGINT/SIGTERM. What a connection speaks is the
+//! listener's [`Serve`] function's business.
+use crate::settings::Settings;
+use anyhow::Context as _;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify, Semaphore};
+
+/// Serves one accepted connection until it is done; `stop` turns true when
+/// shutdown begins (finish what is in flight, accept no new request).
+pub(crate) type Serve = Arc<
+    dyn Fn(TcpStream, SocketAddr, watch::Receiver<bool>) -> Pin<Box<dyn Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// A bound listener and what its connections speak.
+pub(crate) struct Bound {
+    pub(crate) listener: std::net::TcpListener,
+    pub(crate) serve: Serve,
+    /// Its own `--max-connections` slots.
+    slots: Arc<Semaphore>,
+}
+
+impl Bound {
+    pub(crate) fn new(listener: std::net::TcpListener, serve: Serve, settings: &Settings) -> Self {
+        Bound {
+            listener,
+            serve,
+            slots: Arc::new(Semaphore::new(settings.max_connections)),
+        }
+    }
+}
+
+/// The main listening socket: the one systemd passed (socket activation,
+/// `LISTEN_FDS`), so restarts lose no connection attempts, else `addr`.
+pub(crate) fn listen_main(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    let passed = listenfd::ListenFd::from_env()
+        .take_tcp_listener(0)
+        .context("LISTEN_FDS names a socket that is not a TCP listener")?;
+    match passed {
+        Some(l) => nonblocking(l),
+        None => listen(addr),
+    }
+}
+
+/// A listening socket on `addr`.
+pub(crate) fn listen(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    let l =
+        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    nonblocking(l)
+}
+
+fn nonblocking(l: std::net::TcpListener) -> anyhow::Result<std::net::TcpListener> {
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+/// A current-thread runtime: one per core, each accepting and serving its
+/// own connections (no work stealing, no cross-thread wake-ups).
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")
+}
+
+/// Connections open in the whole process, for the drain.
+struct Open {
+    count: AtomicUsize,
+    done: Notify,
+    metrics: bool,
+}
+
+/// Serves `listeners` until SIGINT or SIGTERM, then lets in-flight
+/// responses finish for `--drain-timeout`. `setup` runs first on the main
+/// runtime (signal handlers, certificate reloads, ACME): what it spawns runs
+/// there for the server's life. Each listener is announced as
+/// `ferry: {what} on {scheme}://{addr}/` once setup is done.
+pub(crate) fn run<F>(settings: &Settings, listeners: Vec<Bound>, setup: F) -> anyhow::Result<()>
+where
+    F: Future<Output = anyhow::Result<()>>,
+{
+    let rt = runtime()?;
+    // SIGHUP handlers are installed before any worker accepts: a HUP that
+    // arrived first would terminate the process.
+    rt.block_on(setup)?;
+    let open = Arc::new(Open {
+        count: AtomicUsize::new(0),
+        done: Notify::new(),
+        metrics: settings.metrics,
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let drain = settings.drain_timeout;
+    // One worker per core this process may run on (taskset narrows it).
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut threads = Vec::new();
+    for i in 1..workers {
+        let mine = listeners
+            .iter()
+            .map(|b| b.try_clone())
+            .collect::<io::Result<Vec<_>>>()?;
+        let (open, stop) = (open.clone(), stop_rx.clone());
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("ferry-worker-{i}"))
+                .spawn(move || -> anyhow::Result<()> {
+                    runtime()?.block_on(worker(mine, open, stop, drain))
+                })?,
+        );
+    }
+    rt.block_on(async {
+        let main = tokio::spawn(worker(listeners, open.clone(), stop_rx, drain));
+        shutdown_signal().await;
+        eprintln!("ferry: shutting down, finishing in-flight requests");
+        let _ = stop_tx.send(true);
+        let _ = main.await;
+    });
+    for t in threads {
+        let _ = t.join();
+    }
+    if open.count.load(Ordering::Acquire) > 0 {
+        eprintln!(
+            "ferry: gave up waiting for connections after {}s",
+            drain.as_secs()
+        );
+    }
+    Ok(())
+}
+
+impl Bound {
+    fn try_clone(&self) -> io::Result<Bound> {
+        Ok(Bound {
+            listener: self.listener.try_clone()?,
+            serve: self.serve.clone(),
+            slots: self.slots.clone(),
+        })
+    }
+}
+
+/// One core's share: accepts on every listener until shutdown begins, then
+/// keeps driving its connections (a current-thread runtime runs them only
+/// while this future runs) until every connection of the process is done,
+/// or `drain` passed.
+async fn worker(
+    listeners: Vec<Bound>,
+    open: Arc<Open>,
+    stop: watch::Receiver<bool>,
+    drain: Duration,
+) -> anyhow::Result<()> {
+    let mut loops = Vec::new();
+    for b in listeners {
+        let l = TcpListener::from_std(b.listener)?;
+        loops.push(tokio::spawn(accept_loop(
+            l,
+            b.serve,
+            b.slots,
+            open.clone(),
+            stop.clone(),
+        )));
+    }
+    for l in loops {
+        let _ = l.await;
+    }
+    let drained = async {
+        loop {
+            let notified = open.done.notified();
+            if open.count.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            notified.await;
+        }
+    };
+    let _ = tokio::time::timeout(drain, drained).await;
+    Ok(())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    serve: Serve,
+    slots: Arc<Semaphore>,
+    open: Arc<Open>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        // At --max-connections, stop accepting: new connections wait in the
+        // listen queue, as with nginx's worker_connections.
+        let slot = tokio::select! {
+            biased;
+            _ = stop.changed() => return,
+            s = slots.clone().acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => return,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            biased;
+            _ = stop.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(s) => s,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    if e.kind() != io::ErrorKind::WouldBlock {
+                        eprintln!("ferry: accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        open.count.fetch_add(1, Ordering::AcqRel);
+        if open.metrics {
+            crate::metrics::connection_opened();
+        }
+        let conn = serve(stream, peer, stop.clone());
+        let open = open.clone();
+        let span = tracing::debug_span!("conn", %peer);
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                conn.await;
+                tracing::debug!("closed");
+                drop(slot);
+                if open.metrics {
+                    crate::metrics::connection_closed();
+                }
+                if open.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    open.done.notify_waiters();
+                }
+            },
+            span,
+        ));
+    }
+}
+
+/// SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// On SIGHUP, for as long as the runtime runs, calls `each`. Installed in
+/// every case, so that a reload signal (systemd's `ExecReload`, an
+/// operator's `kill -HUP`) never terminates the server.
+pub(crate) fn on_hup(each: impl Fn() + Send + 'static) {
+    #[cfg(unix)]
+    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                each();
+            }
+        });
+    }
+}
+
+/// A connection that fails with `TimedOut` once nothing moved for `idle`
+/// while only reading, or for `write` while a write waits: hyper's HTTP/2 has
+/// no idle timeout of its own and no path of hyper's has a send timeout, so
+/// without it an idle or stalled client would hold a `--max-connections`
+/// slot for ever (`--idle-timeout`, `--write-timeout`). The HTTP/1.1 fast
+/// path keeps its own timers.
+pub(crate) struct Deadline<I> {
+    io: I,
+    idle: Duration,
+    write: Duration,
+    /// The last time bytes moved either way.
+    last: tokio::time::Instant,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<I> Deadline<I> {
+    pub(crate) fn new(io: I, idle: Duration, write: Duration) -> Self {
+        let now = tokio::time::Instant::now();
+        Deadline {
+            io,
+            idle,
+            write,
+            last: now,
+            sleep: Box::pin(tokio::time::sleep_until(now + idle)),
+        }
+    }
+
+    /// After a `Pending`: `Ready(Err)` once `limit` has passed since bytes
+    /// last moved, else the timer is armed to wake the task then.
+    fn expired(&mut self, limit: Duration, cx: &mut Context<'_>) -> Poll<io::Error> {
+        let at = self.last + limit;
+        if self.sleep.deadline() != at {
+            self.sleep.as_mut().reset(at);
+        }
+        match self.sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(io::ErrorKind::TimedOut.into()),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// After a write: progress moves the deadline; `Pending` waits at most
+    /// `--write-timeout` since bytes last moved.
+    fn wrote(
+        &mut self,
+        r: Poll<io::Result<usize>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        match r {
+            Poll::Ready(r) => {
+                if matches!(r, Ok(n) if n > 0) {
+                    self.last = tokio::time::Instant::now();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let write = self.write;
+                self.expired(write, cx).map(Err)
+            }
+        }
+    }
+}
+
+impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Deadline<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    self.last = tokio::time::Instant::now();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let idle = self.idle;
+                self.expired(idle, cx).map(Err)
+            }
+        }
+    }
+}
+
+impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Deadline<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.wrote(r, cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.wrote(r, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match Pin::new(&mut self.io).poll_flush(cx) {
+            Poll::Pending => {
+                let write = self.write;
+                self.expired(write, cx).map(Err)
+            }
+            r => r,
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}

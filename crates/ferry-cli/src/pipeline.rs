@@ -1,0 +1,253 @@
+//! The one request pipeline every wire layer calls (the HTTP/1.1 fast path,
+//! and hyper's HTTP/1.1 and HTTP/2 over TLS or h2c), for `ferry serve` and
+//! `ferry proxy` alike: the wire checks (head size, Host), the health check,
+//! the application (sites by Host, or the proxy), `--hsts`, and the observer.
+//!
+//! A wire layer only turns bytes into a `Request<ReqBody>` and the
+//! `Response<Body>` it gets back into bytes; it records what it sent with
+//! [`Pipeline::observer`].
+use crate::observe::{Observer, Pending};
+use bytes::Bytes;
+use ferry::Body;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body::{Frame, SizeHint};
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// What answers the requests that passed the wire checks: `ferry serve`'s
+/// sites, `ferry proxy`'s upstream, the redirect listener.
+pub(crate) trait App: Send + Sync + 'static {
+    /// What the app keeps per connection between requests (`ferry serve`:
+    /// its snapshot of the sites).
+    type Conn: Send;
+
+    /// The state of a new connection.
+    fn conn(&self) -> Self::Conn;
+
+    /// The connection went idle: let go of what a reload replaced.
+    fn idle(&self, _conn: &mut Self::Conn) {}
+
+    /// Answers `req` from `peer`. The request stays the caller's (the
+    /// observer reads it afterwards); an app that forwards the body takes it
+    /// with `std::mem::take`.
+    fn call<'a>(
+        &'a self,
+        conn: &'a mut Self::Conn,
+        req: &'a mut Request<ReqBody>,
+        peer: SocketAddr,
+    ) -> impl Future<Output = Response<Body>> + Send + 'a;
+}
+
+/// A pipeline: the checks, `app`, and where exchanges are recorded.
+pub(crate) struct Pipeline<A> {
+    pub(crate) app: A,
+    /// `--max-header-bytes`, as HTTP/1.1 would send the head.
+    pub(crate) max_head: usize,
+    pub(crate) health: Option<std::sync::Arc<str>>,
+    /// `--hsts`, on every response of an HTTPS listener.
+    pub(crate) hsts: Option<HeaderValue>,
+    pub(crate) observer: Observer,
+}
+
+impl<A: App> Pipeline<A> {
+    /// Begins recording `req` (see [`Observer::begin`]) and answers it.
+    pub(crate) async fn respond(
+        &self,
+        conn: &mut A::Conn,
+        req: &mut Request<ReqBody>,
+        peer: SocketAddr,
+    ) -> (Response<Body>, Option<Pending>) {
+        let pending = self.observer.begin(req);
+        let span = tracing::debug_span!("request", method = %req.method(), target = %req.uri(), version = ?req.version());
+        let mut res = match self.check(req) {
+            Some(res) => res,
+            None => tracing::Instrument::instrument(self.app.call(conn, req, peer), span).await,
+        };
+        if let Some(v) = &self.hsts {
+            res.headers_mut()
+                .insert(header::STRICT_TRANSPORT_SECURITY, v.clone());
+        }
+        (res, pending)
+    }
+
+    /// The answers given before the application sees a request: 431 for a
+    /// head over `--max-header-bytes`, 400 for a bad Host, the health check.
+    fn check(&self, req: &Request<ReqBody>) -> Option<Response<Body>> {
+        if head_size(req) > self.max_head {
+            return Some(crate::answer::closing(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ));
+        }
+        if bad_host(req.version(), req.uri(), req.headers()) {
+            return Some(crate::answer::closing(StatusCode::BAD_REQUEST));
+        }
+        match &self.health {
+            Some(p) if req.uri().path() == &**p => Some(crate::answer::health(req.method())),
+            _ => None,
+        }
+    }
+}
+
+/// The size of a request head as HTTP/1.1 sends it: request line, fields,
+/// and the blank line (`--max-header-bytes` counts this on every protocol).
+pub(crate) fn head_size<B>(req: &Request<B>) -> usize {
+    let uri = req.uri();
+    let target = uri.path_and_query().map_or(1, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len() + 3)
+        + uri.scheme_str().map_or(0, str::len);
+    let line = req.method().as_str().len() + target + 11;
+    let fields: usize = req
+        .headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    line + fields + 2
+}
+
+/// RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status
+/// code to any HTTP/1.1 request message that lacks a Host header field and to
+/// any request message that contains more than one Host header field line or
+/// a Host header field with an invalid field value."
+pub(crate) fn bad_host(version: Version, uri: &Uri, headers: &HeaderMap) -> bool {
+    let mut hosts = headers.get_all(header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (_, Some(_)) => true,
+        (Some(h), None) => !valid_host(h.as_bytes()),
+        // HTTP/2 and HTTP/3 carry it in `:authority` (RFC 9113 §8.3.1).
+        (None, None) => version == Version::HTTP_11 && uri.authority().is_none(),
+    }
+}
+
+/// RFC 9112 §3.2 / RFC 3986 §3.2.2: Host is `uri-host [ ":" port ]`, so only
+/// unreserved, sub-delims, `%`, `:` and IP-literal brackets; empty is allowed.
+pub(crate) fn valid_host(v: &[u8]) -> bool {
+    v.iter().all(|&b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'['
+                    | b']'
+            )
+    })
+}
+
+/// A request body, from whichever wire layer read the head.
+#[derive(Default)]
+pub(crate) struct ReqBody {
+    kind: Kind,
+}
+
+#[derive(Default)]
+enum Kind {
+    #[default]
+    Empty,
+    H1(crate::h1::RequestBody),
+    Hyper(hyper::body::Incoming),
+}
+
+impl ReqBody {
+    pub(crate) fn h1(b: crate::h1::RequestBody) -> Self {
+        ReqBody { kind: Kind::H1(b) }
+    }
+
+    pub(crate) fn hyper(b: hyper::body::Incoming) -> Self {
+        ReqBody {
+            kind: Kind::Hyper(b),
+        }
+    }
+}
+
+impl http_body::Body for ReqBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match &mut self.get_mut().kind {
+            Kind::Empty => Poll::Ready(None),
+            Kind::H1(b) => Pin::new(b).poll_frame(cx),
+            Kind::Hyper(b) => Pin::new(b).poll_frame(cx).map_err(io::Error::other),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Empty => true,
+            Kind::H1(b) => b.is_end_stream(),
+            Kind::Hyper(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Empty => SizeHint::with_exact(0),
+            Kind::H1(b) => b.size_hint(),
+            Kind::Hyper(b) => b.size_hint(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_rules_rfc_9112_3_2() {
+        let uri: Uri = "/x".parse().unwrap();
+        let with = |hosts: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in hosts {
+                h.append(header::HOST, HeaderValue::from_str(v).unwrap());
+            }
+            h
+        };
+        // Missing on HTTP/1.1, repeated, or invalid: 400.
+        assert!(bad_host(Version::HTTP_11, &uri, &with(&[])));
+        assert!(bad_host(Version::HTTP_11, &uri, &with(&["a", "b"])));
+        assert!(bad_host(Version::HTTP_2, &uri, &with(&["a", "a"])));
+        for bad in ["a b", "a\tb", "a/b", "a@b", "a\\b"] {
+            assert!(bad_host(Version::HTTP_11, &uri, &with(&[bad])), "{bad:?}");
+            assert!(bad_host(Version::HTTP_2, &uri, &with(&[bad])), "{bad:?}");
+        }
+        for good in [
+            "",
+            "example.com",
+            "example.com:8080",
+            "[::1]:80",
+            "127.0.0.1",
+        ] {
+            assert!(
+                !bad_host(Version::HTTP_11, &uri, &with(&[good])),
+                "{good:?}"
+            );
+        }
+        // HTTP/1.0 may omit it; HTTP/2 has :authority; an absolute-form
+        // target carries it.
+        assert!(!bad_host(Version::HTTP_10, &uri, &with(&[])));
+        assert!(!bad_host(Version::HTTP_2, &uri, &with(&[])));
+        let abs: Uri = "http://t/x".parse().unwrap();
+        assert!(!bad_host(Version::HTTP_11, &abs, &with(&[])));
+    }
+}
