@@ -19,6 +19,8 @@ mod client;
 mod common;
 #[path = "tls/lifecycle.rs"]
 mod lifecycle;
+#[path = "tls/listeners.rs"]
+mod listeners;
 #[path = "tls/pki.rs"]
 mod pki;
 #[path = "tls/redirect.rs"]
