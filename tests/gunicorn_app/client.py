@@ -28,6 +28,20 @@ def connect(url, rcvbuf=None):
     return s, target, u.netloc
 
 
+def dechunk(head, body):
+    """The body without chunked framing ("size\r\ndata\r\n" ... "0\r\n\r\n")."""
+    if b"transfer-encoding: chunked" not in head.lower():
+        return body
+    out, rest = b"", body
+    while rest:
+        n, _, rest = rest.partition(b"\r\n")
+        n = int(n.split(b";")[0], 16)
+        if n == 0:
+            break
+        out, rest = out + rest[:n], rest[n + 2 :]
+    return out
+
+
 def read_response(s):
     data = b""
     while True:
@@ -36,7 +50,7 @@ def read_response(s):
             break
         data += b
     head, _, body = data.partition(b"\r\n\r\n")
-    return head, body
+    return head, dechunk(head, body)
 
 
 def upload(url, path, rate):
@@ -96,16 +110,7 @@ def stream(url):
         if first is None and b"first\n" in data.partition(b"\r\n\r\n")[2]:
             first = time.monotonic() - start
     head, _, body = data.partition(b"\r\n\r\n")
-    if b"chunked" in head.lower():
-        # Undo chunked framing: "size\r\ndata\r\n"... "0\r\n\r\n".
-        out, rest = b"", body
-        while rest:
-            n, _, rest = rest.partition(b"\r\n")
-            n = int(n.split(b";")[0], 16)
-            if n == 0:
-                break
-            out, rest = out + rest[:n], rest[n + 2 :]
-        body = out
+    body = dechunk(head, body)
     print(f"{first if first is not None else 99:.3f} {body.decode(errors='replace').replace(chr(10), '|')}")
 
 
