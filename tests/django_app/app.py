@@ -6,6 +6,7 @@ Run: SENDFILE_BACKEND=django_sendfile.backends.nginx PRIVATE_ROOT=/srv/private \
 import hashlib
 import os
 import sys
+from urllib.parse import quote
 
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseForbidden
@@ -52,6 +53,30 @@ def attachment(request):
     )
 
 
+UNICODE_NAME = "résumé final.pdf"
+
+
+def unicode_file(request):
+    # Through the configured backend. The nginx backend percent-encodes the
+    # X-Accel-Redirect URL (/protected/r%C3%A9sum%C3%A9%20final.pdf). The
+    # xsendfile backend puts the name in X-Sendfile as it is: Django then sends
+    # it as latin-1 bytes (or RFC 2047 for names outside latin-1), which no
+    # front can map back to the file reliably, hence the next view.
+    if not allowed(request):
+        return HttpResponseForbidden("no\n")
+    return sendfile(request, os.path.join(PRIVATE_ROOT, UNICODE_NAME))
+
+
+def unicode_file_quoted(request):
+    # What an app does to hand a non-ASCII name over X-Sendfile: the absolute
+    # path percent-encoded (UTF-8), as mod_xsendfile's XSendFileUnescape expects.
+    if not allowed(request):
+        return HttpResponseForbidden("no\n")
+    response = HttpResponse(content_type="application/pdf")
+    response["X-Sendfile"] = quote(os.path.join(PRIVATE_ROOT, UNICODE_NAME))
+    return response
+
+
 def page(request):
     return HttpResponse("an ordinary page\n", content_type="text/plain")
 
@@ -72,6 +97,8 @@ def upload(request):
 urlpatterns = [
     path("download/<str:name>", download),
     path("attachment/", attachment),
+    path("unicode/", unicode_file),
+    path("unicode-quoted/", unicode_file_quoted),
     path("page/", page),
     path("upload/", upload),
 ]

@@ -38,7 +38,9 @@ need() {
   exit 0
 }
 
+# ferry_bin: FERRY_BIN when set (e.g. a release build), else a fresh debug build.
 ferry_bin() {
+  if [ -n "${FERRY_BIN:-}" ]; then echo "$FERRY_BIN"; return 0; fi
   cargo build -q -p ferry-cli >&2
   echo "$CARGO_TARGET_DIR/debug/ferry"
 }
@@ -56,3 +58,12 @@ start_ferry() {
   done
   echo "ferry did not start:" >&2; cat "$log" >&2; return 1
 }
+
+# free_port: a port on 127.0.0.1 that nothing listens on right now.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# sha FILE: the SHA-256 of FILE, hex.
+sha() { sha256sum <"$1" | cut -d' ' -f1; }
+
+# secs_below SECONDS LIMIT: true when SECONDS (a decimal, e.g. curl's time_total) < LIMIT.
+secs_below() { awk -v t="$1" -v l="$2" 'BEGIN { exit !(t != "" && t + 0 < l + 0) }'; }

@@ -13,7 +13,7 @@ if ! "$VENV/bin/python" -c 'import django, django_sendfile' 2>/dev/null; then
   "$VENV/bin/pip" install -q 'django>=4.2,<6' 'django-sendfile2>=0.7'
 fi
 
-FERRY=$(ferry_bin)
+[ "${FRONT:-ferry}" = nginx ] || FERRY=$(ferry_bin)
 WORK=$(mktemp -d)
 trap 'cleanup; rm -rf "$WORK"' EXIT
 PRIVATE="$WORK/private"
@@ -21,6 +21,9 @@ mkdir -p "$PRIVATE"
 head -c 2000000 /dev/urandom >"$PRIVATE/data.bin"
 printf '%%PDF-1.4 fake report\n' >"$PRIVATE/report.pdf"
 printf 'outside\n' >"$WORK/secret.txt"
+UNAME="résumé final.pdf"
+{ printf '%%PDF-1.4 fake résumé\n'; head -c 30000 /dev/urandom; } >"$PRIVATE/$UNAME"
+head -c $((192 * 1024)) /dev/urandom >"$WORK/slow.bin"
 touch -d '2024-06-01 10:00:00' "$PRIVATE"/*
 want=$(sha256sum <"$PRIVATE/data.bin" | cut -d' ' -f1)
 AUTH='Authorization: Bearer good'
@@ -80,6 +83,22 @@ run_backend() {
     [ "$(curl -sS "$U/page/")" = "an ordinary page" ]
   local up; up=$(curl -sS -X POST --data-binary @"$PRIVATE/data.bin" -H 'Content-Type: application/octet-stream' "$U/upload/")
   check "$label: upload passes through intact" [ "$up" = "2000000 $want" ]
+  # runserver is threaded, so a slow client cannot starve it; what matters
+  # here is that a body trickling in (64 KiB/s, 3 s) reaches the app whole.
+  check "$label: a slow upload (192 KiB at 64 KiB/s) passes through intact" \
+    [ "$(python3 "$ROOT/tests/gunicorn_app/client.py" upload "$U/upload/" "$WORK/slow.bin" 65536)" = "$((192 * 1024)) $(sha256sum <"$WORK/slow.bin" | cut -d' ' -f1)" ]
+  if [ "$backend" = django_sendfile.backends.nginx ]; then
+    # django-sendfile2 percent-encodes the URL: /protected/r%C3%A9sum%C3%A9%20final.pdf
+    curl -sS -H "$AUTH" -o "$WORK/u.bin" "$U/unicode/"
+    check "$label: X-Accel-Redirect with a percent-encoded name serves '$UNAME'" \
+      cmp -s "$WORK/u.bin" "$PRIVATE/$UNAME"
+  else
+    # X-Sendfile: $PRIVATE/r%C3%A9sum%C3%A9%20final.pdf, set by the view itself
+    # (the xsendfile backend would send latin-1 bytes; see tests/django_app/app.py).
+    curl -sS -H "$AUTH" -o "$WORK/u.bin" "$U/unicode-quoted/"
+    check "$label: X-Sendfile with a percent-encoded path serves '$UNAME'" \
+      cmp -s "$WORK/u.bin" "$PRIVATE/$UNAME"
+  fi
   check "$label: a hand-off outside the root is 404, never the file" \
     [ "$(curl -sS -o /dev/null -w '%{http_code}' -H "$AUTH" "$U/download/..%2Fsecret.txt")" != 200 ]
 
