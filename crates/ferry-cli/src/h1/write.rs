@@ -135,7 +135,18 @@ impl<A: App> Conn<'_, A> {
             }
             return Ok(true);
         }
-        while let Some(frame) = body.frame().await {
+        loop {
+            // What is ready is gathered; before waiting for more, what was
+            // gathered goes out (a streamed response, such as server-sent
+            // events, must not wait in ferry's buffer).
+            let frame = match futures_util::FutureExt::now_or_never(body.frame()) {
+                Some(f) => f,
+                None => {
+                    self.flush().await?;
+                    body.frame().await
+                }
+            };
+            let Some(frame) = frame else { break };
             let Ok(data) = frame?.into_data() else {
                 continue;
             };
