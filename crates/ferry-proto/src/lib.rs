@@ -7,6 +7,8 @@
 
 pub mod date;
 pub mod etag;
+/// Fuzz target bodies; see `fuzz/`. Not part of the API.
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzz;
 pub mod list;

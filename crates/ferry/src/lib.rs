@@ -30,6 +30,8 @@
 //!   unreadable and outside-the-root files are 404, never a hint they exist.
 //! - See also [`proto`]'s list.
 
+#![forbid(unsafe_code)]
+
 pub use ferry_proto as proto;
 
 mod body;
