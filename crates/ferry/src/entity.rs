@@ -120,6 +120,7 @@ impl Entity {
     /// application names (django-sendfile2's `encoding`), not necessarily one
     /// of [`ContentCoding`]; sets [`Meta::coded`] like [`Entity::coding`].
     #[must_use]
+    #[cfg_attr(not(feature = "fs"), allow(dead_code))] // Only `Sendfile` needs it.
     pub(crate) fn content_encoding(mut self, value: HeaderValue) -> Self {
         self.coding = None;
         self.encoding = Some(value);
