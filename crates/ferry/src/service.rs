@@ -139,7 +139,7 @@ impl<S: Store> ServeDir<S> {
 
     /// The store being served.
     pub fn store(&self) -> &S {
-        &*self.inner.store
+        &self.inner.store
     }
 
     /// Serves `req`; failures become short plain-text responses (404, 400, 500).
