@@ -24,6 +24,7 @@ fn decision(c: &mut Criterion) {
         len: 100 << 20,
         etag: Some(EntityTag::from_len_mtime(100 << 20, mtime)),
         last_modified: Some(mtime),
+        coded: false,
     };
     let etag = meta.etag.as_ref().unwrap().to_header_value();
     let etag = etag.to_str().unwrap().to_owned();

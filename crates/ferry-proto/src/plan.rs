@@ -1,5 +1,6 @@
 //! The decision: method, request headers, representation metadata and the
 //! current time in; what to send out. Never performs I/O.
+use crate::multipart;
 use crate::precondition::{self, Condition, Outcome, Validators};
 use crate::range::{self, Resolved};
 use crate::{EntityTag, RangeSet};
@@ -16,6 +17,13 @@ pub struct Meta {
     pub etag: Option<EntityTag>,
     /// Raw modification time (sub-second allowed).
     pub last_modified: Option<SystemTime>,
+    /// Whether the representation has a content coding, so that a 200 or 206
+    /// carries `Content-Encoding` ([RFC 9110 §8.4]): a precompressed variant,
+    /// or bytes stored coded. `plan` needs it because a multipart/byteranges
+    /// response cannot carry the coding (see [`plan()`]).
+    ///
+    /// [RFC 9110 §8.4]: https://www.rfc-editor.org/rfc/rfc9110#section-8.4
+    pub coded: bool,
 }
 
 /// What to send, decided without touching the body.
@@ -48,15 +56,48 @@ pub enum Plan {
     MethodNotAllowed,
 }
 
-/// Decides the response for a GET or HEAD of a representation.
+/// Whether `plan` serves `method`: GET and HEAD. Every other method is
+/// [`Plan::MethodNotAllowed`] (405 with `Allow: GET, HEAD`, [RFC 9110 §15.5.6]).
 ///
-/// 1. Methods other than GET and HEAD: [`Plan::MethodNotAllowed`].
+/// The one place that decides 405: [`plan()`] calls it, and so do servers that
+/// answer 405 before opening anything (they have no metadata to plan with yet).
+///
+/// # Examples
+///
+/// ```
+/// use http::Method;
+/// assert!(ferry_proto::plan::allows(&Method::HEAD));
+/// assert!(!ferry_proto::plan::allows(&Method::POST));
+/// ```
+///
+/// [RFC 9110 §15.5.6]: https://www.rfc-editor.org/rfc/rfc9110#section-15.5.6
+pub fn allows(method: &Method) -> bool {
+    method == Method::GET || method == Method::HEAD
+}
+
+/// Decides the response for a GET or HEAD of a representation. What it
+/// returns is what is sent: nothing after it changes the status or the kind
+/// of body.
+///
+/// 1. Methods other than GET and HEAD ([`allows`]): [`Plan::MethodNotAllowed`].
 /// 2. Preconditions, steps 1–4 of [RFC 9110 §13.2.2]: 412 or 304.
 /// 3. Step 5: Range, only when If-Range (if any) is true; ignored Range → 200.
+///    One satisfiable range is a 206; several are a multipart/byteranges 206
+///    with the parts in request order ([`range::resolve`]), except as below.
 ///
 /// Choice: HEAD takes exactly the GET path, ranges included, so a HEAD shows the
 /// status and headers the GET would get. Several Range field lines make the
 /// field invalid (ignored).
+///
+/// Choice: several ranges of a content-coded representation ([`Meta::coded`])
+/// get the whole representation (200). A multipart/byteranges response would
+/// need the Content-Encoding inside each part, which clients do not read, and
+/// the outer message must not claim a coding its multipart body does not have;
+/// §14.2 lets a server ignore Range. One range of it is still a 206.
+///
+/// Choice: several ranges whose multipart body would be too long to count in a
+/// `u64` (content beyond [`multipart::MAX_CONTENT_LEN`], a representation near
+/// 16 EiB) get the whole representation (200), whose length always fits.
 ///
 /// # Examples
 ///
@@ -65,7 +106,7 @@ pub enum Plan {
 /// use http::{HeaderMap, Method};
 /// use std::time::{Duration, SystemTime};
 ///
-/// let meta = Meta { len: 10_000, etag: Some("\"v1\"".parse()?), last_modified: None };
+/// let meta = Meta { len: 10_000, etag: Some("\"v1\"".parse()?), last_modified: None, coded: false };
 /// let mut h = HeaderMap::new();
 /// h.insert("range", "bytes=-500".parse().unwrap());
 /// assert_eq!(plan(&Method::GET, &h, &meta, SystemTime::now()), Plan::Partial(9500..10_000));
@@ -76,7 +117,7 @@ pub enum Plan {
 ///
 /// [RFC 9110 §13.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
 pub fn plan(method: &Method, headers: &HeaderMap, meta: &Meta, now: SystemTime) -> Plan {
-    if method != Method::GET && method != Method::HEAD {
+    if !allows(method) {
         return Plan::MethodNotAllowed;
     }
     let v = Validators {
@@ -100,9 +141,16 @@ pub fn plan(method: &Method, headers: &HeaderMap, meta: &Meta, now: SystemTime) 
     match range::resolve(value.as_bytes(), meta.len) {
         Resolved::Ignore => Plan::Full,
         Resolved::Unsatisfiable => Plan::RangeNotSatisfiable,
-        Resolved::Satisfiable(set) if set.as_slice().len() == 1 => {
-            Plan::Partial(set.as_slice()[0].clone())
-        }
-        Resolved::Satisfiable(set) => Plan::Multipart(set),
+        Resolved::Satisfiable(set) => match set.as_slice() {
+            [one] => Plan::Partial(one.clone()),
+            // Choice (see above): no multipart of a coded representation.
+            _ if meta.coded => Plan::Full,
+            // Choice (see above): the multipart length must fit in a u64.
+            _ if set.total_len() > multipart::MAX_CONTENT_LEN => Plan::Full,
+            _ => Plan::Multipart(set),
+        },
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,15 +11,19 @@ use std::ops::Range;
 /// (the whole representation is sent, 200).
 pub const MAX_RANGES: usize = 100;
 
-/// A non-empty set of satisfiable byte ranges: sorted, coalesced (no two
-/// overlap or touch), each non-empty and inside the length.
+/// A non-empty set of satisfiable byte ranges: coalesced (no two overlap or
+/// touch), each non-empty and inside the length, in the order the request
+/// asked for them ([RFC 9110 §14.6]).
+///
+/// [RFC 9110 §14.6]: https://www.rfc-editor.org/rfc/rfc9110#section-14.6
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RangeSet {
     ranges: Vec<Range<u64>>,
 }
 
 impl RangeSet {
-    /// The ranges, in ascending order.
+    /// The ranges, in the order their first range-spec appeared in the request
+    /// (not necessarily ascending).
     pub fn as_slice(&self) -> &[Range<u64>] {
         &self.ranges
     }
@@ -93,7 +97,17 @@ fn parse_spec(s: &[u8]) -> Option<Spec> {
 /// - Choice: on a zero-length representation a suffix range (satisfiable per
 ///   §14.1.1, but not expressible in Content-Range) is ignored (200).
 ///
-/// Overlapping and adjacent ranges are coalesced, so the result is sorted.
+/// The ranges keep the order of the request: "the server SHOULD send the parts
+/// in the same order that the corresponding range-spec appeared in the received
+/// Range header field, excluding those ranges that were deemed unsatisfiable or
+/// that were coalesced into other ranges" ([RFC 9110 §14.6]).
+///
+/// Choice: overlapping and adjacent ranges are coalesced. A range that overlaps
+/// or touches ranges already kept is merged with all of them into one range,
+/// which takes the place of the earliest of them; ranges that touch nothing keep
+/// their place. So the parts are disjoint, and each stands where the first
+/// range-spec it covers stood (`bytes=50-59,0-9,5-54` is `0..60`; `bytes=9-9,0-0`
+/// stays `9..10, 0..1`).
 ///
 /// # Examples
 ///
@@ -101,11 +115,14 @@ fn parse_spec(s: &[u8]) -> Option<Spec> {
 /// use ferry_proto::range::{resolve, Resolved};
 /// let Resolved::Satisfiable(set) = resolve(b"bytes=0-0,-1", 10_000) else { panic!() };
 /// assert_eq!(set.as_slice(), [0..1, 9999..10_000]);
+/// let Resolved::Satisfiable(set) = resolve(b"bytes=5000-5099,100-199", 10_000) else { panic!() };
+/// assert_eq!(set.as_slice(), [5000..5100, 100..200]);
 /// assert_eq!(resolve(b"bytes=10000-", 10_000), Resolved::Unsatisfiable);
 /// assert_eq!(resolve(b"items=0-1", 10_000), Resolved::Ignore);
 /// ```
 ///
 /// [RFC 9110 §14.1.1]: https://www.rfc-editor.org/rfc/rfc9110#section-14.1.1
+/// [RFC 9110 §14.6]: https://www.rfc-editor.org/rfc/rfc9110#section-14.6
 pub fn resolve(value: &[u8], len: u64) -> Resolved {
     let value = crate::list::trim(value);
     let Some(eq) = value.iter().position(|&b| b == b'=') else {
@@ -159,17 +176,44 @@ pub fn resolve(value: &[u8], len: u64) -> Resolved {
     if ranges.len() > 1 && requested > len {
         return Resolved::Ignore;
     }
-    ranges.sort_unstable_by_key(|r| r.start);
-    // Coalesce in place: a range that overlaps or touches the one kept before
-    // it extends that one and is dropped.
-    ranges.dedup_by(|next, kept| {
-        let touches = next.start <= kept.end;
-        if touches {
-            kept.end = kept.end.max(next.end);
+    Resolved::Satisfiable(RangeSet {
+        ranges: coalesce_in_order(ranges),
+    })
+}
+
+/// Merges overlapping and touching ranges, keeping request order: each range
+/// is merged into the earliest kept range it touches, together with every other
+/// kept range it touches (which are then dropped); a range touching none is
+/// kept at the end. At most [`MAX_RANGES`] ranges, so quadratic is fine.
+///
+/// One pass suffices: the kept ranges never touch each other, so the union of a
+/// range with the kept ranges it touches touches no other kept range.
+fn coalesce_in_order(ranges: Vec<Range<u64>>) -> Vec<Range<u64>> {
+    let mut kept: Vec<Range<u64>> = Vec::with_capacity(ranges.len());
+    for mut r in ranges {
+        let touches = |k: &Range<u64>, r: &Range<u64>| k.start <= r.end && r.start <= k.end;
+        let Some(first) = kept.iter().position(|k| touches(k, &r)) else {
+            kept.push(r);
+            continue;
+        };
+        // Swallow every kept range that touches `r` (they all lie at or after
+        // `first`), then put the union where the earliest of them stood.
+        let mut i = first;
+        while i < kept.len() {
+            if touches(&kept[i], &r) {
+                r = r.start.min(kept[i].start)..r.end.max(kept[i].end);
+                if i == first {
+                    i += 1;
+                } else {
+                    kept.remove(i);
+                }
+            } else {
+                i += 1;
+            }
         }
-        touches
-    });
-    Resolved::Satisfiable(RangeSet { ranges })
+        kept[first] = r;
+    }
+    kept
 }
 
 /// `bytes first-last/len` for a non-empty half-open range ([RFC 9110 §14.4]).

@@ -28,6 +28,10 @@ pub struct Entity {
     meta: Meta,
     content_type: Option<HeaderValue>,
     coding: Option<ContentCoding>,
+    /// The Content-Encoding value: the coding's token, or a value an
+    /// application gave for bytes it stored coded. Set together with
+    /// `meta.coded`, so the decision knows what the response will claim.
+    encoding: Option<HeaderValue>,
     vary: bool,
     /// The ETag field value, when the store keeps it formatted.
     etag_value: Option<HeaderValue>,
@@ -52,9 +56,11 @@ impl Entity {
                 len,
                 etag: None,
                 last_modified: None,
+                coded: false,
             },
             content_type: None,
             coding: None,
+            encoding: None,
             vary: false,
             etag_value: None,
             source: Box::new(source),
@@ -99,10 +105,26 @@ impl Entity {
         self
     }
 
-    /// Marks this entity as a precompressed variant in `coding`.
+    /// Marks this entity as a precompressed variant in `coding`: 200 and 206
+    /// carry `Content-Encoding`, and [`Meta::coded`] is set so the decision
+    /// knows it (several ranges of it get the whole variant).
     #[must_use]
     pub fn coding(mut self, coding: ContentCoding) -> Self {
         self.coding = Some(coding);
+        self.encoding = Some(HeaderValue::from_static(coding.as_str()));
+        self.meta.coded = true;
+        self
+    }
+
+    /// Marks the bytes as coded with `value`, any Content-Encoding an
+    /// application names (django-sendfile2's `encoding`), not necessarily one
+    /// of [`ContentCoding`]; sets [`Meta::coded`] like [`Entity::coding`].
+    #[must_use]
+    #[cfg_attr(not(feature = "fs"), allow(dead_code))] // Only `Sendfile` needs it.
+    pub(crate) fn content_encoding(mut self, value: HeaderValue) -> Self {
+        self.coding = None;
+        self.encoding = Some(value);
+        self.meta.coded = true;
         self
     }
 
@@ -116,7 +138,8 @@ impl Entity {
         self
     }
 
-    /// Length, validators and modification time.
+    /// Length, validators, modification time and whether it is coded: all
+    /// that [`ferry_proto::plan()`] decides on.
     pub fn meta(&self) -> &Meta {
         &self.meta
     }
@@ -129,6 +152,11 @@ impl Entity {
     /// The content coding of a precompressed variant.
     pub fn get_coding(&self) -> Option<ContentCoding> {
         self.coding
+    }
+
+    /// The Content-Encoding a 200 or 206 of this entity carries.
+    pub(crate) fn content_encoding_header(&self) -> Option<&HeaderValue> {
+        self.encoding.as_ref()
     }
 
     /// Whether responses vary on Accept-Encoding.

@@ -147,9 +147,9 @@ impl ServeFile {
     async fn try_serve_at(&self, req: Head<'_>, now: SystemTime) -> Result<Response<Body>, Error> {
         let inner = &*self.inner;
         let head = req.method == Method::HEAD;
-        if req.method != Method::GET && !head {
-            // Decided before any I/O, as ServeDir and serve_file do.
-            return Ok(respond::method_not_allowed(respond::bare(now, true), false));
+        // Decided before any I/O, as ServeDir and serve_file do.
+        if let Some(res) = respond::refuse_method(req.method, now, true) {
+            return Ok(res);
         }
         let codings: Vec<ContentCoding> = if inner.precompressed {
             AcceptEncoding::from_headers(req.headers)

@@ -18,23 +18,32 @@
 //! # Features
 //!
 //! - `fs` (default): the local file-system store, [`FsStore`].
-//! - `test-util`: an in-memory store for tests.
+//! - `test-util`: an in-memory store, the store conformance suite and
+//!   `ferry::check`, the invariants of the final answer (for tests and fuzzing).
 //!
 //! # Deviations and choices
 //!
 //! - HEAD takes the GET path, ranges included: a HEAD with `Range` gets the head
 //!   of the 206 a GET would get.
-//! - A multipart range request for a precompressed variant is answered with the
-//!   whole variant (200).
+//! - A multi-range request for a content-coded representation (a precompressed
+//!   variant, or a [`sendfile`] file with `SendOptions::encoding`) is answered
+//!   with the whole representation (200): `plan` decides it from
+//!   [`proto::Meta::coded`], and nothing after `plan` changes its answer.
+//! - `X-Sendfile` / `X-LIGHTTPD-send-file` values are percent-decoded, as
+//!   Apache's mod_xsendfile (`XSendFileUnescape`, on by default) and lighttpd do.
 //! - Malformed request paths (traversal, NUL, encoded slashes) are 400; hidden,
 //!   unreadable and outside-the-root files are 404, never a hint they exist.
 //! - See also [`proto`]'s list.
+
+#![forbid(unsafe_code)]
 
 pub use ferry_proto as proto;
 
 mod body;
 mod browse;
 pub mod cache;
+#[cfg(any(test, feature = "test-util"))]
+pub mod check;
 pub mod disposition;
 mod entity;
 mod error;

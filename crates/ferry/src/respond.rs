@@ -1,10 +1,14 @@
 //! From a [`Plan`] and an [`Entity`] to a response. The only place where body
 //! bytes start to flow, and the only place where HEAD differs from GET: the body
 //! is dropped, every header stays.
+//!
+//! The plan is final: `build` sends the status and the kind of body the plan
+//! names, never another one (the content coding is part of the metadata the
+//! plan was made from, see [`Meta::coded`](ferry_proto::Meta::coded)).
 use crate::{Body, Entity};
 use ferry_proto::{date, multipart, range, Plan};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Response, StatusCode};
+use http::{Method, Response, StatusCode};
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -38,14 +42,7 @@ pub(crate) fn build(
     let status = match plan {
         Plan::Full | Plan::Partial(_) | Plan::Multipart(_) => {
             validators(h, entity, now);
-            representation(h, entity, extra);
-            // Choice: a multipart response of a content-coded variant would need
-            // Content-Encoding inside each part, which clients do not read; such a
-            // request gets the whole variant instead (RFC 9110 §14.2 allows ignoring Range).
-            let plan = match plan {
-                Plan::Multipart(_) if entity.get_coding().is_some() => Plan::Full,
-                p => p,
-            };
+            representation(h, entity, extra, matches!(plan, Plan::Multipart(_)));
             match plan {
                 Plan::Partial(r) => {
                     h.insert(header::CONTENT_RANGE, range::content_range_value(&r, len));
@@ -58,7 +55,10 @@ pub(crate) fn build(
                 Plan::Multipart(set) => {
                     let boundary = boundary();
                     let ct = entity.get_content_type().and_then(|v| v.to_str().ok());
-                    let total = multipart::body_len(&boundary, ct, &set, len);
+                    let total = multipart::body_len(&boundary, ct, &set, len).expect(
+                        "plan sends multipart only within MAX_CONTENT_LEN, which leaves \
+                         room for a 38-byte boundary and any real Content-Type",
+                    );
                     h.remove(header::CONTENT_TYPE);
                     h.insert(
                         header::CONTENT_TYPE,
@@ -156,15 +156,18 @@ fn validators(h: &mut HeaderMap, entity: &Entity, now: SystemTime) {
 }
 
 /// The representation metadata of a 200 or 206.
-fn representation(h: &mut HeaderMap, entity: &Entity, extra: &Extra<'_>) {
+fn representation(h: &mut HeaderMap, entity: &Entity, extra: &Extra<'_>, multipart: bool) {
     if let Some(ct) = entity.get_content_type() {
         h.insert(header::CONTENT_TYPE, ct.clone());
     }
-    if let Some(c) = entity.get_coding() {
-        h.insert(
-            header::CONTENT_ENCODING,
-            HeaderValue::from_static(c.as_str()),
-        );
+    // `plan` never answers multipart for a coded entity (Meta::coded); the
+    // outer message of a multipart body never claims a coding.
+    debug_assert!(
+        !(multipart && entity.meta().coded),
+        "multipart of a coded entity"
+    );
+    if let Some(c) = entity.content_encoding_header().filter(|_| !multipart) {
+        h.insert(header::CONTENT_ENCODING, c.clone());
     }
     if entity.varies() {
         h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
@@ -200,10 +203,24 @@ pub(crate) fn text(
     res
 }
 
+/// The 405 for a method [`ferry_proto::plan::allows`] refuses, answered before
+/// anything is opened; `None` for GET and HEAD, which go on to `plan`.
+///
+/// Every entry point calls this, so 405 is decided by the one function `plan`
+/// itself uses, and is the same response `build` gives
+/// [`Plan::MethodNotAllowed`].
+pub(crate) fn refuse_method(
+    method: &Method,
+    now: SystemTime,
+    nosniff: bool,
+) -> Option<Response<Body>> {
+    (!ferry_proto::plan::allows(method)).then(|| method_not_allowed(bare(now, nosniff), false))
+}
+
 /// 405 with `Allow: GET, HEAD` ([RFC 9110 §15.5.6]).
 ///
 /// [RFC 9110 §15.5.6]: https://www.rfc-editor.org/rfc/rfc9110#section-15.5.6
-pub(crate) fn method_not_allowed(mut res: Response<Body>, head: bool) -> Response<Body> {
+fn method_not_allowed(mut res: Response<Body>, head: bool) -> Response<Body> {
     res.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
     text(

@@ -46,12 +46,27 @@ impl<S> Clone for ServeDir<S> {
 
 #[derive(Debug)]
 struct Inner<S> {
-    store: S,
+    /// Shared by every configuration derived from one `ServeDir`, so a
+    /// configured clone needs no `S: Clone`.
+    store: Arc<S>,
     index: Option<String>,
     hidden: Hidden,
     cache: CachePolicy,
     nosniff: bool,
     browse: bool,
+}
+
+impl<S> Clone for Inner<S> {
+    fn clone(&self) -> Self {
+        Inner {
+            store: self.store.clone(),
+            index: self.index.clone(),
+            hidden: self.hidden,
+            cache: self.cache.clone(),
+            nosniff: self.nosniff,
+            browse: self.browse,
+        }
+    }
 }
 
 impl<S: Store> ServeDir<S> {
@@ -60,7 +75,7 @@ impl<S: Store> ServeDir<S> {
     pub fn new(store: S) -> Self {
         ServeDir {
             inner: Arc::new(Inner {
-                store,
+                store: Arc::new(store),
                 index: Some("index.html".into()),
                 hidden: Hidden::Deny,
                 cache: CachePolicy::default(),
@@ -70,15 +85,14 @@ impl<S: Store> ServeDir<S> {
         }
     }
 
+    /// The configuration to change: this value's own, copied first if a clone
+    /// shares it (clone-on-write), so configuring a clone never changes the
+    /// original. The store itself stays shared.
     fn inner_mut(&mut self) -> &mut Inner<S> {
-        Arc::get_mut(&mut self.inner).expect("builder methods run before the service is cloned")
+        Arc::make_mut(&mut self.inner)
     }
 
     /// The file served for a directory path ending in `/`; `None` for no index.
-    ///
-    /// # Panics
-    ///
-    /// When called on a clone (configure before cloning).
     #[must_use]
     pub fn index_file(mut self, name: Option<&str>) -> Self {
         self.inner_mut().index = name.map(str::to_owned);
@@ -161,12 +175,9 @@ impl<S: Store> ServeDir<S> {
         let inner = &*self.inner;
         let method = req.method;
         let head = method == Method::HEAD;
-        if method != Method::GET && !head {
-            // Decided before any I/O: no file is opened for a method we never serve.
-            return Ok(respond::method_not_allowed(
-                respond::bare(now, inner.nosniff),
-                false,
-            ));
+        // Decided before any I/O: no file is opened for a method we never serve.
+        if let Some(res) = respond::refuse_method(method, now, inner.nosniff) {
+            return Ok(res);
         }
         let key = Key::from_uri_path(req.uri.path(), inner.hidden)?;
         let accept = AcceptEncoding::from_headers(req.headers);
@@ -345,5 +356,59 @@ impl Future for ResponseFuture {
 impl std::fmt::Debug for ResponseFuture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ResponseFuture")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use crate::store::OpenFuture;
+    use std::time::UNIX_EPOCH;
+
+    async fn get(svc: &ServeDir<impl Store>, path: &str) -> Response<Body> {
+        svc.serve(&Request::get(path).body(()).unwrap()).await
+    }
+
+    #[tokio::test]
+    async fn configuring_a_clone_leaves_the_original_alone() {
+        let store = MemoryStore::new().file("d/index.html", "<p>hi</p>", UNIX_EPOCH);
+        let original = ServeDir::new(store);
+        let shared = original.clone();
+        // Used to panic: builder methods on a clone (Arc::get_mut).
+        let configured = shared.clone().index_file(None).nosniff(false);
+        let res = get(&original, "/d/").await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(get(&shared, "/d/").await.status(), 200);
+        let res = get(&configured, "/d/").await;
+        assert_eq!(res.status(), 404);
+        assert!(!res.headers().contains_key("x-content-type-options"));
+        // The store is shared, not copied.
+        assert!(std::ptr::eq(original.store(), configured.store()));
+    }
+
+    /// A store that is not `Clone`: configuring a clone must not need it.
+    struct Unclonable(MemoryStore);
+
+    impl Store for Unclonable {
+        fn open<'a>(&'a self, key: &'a Key, accept: &'a AcceptEncoding) -> OpenFuture<'a> {
+            self.0.open(key, accept)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_need_not_be_clone() {
+        let store = Unclonable(MemoryStore::new().file("a.txt", "a", UNIX_EPOCH));
+        let svc = ServeDir::new(store);
+        let other = svc.clone().cache_control(None).browse(true);
+        assert_eq!(get(&svc, "/a.txt").await.status(), 200);
+        let res = get(&other, "/a.txt").await;
+        assert_eq!(res.status(), 200);
+        assert!(!res.headers().contains_key(header::CACHE_CONTROL));
+        assert!(get(&svc, "/a.txt")
+            .await
+            .headers()
+            .contains_key(header::CACHE_CONTROL));
     }
 }

@@ -25,6 +25,26 @@ fn examples_rfc9110_14_1_2() {
 }
 
 #[test]
+fn parts_keep_request_order_rfc9110_14_6() {
+    // §14.6: "the server SHOULD send the parts in the same order that the
+    // corresponding range-spec appeared in the received Range header field,
+    // excluding those ranges that were deemed unsatisfiable or that were
+    // coalesced into other ranges."
+    for (v, want) in [
+        ("bytes=5000-5099,100-199", vec![5000..5100, 100..200]),
+        ("bytes=-1,0-0", vec![9999..10_000, 0..1]),
+        ("bytes=9-9,20000-,0-0", vec![9..10, 0..1]), // unsatisfiable one left out
+        // Coalesced ranges stand where the first range-spec they cover stood.
+        ("bytes=50-59,0-9,5-54", vec![0..60]),
+        ("bytes=50-59,0-9,60-69", vec![50..70, 0..10]),
+        ("bytes=90-99,0-9,50-59,10-49", vec![90..100, 0..60]),
+        ("bytes=90-99,0-9,50-59,40-89", vec![40..100, 0..10]),
+    ] {
+        assert_eq!(sat(v, 10_000), want, "{v}");
+    }
+}
+
+#[test]
 fn whitespace_case_and_clamping() {
     assert_eq!(sat("bytes= 0-1 ,  5-6", 10), vec![0..2, 5..7]);
     assert_eq!(sat("BYTES=0-1", 10), vec![0..2]);
@@ -131,6 +151,10 @@ fn content_range_formats() {
 /// `resolve` as it was before it split the list without regard to quotes,
 /// parsed numbers in one pass and coalesced in place: the reference the
 /// current one must agree with on every input.
+///
+/// Since the parts keep request order (§14.6), its coalescing is done another
+/// way than `coalesce_in_order`: the sorted, merged ranges as before, each
+/// then placed by the earliest request position of the ranges it covers.
 fn resolve_reference(value: &[u8], len: u64) -> Resolved {
     fn number(s: &[u8]) -> Option<u64> {
         if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
@@ -202,14 +226,21 @@ fn resolve_reference(value: &[u8], len: u64) -> Resolved {
     if ranges.len() > 1 && requested > len {
         return Resolved::Ignore;
     }
-    ranges.sort_unstable_by_key(|r| r.start);
-    let mut merged: Vec<Range<u64>> = Vec::with_capacity(ranges.len());
-    for r in ranges {
+    let mut by_start: Vec<(usize, Range<u64>)> = ranges.into_iter().enumerate().collect();
+    by_start.sort_unstable_by_key(|(_, r)| r.start);
+    // (first request position, merged range)
+    let mut merged: Vec<(usize, Range<u64>)> = Vec::with_capacity(by_start.len());
+    for (at, r) in by_start {
         match merged.last_mut() {
-            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
-            _ => merged.push(r),
+            Some((first, last)) if r.start <= last.end => {
+                last.end = last.end.max(r.end);
+                *first = (*first).min(at);
+            }
+            _ => merged.push((at, r)),
         }
     }
+    merged.sort_unstable_by_key(|(first, _)| *first);
+    let merged = merged.into_iter().map(|(_, r)| r).collect();
     Resolved::Satisfiable(RangeSet { ranges: merged })
 }
 
@@ -303,7 +334,10 @@ proptest::proptest! {
             let r = set.as_slice();
             proptest::prop_assert!(!r.is_empty());
             proptest::prop_assert!(r.iter().all(|r| r.start < r.end && r.end <= len));
-            proptest::prop_assert!(r.windows(2).all(|w| w[0].end < w[1].start));
+            // Coalesced: no two ranges overlap or touch, in whatever order.
+            for (i, a) in r.iter().enumerate() {
+                proptest::prop_assert!(r[i + 1..].iter().all(|b| a.end < b.start || b.end < a.start));
+            }
             proptest::prop_assert!(set.total_len() <= len);
         }
     }

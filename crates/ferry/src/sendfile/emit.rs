@@ -159,8 +159,8 @@ impl Sendfile {
         let (hname, value) = match &self.backend {
             Backend::Stream => {
                 let head = req.method == Method::HEAD;
-                if req.method != Method::GET && !head {
-                    return Ok(respond::method_not_allowed(respond::bare(now, true), false));
+                if let Some(res) = respond::refuse_method(req.method, now, true) {
+                    return Ok(res);
                 }
                 let mut entity =
                     blocking(move || open_path(&real, None, &[], &MimeTable::default())).await?;
@@ -169,20 +169,19 @@ impl Sendfile {
                 if let Some(ct) = &opts.content_type {
                     entity = entity.content_type(ct.clone());
                 }
+                // The coding is part of what `plan` decides on: several ranges
+                // of coded bytes get the whole file (200), never a multipart
+                // body under a Content-Encoding it does not have.
+                if let Some(enc) = &opts.encoding {
+                    entity = entity.content_encoding(enc.clone());
+                }
                 let plan = plan(req.method, req.headers, entity.meta(), now);
                 let extra = Extra {
                     cache_control: None,
                     disposition: disposition.as_ref(),
                     nosniff: true,
                 };
-                let mut res = respond::build(plan, &entity, head, now, &extra);
-                if res.status().is_success() {
-                    let h = res.headers_mut();
-                    if let Some(enc) = &opts.encoding {
-                        h.insert(header::CONTENT_ENCODING, enc.clone());
-                    }
-                }
-                return Ok(res);
+                return Ok(respond::build(plan, &entity, head, now, &extra));
             }
             Backend::XAccelRedirect { url_prefix } => {
                 let rel = real
@@ -340,6 +339,54 @@ mod tests {
                 assert_eq!(e.kind(), ErrorKind::NotFound, "{p:?}");
             }
         }
+    }
+
+    /// The Stream backend added `Content-Encoding` after `respond::build`, so a
+    /// multi-range request of a coded file got a multipart/byteranges body
+    /// whose outer message claimed a coding it did not have.
+    #[tokio::test]
+    async fn stream_multi_range_of_coded_bytes_is_the_whole_coded_file() {
+        let (_d, root) = fixture();
+        let s = Sendfile::new(&root, Backend::Stream).unwrap();
+        std::fs::write(root.join("data.gz"), "GZIPPEDBYTES").unwrap();
+        let mut opts = SendOptions::attachment("data.txt");
+        opts.encoding = Some(HeaderValue::from_static("gzip"));
+        for method in [Method::GET, Method::HEAD] {
+            let mut req = get(&[("range", "bytes=0-0,5-6")]);
+            *req.method_mut() = method.clone();
+            let res = s.send(&req, "data.gz", &opts).await.unwrap();
+            assert_eq!(res.status(), 200, "{method}");
+            let h = res.headers();
+            assert_eq!(h[header::CONTENT_ENCODING], "gzip");
+            assert_eq!(h[header::CONTENT_LENGTH], "12");
+            assert!(!h.contains_key(header::CONTENT_RANGE));
+            let ct = h[header::CONTENT_TYPE].to_str().unwrap();
+            assert!(!ct.starts_with("multipart/"), "{ct}");
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            let want: &[u8] = if method == Method::HEAD {
+                b""
+            } else {
+                b"GZIPPEDBYTES"
+            };
+            assert_eq!(&body[..], want);
+        }
+        // One range of the coded bytes is still a 206 that names the coding.
+        let res = s
+            .send(&get(&[("range", "bytes=1-3")]), "data.gz", &opts)
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 206);
+        assert_eq!(res.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(res.headers()[header::CONTENT_RANGE], "bytes 1-3/12");
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"ZIP");
+        // 304 and 416 never carried it and still do not.
+        let res = s
+            .send(&get(&[("range", "bytes=50-")]), "data.gz", &opts)
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 416);
+        assert!(!res.headers().contains_key(header::CONTENT_ENCODING));
     }
 
     #[tokio::test]

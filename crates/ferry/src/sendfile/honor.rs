@@ -181,9 +181,9 @@ impl Honor {
             .get(X_SENDFILE)
             .or_else(|| upstream.get(X_LIGHTTPD_SEND_FILE))
             .ok_or(Refusal::NotConfigured)?;
-        // Choice: the value is a literal file path, as Apache's mod_xsendfile reads
-        // it; it is not percent-decoded.
-        let path = Path::new(v.to_str().map_err(|_| Refusal::InvalidTarget)?);
+        // Visible ASCII, as before decoding: raw non-ASCII bytes stay refused.
+        let decoded = unescape(v.to_str().map_err(|_| Refusal::InvalidTarget)?)?;
+        let path = Path::new(&*decoded);
         if !path.is_absolute() {
             return Err(Refusal::InvalidTarget);
         }
@@ -200,6 +200,26 @@ impl Honor {
         }
         Err(Refusal::NotConfigured)
     }
+}
+
+/// An `X-Sendfile` value as the file path it names.
+///
+/// Choice: the value is percent-decoded, as Apache's mod_xsendfile does
+/// (`XSendFileUnescape`, on by default) and lighttpd does, so
+/// `r%C3%A9sum%C3%A9%20final.pdf` names `résumé final.pdf`. The value must be
+/// visible ASCII, as before; without `%` it is taken as it is, and a `%` not
+/// followed by two hex digits stays literal (`a b%.txt`). The decoded path
+/// must be UTF-8 without NUL, and then goes
+/// through exactly the checks an undecoded one does (inside a root, no `..`,
+/// no hidden names), so `%2e%2e%2f` can never leave the root.
+fn unescape(value: &str) -> Result<std::borrow::Cow<'_, str>, Refusal> {
+    let decoded = percent_encoding::percent_decode_str(value)
+        .decode_utf8()
+        .map_err(|_| Refusal::InvalidTarget)?;
+    if decoded.contains('\0') {
+        return Err(Refusal::InvalidTarget);
+    }
+    Ok(decoded)
 }
 
 /// A key that cannot be built: hidden names are missing, the rest malformed.
@@ -368,6 +388,69 @@ mod tests {
             serve(&none, "x-sendfile", &p("a b%.txt"), &[]).await,
             Err(Refusal::NotConfigured)
         );
+    }
+
+    #[tokio::test]
+    async fn sendfile_values_are_percent_decoded_like_mod_xsendfile() {
+        let (d, honor) = fixture();
+        let private = std::fs::canonicalize(d.path().join("private")).unwrap();
+        std::fs::write(private.join("résumé final.pdf"), "CV").unwrap();
+        let p = |rel: &str| format!("{}/{rel}", private.display());
+        for name in ["x-sendfile", "x-lighttpd-send-file"] {
+            for (value, want) in [
+                ("r%C3%A9sum%C3%A9%20final.pdf", "CV"),
+                ("r%c3%a9sum%c3%a9%20final.pdf", "CV"),
+                // Without `%`, as before; invalid escapes stay literal.
+                ("a b%.txt", "spaced"),
+                ("a%20b%25.txt", "spaced"),
+                ("a%20b%.txt", "spaced"),
+                ("sub/%C3%BC.txt", "umlaut"),
+            ] {
+                let got = serve(&honor, name, &p(value), &[]).await;
+                assert_eq!(got, Ok((200, want.to_owned())), "{name}: {value}");
+            }
+            // Decoded values are refused exactly as the undecoded ones would be.
+            for (encoded, plain) in [
+                ("%2e%2e%2fsecret.txt", "../secret.txt"),
+                ("%2E%2E/secret.txt", "../secret.txt"),
+                ("sub%2f..%2f..%2fsecret.txt", "sub/../../secret.txt"),
+                ("%6cink.txt", "link.txt"),
+                ("%2ehidden", ".hidden"),
+                ("missing%2etxt", "missing.txt"),
+            ] {
+                let want = serve(&honor, name, &p(plain), &[]).await;
+                assert!(want.is_err(), "{plain}");
+                assert_eq!(
+                    serve(&honor, name, &p(encoded), &[]).await,
+                    want,
+                    "{encoded}"
+                );
+            }
+            let outside = format!(
+                "{}%2fsecret.txt",
+                std::fs::canonicalize(d.path()).unwrap().display()
+            );
+            assert_eq!(
+                serve(&honor, name, &outside, &[]).await,
+                Err(Refusal::NotConfigured)
+            );
+            assert_eq!(
+                serve(&honor, name, "%2fetc%2fpasswd", &[]).await,
+                Err(Refusal::NotConfigured)
+            );
+            assert_eq!(
+                serve(&honor, name, "relative%2fa.txt", &[]).await,
+                Err(Refusal::InvalidTarget)
+            );
+            // Not UTF-8 once decoded, or a NUL: malformed, never a file.
+            for value in ["%FF.txt", "r%C3sum%C3.pdf", "a%00b.txt", "a b%.txt%00"] {
+                assert_eq!(
+                    serve(&honor, name, &p(value), &[]).await,
+                    Err(Refusal::InvalidTarget),
+                    "{value}"
+                );
+            }
+        }
     }
 
     #[tokio::test]

@@ -71,8 +71,8 @@ async fn serve_at(req: Head<'_>, path: PathBuf, now: SystemTime) -> Result<Respo
         ..Extra::default()
     };
     let head = req.method == Method::HEAD;
-    if req.method != Method::GET && !head {
-        return Ok(respond::method_not_allowed(respond::bare(now, true), false));
+    if let Some(res) = respond::refuse_method(req.method, now, true) {
+        return Ok(res);
     }
     let entity = blocking(move || open_path(&path, None, &[], &MimeTable::default())).await?;
     let plan = plan(req.method, req.headers, entity.meta(), now);

@@ -50,6 +50,21 @@ struct Inner {
     meta: Mutex<HashMap<String, (Instant, Option<Head>)>>,
 }
 
+/// For clone-on-write configuration: a configured clone starts with a copy of
+/// the metadata remembered so far.
+impl Clone for Inner {
+    fn clone(&self) -> Self {
+        Inner {
+            store: self.store.clone(),
+            prefix: self.prefix.clone(),
+            precompressed: self.precompressed,
+            types: self.types.clone(),
+            ttl: self.ttl,
+            meta: Mutex::new(self.meta.lock().unwrap_or_else(|e| e.into_inner()).clone()),
+        }
+    }
+}
+
 impl std::fmt::Debug for BucketStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BucketStore")
@@ -83,8 +98,10 @@ impl BucketStore {
         }
     }
 
+    /// This store's own configuration, copied first if a clone shares it
+    /// (clone-on-write): configuring a clone never changes the original.
     fn inner_mut(&mut self) -> &mut Inner {
-        Arc::get_mut(&mut self.inner).expect("configured before it is shared")
+        Arc::make_mut(&mut self.inner)
     }
 
     /// Serves `key.br`, `key.zst`, `key.gz` objects when the request accepts
@@ -387,5 +404,50 @@ impl http_body::Body for ExactBody {
 
     fn size_hint(&self) -> http_body::SizeHint {
         http_body::SizeHint::with_exact(self.left)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+    use object_store::PutPayload;
+
+    #[tokio::test]
+    async fn configuring_a_clone_leaves_the_original_alone() {
+        let mem = Arc::new(InMemory::new());
+        for (name, body) in [("site/a.css", "plain"), ("site/a.css.gz", "GZ")] {
+            mem.put(
+                &ObjectPath::from(name),
+                PutPayload::from_static(body.as_bytes()),
+            )
+            .await
+            .unwrap();
+        }
+        let original = BucketStore::new(mem, "site");
+        let shared = original.clone();
+        // Used to panic: builder methods on a clone (Arc::get_mut).
+        let configured = shared
+            .clone()
+            .precompressed(true)
+            .metadata_ttl(Some(Duration::from_secs(60)));
+        let key = Key::from_uri_path("/a.css", crate::store::Hidden::Deny).unwrap();
+        let accept = {
+            let mut h = http::HeaderMap::new();
+            h.insert(http::header::ACCEPT_ENCODING, "gzip".parse().unwrap());
+            AcceptEncoding::from_headers(&h)
+        };
+        for plain in [&original, &shared] {
+            let e = plain.open(&key, &accept).await.unwrap();
+            assert_eq!((e.meta().len, e.get_coding()), (5, None));
+            assert!(plain.inner.ttl.is_none());
+        }
+        let e = configured.open(&key, &accept).await.unwrap();
+        assert_eq!(
+            (e.meta().len, e.get_coding()),
+            (2, Some(ContentCoding::Gzip))
+        );
+        assert!(e.meta().coded);
+        assert!(Arc::ptr_eq(&original.inner.store, &configured.inner.store));
     }
 }

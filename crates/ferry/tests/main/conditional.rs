@@ -230,6 +230,7 @@ async fn decisions_never_read_the_body() {
         len: 0,
         etag: None,
         last_modified: None,
+        coded: false,
     };
 }
 
