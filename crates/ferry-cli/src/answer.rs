@@ -65,7 +65,7 @@ pub(crate) fn closing(status: StatusCode) -> Response<Body> {
 
 /// The `--health-check` answer: `200 ok` to GET and HEAD, 405 otherwise.
 pub(crate) fn health(method: &Method) -> Response<Body> {
-    if method != Method::GET && method != Method::HEAD {
+    if !ferry::proto::plan::allows(method) {
         let mut res = text(StatusCode::METHOD_NOT_ALLOWED, method);
         res.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));

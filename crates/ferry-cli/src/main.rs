@@ -17,6 +17,7 @@ mod observe;
 mod pipeline;
 mod precompress;
 mod proxy;
+mod reqbody;
 mod settings;
 mod sites;
 mod tls;

@@ -7,16 +7,12 @@
 //! `Response<Body>` it gets back into bytes; it records what it sent with
 //! [`Pipeline::observer`].
 use crate::observe::{Observer, Pending};
-use bytes::Bytes;
+pub(crate) use crate::reqbody::ReqBody;
 use ferry::Body;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
-use http_body::{Frame, SizeHint};
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 /// What answers the requests that passed the wire checks: `ferry serve`'s
 /// sites, `ferry proxy`'s upstream, the redirect listener.
@@ -149,64 +145,6 @@ pub(crate) fn valid_host(v: &[u8]) -> bool {
                     | b']'
             )
     })
-}
-
-/// A request body, from whichever wire layer read the head.
-#[derive(Default)]
-pub(crate) struct ReqBody {
-    kind: Kind,
-}
-
-#[derive(Default)]
-enum Kind {
-    #[default]
-    Empty,
-    H1(crate::h1::RequestBody),
-    Hyper(hyper::body::Incoming),
-}
-
-impl ReqBody {
-    pub(crate) fn h1(b: crate::h1::RequestBody) -> Self {
-        ReqBody { kind: Kind::H1(b) }
-    }
-
-    pub(crate) fn hyper(b: hyper::body::Incoming) -> Self {
-        ReqBody {
-            kind: Kind::Hyper(b),
-        }
-    }
-}
-
-impl http_body::Body for ReqBody {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        match &mut self.get_mut().kind {
-            Kind::Empty => Poll::Ready(None),
-            Kind::H1(b) => Pin::new(b).poll_frame(cx),
-            Kind::Hyper(b) => Pin::new(b).poll_frame(cx).map_err(io::Error::other),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match &self.kind {
-            Kind::Empty => true,
-            Kind::H1(b) => b.is_end_stream(),
-            Kind::Hyper(b) => b.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.kind {
-            Kind::Empty => SizeHint::with_exact(0),
-            Kind::H1(b) => b.size_hint(),
-            Kind::Hyper(b) => b.size_hint(),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,109 +1,15 @@
-//! Request bodies on the HTTP/1.1 fast path: the framing decoder
-//! (Content-Length, or chunked per RFC 9112 §7.1) over the connection's read
-//! buffer, and the body the pipeline sees, fed through a channel while the
-//! application runs.
+//! Request body framing on the HTTP/1.1 fast path: Content-Length, or
+//! chunked per RFC 9112 §7.1, decoded over the connection's read buffer.
 use super::parse::Framing;
 use bytes::Bytes;
-use http_body::{Frame, SizeHint};
 use std::io;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::AsyncReadExt as _;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Notify};
 
 /// Longest chunk-size line (with extensions) and trailer section accepted.
 const MAX_LINE: usize = 4096;
 const MAX_TRAILERS: usize = 16 * 1024;
-
-/// A message the reader sends the body.
-pub(super) enum Piece {
-    Data(Bytes),
-    End,
-    Err(io::Error),
-}
-
-/// A request body read off an HTTP/1.1 connection as the application asks
-/// for it (the first poll sends `100 Continue` to a client that waits for it).
-pub(crate) struct RequestBody {
-    rx: mpsc::Receiver<Piece>,
-    want: Arc<Notify>,
-    wanted: bool,
-    len: Option<u64>,
-    ended: bool,
-}
-
-impl RequestBody {
-    pub(super) fn new(framing: Framing) -> (Self, mpsc::Sender<Piece>, Arc<Notify>) {
-        let (tx, rx) = mpsc::channel(4);
-        let want = Arc::new(Notify::new());
-        let len = match framing {
-            Framing::Length(n) => Some(n),
-            Framing::None => Some(0),
-            Framing::Chunked => None,
-        };
-        let body = RequestBody {
-            rx,
-            want: want.clone(),
-            wanted: false,
-            len,
-            ended: false,
-        };
-        (body, tx, want)
-    }
-}
-
-impl http_body::Body for RequestBody {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        if self.ended {
-            return Poll::Ready(None);
-        }
-        if !self.wanted {
-            self.wanted = true;
-            self.want.notify_one();
-        }
-        match self.rx.poll_recv(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Piece::Data(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
-            Poll::Ready(Some(Piece::End)) => {
-                self.ended = true;
-                Poll::Ready(None)
-            }
-            Poll::Ready(Some(Piece::Err(e))) => {
-                self.ended = true;
-                Poll::Ready(Some(Err(e)))
-            }
-            // The connection stopped reading before the end: never let a
-            // body cut short pass for a complete one.
-            Poll::Ready(None) => {
-                self.ended = true;
-                Poll::Ready(Some(Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "request body cut short",
-                ))))
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.ended || self.len == Some(0)
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self.len {
-            Some(n) => SizeHint::with_exact(n),
-            None => SizeHint::default(),
-        }
-    }
-}
 
 /// Where the decoder is in a body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,8 +13,6 @@ mod parse;
 mod pool;
 mod write;
 
-pub(crate) use body::RequestBody;
-
 use crate::pipeline::{App, Pipeline};
 use crate::settings::Settings;
 use std::sync::Arc;
