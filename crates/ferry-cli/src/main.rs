@@ -7,6 +7,7 @@ mod answer;
 mod args;
 mod certs;
 mod config;
+mod framing;
 mod h1;
 mod hyper_wire;
 mod linger;

@@ -1,7 +1,7 @@
 //! One HTTP/1.1 connection's state machine: wait for a head (idle, then
 //! header timeout), parse it, run the exchange (the body fed to the
 //! application while it runs), write the response, and close or linger.
-use super::body::Decoder;
+use crate::framing::Decoder;
 use super::parse::{self, Framing, Parsed};
 use super::{pool, Shared};
 use crate::pipeline::App;
@@ -156,7 +156,7 @@ impl<'a, A: App> Conn<'a, A> {
             // What pipelined requests produced goes out before a 100 Continue.
             self.flush().await?;
             let expect = expects_continue(&req);
-            let (body, tx, want) = ChannelBody::new(decoder_len(framing));
+            let (body, tx, want) = ChannelBody::new(framing.len());
             let mut req = req.map(|()| ReqBody::channel(body));
             let mut decoder = Decoder::new(framing);
             let started = AtomicBool::new(false);
@@ -429,11 +429,3 @@ fn expects_continue<B>(req: &Request<B>) -> bool {
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
-/// A body's length as its framing declares it.
-fn decoder_len(framing: Framing) -> Option<u64> {
-    match framing {
-        Framing::None => Some(0),
-        Framing::Length(n) => Some(n),
-        Framing::Chunked => None,
-    }
-}

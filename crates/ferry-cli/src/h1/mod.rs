@@ -7,7 +7,6 @@
 //! header/idle/write timeouts and lingering close. Every request is answered
 //! by the one [`Pipeline`](crate::pipeline::Pipeline), as on every other
 //! protocol.
-mod body;
 mod conn;
 mod parse;
 mod pool;

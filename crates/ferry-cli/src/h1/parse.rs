@@ -1,6 +1,7 @@
 //! Request heads (RFC 9112 §2–§3, §6): from the bytes at the start of the
 //! read buffer to a `Request<()>` whose target and field values are slices of
 //! one copy of the head, and how its body is framed.
+pub(super) use crate::framing::Framing;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri, Version};
@@ -13,14 +14,6 @@ pub(super) struct Parsed {
     pub(super) req: Request<()>,
     pub(super) keep_alive: bool,
     pub(super) body: Framing,
-}
-
-/// How a request body is delimited (RFC 9112 §6.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Framing {
-    None,
-    Length(u64),
-    Chunked,
 }
 
 /// Parses one request head from the start of `buf`.

@@ -1,6 +1,7 @@
-//! Request body framing on the HTTP/1.1 fast path: Content-Length, or
-//! chunked per RFC 9112 §7.1, decoded over the connection's read buffer.
-use super::parse::Framing;
+//! HTTP/1.1 message body framing (RFC 9112 §6): Content-Length, chunked
+//! (§7.1), or the end of the connection, decoded over a connection's read
+//! buffer. Request bodies on the fast path and the upstream's responses in
+//! `ferry proxy` are read with it.
 use bytes::Bytes;
 use std::io;
 use std::time::Duration;
@@ -11,6 +12,27 @@ use tokio::net::TcpStream;
 const MAX_LINE: usize = 4096;
 const MAX_TRAILERS: usize = 16 * 1024;
 
+/// How a message body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    /// Until the connection closes (responses only).
+    Close,
+}
+
+impl Framing {
+    /// The length it declares, when it does.
+    pub(crate) fn len(self) -> Option<u64> {
+        match self {
+            Framing::None => Some(0),
+            Framing::Length(n) => Some(n),
+            Framing::Chunked | Framing::Close => None,
+        }
+    }
+}
+
 /// Where the decoder is in a body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -19,6 +41,7 @@ enum State {
     ChunkData(u64),
     ChunkEnd,
     Trailers(usize),
+    Close,
     Done,
 }
 
@@ -36,7 +59,7 @@ enum Step {
 }
 
 /// Decodes one request body's framing.
-pub(super) struct Decoder {
+pub(crate) struct Decoder {
     state: State,
 }
 
@@ -45,17 +68,18 @@ fn bad(why: &'static str) -> io::Error {
 }
 
 impl Decoder {
-    pub(super) fn new(framing: Framing) -> Self {
+    pub(crate) fn new(framing: Framing) -> Self {
         let state = match framing {
             Framing::None => State::Done,
             Framing::Length(n) => State::Length(n),
             Framing::Chunked => State::ChunkSize,
+            Framing::Close => State::Close,
         };
         Decoder { state }
     }
 
     /// Bytes still to come, when known.
-    pub(super) fn remaining(&self) -> Option<u64> {
+    pub(crate) fn remaining(&self) -> Option<u64> {
         match self.state {
             State::Length(n) => Some(n),
             State::Done => Some(0),
@@ -66,6 +90,8 @@ impl Decoder {
     fn step(&mut self, buf: &[u8]) -> io::Result<Step> {
         match self.state {
             State::Done => Ok(Step::End(0)),
+            State::Close if buf.is_empty() => Ok(Step::More),
+            State::Close => Ok(Step::Data(buf.len())),
             State::Length(0) => {
                 self.state = State::Done;
                 Ok(Step::End(0))
@@ -118,9 +144,14 @@ impl Decoder {
         }
     }
 
+    /// Whether the body was read to its end.
+    pub(crate) fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
     /// The next piece of the body: buffered bytes at `rbuf[*rpos..]` first,
     /// then reads, each within `timeout`; `None` at the end of the body.
-    pub(super) async fn next(
+    pub(crate) async fn next(
         &mut self,
         stream: &mut TcpStream,
         rbuf: &mut Vec<u8>,
@@ -150,10 +181,14 @@ impl Decoder {
                     let n = tokio::time::timeout(timeout, stream.read_buf(rbuf))
                         .await
                         .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+                    if n == 0 && self.state == State::Close {
+                        self.state = State::Done;
+                        return Ok(None);
+                    }
                     if n == 0 {
                         return Err(io::Error::new(
                             io::ErrorKind::UnexpectedEof,
-                            "the client closed during the request body",
+                            "the peer closed during the body",
                         ));
                     }
                 }
