@@ -144,7 +144,8 @@ fn bucket_store(
     if bucket.is_empty() {
         bail!("{url}: expected s3://BUCKET[/PREFIX]");
     }
-    let timeout = Duration::from_secs(a.store_timeout.max(1));
+    // At least 1: --store-timeout's range.
+    let timeout = Duration::from_secs(a.store_timeout);
     // Flags win over the environment.
     let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
     if let Some(e) = &a.s3_endpoint {
