@@ -44,9 +44,6 @@ pub(crate) const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
 /// The least time between two issuances that succeeded.
 const MIN_AFTER_ISSUE: Duration = Duration::from_secs(3600);
 
-/// Let's Encrypt's production directory, the default `--acme-directory`.
-pub(crate) const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
-
 const DAY: Duration = Duration::from_secs(24 * 3600);
 /// How often a valid certificate is looked at again.
 const WAKE: Duration = Duration::from_secs(12 * 3600);

@@ -1,4 +1,9 @@
-//! Command-line flags, as typed: parsed by clap, validated in `main`.
+//! Command-line flags, as typed: parsed by clap, with each number's bounds as
+//! a clap value range. [`crate::config`] adds the file's settings and
+//! [`crate::settings`] turns the listener's into durations and limits.
+//!
+//! This module imports no other ferry module but `accesslog`'s `Format`: the
+//! flags are the bottom layer every other module reads.
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
@@ -426,6 +431,9 @@ impl TlsArgs {
     }
 }
 
+/// Let's Encrypt's production directory, the default `--acme-directory`.
+pub(crate) const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
 /// HTTPS and HTTP/2 for `ferry serve` and `ferry proxy`.
 #[derive(Debug, Clone, Args)]
 #[command(group(clap::ArgGroup::new("https").args(["tls_cert", "acme_domain"]).multiple(true)))]
@@ -480,7 +488,7 @@ pub(crate) struct TlsArgs {
     #[arg(
         long,
         value_name = "URL",
-        default_value = crate::acme::LETS_ENCRYPT,
+        default_value = LETS_ENCRYPT,
         env = "FERRY_ACME_DIRECTORY"
     )]
     pub(crate) acme_directory: String,

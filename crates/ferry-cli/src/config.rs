@@ -8,14 +8,17 @@
 //! came from, for error messages ("root from FERRY_ROOT: …").
 //!
 //! `[[site]]` tables add sites chosen by Host, each with `host` (a name or a
-//! list), optionally `default = true`, a `root` and any site setting
-//! ([`SITE_KEYS`]); a site inherits the file's top-level site settings.
+//! list), optionally `default = true`, a `root` and any per-site setting
+//! ([`keys::SETTINGS`], which also says what a reload applies); a site
+//! inherits the file's top-level site settings.
 use anyhow::{bail, Context as _};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory as _};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+
+pub(crate) mod keys;
 
 /// Where each setting came from, by clap argument id.
 #[derive(Debug, Default, Clone)]
@@ -39,24 +42,6 @@ pub(crate) struct SiteSpec {
     pub(crate) name: String,
 }
 
-/// The settings a `[[site]]` table may hold (besides `host` and `default`):
-/// what a site serves and how. Listener settings are the file's alone.
-pub(crate) const SITE_KEYS: &[&str] = &[
-    "root",
-    "browse",
-    "show-hidden",
-    "follow-symlinks",
-    "no-precompressed",
-    "no-file-cache",
-    "cache-control",
-    "immutable-cache-control",
-    "cache-rule",
-    "mime",
-    "default-type",
-    "tls-cert",
-    "tls-key",
-];
-
 impl SiteSpec {
     /// The site's settings: its own keys, parsed by the same flags as `ferry
     /// serve`'s, over the top level's effective settings (from flags,
@@ -67,49 +52,41 @@ impl SiteSpec {
     ) -> anyhow::Result<crate::args::ServeArgs> {
         let own = self.own_args()?;
         let mut a = top.clone();
-        a.dir = own.dir;
-        for k in &self.keys {
-            match k.as_str() {
-                "browse" => a.browse = own.browse,
-                "show-hidden" => a.show_hidden = own.show_hidden,
-                "follow-symlinks" => a.follow_symlinks = own.follow_symlinks,
-                "no-precompressed" => a.no_precompressed = own.no_precompressed,
-                "no-file-cache" => a.no_file_cache = own.no_file_cache,
-                "cache-control" => a.cache_control.clone_from(&own.cache_control),
-                "immutable-cache-control" => {
-                    a.immutable_cache_control
-                        .clone_from(&own.immutable_cache_control);
+        for s in keys::SETTINGS {
+            match s.site {
+                keys::Site::Own(apply) => apply(&mut a, &own),
+                keys::Site::Inherits(apply) if self.keys.iter().any(|k| k == s.key) => {
+                    apply(&mut a, &own);
                 }
-                "cache-rule" => a.cache_rules.clone_from(&own.cache_rules),
-                "mime" => a.mime.clone_from(&own.mime),
-                "default-type" => a.default_type.clone_from(&own.default_type),
-                _ => {}
+                keys::Site::Inherits(_) | keys::Site::No => {}
             }
         }
-        // A site's certificate is its own: never the top level's.
-        a.tls.tls_cert = own.tls.tls_cert;
-        a.tls.tls_key = own.tls.tls_key;
         Ok(a)
     }
 
     fn own_args(&self) -> anyhow::Result<crate::args::ServeArgs> {
         use clap::FromArgMatches as _;
-        let cmd = crate::args::Cli::command().mut_subcommand("serve", |mut c| {
-            let ids: Vec<String> = c
-                .get_arguments()
-                .map(|a| a.get_id().as_str().to_owned())
-                .collect();
-            for id in ids {
-                c = c.mut_arg(id, |a| a.env(None::<&str>));
-            }
-            c
-        });
-        let m = cmd
+        let m = serve_without_env()
             .try_get_matches_from(&self.argv)
             .map_err(|e| anyhow::anyhow!("{}: {}", self.name, clap_error(&e)))?;
         let (_, sm) = m.subcommand().context("no subcommand")?;
         Ok(crate::args::ServeArgs::from_arg_matches(sm)?)
     }
+}
+
+/// The command line with `ferry serve`'s flags reading no FERRY_* variable:
+/// a site's settings are its table's alone.
+fn serve_without_env() -> clap::Command {
+    crate::args::Cli::command().mut_subcommand("serve", |mut c| {
+        let ids: Vec<String> = c
+            .get_arguments()
+            .map(|a| a.get_id().as_str().to_owned())
+            .collect();
+        for id in ids {
+            c = c.mut_arg(id, |a| a.env(None::<&str>));
+        }
+        c
+    })
 }
 
 impl Provenance {
@@ -284,13 +261,6 @@ fn push_flag(
     Ok(())
 }
 
-/// Whether `key` is one of `ferry serve`'s flags.
-fn top_level_key(key: &str) -> bool {
-    crate::args::Cli::command()
-        .find_subcommand("serve")
-        .is_some_and(|c| c.get_arguments().any(|a| a.get_long() == Some(key)))
-}
-
 /// A clap error in one line, without its usage block: `the following
 /// required arguments were not provided: --tls-key <PEM>`.
 pub(crate) fn clap_error(e: &clap::Error) -> String {
@@ -335,18 +305,19 @@ fn sites(path: &Path, table: &toml::Table) -> anyhow::Result<Vec<SiteSpec>> {
                 ("host", _) => bail!("{name}: `host` must be a name or a list of names"),
                 ("default", toml::Value::Boolean(b)) => default = *b,
                 ("default", _) => bail!("{name}: `default` must be true or false"),
-                (k, v) if SITE_KEYS.contains(&k) => {
-                    merged.insert(k.to_owned(), v.clone());
-                }
-                (k, _) if !top_level_key(k) => bail!("{name}: unknown key `{k}`"),
-                (k, _) => bail!(
-                    "{name}: `{k}` cannot be set per site (a site has `host`, `default`, {})",
-                    SITE_KEYS
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                (k, v) => match keys::find(k) {
+                    Some(s) if s.per_site() => {
+                        merged.insert(k.to_owned(), v.clone());
+                    }
+                    None => bail!("{name}: unknown key `{k}`"),
+                    Some(_) => bail!(
+                        "{name}: `{k}` cannot be set per site (a site has `host`, `default`, {})",
+                        keys::site_keys()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                },
             }
         }
         if hosts.is_empty() && !default {

@@ -146,7 +146,8 @@ fn bucket_store(
     if bucket.is_empty() {
         bail!("{url}: expected s3://BUCKET[/PREFIX]");
     }
-    let timeout = Duration::from_secs(a.store_timeout.max(1));
+    // At least 1: --store-timeout's range.
+    let timeout = Duration::from_secs(a.store_timeout);
     // Flags win over the environment.
     let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
     if let Some(e) = &a.s3_endpoint {
@@ -318,7 +319,7 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
     let running = a.clone();
     let reload = move || -> anyhow::Result<_> {
         let (a, provenance) = reparse()?;
-        for key in restart_only_changes(&running, &a) {
+        for key in config::keys::restart_only_changes(&running, &a) {
             eprintln!("ferry: `{key}` changed: it applies after a restart");
         }
         if a.dir
@@ -352,46 +353,6 @@ fn check_site_certs(
         );
     }
     Ok(())
-}
-
-/// The listener's settings that differ between `old` and `new`: a reload
-/// applies the sites (roots, their options and certificates, the health
-/// check), these need a restart.
-fn restart_only_changes(old: &args::ServeArgs, new: &args::ServeArgs) -> Vec<&'static str> {
-    let (o, n) = (&old.server, &new.server);
-    let (ot, nt) = (&old.tls, &new.tls);
-    let changed = [
-        ("listen", o.listen != n.listen),
-        ("access-log", o.access_log != n.access_log),
-        (
-            "access-log-format",
-            o.access_log_format != n.access_log_format,
-        ),
-        ("no-access-log", o.no_access_log != n.no_access_log),
-        ("metrics", o.metrics != n.metrics),
-        ("header-timeout", o.header_timeout != n.header_timeout),
-        ("idle-timeout", o.idle_timeout != n.idle_timeout),
-        ("write-timeout", o.write_timeout != n.write_timeout),
-        ("drain-timeout", o.drain_timeout != n.drain_timeout),
-        ("max-header-bytes", o.max_header_bytes != n.max_header_bytes),
-        ("max-connections", o.max_connections != n.max_connections),
-        ("health-check", o.health_check != n.health_check),
-        (
-            "tls-cert",
-            ot.tls_cert != nt.tls_cert || ot.tls_key != nt.tls_key,
-        ),
-        ("h2c", ot.h2c != nt.h2c),
-        ("redirect-http", ot.redirect_http != nt.redirect_http),
-        ("hsts", ot.hsts != nt.hsts),
-        (
-            "acme-domain",
-            ot.acme_domain != nt.acme_domain || ot.acme_directory != nt.acme_directory,
-        ),
-    ];
-    changed
-        .into_iter()
-        .filter_map(|(k, c)| c.then_some(k))
-        .collect()
 }
 
 /// Every site of `ferry serve` on directories: the top-level root (the

@@ -709,6 +709,21 @@ fn sighup_reloads_the_configuration_atomically_without_dropping_a_download() {
     let all = [first, rest].concat();
     let body_at = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     assert_eq!(all.len() - body_at, big.len());
+
+    // A listener setting waits for a restart, and says so; the sites' apply.
+    std::fs::write(
+        &cfg,
+        format!("{root}cache-control = \"max-age=240\"\nidle-timeout = 5\n"),
+    )
+    .unwrap();
+    hup();
+    let l = f.wait_log("`idle-timeout` changed");
+    assert!(l.contains("applies after a restart"), "{l}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while header(&f.get("/a.txt"), "cache-control") != Some("max-age=240") {
+        assert!(Instant::now() < deadline, "the sites were not reloaded");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
