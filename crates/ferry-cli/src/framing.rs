@@ -144,11 +144,6 @@ impl Decoder {
         }
     }
 
-    /// Whether the body was read to its end.
-    pub(crate) fn is_done(&self) -> bool {
-        self.state == State::Done
-    }
-
     /// The next piece of the body: buffered bytes at `rbuf[*rpos..]` first,
     /// then reads, each within `timeout`; `None` at the end of the body.
     pub(crate) async fn next(

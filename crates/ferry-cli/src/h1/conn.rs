@@ -1,9 +1,9 @@
 //! One HTTP/1.1 connection's state machine: wait for a head (idle, then
 //! header timeout), parse it, run the exchange (the body fed to the
 //! application while it runs), write the response, and close or linger.
-use crate::framing::Decoder;
 use super::parse::{self, Framing, Parsed};
 use super::{pool, Shared};
+use crate::framing::Decoder;
 use crate::pipeline::App;
 use crate::reqbody::{ChannelBody, Piece, ReqBody};
 use http::header;
@@ -428,4 +428,3 @@ fn expects_continue<B>(req: &Request<B>) -> bool {
             .get(header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
-

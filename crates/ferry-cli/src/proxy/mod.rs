@@ -12,6 +12,7 @@
 //! cache and `sendfile(2)` as `ferry serve`), with the client's conditional
 //! and Range headers.
 mod spool;
+mod upstream;
 
 use crate::args::ProxyArgs;
 use crate::observe::Observer;
@@ -21,23 +22,16 @@ use ferry::sendfile::Honor;
 use ferry::{Body, FsStore, ServeDir};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
-use http_body_util::BodyExt as _;
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A request body on its way to the upstream: held whole, or the client's
-/// streamed on (`--no-request-buffering`).
-type UpBody = http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>;
+use upstream::{Failure, Outgoing, Upstream};
 
 /// `ferry proxy`'s application.
 pub(crate) struct Proxy {
-    upstream: Uri,
+    upstream: Upstream,
     /// `X-Forwarded-Proto`: `https` when ferry terminates TLS.
     scheme: HeaderValue,
-    timeout: Duration,
     honor: Honor,
     statics: Vec<(String, ServeDir<FsStore>)>,
     /// `--max-body-size`; `None` for no limit.
@@ -76,9 +70,20 @@ impl Proxy {
             .upstream
             .parse()
             .with_context(|| format!("--upstream {:?} is not a URL", a.upstream))?;
-        if upstream.scheme_str() != Some("http") || upstream.authority().is_none() {
-            bail!("--upstream {:?}: expected http://HOST:PORT", a.upstream);
-        }
+        let authority = match upstream.authority() {
+            Some(auth) if upstream.scheme_str() == Some("http") => auth,
+            _ => bail!("--upstream {:?}: expected http://HOST:PORT", a.upstream),
+        };
+        // Resolved once, at start, as nginx resolves proxy_pass.
+        let hostport = format!(
+            "{}:{}",
+            authority.host(),
+            authority.port_u16().unwrap_or(80)
+        );
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&hostport)
+            .with_context(|| format!("--upstream {:?}: cannot resolve {hostport}", a.upstream))?
+            .next()
+            .with_context(|| format!("--upstream {:?}: {hostport} has no address", a.upstream))?;
         let mut honor = Honor::new();
         for v in &a.accel {
             let (p, store) = prefix_dir("--accel", v)?;
@@ -97,35 +102,14 @@ impl Proxy {
         }
         statics.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         Ok(Proxy {
-            upstream,
+            upstream: Upstream::new(addr, Duration::from_secs(a.upstream_timeout)),
             scheme: HeaderValue::from_static(if https { "https" } else { "http" }),
-            timeout: Duration::from_secs(a.upstream_timeout.max(1)),
             honor,
             statics,
             max_body: (a.max_body_size > 0).then_some(a.max_body_size),
             buffer_requests: !a.no_request_buffering,
             buffer_responses: !a.no_response_buffering,
             observer,
-        })
-    }
-
-    /// This worker's pool of upstream connections (each runtime has its
-    /// own: a connection's task runs where it was made).
-    fn client(&self) -> Client<HttpConnector, UpBody> {
-        thread_local! {
-            static CLIENT: std::cell::OnceCell<Client<HttpConnector, UpBody>> =
-                const { std::cell::OnceCell::new() };
-        }
-        CLIENT.with(|c| {
-            c.get_or_init(|| {
-                let mut connector = HttpConnector::new();
-                connector.set_nodelay(true);
-                connector.set_connect_timeout(Some(self.timeout.min(Duration::from_secs(30))));
-                Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(Duration::from_secs(30))
-                    .build(connector)
-            })
-            .clone()
         })
     }
 }
@@ -217,12 +201,10 @@ impl Proxy {
             .uri()
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
-        let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
-        let mut uri = self.upstream.clone().into_parts();
-        uri.path_and_query = pq.parse().ok();
-        let Ok(uri) = Uri::from_parts(uri) else {
-            return status(StatusCode::BAD_REQUEST);
-        };
+        let target = req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
         let h = &mut headers;
         strip_hop_by_hop(h);
         // The target's authority wins over Host (RFC 9112 §3.2.2, RFC 9113
@@ -259,41 +241,41 @@ impl Proxy {
             Ok(b) => b,
             Err(code) => return crate::answer::closing(code),
         };
-        let mut up = Request::new(body);
-        *up.method_mut() = client_method.clone();
-        *up.uri_mut() = uri;
-        *up.headers_mut() = headers;
-        let sent = tokio::time::timeout(self.timeout, self.client().request(up));
-        let res = match sent.await {
-            Ok(Ok(res)) => res,
-            Ok(Err(e)) => {
-                tracing::debug!(error = ?e, "upstream request failed");
-                eprintln!("ferry: upstream error: {}", error_chain(&e));
-                crate::metrics::upstream_error("refused");
-                return status(StatusCode::BAD_GATEWAY);
-            }
-            Err(_) => {
-                eprintln!("ferry: upstream timed out after {:?}", self.timeout);
+        let sent = self
+            .upstream
+            .send(&client_method, &target, &headers, body)
+            .await;
+        let upstream::Answer {
+            status: code,
+            headers: mut up_headers,
+            body,
+        } = match sent {
+            Ok(a) => a,
+            Err(Failure::Timeout) => {
+                eprintln!("ferry: upstream timed out");
                 crate::metrics::upstream_error("timeout");
                 return status(StatusCode::GATEWAY_TIMEOUT);
             }
+            Err(Failure::ClientBody) => return crate::answer::closing(StatusCode::BAD_REQUEST),
+            Err(e) => {
+                tracing::debug!(error = %e, "upstream request failed");
+                eprintln!("ferry: upstream error: {e}");
+                crate::metrics::upstream_error("refused");
+                return status(StatusCode::BAD_GATEWAY);
+            }
         };
-        let (mut head, body) = res.into_parts();
-        // RFC 9110 §6.2: an intermediary sends its own HTTP version, whatever
-        // the upstream spoke (an HTTP/1.0 app server still gets HTTP/1.1 out).
-        head.version = http::Version::HTTP_11;
-        if Honor::wants_handoff(&head.headers) {
-            drop(body);
+        if Honor::wants_handoff(&up_headers) {
+            body.discard();
             return match self
                 .honor
-                .serve(&client_method, req.headers(), &head.headers)
+                .serve(&client_method, req.headers(), &up_headers)
                 .await
             {
                 Ok(res) => res,
                 Err(why) => {
                     let target = ["x-accel-redirect", "x-sendfile", "x-lighttpd-send-file"]
                         .iter()
-                        .find_map(|n| head.headers.get(*n))
+                        .find_map(|n| up_headers.get(*n))
                         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
                     eprintln!("ferry: misconfiguration: {why}: {target:?}");
                     status(StatusCode::NOT_FOUND)
@@ -303,52 +285,56 @@ impl Proxy {
         // nginx's per-response switch: `X-Accel-Buffering: no` streams
         // (server-sent events, long polls).
         let buffer = self.buffer_responses
-            && !head
-                .headers
+            && !up_headers
                 .get("x-accel-buffering")
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"no"));
-        strip_hop_by_hop(&mut head.headers);
-        let internal: Vec<HeaderName> = head
-            .headers
+        strip_hop_by_hop(&mut up_headers);
+        let internal: Vec<HeaderName> = up_headers
             .keys()
             .filter(|k| k.as_str().starts_with("x-accel-"))
             .cloned()
             .collect();
         for k in internal {
-            head.headers.remove(k);
+            up_headers.remove(k);
         }
         let body = if !buffer {
-            Body::new(body.map_err(std::io::Error::other))
-        } else if http_body::Body::size_hint(&body)
-            .upper()
+            body.into_body()
+        } else if body
+            .len()
             .is_some_and(|n| n <= spool::RESPONSE_MEMORY as u64)
         {
-            // Small and of known length: read whole now.
-            match tokio::time::timeout(self.timeout, body.collect()).await {
-                Ok(Ok(b)) => Body::from(b.to_bytes()),
-                _ => {
-                    eprintln!("ferry: upstream response body cut short");
+            // Small and of known length: read whole now (each read within
+            // the upstream timeout).
+            match body.collect().await {
+                Ok(b) => Body::from(b),
+                Err(e) => {
+                    eprintln!("ferry: upstream response body cut short: {e}");
                     return status(StatusCode::BAD_GATEWAY);
                 }
             }
         } else {
             spool::response(body)
         };
-        Response::from_parts(head, body)
+        // RFC 9110 §6.2: an intermediary sends its own HTTP version, whatever
+        // the upstream spoke (an HTTP/1.0 app server still gets HTTP/1.1 out).
+        let mut res = Response::new(body);
+        *res.status_mut() = code;
+        *res.headers_mut() = up_headers;
+        res
     }
 
-    /// The request body for the upstream, fixing `headers`' framing: held
-    /// whole and sent with Content-Length (WSGI servers, Django's runserver
-    /// among them, read only CONTENT_LENGTH bytes), or streamed on with
-    /// `--no-request-buffering`. `Err` is the status to answer instead.
+    /// The request body for the upstream: held whole (sent with
+    /// Content-Length: WSGI servers, Django's runserver among them, read only
+    /// CONTENT_LENGTH bytes), or streamed on with `--no-request-buffering`.
+    /// `Err` is the status to answer instead.
     async fn upstream_body(
         &self,
         method: &http::Method,
         headers: &mut HeaderMap,
         req: &mut Request<ReqBody>,
-    ) -> Result<UpBody, StatusCode> {
+    ) -> Result<Outgoing, StatusCode> {
         use http_body::Body as _;
-        let body = std::mem::take(req.body_mut());
+        let mut body = std::mem::take(req.body_mut());
         if body.is_end_stream() {
             // An empty POST, PUT or PATCH still says so.
             if matches!(
@@ -356,10 +342,10 @@ impl Proxy {
                 http::Method::POST | http::Method::PUT | http::Method::PATCH
             ) {
                 headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+            } else {
+                headers.remove(header::CONTENT_LENGTH);
             }
-            return Ok(http_body_util::Empty::new()
-                .map_err(|never| match never {})
-                .boxed());
+            return Ok(Outgoing::Empty);
         }
         if !self.buffer_requests {
             if let (Some(max), Some(n)) = (self.max_body, body.size_hint().exact()) {
@@ -367,12 +353,10 @@ impl Proxy {
                     return Err(StatusCode::PAYLOAD_TOO_LARGE);
                 }
             }
-            return Ok(body.boxed());
+            return Ok(Outgoing::Stream(body));
         }
-        let mut body = body;
         let held = spool::read_request(&mut body, self.max_body).await?;
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(held.len()));
-        Ok(held.into_body())
+        Ok(Outgoing::Held(held))
     }
 }
 
@@ -400,17 +384,4 @@ async fn serve_static(
         }
     }
     res
-}
-
-/// "client error (Connect): tcp connect error: Connection refused (os error
-/// 111)": an error and its sources, as an operator reads them.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        src = s.source();
-    }
-    out
 }

@@ -41,34 +41,35 @@ impl Held {
         }
     }
 
-    /// The body for the upstream request.
-    pub(super) fn into_body(self) -> super::UpBody {
+    /// The body in pieces, from memory or read back from its file.
+    pub(super) fn chunks(&self) -> futures_util::stream::BoxStream<'static, io::Result<Bytes>> {
+        use futures_util::StreamExt as _;
         match self {
-            Held::Memory(b) => http_body_util::Full::new(b)
-                .map_err(|never| match never {})
-                .boxed(),
+            Held::Memory(b) => {
+                futures_util::stream::once(std::future::ready(Ok(b.clone()))).boxed()
+            }
             Held::File(file, len) => {
-                let stream = futures_util::stream::unfold(0u64, move |at| {
+                let (file, len) = (file.clone(), *len);
+                futures_util::stream::unfold(0u64, move |at| {
                     let file = file.clone();
                     async move {
                         if at >= len {
                             return None;
                         }
                         let want = (len - at).min(CHUNK as u64) as usize;
-                        let got = read_at(file, at, want).await;
-                        Some(match got {
+                        Some(match read_at(file, at, want).await {
                             Ok(b) if b.is_empty() => {
                                 (Err(io::Error::from(io::ErrorKind::UnexpectedEof)), len)
                             }
                             Ok(b) => {
                                 let next = at + b.len() as u64;
-                                (Ok(http_body::Frame::data(b)), next)
+                                (Ok(b), next)
                             }
                             Err(e) => (Err(e), len),
                         })
                     }
-                });
-                http_body_util::StreamBody::new(stream).boxed()
+                })
+                .boxed()
             }
         }
     }
@@ -180,11 +181,7 @@ fn lock(s: &Spool) -> std::sync::MutexGuard<'_, State> {
 /// A response body read off the upstream by a task of its own, held for the
 /// client as described in the module docs. The upstream connection goes back
 /// to the pool once its body is read, whatever the client does.
-pub(super) fn response<B>(upstream: B) -> Body
-where
-    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
-    B::Error: std::fmt::Display,
-{
+pub(super) fn response(upstream: super::upstream::UpstreamBody) -> Body {
     let spool = Arc::new(Spool {
         state: Mutex::new(State::default()),
         more: Notify::new(),
@@ -199,22 +196,15 @@ where
 }
 
 /// Reads the upstream body into the spool.
-async fn fill<B>(mut upstream: B, spool: Arc<Spool>)
-where
-    B: http_body::Body<Data = Bytes> + Unpin,
-    B::Error: std::fmt::Display,
-{
+async fn fill(mut upstream: super::upstream::UpstreamBody, spool: Arc<Spool>) {
     let failed = loop {
-        let frame = match upstream.frame().await {
+        let data = match upstream.next().await {
             None => break None,
             Some(Err(e)) => {
                 eprintln!("ferry: upstream response body: {e}");
                 break Some(io::ErrorKind::ConnectionAborted);
             }
-            Some(Ok(f)) => f,
-        };
-        let Ok(data) = frame.into_data() else {
-            continue;
+            Some(Ok(d)) => d,
         };
         let to_file = {
             let mut s = lock(&spool);
