@@ -16,8 +16,12 @@ pub(crate) struct Observer {
 }
 
 /// What is kept of a request until its response is sent: enough for the log
-/// line, taken only when something records it.
-pub(crate) struct Pending {
+/// line, taken only when something records it (boxed: the fast path moves
+/// `Option<Pending>` through its exchange, a pointer when nothing records).
+pub(crate) type Pending = Box<Record>;
+
+/// See [`Pending`].
+pub(crate) struct Record {
     start: Instant,
     method: Method,
     target: Uri,
@@ -53,7 +57,7 @@ impl Observer {
             return None;
         }
         let h = |n| req.headers().get(n).cloned();
-        Some(Pending {
+        Some(Box::new(Record {
             start: Instant::now(),
             method: req.method().clone(),
             target: req.uri().clone(),
@@ -61,7 +65,7 @@ impl Observer {
             referer: self.log.as_ref().and_then(|_| h(header::REFERER)),
             user_agent: self.log.as_ref().and_then(|_| h(header::USER_AGENT)),
             host: self.log.as_ref().and_then(|_| h(header::HOST)),
-        })
+        }))
     }
 
     /// Records a response to a request [`Observer::begin`] saw.
