@@ -33,6 +33,62 @@ impl Framing {
     }
 }
 
+/// The fields of a message head that frame its body and say whether the
+/// connection stays open (RFC 9112 §6, §9.3), gathered field by field by
+/// both parsers of heads: the fast path's requests, the proxy's responses.
+#[derive(Debug, Default)]
+pub(crate) struct Fields {
+    /// Content-Length, once valid.
+    pub(crate) length: Option<u64>,
+    /// Transfer-Encoding lines seen.
+    pub(crate) te_lines: u32,
+    /// Whether each of them is exactly `chunked`.
+    pub(crate) te_only_chunked: bool,
+    /// Whether the final coding of the last is `chunked` (§6.1).
+    pub(crate) te_final_chunked: bool,
+    /// `Connection: close`, and `keep-alive` (HTTP/1.0's opt-in).
+    pub(crate) close: bool,
+    pub(crate) keep_alive_token: bool,
+}
+
+impl Fields {
+    /// Takes note of one field; `Err` for an invalid Content-Length or two
+    /// that differ (§6.3 items 5 and 6: unrecoverable framing).
+    pub(crate) fn see(&mut self, name: &http::HeaderName, value: &[u8]) -> Result<(), ()> {
+        use http::header;
+        if name == header::CONTENT_LENGTH {
+            let n = std::str::from_utf8(value)
+                .ok()
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or(())?;
+            if self.length.is_some_and(|l| l != n) {
+                return Err(());
+            }
+            self.length = Some(n);
+        } else if name == header::TRANSFER_ENCODING {
+            let chunked = |v: &[u8]| v.trim_ascii().eq_ignore_ascii_case(b"chunked");
+            self.te_only_chunked = (self.te_lines == 0 || self.te_only_chunked) && chunked(value);
+            self.te_final_chunked = chunked(value.rsplit(|&b| b == b',').next().unwrap_or(b""));
+            self.te_lines += 1;
+        } else if name == header::CONNECTION {
+            for t in value.split(|&b| b == b',') {
+                let t = t.trim_ascii();
+                self.close |= t.eq_ignore_ascii_case(b"close");
+                self.keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the connection may carry another message after this one
+    /// (§9.3): HTTP/1.1 unless `close`; HTTP/1.0 only with `keep-alive`.
+    pub(crate) fn persistent(&self, http11: bool) -> bool {
+        !self.close && (http11 || self.keep_alive_token)
+    }
+}
+
 /// Where the decoder is in a body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {

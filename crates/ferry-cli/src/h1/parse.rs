@@ -1,9 +1,10 @@
 //! Request heads (RFC 9112 §2–§3, §6): from the bytes at the start of the
 //! read buffer to a `Request<()>` whose target and field values are slices of
 //! one copy of the head, and how its body is framed.
+use crate::framing::Fields;
 pub(super) use crate::framing::Framing;
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri, Version};
 
 /// Most header fields accepted in one request head.
@@ -71,40 +72,18 @@ pub(super) fn parse(buf: &[u8], max_head: usize) -> Result<Option<(Parsed, usize
     .map_err(|_| bad)?;
 
     let mut headers = HeaderMap::with_capacity(r.headers.len().max(12));
-    let mut length: Option<u64> = None;
-    let mut te: Option<bool> = None;
-    let mut close = false;
-    let mut keep_alive_token = false;
+    let mut fields = Fields::default();
     for f in r.headers.iter() {
         let name = HeaderName::from_bytes(f.name.as_bytes()).map_err(|_| bad)?;
         let value = HeaderValue::from_maybe_shared(share(f.value)).map_err(|_| bad)?;
-        if name == header::CONTENT_LENGTH {
-            let n = std::str::from_utf8(f.value)
-                .ok()
-                .map(str::trim)
-                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or(bad)?;
-            if length.is_some_and(|l| l != n) {
-                return Err(bad);
-            }
-            length = Some(n);
-        } else if name == header::TRANSFER_ENCODING {
-            // Only `chunked`, once: anything else (`chunked, identity`,
-            // `gzip, chunked`, a second line) is a coding ferry does not
-            // implement, and guessing would let requests be smuggled.
-            let chunked = te.is_none() && f.value.trim_ascii().eq_ignore_ascii_case(b"chunked");
-            te = Some(chunked);
-        } else if name == header::CONNECTION {
-            for token in f.value.split(|&b| b == b',') {
-                let t = token.trim_ascii();
-                close |= t.eq_ignore_ascii_case(b"close");
-                keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
-            }
-        }
+        fields.see(&name, f.value).map_err(|()| bad)?;
         headers.append(name, value);
     }
-    let body = match (te, length) {
+    // Only `chunked`, once: anything else (`chunked, identity`, `gzip,
+    // chunked`, a second line) is a coding ferry does not implement, and
+    // guessing would let requests be smuggled.
+    let te = (fields.te_lines > 0).then_some(fields.te_lines == 1 && fields.te_only_chunked);
+    let body = match (te, fields.length) {
         // §6.3: "If a message is received with both a Transfer-Encoding and a
         // Content-Length header field, [...] a server MAY reject the request".
         (Some(_), Some(_)) => return Err(bad),
@@ -115,7 +94,7 @@ pub(super) fn parse(buf: &[u8], max_head: usize) -> Result<Option<(Parsed, usize
         (None, None | Some(0)) => Framing::None,
         (None, Some(n)) => Framing::Length(n),
     };
-    let keep_alive = !close && (version == Version::HTTP_11 || keep_alive_token);
+    let keep_alive = fields.persistent(version == Version::HTTP_11);
     let mut req = Request::new(());
     *req.method_mut() = method;
     *req.uri_mut() = uri;

@@ -4,7 +4,7 @@
 //! head with httparse and the body with the same framing decoder as the fast
 //! path's request bodies. No task, channel or lock per request.
 use super::spool::Held;
-use crate::framing::{Decoder, Framing};
+use crate::framing::{Decoder, Fields, Framing};
 use crate::reqbody::ReqBody;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -351,41 +351,24 @@ fn parse_head(buf: &[u8], method: &Method) -> Result<Parsed, Failure> {
         Version::HTTP_11
     };
     let mut headers = HeaderMap::with_capacity(r.headers.len());
-    let mut length: Option<u64> = None;
-    let mut chunked: Option<bool> = None;
-    let (mut close, mut keep_alive_token) = (false, false);
+    let mut fields = Fields::default();
     for f in r.headers.iter() {
         let name = HeaderName::from_bytes(f.name.as_bytes())
             .map_err(|_| bad("the upstream sent an invalid field name"))?;
         let value = HeaderValue::from_bytes(f.value)
             .map_err(|_| bad("the upstream sent an invalid field value"))?;
-        if name == header::CONTENT_LENGTH {
-            let n = std::str::from_utf8(f.value)
-                .ok()
-                .map(str::trim)
-                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or(bad("the upstream sent an invalid Content-Length"))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(bad("the upstream sent two Content-Lengths"));
-            }
-            length = Some(n);
-        } else if name == header::TRANSFER_ENCODING {
-            // §6.1: chunked must be the final coding; otherwise the body
-            // runs until the connection closes.
-            let last = f.value.rsplit(|&b| b == b',').next().unwrap_or(b"");
-            chunked =
-                Some(chunked != Some(false) && last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if name == header::CONNECTION {
-            for t in f.value.split(|&b| b == b',') {
-                let t = t.trim_ascii();
-                close |= t.eq_ignore_ascii_case(b"close");
-                keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
-            }
-        }
+        fields
+            .see(&name, f.value)
+            .map_err(|()| bad("the upstream sent an invalid Content-Length"))?;
         headers.append(name, value);
     }
-    let mut keep_alive = !close && (version == Version::HTTP_11 || keep_alive_token);
+    let mut keep_alive = fields.persistent(version == Version::HTTP_11);
+    // §6.1: chunked must be the final coding; otherwise the body runs until
+    // the connection closes.
+    let (chunked, length) = (
+        (fields.te_lines > 0).then_some(fields.te_final_chunked),
+        fields.length,
+    );
     // §6.3: the framing, in the RFC's order.
     let no_body = method == Method::HEAD
         || status == StatusCode::NO_CONTENT
