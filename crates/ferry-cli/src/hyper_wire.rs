@@ -7,7 +7,7 @@ use crate::net::Deadline;
 use crate::observe::{Observer, Pending, Sent};
 use crate::pipeline::{App, Pipeline, ReqBody};
 use crate::settings::Settings;
-use crate::tls::Https;
+use crate::tls::{Https, Proto};
 use bytes::Bytes;
 use ferry::Body;
 use http::Request;
@@ -22,17 +22,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// The HTTP version a connection speaks.
-#[derive(Clone, Copy)]
-pub(crate) enum Proto {
-    /// ALPN chose http/1.1.
-    H1,
-    /// ALPN chose h2.
-    H2,
-    /// No TLS (`--h2c`): HTTP/2 if the client sends its preface, else HTTP/1.1.
-    Any,
-}
 
 /// The connection function of an HTTPS listener (with `https`) or an h2c one.
 pub(crate) fn serve<A: App>(

@@ -4,7 +4,6 @@
 //! The connections themselves are served by [`crate::hyper_wire`].
 use crate::args::TlsArgs;
 use crate::certs::Reloadable;
-use crate::hyper_wire::Proto;
 use crate::pipeline::{App, ReqBody};
 use crate::sites::Live;
 use anyhow::Context as _;
@@ -168,6 +167,17 @@ impl Https {
         };
         Some((tls, proto))
     }
+}
+
+/// The HTTP version a connection speaks, as ALPN chose it.
+#[derive(Clone, Copy)]
+pub(crate) enum Proto {
+    /// ALPN chose http/1.1 (or nothing).
+    H1,
+    /// ALPN chose h2.
+    H2,
+    /// No TLS (`--h2c`): HTTP/2 if the client sends its preface, else HTTP/1.1.
+    Any,
 }
 
 /// `--hsts` and `--redirect-http` need HTTPS: a certificate from the flags,
