@@ -237,6 +237,11 @@ impl Proxy {
         if let Some(host) = host {
             h.insert("x-forwarded-host", host);
         }
+        if self.buffer_requests {
+            // The body is read before the upstream is asked: there is nothing
+            // for it to continue (ferry answered the client's 100 itself).
+            headers.remove(header::EXPECT);
+        }
         let body = match self.upstream_body(&client_method, &mut headers, req).await {
             Ok(b) => b,
             Err(code) => return crate::answer::closing(code),
