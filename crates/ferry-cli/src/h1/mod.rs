@@ -5,7 +5,7 @@
 //!
 //! This module only does the wire: framing, keep-alive, pipelining, the
 //! header/idle/write timeouts and lingering close. Every request is answered
-//! by the one [`Pipeline`](crate::pipeline::Pipeline), as on every other
+//! by the one [`Pipeline`], as on every other
 //! protocol.
 mod conn;
 mod parse;
