@@ -1,17 +1,9 @@
 //! Request and response bodies through the proxy: uploads held whole (in
 //! memory, then spooled) or streamed on, and a GiB each way in flat memory.
-use super::{header_in, response, Ferry, Reply, Upstream};
-use std::collections::hash_map::DefaultHasher;
-use std::hash::Hasher as _;
+use super::{digest, header_in, response, Ferry, Reply, Upstream};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
-
-fn digest(bytes: &[u8]) -> String {
-    let mut h = DefaultHasher::new();
-    h.write(bytes);
-    format!("{} {:016x}", bytes.len(), h.finish())
-}
 
 #[test]
 fn a_one_mib_upload_passes_through_intact() {
