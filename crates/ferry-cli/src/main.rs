@@ -9,6 +9,7 @@ mod certs;
 mod config;
 mod framing;
 mod h1;
+mod host;
 mod hyper_wire;
 mod linger;
 mod listeners;

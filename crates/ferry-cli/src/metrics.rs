@@ -6,7 +6,8 @@
 //!   they left (zero-copy `sendfile(2)`, or through a buffer)
 //! - `ferry_request_duration_seconds`: a histogram, head read to body sent
 //! - `ferry_open_connections`: client connections open now
-//! - `ferry_upstream_errors_total{kind="refused"|"timeout"}`: `ferry proxy` only
+//! - `ferry_upstream_errors_total{kind="refused"|"reset"|"timeout"|"protocol"}`:
+//!   `ferry proxy` only
 //!
 //! The 304 ratio is `ferry_requests_total{status="304"}` over the sum.
 use anyhow::Context as _;
@@ -55,7 +56,7 @@ pub(crate) fn install(addr: SocketAddr) -> anyhow::Result<()> {
 
 /// One response, recorded.
 pub(crate) fn response(
-    method: &http::Method,
+    method: Option<&http::Method>,
     status: u16,
     bytes: u64,
     sendfile: bool,
@@ -63,12 +64,12 @@ pub(crate) fn response(
 ) {
     metrics::counter!(
         "ferry_requests_total",
-        "method" => method_label(method),
+        "method" => method.map_or("none", method_label),
         "status" => status_label(status),
         "class" => class_label(status)
     )
     .increment(1);
-    if method == http::Method::GET || method == http::Method::HEAD {
+    if method.is_some_and(|m| m == http::Method::GET || m == http::Method::HEAD) {
         use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
         static READS: AtomicU64 = AtomicU64::new(0);
         static NOT_MODIFIED: AtomicU64 = AtomicU64::new(0);

@@ -72,7 +72,7 @@ impl Observer {
     pub(crate) fn finish(&self, p: Pending, peer: SocketAddr, status: u16, sent: Sent) {
         let took = p.start.elapsed();
         if self.metrics {
-            crate::metrics::response(&p.method, status, sent.bytes, sent.zero_copy, took);
+            crate::metrics::response(Some(&p.method), status, sent.bytes, sent.zero_copy, took);
         }
         if let Some(log) = &self.log {
             fn text(v: &Option<HeaderValue>) -> Option<&str> {
@@ -88,7 +88,12 @@ impl Observer {
                 duration: took,
                 referer: text(&p.referer),
                 user_agent: text(&p.user_agent),
-                host: p.target.host().or_else(|| text(&p.host)),
+                // Which site: the name asked for, without a port, however
+                // the protocol carried it (`:authority` or Host).
+                host: p
+                    .target
+                    .host()
+                    .or_else(|| text(&p.host).map(crate::host::strip_port)),
             });
         }
     }
@@ -98,7 +103,8 @@ impl Observer {
     pub(crate) fn reject(&self, peer: SocketAddr, start: Option<Instant>, status: u16, sent: u64) {
         let took = start.map(|s| s.elapsed()).unwrap_or_default();
         if self.metrics {
-            crate::metrics::response(&Method::GET, status, sent, false, took);
+            // No request was read: its method is `none`.
+            crate::metrics::response(None, status, sent, false, took);
         }
         if let Some(log) = &self.log {
             log.log(&Entry {

@@ -112,39 +112,10 @@ pub(crate) fn bad_host(version: Version, uri: &Uri, headers: &HeaderMap) -> bool
     let mut hosts = headers.get_all(header::HOST).iter();
     match (hosts.next(), hosts.next()) {
         (_, Some(_)) => true,
-        (Some(h), None) => !valid_host(h.as_bytes()),
+        (Some(h), None) => !crate::host::valid(h.as_bytes()),
         // HTTP/2 and HTTP/3 carry it in `:authority` (RFC 9113 §8.3.1).
         (None, None) => version == Version::HTTP_11 && uri.authority().is_none(),
     }
-}
-
-/// RFC 9112 §3.2 / RFC 3986 §3.2.2: Host is `uri-host [ ":" port ]`, so only
-/// unreserved, sub-delims, `%`, `:` and IP-literal brackets; empty is allowed.
-pub(crate) fn valid_host(v: &[u8]) -> bool {
-    v.iter().all(|&b| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'%'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b':'
-                    | b'['
-                    | b']'
-            )
-    })
 }
 
 #[cfg(test)]

@@ -113,7 +113,7 @@ impl<S: Store> Sites<S> {
             headers
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
-                .map(strip_port)
+                .map(crate::host::strip_port)
         });
         match host.and_then(|h| self.lookup(h)).or(self.default) {
             Some(i) => Route::Serve(&self.list[i].svc),
@@ -138,14 +138,6 @@ impl<S: Store> Sites<S> {
                 .copied();
         }
         self.by_host.get(host).copied()
-    }
-}
-
-/// `example.com:8080` → `example.com`; `[::1]:8080` → `[::1]`.
-pub(crate) fn strip_port(h: &str) -> &str {
-    match h.rfind(':') {
-        Some(i) if !h[i..].contains(']') => &h[..i],
-        _ => h,
     }
 }
 

@@ -229,7 +229,7 @@ fn redirect(req: &Request<ReqBody>, https_port: u16) -> Response<Body> {
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(crate::sites::strip_port)
+        .map(crate::host::strip_port)
         .filter(|h| !h.is_empty() && !h.contains(['/', '@', ' ']));
     let Some(host) = host else {
         return crate::answer::text(StatusCode::BAD_REQUEST, req.method());

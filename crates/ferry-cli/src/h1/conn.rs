@@ -148,10 +148,10 @@ impl<'a, A: App> Conn<'a, A> {
         let head = req.method() == Method::HEAD;
         let http10 = req.version() == Version::HTTP_10;
         let pipeline = &self.shared.pipeline;
-        let (res, pending, keep_alive, linger) = if framing == Framing::None {
+        let (res, pending, keep_alive, linger, mut leftover) = if framing == Framing::None {
             let mut req = req.map(|()| ReqBody::default());
             let (res, pending) = pipeline.respond(&mut self.app, &mut req, self.peer).await;
-            (res, pending, keep_alive, false)
+            (res, pending, keep_alive, false, None)
         } else {
             // What pipelined requests produced goes out before a 100 Continue.
             self.flush().await?;
@@ -190,23 +190,27 @@ impl<'a, A: App> Conn<'a, A> {
             drop(req);
             let (res, pending) = out;
             // What is left of a body the application did not read whole.
-            let (mut keep_alive, mut linger) = (keep_alive, false);
+            let (mut keep_alive, mut linger, mut leftover) = (keep_alive, false, None);
             match fed {
                 Some(Fed::Whole) => {}
                 Some(Fed::Failed) => (keep_alive, linger) = (false, true),
                 None | Some(Fed::Dropped) => {
-                    let small = decoder.remaining().is_some_and(|n| n <= MAX_DISCARD);
+                    // A small rest (or a chunked one, up to the same budget)
+                    // is read and dropped after the response, to keep the
+                    // connection; a larger one closes it.
+                    let small = decoder.remaining().is_none_or(|n| n <= MAX_DISCARD);
                     // RFC 9110 §10.1.1: a client waiting for 100 Continue was
                     // given the final status instead; it may never send the
                     // body, so the connection closes rather than wait for it.
                     let waiting = expect && !started.load(Ordering::Relaxed);
-                    let kept = small && !waiting && self.discard(&mut decoder).await.is_ok();
-                    if !kept {
+                    if small && !waiting {
+                        leftover = Some(decoder);
+                    } else {
                         (keep_alive, linger) = (false, true);
                     }
                 }
             }
-            (res, pending, keep_alive, linger)
+            (res, pending, keep_alive, linger, leftover)
         };
         let closes = res
             .headers()
@@ -215,6 +219,15 @@ impl<'a, A: App> Conn<'a, A> {
         let keep_alive = keep_alive && !closes;
         self.respond(res, pending, head, http10, keep_alive).await?;
         if keep_alive {
+            if let Some(decoder) = &mut leftover {
+                // The answer goes out first; the body may be slow to come.
+                self.flush().await?;
+                if self.discard(decoder).await.is_err() {
+                    // Over budget, too slow, or gone: the response is out,
+                    // the connection ends.
+                    return Ok(Some(Close::Linger));
+                }
+            }
             return Ok(None);
         }
         Ok(Some(if linger || closes {
@@ -224,14 +237,20 @@ impl<'a, A: App> Conn<'a, A> {
         }))
     }
 
-    /// Reads and drops the rest of a body nobody needs.
+    /// Reads and drops the rest of a body nobody needs, at most
+    /// [`MAX_DISCARD`] bytes of it, each read within the header timeout.
     async fn discard(&mut self, decoder: &mut Decoder) -> io::Result<()> {
         let timeout = self.shared.header_timeout;
-        while decoder
+        let mut dropped = 0u64;
+        while let Some(piece) = decoder
             .next(&mut self.stream, &mut self.rbuf, &mut self.rpos, timeout)
             .await?
-            .is_some()
-        {}
+        {
+            dropped += piece.len() as u64;
+            if dropped > MAX_DISCARD {
+                return Err(io::ErrorKind::InvalidData.into());
+            }
+        }
         Ok(())
     }
 

@@ -146,8 +146,17 @@ impl<A: App> Conn<'_, A> {
                     body.frame().await
                 }
             };
-            let Some(frame) = frame else { break };
-            let Ok(data) = frame?.into_data() else {
+            let frame = match frame {
+                None => break,
+                Some(Ok(f)) => f,
+                Some(Err(e)) => {
+                    // What came before the failure still goes out; the
+                    // connection then ends short of the declared length.
+                    let _ = self.flush().await;
+                    return Err(e);
+                }
+            };
+            let Ok(data) = frame.into_data() else {
                 continue;
             };
             if data.is_empty() {

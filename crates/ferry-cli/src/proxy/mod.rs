@@ -262,10 +262,11 @@ impl Proxy {
                 return status(StatusCode::GATEWAY_TIMEOUT);
             }
             Err(Failure::ClientBody) => return crate::answer::closing(StatusCode::BAD_REQUEST),
+            Err(Failure::TooLarge) => return crate::answer::closing(StatusCode::PAYLOAD_TOO_LARGE),
             Err(e) => {
                 tracing::debug!(error = %e, "upstream request failed");
                 eprintln!("ferry: upstream error: {e}");
-                crate::metrics::upstream_error("refused");
+                crate::metrics::upstream_error(e.kind());
                 return status(StatusCode::BAD_GATEWAY);
             }
         };
@@ -358,7 +359,7 @@ impl Proxy {
                     return Err(StatusCode::PAYLOAD_TOO_LARGE);
                 }
             }
-            return Ok(Outgoing::Stream(body));
+            return Ok(Outgoing::Stream(body, self.max_body));
         }
         let held = spool::read_request(&mut body, self.max_body).await?;
         Ok(Outgoing::Held(held))

@@ -24,8 +24,10 @@ const REQUEST_MEMORY: usize = 64 * 1024;
 /// Response bodies are read into memory up to this much ahead of the
 /// client, then spooled.
 pub(super) const RESPONSE_MEMORY: usize = 256 * 1024;
-/// What one read from a spool file takes at most.
+/// What one read from (or write to) a spool file takes at most.
 const CHUNK: usize = 64 * 1024;
+/// How far a response spool may run ahead of its client on disk.
+const MAX_SPOOL: u64 = 1 << 30;
 
 /// A request body read whole.
 pub(super) enum Held {
@@ -88,6 +90,9 @@ where
             return Err(StatusCode::PAYLOAD_TOO_LARGE);
         }
     }
+    // In memory up to REQUEST_MEMORY; past it, pieces are gathered in
+    // `mem` and written CHUNK at a time (a body of one-byte chunks must not
+    // cost a write each).
     let mut mem = BytesMut::new();
     let mut file: Option<Arc<std::fs::File>> = None;
     let mut total = 0u64;
@@ -100,27 +105,33 @@ where
         if max.is_some_and(|m| total > m) {
             return Err(StatusCode::PAYLOAD_TOO_LARGE);
         }
-        match &file {
-            None if mem.len() + data.len() <= REQUEST_MEMORY => mem.extend_from_slice(&data),
-            None => {
-                let f = Arc::new(temp_file().await.map_err(spool_failed)?);
-                let head = std::mem::take(&mut mem).freeze();
-                write_at(f.clone(), 0, head.clone())
-                    .await
-                    .map_err(spool_failed)?;
-                write_at(f.clone(), head.len() as u64, data)
-                    .await
-                    .map_err(spool_failed)?;
-                file = Some(f);
-            }
-            Some(f) => {
-                let at = total - data.len() as u64;
-                write_at(f.clone(), at, data).await.map_err(spool_failed)?;
-            }
+        mem.extend_from_slice(&data);
+        let limit = if file.is_some() {
+            CHUNK
+        } else {
+            REQUEST_MEMORY
+        };
+        if mem.len() > limit {
+            let f = match &file {
+                Some(f) => f.clone(),
+                None => Arc::new(temp_file().await.map_err(spool_failed)?),
+            };
+            let at = total - mem.len() as u64;
+            let piece = std::mem::take(&mut mem).freeze();
+            write_at(f.clone(), at, piece).await.map_err(spool_failed)?;
+            file = Some(f);
         }
     }
     Ok(match file {
-        Some(f) => Held::File(f, total),
+        Some(f) => {
+            if !mem.is_empty() {
+                let at = total - mem.len() as u64;
+                write_at(f.clone(), at, mem.freeze())
+                    .await
+                    .map_err(spool_failed)?;
+            }
+            Held::File(f, total)
+        }
         None => Held::Memory(mem.freeze()),
     })
 }
@@ -170,8 +181,10 @@ struct State {
 
 struct Spool {
     state: Mutex<State>,
-    /// Wakes the reader (new data, the end) or the writer (the reader left).
+    /// Wakes the reader: new data, or the end.
     more: Notify,
+    /// Wakes the writer: the reader took from the file, or left.
+    drained: Notify,
 }
 
 fn lock(s: &Spool) -> std::sync::MutexGuard<'_, State> {
@@ -185,6 +198,7 @@ pub(super) fn response(upstream: super::upstream::UpstreamBody) -> Body {
     let spool = Arc::new(Spool {
         state: Mutex::new(State::default()),
         more: Notify::new(),
+        drained: Notify::new(),
     });
     tokio::spawn(fill(upstream, spool.clone()));
     let reader = Reader { spool };
@@ -197,6 +211,7 @@ pub(super) fn response(upstream: super::upstream::UpstreamBody) -> Body {
 
 /// Reads the upstream body into the spool.
 async fn fill(mut upstream: super::upstream::UpstreamBody, spool: Arc<Spool>) {
+    let (mut pending_failure, mut pending_end) = (None, false);
     let failed = loop {
         let data = match upstream.next().await {
             None => break None,
@@ -221,7 +236,27 @@ async fn fill(mut upstream: super::upstream::UpstreamBody, spool: Arc<Spool>) {
                 Some((s.file.clone(), s.written, data))
             }
         };
-        if let Some((file, at, data)) = to_file {
+        if let Some((file, at, mut data)) = to_file {
+            // What else is ready now goes in the same write.
+            if data.len() < CHUNK {
+                let mut more = BytesMut::from(&data[..]);
+                while more.len() < CHUNK {
+                    match futures_util::FutureExt::now_or_never(upstream.next()) {
+                        Some(Some(Ok(d))) => more.extend_from_slice(&d),
+                        Some(Some(Err(e))) => {
+                            eprintln!("ferry: upstream response body: {e}");
+                            pending_failure = Some(io::ErrorKind::ConnectionAborted);
+                            break;
+                        }
+                        Some(None) => {
+                            pending_end = true;
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                data = more.freeze();
+            }
             let file = match file {
                 Some(f) => f,
                 None => match temp_file().await {
@@ -244,6 +279,22 @@ async fn fill(mut upstream: super::upstream::UpstreamBody, spool: Arc<Spool>) {
             lock(&spool).written += n;
         }
         spool.more.notify_one();
+        if pending_failure.is_some() || pending_end {
+            break pending_failure;
+        }
+        // At most MAX_SPOOL ahead of the client on disk (nginx's
+        // proxy_max_temp_file_size): past it, read the upstream only as fast
+        // as the client reads.
+        loop {
+            let drained = spool.drained.notified();
+            {
+                let s = lock(&spool);
+                if s.reader_gone || s.written.saturating_sub(s.read) <= MAX_SPOOL {
+                    break;
+                }
+            }
+            drained.await;
+        }
     };
     let mut s = lock(&spool);
     s.done = true;
@@ -284,6 +335,7 @@ impl Reader {
                     let got = read_at(f, at, n as usize).await;
                     if let Ok(b) = &got {
                         lock(&self.spool).read += b.len() as u64;
+                        self.spool.drained.notify_one();
                     }
                     return Some(got);
                 }
@@ -296,6 +348,6 @@ impl Reader {
 impl Drop for Reader {
     fn drop(&mut self) {
         lock(&self.spool).reader_gone = true;
-        self.spool.more.notify_one();
+        self.spool.drained.notify_one();
     }
 }

@@ -20,6 +20,9 @@ use tokio::net::TcpStream;
 /// Idle upstream connections kept per worker, and for how long.
 const MAX_IDLE: usize = 64;
 const IDLE_FOR: Duration = Duration::from_secs(30);
+/// How long a connection may have been idle to carry a request that is not
+/// retried (see [`Upstream::send`]).
+const FRESH: Duration = Duration::from_secs(1);
 /// Largest response head accepted from the upstream.
 const MAX_HEAD: usize = 64 * 1024;
 /// Most header fields in a response head.
@@ -41,8 +44,8 @@ pub(super) struct Upstream {
 pub(super) enum Outgoing {
     Empty,
     Held(Held),
-    /// The client's, streamed on (`--no-request-buffering`).
-    Stream(ReqBody),
+    /// The client's, streamed on (`--no-request-buffering`), up to a size.
+    Stream(ReqBody, Option<u64>),
 }
 
 /// Why no response came.
@@ -56,6 +59,8 @@ pub(super) enum Failure {
     Protocol(&'static str),
     /// The client's body, streamed on, failed (400).
     ClientBody,
+    /// The client's body, streamed on, outgrew `--max-body-size` (413).
+    TooLarge,
 }
 
 impl std::fmt::Display for Failure {
@@ -65,6 +70,20 @@ impl std::fmt::Display for Failure {
             Failure::Timeout => f.write_str("no response in time"),
             Failure::Protocol(why) => f.write_str(why),
             Failure::ClientBody => f.write_str("the client's request body failed"),
+            Failure::TooLarge => f.write_str("the client's request body is too large"),
+        }
+    }
+}
+
+impl Failure {
+    /// The `kind` label of `ferry_upstream_errors_total`.
+    pub(super) fn kind(&self) -> &'static str {
+        match self {
+            Failure::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused => "refused",
+            Failure::Io(_) => "reset",
+            Failure::Timeout => "timeout",
+            Failure::Protocol(_) => "protocol",
+            Failure::ClientBody | Failure::TooLarge => "client",
         }
     }
 }
@@ -93,9 +112,16 @@ impl Upstream {
         Upstream { addr, timeout }
     }
 
-    /// Sends a request and reads the response head. A reused connection
-    /// that turns out closed before any answer (the upstream dropped it while
-    /// idle) is retried once on a new one when the body can be sent again.
+    /// Sends a request and reads the response head.
+    ///
+    /// A kept connection the upstream closed while it was idle shows as a
+    /// reset or an end before any answer; the request is then sent again on
+    /// a new connection, but only when it is idempotent (RFC 9110 §9.2.2):
+    /// the same signs follow an app that read a POST and died, which must
+    /// never see it twice (as nginx, which retries no POST once sent). A
+    /// non-idempotent request therefore reuses only a connection idle for
+    /// less than [`FRESH`], well inside app servers' keep-alive (gunicorn's
+    /// is 2 s), and fails with 502 in the rare race that remains.
     pub(super) async fn send(
         &self,
         method: &Method,
@@ -104,13 +130,16 @@ impl Upstream {
         mut body: Outgoing,
     ) -> Result<Answer, Failure> {
         let head = request_head(method, target, headers, &body);
-        if let Some(conn) = take_idle() {
+        let retry = method.is_idempotent() && !matches!(body, Outgoing::Stream(..));
+        let max_idle = if method.is_idempotent() {
+            IDLE_FOR
+        } else {
+            FRESH
+        };
+        if let Some(conn) = take_idle(max_idle) {
             match self.exchange(conn, &head, method, &mut body).await {
-                Err(Attempt::Stale) if !matches!(body, Outgoing::Stream(_)) => {}
-                Err(Attempt::Stale) => {
-                    return Err(Failure::Io(io::ErrorKind::ConnectionReset.into()))
-                }
-                Err(Attempt::Failed(f)) => return Err(f),
+                Err(Attempt::Unanswered(_)) if retry => {}
+                Err(Attempt::Unanswered(f) | Attempt::Failed(f)) => return Err(f),
                 Ok(a) => return Ok(a),
             }
         }
@@ -120,8 +149,7 @@ impl Upstream {
         let _ = conn.set_nodelay(true);
         match self.exchange(conn, &head, method, &mut body).await {
             Ok(a) => Ok(a),
-            Err(Attempt::Stale) => Err(Failure::Io(io::ErrorKind::ConnectionReset.into())),
-            Err(Attempt::Failed(f)) => Err(f),
+            Err(Attempt::Unanswered(f) | Attempt::Failed(f)) => Err(f),
         }
     }
 
@@ -132,28 +160,50 @@ impl Upstream {
         method: &Method,
         body: &mut Outgoing,
     ) -> Result<Answer, Attempt> {
-        let stale = |e: io::Error| match e.kind() {
-            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => Attempt::Stale,
+        // An app may answer before it has read the whole body (a 403, a
+        // 413) and close: a write that fails is followed by a look for that
+        // answer before giving up.
+        let wrote = write_request(&mut conn, head, body, self.timeout).await;
+        let write_failed = match wrote {
+            Ok(()) => None,
+            Err(Failure::Io(e)) => Some(e),
+            Err(f) => return Err(Attempt::Failed(f)),
+        };
+        let wait = match write_failed {
+            Some(_) => self.timeout.min(Duration::from_secs(1)),
+            None => self.timeout,
+        };
+        let unanswered = |e: io::Error| match e.kind() {
+            io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::UnexpectedEof => Attempt::Unanswered(Failure::Io(e)),
             _ => Attempt::Failed(e.into()),
         };
-        write_request(&mut conn, head, body, self.timeout)
-            .await
-            .map_err(|e| match e {
-                Failure::Io(e) => stale(e),
-                f => Attempt::Failed(f),
-            })?;
         let mut buf = Vec::with_capacity(4096);
         loop {
-            let n = tokio::time::timeout(self.timeout, conn.read_buf(&mut buf))
-                .await
-                .map_err(|_| Attempt::Failed(Failure::Timeout))?
-                .map_err(stale)?;
-            if n == 0 {
-                return Err(if buf.is_empty() {
-                    Attempt::Stale
-                } else {
-                    Attempt::Failed(Failure::Protocol("the upstream closed mid-head"))
-                });
+            let read = tokio::time::timeout(wait, conn.read_buf(&mut buf)).await;
+            match read {
+                Ok(Ok(n)) if n > 0 => {}
+                // Nothing at all came back: the request may not have reached
+                // the app (see `send`).
+                Ok(Ok(_)) | Ok(Err(_)) if buf.is_empty() => {
+                    let e = match (read, write_failed) {
+                        (_, Some(e)) => e,
+                        (Ok(Err(e)), None) => e,
+                        _ => io::ErrorKind::UnexpectedEof.into(),
+                    };
+                    return Err(unanswered(e));
+                }
+                Ok(Ok(_)) => {
+                    return Err(Attempt::Failed(Failure::Protocol(
+                        "the upstream closed mid-head",
+                    )))
+                }
+                Ok(Err(e)) => return Err(Attempt::Failed(e.into())),
+                Err(_) => match write_failed {
+                    Some(e) => return Err(Attempt::Failed(e.into())),
+                    None => return Err(Attempt::Failed(Failure::Timeout)),
+                },
             }
             loop {
                 match parse_head(&buf, method).map_err(Attempt::Failed)? {
@@ -177,7 +227,8 @@ impl Upstream {
                                 pos: used,
                                 decoder: Decoder::new(framing),
                                 framing,
-                                keep_alive,
+                                // After a failed write the connection is done.
+                                keep_alive: keep_alive && write_failed.is_none(),
                                 timeout: self.timeout,
                             },
                         });
@@ -189,17 +240,19 @@ impl Upstream {
 }
 
 enum Attempt {
-    /// The connection was closed before any answer: safe to try again.
-    Stale,
+    /// Nothing came back (an end or a reset before any byte): the request
+    /// may or may not have reached the app.
+    Unanswered(Failure),
     Failed(Failure),
 }
 
-/// An idle connection of this worker's, if one is still open.
-fn take_idle() -> Option<TcpStream> {
+/// An idle connection of this worker's, idle for less than `max`, if one is
+/// still open.
+fn take_idle(max: Duration) -> Option<TcpStream> {
     IDLE.with(|idle| {
         let mut idle = idle.borrow_mut();
         while let Some((conn, since)) = idle.pop() {
-            if since.elapsed() > IDLE_FOR {
+            if since.elapsed() > max {
                 continue;
             }
             // Open and quiet: a read would block. A FIN or stray bytes
@@ -216,6 +269,9 @@ fn take_idle() -> Option<TcpStream> {
 fn give_idle(conn: TcpStream) {
     IDLE.with(|idle| {
         let mut idle = idle.borrow_mut();
+        // Connections past their time are closed here, not left in
+        // CLOSE-WAIT under the newer ones until the next request finds them.
+        idle.retain(|(_, since)| since.elapsed() < IDLE_FOR);
         if idle.len() < MAX_IDLE {
             idle.push((conn, Instant::now()));
         }
@@ -242,7 +298,7 @@ fn request_head(method: &Method, target: &str, headers: &HeaderMap, body: &Outgo
         Outgoing::Held(h) => {
             out.extend_from_slice(format!("content-length: {}\r\n", h.len()).as_bytes());
         }
-        Outgoing::Stream(b) => match http_body::Body::size_hint(b).exact() {
+        Outgoing::Stream(b, _) => match http_body::Body::size_hint(b).exact() {
             Some(n) => out.extend_from_slice(format!("content-length: {n}\r\n").as_bytes()),
             None => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         },
@@ -280,9 +336,10 @@ async fn write_request(
             }
             Ok(())
         }
-        Outgoing::Stream(b) => {
+        Outgoing::Stream(b, max) => {
             write(conn, timeout, Bytes::copy_from_slice(head)).await?;
             let chunked = http_body::Body::size_hint(b).exact().is_none();
+            let mut total = 0u64;
             while let Some(frame) = b.frame().await {
                 let frame = frame.map_err(|_| Failure::ClientBody)?;
                 let Ok(data) = frame.into_data() else {
@@ -290,6 +347,12 @@ async fn write_request(
                 };
                 if data.is_empty() {
                     continue;
+                }
+                total += data.len() as u64;
+                if max.is_some_and(|m| total > m) {
+                    // The upstream connection is dropped mid-body: the app
+                    // never sees a complete request.
+                    return Err(Failure::TooLarge);
                 }
                 if chunked {
                     let size = format!("{:x}\r\n", data.len());
@@ -363,19 +426,27 @@ fn parse_head(buf: &[u8], method: &Method) -> Result<Parsed, Failure> {
         headers.append(name, value);
     }
     let mut keep_alive = fields.persistent(version == Version::HTTP_11);
-    // §6.1: chunked must be the final coding; otherwise the body runs until
-    // the connection closes.
-    let (chunked, length) = (
-        (fields.te_lines > 0).then_some(fields.te_final_chunked),
-        fields.length,
-    );
+    // §6.1: a transfer coding other than chunked (`gzip`, `gzip, chunked`)
+    // is one ferry cannot decode, and passing its bytes on without the
+    // (hop-by-hop) field would hand the client coded bytes as content.
+    if fields.te_lines > 0 && !fields.te_only_chunked {
+        return Err(bad(
+            "the upstream used a transfer coding other than chunked",
+        ));
+    }
+    // §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing; the
+    // connection is closed after it.
+    if fields.te_lines > 0 && version == Version::HTTP_10 {
+        keep_alive = false;
+    }
+    let (chunked, length) = (fields.te_lines > 0, fields.length);
     // §6.3: the framing, in the RFC's order.
     let no_body = method == Method::HEAD
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
     let framing = match (no_body, chunked, length) {
         (true, _, _) => Framing::None,
-        (false, Some(true), _) => {
+        (false, true, _) => {
             // A length beside chunked is wrong and dropped (§6.3 item 3);
             // the connection is not reused after such a message.
             if length.is_some() {
@@ -384,14 +455,9 @@ fn parse_head(buf: &[u8], method: &Method) -> Result<Parsed, Failure> {
             }
             Framing::Chunked
         }
-        (false, Some(false), _) => {
-            headers.remove(header::CONTENT_LENGTH);
-            keep_alive = false;
-            Framing::Close
-        }
-        (false, None, Some(0)) => Framing::None,
-        (false, None, Some(n)) => Framing::Length(n),
-        (false, None, None) => {
+        (false, false, Some(0)) => Framing::None,
+        (false, false, Some(n)) => Framing::Length(n),
+        (false, false, None) => {
             keep_alive = false;
             Framing::Close
         }
@@ -510,10 +576,16 @@ mod tests {
             ok("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 3\r\n\r\n"),
             (200, Framing::Chunked, false)
         );
-        // Another final coding, or no length at all: until close.
+        // No length at all: until close. A coding ferry cannot decode: 502.
+        assert!(head("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n", get).is_err());
+        assert!(head(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n",
+            get
+        )
+        .is_err());
         assert_eq!(
-            ok("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n"),
-            (200, Framing::Close, false)
+            ok("HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n"),
+            (200, Framing::Chunked, false)
         );
         assert_eq!(ok("HTTP/1.1 200 OK\r\n\r\n"), (200, Framing::Close, false));
         // No body for HEAD, 204 and 304, whatever the fields say.

@@ -210,3 +210,41 @@ fn a_client_that_stops_reading_is_cut_off_after_the_write_timeout() {
     assert!(sent > 0 && sent < 64 << 20, "{line}");
     drop(s);
 }
+
+#[test]
+fn a_request_body_nobody_reads_does_not_hold_the_response() {
+    // `ferry serve` never reads bodies: the answer goes out at once, and a
+    // small body (declared or chunked) is read and dropped afterwards to keep
+    // the connection; one that never comes ends it at the header timeout,
+    // after the response.
+    let d = site();
+    let f = Ferry::serve(d.path(), &["--no-access-log", "--header-timeout", "30"]);
+    let mut s = TcpStream::connect(f.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /a.txt HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).expect("answered before the body arrived");
+    let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+    // The body, then a second request on the same connection.
+    s.write_all(b"0123456789GET /a.txt HTTP/1.1\r\nhost: t\r\n\r\n")
+        .unwrap();
+    let n = s.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // A chunked body of 60 KB keeps the connection too.
+    let mut req = b"POST /a.txt HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..60 {
+        req.extend_from_slice(b"3e8\r\n");
+        req.extend_from_slice(&[b'c'; 1000]);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\nGET /a.txt HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n");
+    s.write_all(&req).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 405"), "{out}");
+    assert_eq!(out.matches("HTTP/1.1 ").count(), 2, "{out}");
+}

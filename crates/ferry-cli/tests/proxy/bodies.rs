@@ -172,3 +172,71 @@ fn a_gib_streams_both_ways_with_flat_memory() {
         "ferry's peak RSS was {peak} MiB for 2 GiB through it"
     );
 }
+
+#[test]
+fn a_streamed_chunked_body_over_the_limit_is_413() {
+    // With --no-request-buffering the body is counted as it streams on:
+    // past --max-body-size the client gets 413 and the upstream connection
+    // is dropped mid-body, whether or not the length was declared.
+    let up = Upstream::start(|s| response("200 OK", &[], digest(&s.body).as_bytes()));
+    let f = Ferry::proxy(
+        &up.url(),
+        &["--no-request-buffering", "--max-body-size", "1k"],
+    );
+    let body = vec![b'z'; 4096];
+    let r = f.send(&chunked_upload(&body));
+    assert_eq!(r.status(), 413, "{}", r.all());
+    let mut req = b"POST /upload HTTP/1.1\r\nhost: t\r\ncontent-length: 4096\r\n\r\n".to_vec();
+    req.extend_from_slice(&body);
+    assert_eq!(f.send(&req).status(), 413);
+    // Under the limit it passes.
+    let r = f.send(&chunked_upload(&body[..1000]));
+    assert_eq!((r.status(), r.text()), (200, digest(&body[..1000])));
+}
+
+#[test]
+fn an_app_that_answers_before_reading_the_body_is_heard() {
+    // An app that refuses an upload from its head alone (a 403, a 413)
+    // answers and closes without reading the body; ferry's write of the
+    // held body then fails, and the app's answer is what the client gets,
+    // not a 502.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut w = stream.try_clone().unwrap();
+            let mut r = BufReader::new(stream);
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let _ = w.write_all(&response(
+                "403 Forbidden",
+                &[("connection", "close")],
+                b"nope",
+            ));
+            let _ = w.shutdown(std::net::Shutdown::Write);
+            // Keep reading a little, as gunicorn does not: this test is
+            // about the answer, the next one about the reset.
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let f = Ferry::proxy(&format!("http://{up}"), &[]);
+    let body = vec![b'u'; 8 << 20];
+    let mut req = format!(
+        "POST /upload HTTP/1.1\r\nhost: t\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    let r = f.send(&req);
+    assert_eq!(
+        (r.status(), r.text()),
+        (403, "nope".to_owned()),
+        "{}",
+        r.all()
+    );
+}
