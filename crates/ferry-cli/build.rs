@@ -123,15 +123,14 @@ fn commit() -> String {
     };
     // Run again when HEAD moves: HEAD itself (checkout), the branch it points
     // to (commit), and packed-refs (gc). Paths as git resolves them, so
-    // worktrees work too.
-    for name in ["HEAD", "packed-refs"] {
+    // worktrees work too. Only files that exist: cargo reruns the script on
+    // every build for a missing one (and so relinks ferry).
+    let branch = git(&["symbolic-ref", "-q", "HEAD"]);
+    for name in ["HEAD", "packed-refs"].into_iter().chain(branch.as_deref()) {
         if let Some(p) = git(&["rev-parse", "--git-path", name]) {
-            println!("cargo:rerun-if-changed={p}");
-        }
-    }
-    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
-        if let Some(p) = git(&["rev-parse", "--git-path", &branch]) {
-            println!("cargo:rerun-if-changed={p}");
+            if Path::new(&p).exists() {
+                println!("cargo:rerun-if-changed={p}");
+            }
         }
     }
     hash
