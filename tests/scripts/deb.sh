@@ -32,7 +32,9 @@ t1=$SECONDS
 
 WORK=$(mktemp -d)
 POLICY_ADDED=
-trap 'cleanup; rm -rf "$WORK"; [ -z "$POLICY_ADDED" ] || rm -f /usr/sbin/policy-rc.d' EXIT
+# Whatever happens, the machine is left without the package (and policy).
+trap 'cleanup; rm -rf "$WORK"; [ -z "$POLICY_ADDED" ] || rm -f /usr/sbin/policy-rc.d
+  ! dpkg -s ferry >/dev/null 2>&1 || dpkg --purge ferry >/dev/null 2>&1 || true' EXIT
 # On a machine where systemd runs, dpkg would start the service on port 80:
 # keep it from starting anything (as Docker's policy-rc.d does), unless a policy exists.
 if [ -d /run/systemd/system ] && [ ! -e /usr/sbin/policy-rc.d ]; then
