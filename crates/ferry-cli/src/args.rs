@@ -3,15 +3,25 @@
 //! [`crate::settings`] turns the listener's into durations and limits.
 //!
 //! This module imports no other ferry module but `accesslog`'s `Format`: the
-//! flags are the bottom layer every other module reads.
+//! flags are the bottom layer every other module reads. build.rs includes it
+//! to generate the man pages and completions (with a checked copy of
+//! `Format`), so it names nothing else of the crate.
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+/// `ferry --version`: the version, the git commit and the Cargo features,
+/// from build.rs; the crate version alone where build.rs did not set it (as
+/// when build.rs includes this file to write the man pages and completions).
+const VERSION: &str = match option_env!("FERRY_VERSION_LINE") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};
+
 /// ferry: serve files over HTTP exactly right and fast.
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about, long_about = None)]
+#[command(name = "ferry", version = VERSION, about, long_about = None)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,

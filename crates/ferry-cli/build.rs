@@ -1,0 +1,172 @@
+//! Build script of the `ferry` binary: the line `ferry --version` prints, and
+//! the man pages and shell completions, generated from the same clap
+//! definitions `ferry` parses (`src/args.rs`, included below), so they cannot
+//! drift from `--help`.
+//!
+//! Writes only to `OUT_DIR`: `man/ferry.1` and a page per subcommand
+//! (`ferry-serve.1`…), `completions/ferry.bash`, `completions/_ferry` (zsh) and
+//! `completions/ferry.fish`. `packaging/build-deb.sh` copies them into the
+//! Debian package. Sets `FERRY_VERSION_LINE` for `args.rs`:
+//! `0.1.0 (commit 7b2480a1c3f2, features: ferry/fs ferry/object-store, release)`.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[allow(dead_code)]
+#[path = "src/args.rs"]
+mod args;
+
+/// What args.rs names of `crate::accesslog`: only the `Format` enum (the rest
+/// of accesslog.rs needs the `ferry` crate). [`check_formats`] fails the build
+/// when src/accesslog.rs names other variants.
+mod accesslog {
+    /// How a line looks.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+    pub(crate) enum Format {
+        /// `ip "METHOD target" status bytes duration`
+        Short,
+        /// NCSA Common Log Format.
+        Common,
+        /// Common plus "referer" "user-agent", as Apache and nginx write it.
+        Combined,
+        /// One JSON object per line.
+        Json,
+    }
+}
+
+fn main() {
+    println!("cargo:rerun-if-changed=src/args.rs");
+    println!("cargo:rerun-if-changed=src/accesslog.rs");
+    println!("cargo:rerun-if-changed=Cargo.toml");
+    println!("cargo:rerun-if-env-changed=FERRY_BUILD_COMMIT");
+
+    let version = format!(
+        "{} (commit {}, features: {}, {})",
+        env("CARGO_PKG_VERSION"),
+        commit(),
+        features(),
+        env("PROFILE"),
+    );
+    println!("cargo:rustc-env=FERRY_VERSION_LINE={version}");
+
+    check_formats();
+    let out = PathBuf::from(env("OUT_DIR"));
+    if let Err(e) = generate(&out) {
+        // A failed write must not pass silently: the package would miss them.
+        panic!(
+            "writing the man pages and completions to {}: {e}",
+            out.display()
+        );
+    }
+}
+
+/// Writes the man pages and the bash, zsh and fish completions under `out`.
+fn generate(out: &Path) -> std::io::Result<()> {
+    use clap::CommandFactory as _;
+    use clap_complete::Shell;
+    let man = out.join("man");
+    let completions = out.join("completions");
+    std::fs::create_dir_all(&man)?;
+    std::fs::create_dir_all(&completions)?;
+    // One page for `ferry`, one per subcommand (`man ferry-serve`).
+    clap_mangen::generate_to(args::Cli::command(), &man)?;
+    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+        clap_complete::generate_to(shell, &mut args::Cli::command(), "ferry", &completions)?;
+    }
+    Ok(())
+}
+
+/// Panics unless `accesslog::Format` above has the variants, in order, of
+/// the `enum Format` in src/accesslog.rs.
+fn check_formats() {
+    use clap::ValueEnum as _;
+    let src = std::fs::read_to_string("src/accesslog.rs").expect("src/accesslog.rs is readable");
+    let body = src
+        .split_once("enum Format {")
+        .and_then(|(_, rest)| rest.split_once('}'))
+        .map(|(body, _)| body)
+        .expect("src/accesslog.rs has `enum Format { … }`");
+    let theirs: Vec<String> = body
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("//") && !l.starts_with("#["))
+        .map(|l| l.trim_end_matches(',').to_ascii_lowercase())
+        .collect();
+    let ours: Vec<String> = accesslog::Format::value_variants()
+        .iter()
+        .filter_map(|v| v.to_possible_value())
+        .map(|v| v.get_name().to_owned())
+        .collect();
+    assert_eq!(
+        ours, theirs,
+        "build.rs's copy of accesslog::Format differs from src/accesslog.rs: update it"
+    );
+}
+
+/// An environment variable cargo always sets for build scripts.
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("cargo sets {name} for build scripts"))
+}
+
+/// The commit being built: `FERRY_BUILD_COMMIT` when set (a build from a
+/// tarball), else `git rev-parse`, else `unknown` (no git, not a checkout).
+fn commit() -> String {
+    if let Ok(c) = std::env::var("FERRY_BUILD_COMMIT") {
+        return c;
+    }
+    let git = |args: &[&str]| -> Option<String> {
+        let out = Command::new("git").args(args).output().ok()?;
+        let s = String::from_utf8(out.stdout).ok()?;
+        (out.status.success() && !s.trim().is_empty()).then(|| s.trim().to_owned())
+    };
+    let Some(hash) = git(&["rev-parse", "--short=12", "HEAD"]) else {
+        return "unknown".to_owned();
+    };
+    // Run again when HEAD moves: HEAD itself (checkout), the branch it points
+    // to (commit), and packed-refs (gc). Paths as git resolves them, so
+    // worktrees work too. Only files that exist: cargo reruns the script on
+    // every build for a missing one (and so relinks ferry).
+    let branch = git(&["symbolic-ref", "-q", "HEAD"]);
+    for name in ["HEAD", "packed-refs"].into_iter().chain(branch.as_deref()) {
+        if let Some(p) = git(&["rev-parse", "--git-path", name]) {
+            if Path::new(&p).exists() {
+                println!("cargo:rerun-if-changed={p}");
+            }
+        }
+    }
+    hash
+}
+
+/// The Cargo features this binary is built with: its own (`CARGO_FEATURE_*`)
+/// and those it turns on in the `ferry` library, read from the
+/// `ferry = { … features = [...] }` line of this crate's `[dependencies]`.
+fn features() -> String {
+    let mut list: Vec<String> = std::env::vars()
+        .filter_map(|(k, _)| k.strip_prefix("CARGO_FEATURE_").map(str::to_owned))
+        .map(|f| f.to_ascii_lowercase().replace('_', "-"))
+        .collect();
+    list.sort();
+    let manifest = std::fs::read_to_string("Cargo.toml").unwrap_or_default();
+    let mut in_deps = false;
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_deps = line == "[dependencies]";
+        } else if in_deps && line.starts_with("ferry ") {
+            if let Some(rest) = line.split("features").nth(1) {
+                let inner = rest.split(['[', ']']).nth(1).unwrap_or("");
+                list.extend(
+                    inner
+                        .split(',')
+                        .map(|f| f.trim().trim_matches('"'))
+                        .filter(|f| !f.is_empty())
+                        .map(|f| format!("ferry/{f}")),
+                );
+            }
+        }
+    }
+    if list.is_empty() {
+        "none".to_owned()
+    } else {
+        list.join(" ")
+    }
+}
