@@ -7,6 +7,7 @@ use crate::observe::Observer;
 use crate::pipeline::{App, Pipeline};
 use crate::settings::Settings;
 use crate::tls::Https;
+use anyhow::Context as _;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -51,6 +52,20 @@ where
             listeners.push(Bound::new(l, serve, settings));
         }
     }
+    let mut exposition = None;
+    if let Some(at) = settings.metrics {
+        let l = net::listen(at).context("--metrics")?;
+        exposition = Some(l.local_addr()?);
+        // Scrapes are neither logged nor counted.
+        let p = Arc::new(Pipeline {
+            app: crate::metrics::Exposition,
+            max_head: settings.max_head,
+            health: None,
+            hsts: None,
+            observer: Observer::default(),
+        });
+        listeners.push(Bound::new(l, crate::h1::serve(p, settings), settings).ungauged());
+    }
     let scheme = if https.is_some() { "https" } else { "http" };
     let log = settings.log.clone();
     net::run(settings, listeners, async move {
@@ -60,6 +75,9 @@ where
             net::on_hup(|| {});
         }
         setup().await?;
+        if let Some(m) = exposition {
+            eprintln!("ferry: Prometheus metrics at http://{m}/metrics");
+        }
         if let Some(r) = redirect {
             eprintln!("ferry: redirecting http://{r}/ to https");
         }
@@ -73,7 +91,7 @@ where
 
 /// The observer `settings` ask for.
 pub(crate) fn observer(settings: &Settings) -> Observer {
-    Observer::new(settings.log.clone(), settings.metrics)
+    Observer::new(settings.log.clone(), settings.metrics.is_some())
 }
 
 fn pipeline<A: App>(settings: &Settings, observer: &Observer, app: A) -> Arc<Pipeline<A>> {

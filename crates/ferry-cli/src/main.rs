@@ -255,8 +255,8 @@ fn run(cli: args::Cli, provenance: &config::Provenance) -> anyhow::Result<()> {
         args::Command::Proxy(a) => Some(&a.server),
         args::Command::Precompress(_) => None,
     };
-    if let Some(addr) = server.and_then(|s| s.metrics) {
-        metrics::install(addr)?;
+    if server.and_then(|s| s.metrics).is_some() {
+        metrics::install()?;
     }
     match cli.command {
         args::Command::CheckConfig(a) => serve(&a, provenance, true),

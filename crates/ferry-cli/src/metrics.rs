@@ -1,5 +1,7 @@
 //! Prometheus metrics on a separate listener (`--metrics ADDR`), through the
-//! `metrics` facade and its Prometheus exporter.
+//! `metrics` facade and its Prometheus recorder; the listener is one of
+//! ferry's own (the same connection layer, slots and timeouts as every other),
+//! answering every GET with the exposition text.
 //!
 //! - `ferry_requests_total{method, status}`: responses sent
 //! - `ferry_response_bytes_total{path="sendfile"|"copied"}`: body bytes, by how
@@ -11,14 +13,17 @@
 //!
 //! The 304 ratio is `ferry_requests_total{status="304"}` over the sum.
 use anyhow::Context as _;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
-use std::net::SocketAddr;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-/// Starts the exporter on `addr`; the recorder is global from then on.
-pub(crate) fn install(addr: SocketAddr) -> anyhow::Result<()> {
-    PrometheusBuilder::new()
-        .with_http_listener(addr)
+/// The installed recorder's handle, for the exposition.
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the recorder; global from then on. The listener is started with
+/// the others ([`Exposition`]).
+pub(crate) fn install() -> anyhow::Result<()> {
+    let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Full("ferry_request_duration_seconds".into()),
             &[
@@ -27,8 +32,9 @@ pub(crate) fn install(addr: SocketAddr) -> anyhow::Result<()> {
             ],
         )
         .context("metrics buckets")?
-        .install()
-        .with_context(|| format!("cannot serve metrics on {addr}"))?;
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    let _ = HANDLE.set(handle);
     metrics::describe_counter!(
         "ferry_requests_total",
         "Responses sent, by method and status."
@@ -50,8 +56,42 @@ pub(crate) fn install(addr: SocketAddr) -> anyhow::Result<()> {
         "ferry_upstream_errors_total",
         "ferry proxy: upstream failures, by kind."
     );
-    eprintln!("ferry: Prometheus metrics at http://{addr}/metrics");
     Ok(())
+}
+
+/// The `--metrics` listener's application: the Prometheus text exposition
+/// for GET and HEAD of any path, 405 otherwise.
+pub(crate) struct Exposition;
+
+impl crate::pipeline::App for Exposition {
+    type Conn = ();
+
+    fn conn(&self) {}
+
+    async fn call(
+        &self,
+        _: &mut (),
+        req: &mut http::Request<crate::reqbody::ReqBody>,
+        _: std::net::SocketAddr,
+    ) -> http::Response<ferry::Body> {
+        use http::header::{self, HeaderValue};
+        let (Some(handle), true) = (HANDLE.get(), ferry::proto::plan::allows(req.method())) else {
+            return crate::answer::health(req.method());
+        };
+        handle.run_upkeep();
+        let text = handle.render();
+        let mut res = crate::answer::text(http::StatusCode::OK, req.method());
+        let h = res.headers_mut();
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(text.len()));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        if req.method() != http::Method::HEAD {
+            *res.body_mut() = ferry::Body::from(text);
+        }
+        res
+    }
 }
 
 /// One response, recorded.

@@ -30,6 +30,9 @@ pub(crate) struct Bound {
     pub(crate) serve: Serve,
     /// Its own `--max-connections` slots.
     slots: Arc<Semaphore>,
+    /// Whether its connections count in `ferry_open_connections` (the
+    /// metrics listener's scrapes do not).
+    gauged: bool,
 }
 
 impl Bound {
@@ -38,7 +41,14 @@ impl Bound {
             listener,
             serve,
             slots: Arc::new(Semaphore::new(settings.max_connections)),
+            gauged: true,
         }
+    }
+
+    /// Its connections are not counted in `ferry_open_connections`.
+    pub(crate) fn ungauged(mut self) -> Self {
+        self.gauged = false;
+        self
     }
 }
 
@@ -98,7 +108,7 @@ where
     let open = Arc::new(Open {
         count: AtomicUsize::new(0),
         done: Notify::new(),
-        metrics: settings.metrics,
+        metrics: settings.metrics.is_some(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let drain = settings.drain_timeout;
@@ -144,6 +154,7 @@ impl Bound {
             listener: self.listener.try_clone()?,
             serve: self.serve.clone(),
             slots: self.slots.clone(),
+            gauged: self.gauged,
         })
     }
 }
@@ -166,6 +177,7 @@ async fn worker(
             b.serve,
             b.slots,
             open.clone(),
+            b.gauged,
             stop.clone(),
         )));
     }
@@ -190,8 +202,10 @@ async fn accept_loop(
     serve: Serve,
     slots: Arc<Semaphore>,
     open: Arc<Open>,
+    gauged: bool,
     mut stop: watch::Receiver<bool>,
 ) {
+    let gauge = open.metrics && gauged;
     loop {
         // At --max-connections, stop accepting: new connections wait in the
         // listen queue, as with nginx's worker_connections.
@@ -220,7 +234,7 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         open.count.fetch_add(1, Ordering::AcqRel);
-        if open.metrics {
+        if gauge {
             crate::metrics::connection_opened();
         }
         let conn = serve(stream, peer, stop.clone());
@@ -231,7 +245,7 @@ async fn accept_loop(
                 conn.await;
                 tracing::debug!("closed");
                 drop(slot);
-                if open.metrics {
+                if gauge {
                     crate::metrics::connection_closed();
                 }
                 if open.count.fetch_sub(1, Ordering::AcqRel) == 1 {

@@ -29,8 +29,8 @@ pub(crate) struct Settings {
     pub(crate) health: Option<Arc<str>>,
     /// The access log (none with `--no-access-log`), opened.
     pub(crate) log: Option<Arc<AccessLog>>,
-    /// Whether `--metrics` installed a recorder.
-    pub(crate) metrics: bool,
+    /// `--metrics ADDR` (the recorder is installed when it is set).
+    pub(crate) metrics: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -64,7 +64,7 @@ impl Settings {
                 .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
             health: args.health_check.as_deref().map(Arc::from),
             log,
-            metrics: args.metrics.is_some(),
+            metrics: args.metrics,
         })
     }
 }
