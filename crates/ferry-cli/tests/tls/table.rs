@@ -1,43 +1,12 @@
 //! One behaviour table (RFC 9110) over every transport `ferry serve` speaks:
-//! the plaintext HTTP/1.1 fast path (`h1.rs`), HTTPS with HTTP/2 and with
-//! HTTP/1.1, and h2c with prior knowledge (plus HTTP/1.1 on the h2c port), all
-//! hyper-side (`tls.rs`). Each row is checked on every transport, and every
-//! transport must answer exactly what the fast path answers.
+//! the plaintext HTTP/1.1 fast path (`h1/`), HTTPS with HTTP/2 and with
+//! HTTP/1.1, and h2c with prior knowledge (plus HTTP/1.1 on the h2c port),
+//! framed by hyper (`hyper_wire.rs`). Each row is checked on every transport,
+//! and every transport must answer exactly what the fast path answers.
+use super::fixture::{a_txt, big_bin, fixture, CSS, CSS_BR};
 use super::transports::{boundary, normalize, parts, Servers, Transport, TRANSPORTS};
 use super::{client, pki, Ca, Ferry};
 use http::{Method, StatusCode};
-use std::path::Path;
-
-/// 100 bytes, none repeated within any 36: a range off by one shows.
-fn a_txt() -> Vec<u8> {
-    let alphabet = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    (0..100).map(|i| alphabet[i % alphabet.len()]).collect()
-}
-/// 200 KiB: above the fast path's inline limit (32 KiB), so it goes out with
-/// sendfile(2) there and through hyper's body stream elsewhere.
-fn big_bin() -> Vec<u8> {
-    (0..200 * 1024u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
-        .collect()
-}
-const CSS: &str = "body { color: red }\n";
-/// Not real brotli: ferry serves the sibling's bytes as they are.
-const CSS_BR: &[u8] = b"\x8b\x09\x80precompressed-br\x03";
-const SECRET: &str = "TOP SECRET, outside the root\n";
-
-fn fixture(dir: &Path) -> std::path::PathBuf {
-    std::fs::write(dir.join("secret.txt"), SECRET).unwrap();
-    let site = dir.join("site");
-    std::fs::create_dir_all(site.join("sub")).unwrap();
-    std::fs::write(site.join("a.txt"), a_txt()).unwrap();
-    std::fs::write(site.join("x.css"), CSS).unwrap();
-    std::fs::write(site.join("x.css.br"), CSS_BR).unwrap();
-    std::fs::write(site.join("sub/index.html"), "<p>sub</p>\n").unwrap();
-    std::fs::write(site.join("big.bin"), big_bin()).unwrap();
-    std::fs::write(site.join("empty.txt"), "").unwrap();
-    std::fs::write(site.join(".env"), SECRET).unwrap();
-    site
-}
 
 /// One request and what its answer must be on every transport.
 struct Row<'a> {
