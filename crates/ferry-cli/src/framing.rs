@@ -44,8 +44,6 @@ pub(crate) struct Fields {
     pub(crate) te_lines: u32,
     /// Whether each of them is exactly `chunked`.
     pub(crate) te_only_chunked: bool,
-    /// Whether the final coding of the last is `chunked` (§6.1).
-    pub(crate) te_final_chunked: bool,
     /// `Connection: close`, and `keep-alive` (HTTP/1.0's opt-in).
     pub(crate) close: bool,
     pub(crate) keep_alive_token: bool,
@@ -70,7 +68,6 @@ impl Fields {
         } else if name == header::TRANSFER_ENCODING {
             let chunked = |v: &[u8]| v.trim_ascii().eq_ignore_ascii_case(b"chunked");
             self.te_only_chunked = (self.te_lines == 0 || self.te_only_chunked) && chunked(value);
-            self.te_final_chunked = chunked(value.rsplit(|&b| b == b',').next().unwrap_or(b""));
             self.te_lines += 1;
         } else if name == header::CONNECTION {
             for t in value.split(|&b| b == b',') {
@@ -114,7 +111,8 @@ enum Step {
     End(usize),
 }
 
-/// Decodes one request body's framing.
+/// Decodes one message body's framing (a request's, or an upstream's
+/// response).
 pub(crate) struct Decoder {
     state: State,
 }
@@ -185,7 +183,12 @@ impl Decoder {
                 Ok(Step::Skip(line + 2))
             }
             State::Trailers(seen) => {
-                let Some(line) = crlf_line(buf, MAX_TRAILERS - seen)? else {
+                // The whole trailer section counts against MAX_TRAILERS,
+                // each line with its CRLF.
+                let room = MAX_TRAILERS
+                    .checked_sub(seen)
+                    .ok_or_else(|| bad("trailer section too long"))?;
+                let Some(line) = crlf_line(buf, room)? else {
                     return Ok(Step::More);
                 };
                 if line == 0 {
@@ -194,6 +197,9 @@ impl Decoder {
                 }
                 // Trailer fields are read and dropped (RFC 9112 §7.1.2
                 // lets a recipient discard them).
+                if seen + line + 2 > MAX_TRAILERS {
+                    return Err(bad("trailer section too long"));
+                }
                 self.state = State::Trailers(seen + line + 2);
                 Ok(Step::Skip(line + 2))
             }
@@ -330,6 +336,24 @@ mod tests {
             decode(Framing::Chunked, b"4\r\nWi", 10).is_err(),
             "cut short"
         );
+    }
+
+    #[test]
+    fn trailer_sections_are_bounded() {
+        // One long trailer line, or many short ones: past MAX_TRAILERS the
+        // body is refused, never read on without end.
+        let mut long = b"1\r\nx\r\n0\r\nx: ".to_vec();
+        long.extend(std::iter::repeat_n(b'a', MAX_TRAILERS));
+        long.extend_from_slice(b"\r\n\r\n");
+        assert!(decode(Framing::Chunked, &long, 4096).is_err());
+        let mut many = b"0\r\n".to_vec();
+        for _ in 0..(MAX_TRAILERS / 8 + 1) {
+            many.extend_from_slice(b"x: abc\r\n");
+        }
+        many.extend_from_slice(b"\r\n");
+        assert!(decode(Framing::Chunked, &many, 4096).is_err());
+        let ok = b"0\r\nx: abc\r\ny: def\r\n\r\n";
+        assert!(decode(Framing::Chunked, ok, 3).is_ok());
     }
 
     #[test]

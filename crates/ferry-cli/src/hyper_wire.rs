@@ -63,9 +63,13 @@ async fn connection<A, I>(
     A: App,
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let busy = crate::net::Busy::default();
+    let requests = busy.clone();
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let pipeline = pipeline.clone();
+        let guard = requests.enter();
         async move {
+            let _in_flight = guard;
             let mut req = req.map(ReqBody::hyper);
             let mut app = pipeline.app.conn();
             let (res, pending) = pipeline.respond(&mut app, &mut req, peer).await;
@@ -84,7 +88,7 @@ async fn connection<A, I>(
         }
     });
     let builder = builder(header_timeout, max_head, proto);
-    let io = Deadline::new(io, idle, write);
+    let io = Deadline::new(io, idle, write, busy);
     let conn = builder.serve_connection(TokioIo::new(io), service);
     let mut conn = std::pin::pin!(conn);
     tokio::select! {

@@ -3,7 +3,9 @@
 //! ferry's own (the same connection layer, slots and timeouts as every other),
 //! answering every GET with the exposition text.
 //!
-//! - `ferry_requests_total{method, status}`: responses sent
+//! - `ferry_requests_total{method, status, class}`: responses sent; `method`
+//!   is `other` for methods without a label of their own and `none` for heads
+//!   refused before a request was read (400, 431, 505)
 //! - `ferry_response_bytes_total{path="sendfile"|"copied"}`: body bytes, by how
 //!   they left (zero-copy `sendfile(2)`, or through a buffer)
 //! - `ferry_request_duration_seconds`: a histogram, head read to body sent
@@ -11,7 +13,9 @@
 //! - `ferry_upstream_errors_total{kind="refused"|"reset"|"timeout"|"protocol"}`:
 //!   `ferry proxy` only
 //!
-//! The 304 ratio is `ferry_requests_total{status="304"}` over the sum.
+//! - `ferry_not_modified_ratio`: the share of GET and HEAD answered 304 since
+//!   start (approximate under concurrency; exactly, it is
+//!   `ferry_requests_total{status="304"}` over the sum)
 use anyhow::Context as _;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;

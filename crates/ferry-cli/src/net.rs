@@ -303,18 +303,24 @@ pub(crate) struct Deadline<I> {
     io: I,
     idle: Duration,
     write: Duration,
+    /// Requests in flight on the connection (see [`Busy`]): while any is, a
+    /// pending read is the protocol watching for the client, not idleness.
+    busy: Busy,
+    was_busy: bool,
     /// The last time bytes moved either way.
     last: tokio::time::Instant,
     sleep: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl<I> Deadline<I> {
-    pub(crate) fn new(io: I, idle: Duration, write: Duration) -> Self {
+    pub(crate) fn new(io: I, idle: Duration, write: Duration, busy: Busy) -> Self {
         let now = tokio::time::Instant::now();
         Deadline {
             io,
             idle,
             write,
+            busy,
+            was_busy: false,
             last: now,
             sleep: Box::pin(tokio::time::sleep_until(now + idle)),
         }
@@ -370,10 +376,47 @@ impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Deadline<I> {
                 Poll::Ready(r)
             }
             Poll::Pending => {
+                if self.busy.any() {
+                    // A request is being answered (a slow upstream, a long
+                    // poll): no idle timer until it is.
+                    self.was_busy = true;
+                    return Poll::Pending;
+                }
+                if std::mem::take(&mut self.was_busy) {
+                    // Idle from the moment the last answer was given.
+                    self.last = tokio::time::Instant::now();
+                }
                 let idle = self.idle;
                 self.expired(idle, cx).map(Err)
             }
         }
+    }
+}
+
+/// A connection's count of requests in flight, shared by its service (a
+/// [`BusyGuard`] per request, until its response head is given) and its
+/// [`Deadline`].
+#[derive(Clone, Default)]
+pub(crate) struct Busy(Arc<AtomicUsize>);
+
+impl Busy {
+    fn any(&self) -> bool {
+        self.0.load(Ordering::Acquire) > 0
+    }
+
+    /// One more request in flight, until the guard is dropped.
+    pub(crate) fn enter(&self) -> BusyGuard {
+        self.0.fetch_add(1, Ordering::AcqRel);
+        BusyGuard(self.0.clone())
+    }
+}
+
+/// See [`Busy::enter`].
+pub(crate) struct BusyGuard(Arc<AtomicUsize>);
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -99,9 +99,10 @@ impl Observer {
     }
 
     /// Records an answer the wire layer gave before any request existed (a
-    /// head that could not be parsed, or too large), begun at `start`.
-    pub(crate) fn reject(&self, peer: SocketAddr, start: Option<Instant>, status: u16, sent: u64) {
-        let took = start.map(|s| s.elapsed()).unwrap_or_default();
+    /// head that could not be parsed, or too large); its duration is 0, as
+    /// no request was read.
+    pub(crate) fn reject(&self, peer: SocketAddr, status: u16, sent: u64) {
+        let took = std::time::Duration::ZERO;
         if self.metrics {
             // No request was read: its method is `none`.
             crate::metrics::response(None, status, sent, false, took);

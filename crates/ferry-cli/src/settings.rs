@@ -49,19 +49,17 @@ impl Settings {
                 })?;
             Some(Arc::new(log))
         };
-        // clap's ranges already bound these; the floors keep a zero from ever
-        // meaning "expire at once" should a range change.
-        let secs = |s: u64| Duration::from_secs(s.max(1));
+        // clap's value ranges (which the file and FERRY_* values pass through
+        // too) are the bounds; nothing is clamped again here.
+        let secs = Duration::from_secs;
         Ok(Settings {
             listen: args.listen,
             header_timeout: secs(args.header_timeout),
             idle_timeout: secs(args.idle_timeout),
             write_timeout: secs(args.write_timeout),
             drain_timeout: Duration::from_secs(args.drain_timeout),
-            max_head: args.max_header_bytes.max(1024),
-            max_connections: args
-                .max_connections
-                .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+            max_head: args.max_header_bytes,
+            max_connections: args.max_connections,
             health: args.health_check.as_deref().map(Arc::from),
             log,
             metrics: args.metrics,

@@ -121,12 +121,10 @@ impl<'a, A: App> Conn<'a, A> {
                 Err(status) => {
                     let res = crate::answer::closing(status);
                     let sent = self.respond(res, None, false, false, false).await?;
-                    self.shared.pipeline.observer.reject(
-                        self.peer,
-                        None,
-                        status.as_u16(),
-                        sent.bytes,
-                    );
+                    self.shared
+                        .pipeline
+                        .observer
+                        .reject(self.peer, status.as_u16(), sent.bytes);
                     return Ok(Close::Linger);
                 }
             };

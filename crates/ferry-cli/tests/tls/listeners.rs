@@ -328,3 +328,62 @@ async fn every_listener_logs_counts_and_refuses_alike() {
         assert_eq!(p.log_line(1)["target"], "/a.txt", "{} after SIGHUP", l.name);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_timeout_never_cuts_a_request_being_answered() {
+    // --idle-timeout is for idle connections: over h2 and HTTPS/1.1 a
+    // request whose answer takes longer (a slow app behind ferry proxy) is
+    // answered, and the idle connection is closed after it, as on the fast
+    // path.
+    let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up_addr = up.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in up.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                std::thread::sleep(Duration::from_millis(2500));
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nslow",
+                );
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let root = Ca::root("ferry idle root");
+    let (cert, key) = pki::write_pair(dir.path(), "live", &root.leaf("ferry idle", 1), &[]);
+    let upstream = format!("http://{up_addr}");
+    let f = Ferry::start(&[
+        "proxy",
+        "--upstream",
+        &upstream,
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--idle-timeout",
+        "1",
+        "--no-access-log",
+    ]);
+    for h2 in [true, false] {
+        let alpn = if h2 { H2 } else { HTTP11 };
+        let config = client::config(&[root.der()], &[&TLS13], &[alpn]);
+        let tls = client::connect(f.addr, "localhost", config).await.unwrap();
+        let conn = client::Sender::open(tls, h2).await;
+        let req = if h2 {
+            Request::get(format!("https://localhost:{}/slow", f.addr.port()))
+        } else {
+            Request::get("/slow").header("host", "localhost")
+        }
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+        let r = conn.send(req).await;
+        assert_eq!(
+            (r.status, &r.body[..]),
+            (StatusCode::OK, &b"slow"[..]),
+            "h2 {h2}"
+        );
+    }
+}
