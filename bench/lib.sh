@@ -26,12 +26,12 @@ build_ferry() {
     [ -x "$FERRY_BIN" ] || die "ferry binary $FERRY_BIN is not executable"
 }
 
-# write_configs T W: nginx and lighttpd configured alike (one worker, sendfile,
-# ETags, no access log, long keep-alive, no types table) serving W, with their
-# pid, log and temp files under T.
-write_configs() {
-    local T=$1 W=$2 user=
-    mkdir -p "$T/nginx/tmp" "$T/lighttpd"
+# nginx_conf T SERVER: nginx.conf under T/nginx (one worker, sendfile, ETags,
+# no access log, long keep-alive, no types table, temp files under T), listening
+# on PORT_nginx with SERVER (the directives inside its `server` block).
+nginx_conf() {
+    local T=$1 server=$2 user=
+    mkdir -p "$T/nginx/tmp"
     [ "$(id -u)" = 0 ] && user='user root;'
     cat >"$T/nginx/nginx.conf" <<CONF
 $user
@@ -56,10 +56,19 @@ http {
     scgi_temp_path $T/nginx/tmp/scgi;
     server {
         listen 127.0.0.1:$PORT_nginx;
-        root $W;
+$server
     }
 }
 CONF
+}
+
+# write_configs T W: nginx and lighttpd configured alike (one worker, sendfile,
+# ETags, no access log, long keep-alive, no types table) serving W, with their
+# pid, log and temp files under T.
+write_configs() {
+    local T=$1 W=$2
+    mkdir -p "$T/lighttpd"
+    nginx_conf "$T" "        root $W;"
     cat >"$T/lighttpd/lighttpd.conf" <<CONF
 server.document-root = "$W"
 server.bind = "127.0.0.1"

@@ -95,41 +95,13 @@ cat "$D/100m.bin" >/dev/null # warm the page cache
 # and response buffering on, HTTP/1.0 to the upstream, a new connection per
 # request: gunicorn's sync workers close it anyway), an internal location for
 # X-Accel-Redirect, an alias for /static/, sendfile, no access log, one worker.
-user=
-[ "$(id -u)" = 0 ] && user='user root;'
-cat >"$T/nginx/nginx.conf" <<CONF
-$user
-worker_processes 1;
-worker_rlimit_nofile 8192;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    etag on;
-    keepalive_timeout 65;
-    keepalive_requests 1000000;
-    types { }
-    default_type application/octet-stream;
-    client_body_temp_path $T/nginx/tmp/body;
-    proxy_temp_path $T/nginx/tmp/proxy;
-    fastcgi_temp_path $T/nginx/tmp/fastcgi;
-    uwsgi_temp_path $T/nginx/tmp/uwsgi;
-    scgi_temp_path $T/nginx/tmp/scgi;
-    server {
-        listen 127.0.0.1:$PORT_nginx;
-        location /protected/ { internal; alias $D/; }
+nginx_conf "$T" "        location /protected/ { internal; alias $D/; }
         location /static/ { alias $D/; }
         location / {
             proxy_pass http://127.0.0.1:$PORT_app;
             proxy_set_header Host \$host;
             proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-        }
-    }
-}
-CONF
+        }"
 
 # ---------------------------------------------------------------- servers
 FRONT_PIN="taskset -c 0"
