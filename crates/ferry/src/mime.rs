@@ -113,6 +113,57 @@ pub fn for_path(path: &Path) -> HeaderValue {
         .unwrap_or_else(|| HeaderValue::from_static(DEFAULT))
 }
 
+/// Whether a representation of this Content-Type shrinks under a
+/// general-purpose coding: what `ferry precompress` writes siblings for and
+/// what on-the-fly compression codes.
+///
+/// Text, JSON, XML, JavaScript, WebAssembly, SVG, icons and uncompressed fonts
+/// do; images, audio, video, archives, PDF and WOFF/WOFF2 are compressed
+/// already. Parameters are ignored and the type is compared without regard to
+/// case; the test allocates nothing.
+///
+/// # Examples
+///
+/// ```
+/// assert!(ferry::mime::is_compressible(b"text/css; charset=utf-8"));
+/// assert!(ferry::mime::is_compressible(b"image/svg+xml"));
+/// assert!(!ferry::mime::is_compressible(b"image/png"));
+/// ```
+pub fn is_compressible(content_type: &[u8]) -> bool {
+    const EXACT: &[&[u8]] = &[
+        b"application/javascript",
+        b"application/x-javascript",
+        b"application/ecmascript",
+        b"application/json",
+        b"application/xml",
+        b"application/wasm",
+        b"application/yaml",
+        b"application/toml",
+        b"application/rtf",
+        b"application/x-ndjson",
+        b"application/vnd.ms-fontobject",
+        b"image/x-icon",
+        b"image/vnd.microsoft.icon",
+        b"image/bmp",
+        b"font/ttf",
+        b"font/otf",
+        b"font/collection",
+    ];
+    let end = content_type
+        .iter()
+        .position(|&b| b == b';')
+        .unwrap_or(content_type.len());
+    let essence = content_type[..end].trim_ascii();
+    let starts = |p: &[u8]| essence.len() >= p.len() && essence[..p.len()].eq_ignore_ascii_case(p);
+    let ends = |p: &[u8]| {
+        essence.len() >= p.len() && essence[essence.len() - p.len()..].eq_ignore_ascii_case(p)
+    };
+    starts(b"text/")
+        || ends(b"+json")
+        || ends(b"+xml")
+        || EXACT.iter().any(|t| essence.eq_ignore_ascii_case(t))
+}
+
 /// Content types with user overrides: per-extension values and the type for
 /// unknown extensions.
 ///
@@ -179,6 +230,33 @@ impl MimeTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compressible_types() {
+        for (ty, want) in [
+            ("text/css; charset=utf-8", true),
+            ("Text/HTML", true),
+            ("text/javascript; charset=utf-8", true),
+            ("application/json", true),
+            (" application/JSON ; x=1", true),
+            ("application/manifest+json", true),
+            ("image/svg+xml", true),
+            ("application/wasm", true),
+            ("image/x-icon", true),
+            ("font/ttf", true),
+            ("image/png", false),
+            ("image/webp", false),
+            ("font/woff2", false),
+            ("application/zip", false),
+            ("application/gzip", false),
+            ("video/mp4", false),
+            ("application/octet-stream", false),
+            ("", false),
+            ("json", false),
+        ] {
+            assert_eq!(is_compressible(ty.as_bytes()), want, "{ty}");
+        }
+    }
 
     #[test]
     fn web_types_are_exact() {
