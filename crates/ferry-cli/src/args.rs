@@ -177,6 +177,16 @@ pub(crate) struct ProxyArgs {
     pub(crate) no_response_buffering: bool,
 }
 
+/// `zstd=9`: a coding (as `--formats` names it) and a level; the level's
+/// range per coding is checked where the server is built.
+pub(crate) fn parse_coding_level(v: &str) -> Result<(Format, i32), String> {
+    let err = || format!("{v:?}: expected CODING=LEVEL, e.g. zstd=9 (zstd, br or gzip)");
+    let (coding, level) = v.split_once('=').ok_or_else(err)?;
+    let coding = Format::from_str(coding.trim(), true).map_err(|_| err())?;
+    let level = level.trim().parse().map_err(|_| err())?;
+    Ok((coding, level))
+}
+
 /// `1048576`, `512k`, `1m`, `2g` (binary multiples, as nginx reads them).
 pub(crate) fn parse_size(v: &str) -> Result<u64, String> {
     let v = v.trim();
@@ -258,6 +268,47 @@ pub(crate) struct ServeArgs {
     /// Never serve precompressed siblings (.br, .zst, .gz), even when accepted.
     #[arg(long, env = "FERRY_NO_PRECOMPRESSED")]
     pub(crate) no_precompressed: bool,
+
+    /// Never compress on the fly. By default a compressible file (text, JSON,
+    /// SVG…; 1 KiB to --compress-max-size) that has no precompressed sibling
+    /// the client accepts is sent as zstd, br or gzip, by Accept-Encoding;
+    /// range requests always get the file as it is.
+    #[arg(long, env = "FERRY_NO_COMPRESS")]
+    pub(crate) no_compress: bool,
+
+    /// Level of on-the-fly compression, `CODING=LEVEL` (zstd 1-19, br 0-11,
+    /// gzip 1-9; defaults zstd=9, br=5, gzip=6); repeatable (in
+    /// FERRY_COMPRESS_LEVEL, comma-separated).
+    #[arg(
+        long = "compress-level",
+        value_name = "CODING=LEVEL",
+        value_delimiter = ',',
+        value_parser = parse_coding_level,
+        env = "FERRY_COMPRESS_LEVEL"
+    )]
+    pub(crate) compress_levels: Vec<(Format, i32)>,
+
+    /// Memory for compressed variants kept for reuse, per site (`k`, `m`, `g`
+    /// suffixes), so a hot file is compressed once; 0 compresses every time.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "32m",
+        value_parser = parse_size,
+        env = "FERRY_COMPRESS_CACHE_SIZE"
+    )]
+    pub(crate) compress_cache_size: u64,
+
+    /// Largest file compressed on the fly (`k`, `m`, `g` suffixes); larger
+    /// ones are sent as they are.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "8m",
+        value_parser = parse_size,
+        env = "FERRY_COMPRESS_MAX_SIZE"
+    )]
+    pub(crate) compress_max_size: u64,
 
     /// Open and stat every file on every request instead of keeping recently
     /// served files open (the cache is invalidated by inotify, so changes are

@@ -131,7 +131,8 @@ fn bucket_sites(
     let svc = ferry::ServeDir::new(bucket_store(a, url)?)
         .hidden(hidden(a))
         .cache_policy(cache_policy(a)?)
-        .browse(a.browse);
+        .browse(a.browse)
+        .compress(compress(a)?);
     Ok(sites::Sites::single(svc, None))
 }
 
@@ -427,5 +428,34 @@ fn fs_service(
     Ok(ferry::ServeDir::new(store)
         .hidden(hidden(a))
         .cache_policy(cache_policy(a)?)
-        .browse(a.browse))
+        .browse(a.browse)
+        .compress(compress(a)?))
+}
+
+/// On-the-fly compression as the flags set it; `None` with --no-compress.
+fn compress(a: &args::ServeArgs) -> anyhow::Result<Option<ferry::compress::Compress>> {
+    use ferry::proto::ContentCoding;
+    if a.no_compress {
+        return Ok(None);
+    }
+    let mut c = ferry::compress::Compress::new()
+        .cache_size(usize::try_from(a.compress_cache_size).unwrap_or(usize::MAX))
+        .max_size(a.compress_max_size);
+    for &(format, level) in &a.compress_levels {
+        let (coding, name) = match format {
+            args::Format::Br => (ContentCoding::Br, "br"),
+            args::Format::Zstd => (ContentCoding::Zstd, "zstd"),
+            args::Format::Gzip => (ContentCoding::Gzip, "gzip"),
+        };
+        let range = ferry::compress::Compress::levels(coding);
+        if !range.contains(&level) {
+            bail!(
+                "--compress-level {name}={level}: {name}'s levels are {}-{}",
+                range.start(),
+                range.end()
+            );
+        }
+        c = c.level(coding, level);
+    }
+    Ok(Some(c))
 }

@@ -17,6 +17,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 #[path = "tls/client.rs"]
 mod client;
 mod common;
+#[path = "tls/compress.rs"]
+mod compress;
 #[path = "tls/fixture.rs"]
 mod fixture;
 #[path = "tls/lifecycle.rs"]

@@ -77,6 +77,26 @@ pub(crate) const SETTINGS: &[Setting] = &[
         Reload::Applies,
     ),
     setting(
+        "no-compress",
+        Site::Inherits(take!(no_compress)),
+        Reload::Applies,
+    ),
+    setting(
+        "compress-level",
+        Site::Inherits(take!(compress_levels)),
+        Reload::Applies,
+    ),
+    setting(
+        "compress-cache-size",
+        Site::Inherits(take!(compress_cache_size)),
+        Reload::Applies,
+    ),
+    setting(
+        "compress-max-size",
+        Site::Inherits(take!(compress_max_size)),
+        Reload::Applies,
+    ),
+    setting(
         "no-file-cache",
         Site::Inherits(take!(no_file_cache)),
         Reload::Applies,
@@ -202,6 +222,10 @@ mod tests {
         ("show-hidden", "show-hidden = true"),
         ("follow-symlinks", "follow-symlinks = true"),
         ("no-precompressed", "no-precompressed = true"),
+        ("no-compress", "no-compress = true"),
+        ("compress-level", r#"compress-level = ["br=4", "zstd=3"]"#),
+        ("compress-cache-size", r#"compress-cache-size = "64m""#),
+        ("compress-max-size", r#"compress-max-size = "1m""#),
         ("no-file-cache", "no-file-cache = true"),
         ("cache-control", r#"cache-control = "max-age=9""#),
         (
