@@ -132,6 +132,13 @@ pub(crate) struct ProxyArgs {
     )]
     pub(crate) sendfile_root: Vec<PathBuf>,
 
+    /// Never compress on the fly: by default `--static` files and handed-off
+    /// files of a compressible type (by the application's Content-Type) with
+    /// no precompressed sibling the client accepts are sent as zstd, br or
+    /// gzip, as `ferry serve` does.
+    #[arg(long, env = "FERRY_NO_COMPRESS")]
+    pub(crate) no_compress: bool,
+
     /// Serve PREFIX from DIR directly, without the upstream (collected static
     /// files; precompressed siblings and immutable caching for fingerprinted
     /// names). Repeatable (in FERRY_STATIC, comma-separated).

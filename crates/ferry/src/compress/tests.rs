@@ -219,3 +219,38 @@ fn levels_are_clamped_and_windows_fit_browsers() {
     assert_eq!(zstd_window_for(100_000), 17);
     assert_eq!(zstd_window_for(1 << 30), 23);
 }
+
+#[cfg(feature = "fs")]
+#[tokio::test]
+async fn a_handed_off_file_is_compressed_by_the_applications_type() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("report.csv"), css()).unwrap();
+    let honor = crate::sendfile::Honor::new()
+        .accel("/protected/", crate::FsStore::new(d.path()).unwrap())
+        .compress(Some(Compress::new()));
+    let mut h = HeaderMap::new();
+    h.insert("accept-encoding", HeaderValue::from_static("gzip"));
+    for (ty, coded) in [("text/csv", true), ("application/pdf", false)] {
+        let mut up = HeaderMap::new();
+        up.insert(
+            "x-accel-redirect",
+            HeaderValue::from_static("/protected/report.csv"),
+        );
+        up.insert("content-type", HeaderValue::from_static(ty));
+        let res = honor.serve(&Method::GET, &h, &up).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-type"], ty);
+        assert_eq!(
+            res.headers().contains_key("content-encoding"),
+            coded,
+            "{ty}"
+        );
+        let coding = res.headers().get("content-encoding").cloned();
+        let bytes = body(res).await;
+        let text = match coding {
+            Some(c) => decode(c.to_str().unwrap(), &bytes),
+            None => bytes,
+        };
+        assert_eq!(text, css().as_bytes(), "{ty}");
+    }
+}
