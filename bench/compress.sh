@@ -104,7 +104,7 @@ out = []
 while sum(map(len, out)) < 100 * 1024:
     r = rnd.random()
     if r < 0.05:
-        out.append("/* %s — %s */\n" % (rnd.choice(blocks), " ".join(rnd.choice(elems + mods) for _ in range(6))))
+        out.append("/* %s - %s */\n" % (rnd.choice(blocks), " ".join(rnd.choice(elems + mods) for _ in range(6))))
         continue
     sel = "." + rnd.choice(blocks)
     if rnd.random() < 0.6: sel += "-" + rnd.choice(elems)
