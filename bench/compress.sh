@@ -134,7 +134,6 @@ cat >"$T/caddy/Caddyfile" <<CONF
 {
     admin off
     auto_https off
-    persist_config off
 }
 http://127.0.0.1:$PORT_caddy {
     root * $W
