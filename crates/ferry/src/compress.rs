@@ -204,9 +204,20 @@ impl Compressor {
         self.made.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// `entity` (opened as `key`), or its coded variant when
-    /// [`plan::on_the_fly`] picks a coding. Every response of a compressible
-    /// type varies on Accept-Encoding, identity ones too.
+    /// Whether `entity` may have a coded variant made: it is not coded
+    /// already (a sibling was chosen) and its type is compressible. The
+    /// synchronous test every response pays; only those that pass it go on to
+    /// [`Compressor::select`].
+    pub(crate) fn applies(entity: &Entity) -> bool {
+        !entity.meta().coded
+            && entity
+                .get_content_type()
+                .is_some_and(|t| crate::mime::is_compressible(t.as_bytes()))
+    }
+
+    /// `entity` (opened as `key`, [`Compressor::applies`] to it), or its coded
+    /// variant when [`plan::on_the_fly`] picks a coding. Every response of a
+    /// compressible type varies on Accept-Encoding, identity ones too.
     ///
     /// Concurrent first requests for one variant may each compress it (the
     /// last result is kept): nobody waits for another's compression.
@@ -218,23 +229,14 @@ impl Compressor {
         key: &str,
         entity: Entity,
     ) -> Entity {
-        // A sibling already chosen: the store set Vary.
-        if entity.meta().coded {
-            return entity;
-        }
-        let compressible = entity
-            .get_content_type()
-            .is_some_and(|t| crate::mime::is_compressible(t.as_bytes()));
-        if !compressible {
-            return entity;
-        }
+        debug_assert!(Compressor::applies(&entity));
         let entity = entity.vary_encoding(true);
         let Some(coding) = plan::on_the_fly(
             method,
             headers,
             accept,
             entity.meta(),
-            compressible,
+            true,
             &self.config.sizes,
             &ORDER,
         ) else {

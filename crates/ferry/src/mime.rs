@@ -130,38 +130,45 @@ pub fn for_path(path: &Path) -> HeaderValue {
 /// assert!(!ferry::mime::is_compressible(b"image/png"));
 /// ```
 pub fn is_compressible(content_type: &[u8]) -> bool {
-    const EXACT: &[&[u8]] = &[
-        b"application/javascript",
-        b"application/x-javascript",
-        b"application/ecmascript",
-        b"application/json",
-        b"application/xml",
-        b"application/wasm",
-        b"application/yaml",
-        b"application/toml",
-        b"application/rtf",
-        b"application/x-ndjson",
-        b"application/vnd.ms-fontobject",
-        b"image/x-icon",
-        b"image/vnd.microsoft.icon",
-        b"image/bmp",
-        b"font/ttf",
-        b"font/otf",
-        b"font/collection",
+    // By top-level type first, so a type that is not compressible (most
+    // often application/octet-stream or an image) costs a few comparisons.
+    const APPLICATION: &[&[u8]] = &[
+        b"javascript",
+        b"x-javascript",
+        b"ecmascript",
+        b"json",
+        b"xml",
+        b"wasm",
+        b"yaml",
+        b"toml",
+        b"rtf",
+        b"x-ndjson",
+        b"vnd.ms-fontobject",
     ];
-    let end = content_type
-        .iter()
-        .position(|&b| b == b';')
-        .unwrap_or(content_type.len());
-    let essence = content_type[..end].trim_ascii();
-    let starts = |p: &[u8]| essence.len() >= p.len() && essence[..p.len()].eq_ignore_ascii_case(p);
-    let ends = |p: &[u8]| {
-        essence.len() >= p.len() && essence[essence.len() - p.len()..].eq_ignore_ascii_case(p)
+    const IMAGE: &[&[u8]] = &[b"x-icon", b"vnd.microsoft.icon", b"bmp"];
+    const FONT: &[&[u8]] = &[b"ttf", b"otf", b"collection"];
+    let Some(slash) = content_type.iter().position(|&b| b == b'/') else {
+        return false;
     };
-    starts(b"text/")
-        || ends(b"+json")
-        || ends(b"+xml")
-        || EXACT.iter().any(|t| essence.eq_ignore_ascii_case(t))
+    let top = content_type[..slash].trim_ascii();
+    let rest = &content_type[slash + 1..];
+    let end = rest.iter().position(|&b| b == b';').unwrap_or(rest.len());
+    let sub = rest[..end].trim_ascii();
+    let ends =
+        |p: &[u8]| sub.len() >= p.len() && sub[sub.len() - p.len()..].eq_ignore_ascii_case(p);
+    let one_of = |list: &[&[u8]]| list.iter().any(|t| sub.eq_ignore_ascii_case(t));
+    if top.eq_ignore_ascii_case(b"text") || ends(b"+json") || ends(b"+xml") {
+        return !sub.is_empty();
+    }
+    if top.eq_ignore_ascii_case(b"application") {
+        one_of(APPLICATION)
+    } else if top.eq_ignore_ascii_case(b"image") {
+        one_of(IMAGE)
+    } else if top.eq_ignore_ascii_case(b"font") {
+        one_of(FONT)
+    } else {
+        false
+    }
 }
 
 /// Content types with user overrides: per-extension values and the type for
@@ -253,6 +260,11 @@ mod tests {
             ("application/octet-stream", false),
             ("", false),
             ("json", false),
+            ("text/", false),
+            ("/json", false),
+            ("applicationx/json", false),
+            ("font/woff", false),
+            ("image/bmp;x=y", true),
         ] {
             assert_eq!(is_compressible(ty.as_bytes()), want, "{ty}");
         }

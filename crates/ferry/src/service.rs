@@ -254,11 +254,13 @@ impl<S: Store> ServeDir<S> {
         let entity = opened;
         #[cfg(feature = "compress")]
         let entity = match &inner.compress {
-            Some(c) => {
+            // A synchronous test first: a type that is never compressed
+            // (most files by count) costs no async call.
+            Some(c) if crate::compress::Compressor::applies(&entity) => {
                 c.select(method, req.headers, &accept, file_key.as_str(), entity)
                     .await
             }
-            None => entity,
+            _ => entity,
         };
         let plan = plan(method, req.headers, entity.meta(), now);
         tracing::debug!(

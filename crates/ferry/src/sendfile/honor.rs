@@ -154,7 +154,11 @@ impl Honor {
             Method::GET
         };
         #[cfg(feature = "compress")]
-        if let Some(c) = &self.compress {
+        if let Some(c) = self
+            .compress
+            .as_ref()
+            .filter(|_| crate::compress::Compressor::applies(&entity))
+        {
             // Keyed by the file's full path: several roots may hold the same key.
             let id = store.root().join(key.as_str());
             entity = c
