@@ -276,6 +276,17 @@ async fn compressed_on_the_fly_the_same_over_every_transport() {
             },
         ),
         row(
+            "identity_not_modified_with_vary",
+            get.clone(),
+            "/app.css",
+            &[("if-none-match", &id_tag)],
+            |r| {
+                status(r, 304);
+                has(r, "etag", &id_tag);
+                has(r, "vary", "accept-encoding");
+            },
+        ),
+        row(
             "another_codings_tag_is_no_match",
             get.clone(),
             "/app.css",
