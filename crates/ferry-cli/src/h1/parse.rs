@@ -64,6 +64,11 @@ pub(super) fn parse(buf: &[u8], max_head: usize) -> Result<Option<(Parsed, usize
         }
     };
     let path = r.path.unwrap_or("");
+    // RFC 9112 §3.2: no request-target form has a fragment; `http::Uri`
+    // would drop it silently and serve another resource than was named.
+    if path.as_bytes().contains(&b'#') {
+        return Err(bad);
+    }
     let uri: Uri = if path.starts_with('/') {
         Uri::from_maybe_shared(share(path.as_bytes()))
     } else {
@@ -201,6 +206,12 @@ mod tests {
         assert_eq!(head("GET / http/1.1\r\nHost: t\r\n\r\n").err(), Some(400));
         assert_eq!(head("GET  HTTP/1.1\r\nHost: t\r\n\r\n").err(), Some(400));
         assert_eq!(head("G\0T / HTTP/1.1\r\nHost: t\r\n\r\n").err(), Some(400));
+        // §3.2: a fragment is not part of any request-target form.
+        assert_eq!(head("GET /#p HTTP/1.1\r\nHost: t\r\n\r\n").err(), Some(400));
+        assert_eq!(
+            head("GET /a?q#p HTTP/1.1\r\nHost: t\r\n\r\n").err(),
+            Some(400)
+        );
         let many: String = (0..=MAX_HEADERS).map(|i| format!("x-{i}: y\r\n")).collect();
         assert_eq!(
             head(&format!("GET / HTTP/1.1\r\nHost: t\r\n{many}\r\n")).err(),
