@@ -350,30 +350,29 @@ fn trailer_line(line: &[u8]) -> bool {
     name > 0 && line.get(name) == Some(&b':')
 }
 
+/// Decodes `wire` fed to the decoder in pieces of `step` bytes: the body,
+/// and how many bytes are left after it; for tests and the fuzz targets.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn decode(framing: Framing, wire: &[u8], step: usize) -> io::Result<(Vec<u8>, usize)> {
+    let mut d = Decoder::new(framing);
+    let (mut body, mut at, mut avail) = (Vec::new(), 0, 0);
+    loop {
+        match d.step(&wire[at..avail])? {
+            Step::Data(n) => {
+                body.extend_from_slice(&wire[at..at + n]);
+                at += n;
+            }
+            Step::Skip(n) => at += n,
+            Step::End(n) => return Ok((body, wire.len() - at - n)),
+            Step::More if avail == wire.len() => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Step::More => avail = (avail + step.max(1)).min(wire.len()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Decodes `wire` fed in pieces of `step` bytes: the body, and the
-    /// bytes left after it.
-    fn decode(framing: Framing, wire: &[u8], step: usize) -> io::Result<(Vec<u8>, usize)> {
-        let mut d = Decoder::new(framing);
-        let (mut body, mut at, mut avail) = (Vec::new(), 0, 0);
-        loop {
-            match d.step(&wire[at..avail])? {
-                Step::Data(n) => {
-                    body.extend_from_slice(&wire[at..at + n]);
-                    at += n;
-                }
-                Step::Skip(n) => at += n,
-                Step::End(n) => return Ok((body, wire.len() - at - n)),
-                Step::More if avail == wire.len() => {
-                    return Err(io::ErrorKind::UnexpectedEof.into())
-                }
-                Step::More => avail = (avail + step).min(wire.len()),
-            }
-        }
-    }
 
     #[test]
     fn chunked_rfc_9112_7_1() {

@@ -1,4 +1,7 @@
-//! The `ferry` command: `ferry serve DIR`.
+//! The `ferry` command: `ferry serve DIR`, `ferry proxy`, and the rest.
+//!
+//! A library only so that the fuzz targets can reach its parsers
+//! ([`fuzz`], feature `fuzzing`); the binary (`src/bin.rs`) calls [`main`].
 #![forbid(unsafe_code)]
 
 mod accesslog;
@@ -8,6 +11,8 @@ mod args;
 mod certs;
 mod config;
 mod framing;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 mod h1;
 mod host;
 mod hyper_wire;
@@ -28,7 +33,8 @@ use anyhow::{bail, Context as _};
 use clap::Parser as _;
 use std::process::ExitCode;
 
-fn main() -> ExitCode {
+/// Runs the command line of this process; what the `ferry` binary does.
+pub fn main() -> ExitCode {
     let (argv, provenance) = match config::argv() {
         Ok(x) => x,
         Err(e) => {

@@ -8,13 +8,13 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri, Version};
 
 /// Most header fields accepted in one request head.
-pub(super) const MAX_HEADERS: usize = 100;
+pub(crate) const MAX_HEADERS: usize = 100;
 
 /// A parsed request head, with what the wire layer needs beside the `Request`.
-pub(super) struct Parsed {
-    pub(super) req: Request<()>,
-    pub(super) keep_alive: bool,
-    pub(super) body: Framing,
+pub(crate) struct Parsed {
+    pub(crate) req: Request<()>,
+    pub(crate) keep_alive: bool,
+    pub(crate) body: Framing,
 }
 
 /// Parses one request head from the start of `buf`.
@@ -25,7 +25,7 @@ pub(super) struct Parsed {
 /// Transfer-Encoding, or an invalid Content-Length, is 400 (§6.3); a transfer
 /// coding other than `chunked` is 501 (§6.1); versions other than 1.x are 505.
 /// Host (§3.2) is checked by the pipeline, for every protocol alike.
-pub(super) fn parse(buf: &[u8], max_head: usize) -> Result<Option<(Parsed, usize)>, StatusCode> {
+pub(crate) fn parse(buf: &[u8], max_head: usize) -> Result<Option<(Parsed, usize)>, StatusCode> {
     let bad = StatusCode::BAD_REQUEST;
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut r = httparse::Request::new(&mut fields);
