@@ -29,14 +29,17 @@ build=(--sanitizer "${SANITIZER:-address}")
 [ -n "${DEV:-}" ] && build+=(--dev)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/../target}/fuzz-nightly"
 [ -n "${NOBUILD:-}" ] || cargo +nightly fuzz build "${build[@]}"
+bin="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/$([ -n "${DEV:-}" ] && echo debug || echo release)"
 mkdir -p "$WORK"
 rows=()
 failed=0
 for t in $targets; do
-  mkdir -p "$WORK/corpus/$t" "seeds/$t"
+  mkdir -p "$WORK/corpus/$t" "seeds/$t" "artifacts/$t"
   log="$WORK/$t.log"
   echo "== $t (${secs} s)"
-  if cargo +nightly fuzz run "${build[@]}" "$t" "$WORK/corpus/$t" "seeds/$t" -- \
+  # The built binary itself: `cargo fuzz run` would rebuild first when the
+  # sources changed since the build.
+  if "$bin/$t" "$WORK/corpus/$t" "seeds/$t" -artifact_prefix="$PWD/artifacts/$t/" \
       -max_total_time="$secs" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
       >"$log" 2>&1; then
     crash=0
