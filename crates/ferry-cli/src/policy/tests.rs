@@ -168,3 +168,44 @@ fn maintenance_file_presence_is_seen() {
     assert!(p.in_maintenance());
     assert_eq!(p.retry_after(), "120");
 }
+
+#[test]
+fn the_example_config_policies_are_valid() {
+    let text = include_str!("../../../../docs/ferry.example.toml");
+    let table: toml::Table = text.parse().unwrap();
+    let cli = <Cli as clap::CommandFactory>::command();
+    let serve = cli.find_subcommand("serve").unwrap();
+    // The policy's keys: the flags of `SiteArgs`.
+    let site = <crate::args::SiteArgs as clap::Args>::augment_args(clap::Command::new("x"));
+    let keys: Vec<&str> = site.get_arguments().filter_map(|a| a.get_long()).collect();
+    let mut tables = vec![table.clone()];
+    if let Some(toml::Value::Array(sites)) = table.get("site") {
+        tables.extend(sites.iter().filter_map(|s| s.as_table().cloned()));
+    }
+    let mut n = 0;
+    for t in &tables {
+        let mut argv = vec!["ferry".to_owned(), "serve".to_owned(), "/srv".to_owned()];
+        for (k, v) in t.iter().filter(|(k, _)| keys.contains(&k.as_str())) {
+            assert!(serve.get_arguments().any(|a| a.get_long() == Some(k)));
+            let items = match v {
+                toml::Value::Array(items) => items.clone(),
+                v => vec![v.clone()],
+            };
+            for v in items {
+                match v {
+                    toml::Value::Boolean(true) => argv.push(format!("--{k}")),
+                    toml::Value::Boolean(false) => {}
+                    toml::Value::String(s) => argv.push(format!("--{k}={s}")),
+                    v => argv.push(format!("--{k}={v}")),
+                }
+            }
+            n += 1;
+        }
+        let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        let crate::args::Command::Serve(a) = cli.command else {
+            panic!("serve")
+        };
+        Policy::new(&a.site).unwrap_or_else(|e| panic!("{argv:?}: {e:#}"));
+    }
+    assert!(n >= 15, "the example covers the policy keys ({n})");
+}
