@@ -127,6 +127,9 @@ async fn error<S: Store, B>(
                 for name in [header::ETAG, header::LAST_MODIFIED, header::ACCEPT_RANGES] {
                     h.remove(name);
                 }
+                // Choice: `no-store`, not the page file's policy: RFC 9110
+                // §15.5.5 lets a 404 be cached by default, and the page must
+                // never be stored as the missing resource's representation.
                 h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 return res;
             }

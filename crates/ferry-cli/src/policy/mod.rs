@@ -265,6 +265,9 @@ impl Policy {
                 return answer(Action::Preflight(c.preflight(headers)));
             }
         }
+        // Choice: credentials are asked before a redirect is given, so a
+        // protected area's redirect targets are not shown to strangers (as
+        // Caddy's basic_auth, which runs before redir).
         let action = match rules::redirect(&self.redirects, &key, uri.path(), uri.query()) {
             Some((status, location)) => Action::Redirect(status, location),
             None => Action::Serve(rules::rewrite(&self.rewrites, &key).map(str::to_owned)),

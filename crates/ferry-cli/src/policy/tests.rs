@@ -209,3 +209,29 @@ fn the_example_config_policies_are_valid() {
     }
     assert!(n >= 15, "the example covers the policy keys ({n})");
 }
+
+proptest::proptest! {
+    /// Any Authorization value parses or not without a panic, and what
+    /// parses has no control character in the user.
+    #[test]
+    fn credentials_never_panic(v in "[ -~]{0,80}") {
+        let mut h = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(http::header::AUTHORIZATION, v);
+        }
+        if let Some(c) = auth::credentials(&h) {
+            proptest::prop_assert!(!c.user.chars().any(char::is_control));
+        }
+    }
+
+    /// Whatever the request path, a redirect's Location is never a
+    /// network-path reference (`//host`) when its target is a path.
+    #[test]
+    fn redirect_locations_stay_on_this_host(path in "/[a-z/%.]{0,30}", q in "[a-z=&]{0,10}") {
+        let rules = [rules::parse_redirect("**=302:$path").unwrap()];
+        let key = match_key(&path);
+        if let Some((_, loc)) = rules::redirect(&rules, &key, &path, Some(&q)) {
+            proptest::prop_assert!(!loc.to_str().unwrap().starts_with("//"), "{loc:?}");
+        }
+    }
+}
