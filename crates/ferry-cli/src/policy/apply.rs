@@ -84,7 +84,8 @@ pub(crate) async fn serve<S: Store, B>(
 }
 
 /// Whether the request's credentials pass glob `group`: remembered ones at
-/// once, others hashed on the blocking pool (tens of milliseconds).
+/// once, others hashed on the blocking pool (tens of milliseconds), no more
+/// at once than there are CPUs.
 async fn authorized<B>(policy: &Arc<Policy>, group: usize, req: &Request<B>) -> bool {
     let Some(creds) = auth::credentials(req.headers()) else {
         return false;
@@ -92,6 +93,16 @@ async fn authorized<B>(policy: &Arc<Policy>, group: usize, req: &Request<B>) -> 
     if policy.auth.remembered(group, &creds) {
         return true;
     }
+    // At most one hash per CPU at a time: a flood of wrong passwords waits
+    // here instead of filling the blocking pool and every core.
+    static HASHING: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let permits = HASHING.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cpus)
+    });
+    let Ok(_permit) = permits.acquire().await else {
+        return false;
+    };
     let p = policy.clone();
     tokio::task::spawn_blocking(move || p.auth.verify(group, &creds))
         .await
