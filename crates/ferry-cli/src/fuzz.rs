@@ -1,7 +1,7 @@
 //! Bodies of the cargo-fuzz targets over the server's parsers of untrusted
 //! input: request heads (RFC 9112 §2–§3, §6), chunked framing (§7.1), the
-//! proxy's reading of upstream response heads (§4, §6.3), and the TOML
-//! config file. Each is a plain function that asserts its invariants, with a
+//! proxy's reading of upstream response heads (§4, §6.3), the TOML
+//! config file, and a request through a site policy. Each is a plain function that asserts its invariants, with a
 //! second implementation where one exists (`httparse`'s own view of a head);
 //! the stable tests drive them over generated inputs and
 //! `fuzz/fuzz_targets/*.rs` are two-line shells around them.
@@ -149,6 +149,59 @@ pub fn config(data: &[u8]) {
     }
 }
 
+/// A request head through a site policy with every feature on: no panic;
+/// a preflight only for OPTIONS and never behind credentials; a redirect's
+/// Location never a network-path reference (`//host`); no fallback for a
+/// dotfile or `/.well-known/` key.
+pub fn site_request(data: &[u8]) {
+    use std::sync::OnceLock;
+    static POLICY: OnceLock<crate::policy::Policy> = OnceLock::new();
+    let policy = POLICY.get_or_init(|| {
+        use clap::Parser as _;
+        let cli = crate::args::Cli::try_parse_from([
+            "ferry",
+            "serve",
+            "/srv",
+            "--fallback=/index.html",
+            "--fallback-on=any",
+            "--error-page=404=/404.html",
+            "--header-rule=**=X-Frame-Options: DENY",
+            "--redirect=old/**=302:$path",
+            "--rewrite=app/**=/app.html",
+            "--cors-allow-origin=https://a.test",
+            "--basic-auth=admin/**=ann:$2b$10$1cFPXKAWQdqBCoBXHAkmxOwmQWUK8V6s8Kc6ZKTLrFWkY8xl2wu2a",
+        ])
+        .expect("valid flags");
+        let crate::args::Command::Serve(a) = cli.command else {
+            unreachable!("serve")
+        };
+        crate::policy::Policy::new(&a.site)
+            .expect("a valid policy")
+            .expect("some policy")
+    });
+    let Ok(Some((p, _))) = crate::h1::parse::parse(data, MAX_HEAD) else {
+        return;
+    };
+    let (method, uri, headers) = (p.req.method(), p.req.uri(), p.req.headers());
+    let _ = crate::policy::auth::credentials(headers);
+    let d = policy.decide(method, uri, headers, false);
+    match &d.action {
+        crate::policy::Action::Preflight(_) => {
+            assert_eq!(method, Method::OPTIONS);
+            assert!(d.auth.is_none(), "a preflight needs no credentials");
+        }
+        crate::policy::Action::Redirect(_, loc) => {
+            assert!(!loc.as_bytes().starts_with(b"//"), "{loc:?}");
+        }
+        _ => {}
+    }
+    if d.key.split('/').any(|s| s.starts_with('.')) {
+        assert!(policy.fallback_for(method, &d.key).is_none());
+    }
+    let mut res = http::HeaderMap::new();
+    policy.finish(headers, &d.key, &mut res);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +233,14 @@ mod tests {
             upstream_response(head);
         }
         config(b"listen = \"127.0.0.1:1\"\nroot = \"/tmp\"\n[[site]]\nhost = \"a\"\n");
+        for head in [
+            "OPTIONS /admin/x HTTP/1.1\r\nHost: a\r\nOrigin: https://a.test\r\nAccess-Control-Request-Method: GET\r\n\r\n",
+            "GET /old//evil.test HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET /%61dmin/ HTTP/1.1\r\nHost: a\r\nAuthorization: Basic YW5uOnB3\r\n\r\n",
+            "GET /.well-known/x HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            site_request(head.as_bytes());
+        }
         config(b"max-connections = -1\nsite = 3\n");
     }
 
@@ -199,6 +260,23 @@ mod tests {
             }
             head.push_str("\r\n");
             h1_request(head.as_bytes());
+        }
+
+        #[test]
+        fn site_requests(
+            line in "(GET|HEAD|OPTIONS|POST) /(old|admin|app|\\.well-known|%61dmin|/|\\.\\.|[a-z.%/]){0,6}(\\?[a-z=&]{0,6})? HTTP/1\\.1",
+            fields in proptest::collection::vec(
+                "(Origin|Access-Control-Request-Method|Access-Control-Request-Headers|Authorization): ?(https://a\\.test|GET|x-a, b|Basic YW5uOnB3|Basic !!|DELETE)?",
+                0..4,
+            ),
+        ) {
+            let mut head = format!("{line}\r\nHost: a\r\n");
+            for f in fields {
+                head.push_str(&f);
+                head.push_str("\r\n");
+            }
+            head.push_str("\r\n");
+            site_request(head.as_bytes());
         }
 
         #[test]
