@@ -1,4 +1,7 @@
-//! The `ferry` command: `ferry serve DIR`.
+//! The `ferry` command: `ferry serve DIR`, `ferry proxy`, and the rest.
+//!
+//! A library only so that the fuzz targets can reach its parsers
+//! ([`fuzz`], feature `fuzzing`); the binary (`src/bin.rs`) calls [`main`].
 #![forbid(unsafe_code)]
 
 mod accesslog;
@@ -8,6 +11,8 @@ mod args;
 mod certs;
 mod config;
 mod framing;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 mod h1;
 mod host;
 mod hyper_wire;
@@ -17,6 +22,7 @@ mod metrics;
 mod net;
 mod observe;
 mod pipeline;
+mod policy;
 mod precompress;
 mod proxy;
 mod reqbody;
@@ -28,7 +34,8 @@ use anyhow::{bail, Context as _};
 use clap::Parser as _;
 use std::process::ExitCode;
 
-fn main() -> ExitCode {
+/// Runs the command line of this process; what the `ferry` binary does.
+pub fn main() -> ExitCode {
     let (argv, provenance) = match config::argv() {
         Ok(x) => x,
         Err(e) => {
@@ -84,10 +91,15 @@ fn serve_bucket(
         .with_context(|| format!("cannot list {url}"))?;
     // Built again: the check's connections belong to a runtime that ends with it.
     let sites = bucket_sites(a, url)?;
-    let reload = || -> anyhow::Result<_> {
+    check_auth_transport(a, &sites, https)?;
+    let reload = move || -> anyhow::Result<_> {
         let (a, _) = reparse()?;
         match a.dir.as_deref().and_then(|d| d.to_str()) {
-            Some(url) if url.starts_with("s3://") => bucket_sites(&a, url),
+            Some(url) if url.starts_with("s3://") => {
+                let sites = bucket_sites(&a, url)?;
+                check_auth_transport(&a, &sites, https)?;
+                Ok(sites)
+            }
             _ => bail!("the root changed from a bucket to a directory: restart to apply"),
         }
     };
@@ -133,7 +145,12 @@ fn bucket_sites(
         .cache_policy(cache_policy(a)?)
         .browse(a.browse)
         .compress(compress(a)?);
-    Ok(sites::Sites::single(svc, None))
+    let policy = policy::Policy::new(&a.site)?.map(std::sync::Arc::new);
+    Ok(sites::Sites::single(sites::Site {
+        svc,
+        cert: None,
+        policy,
+    }))
 }
 
 fn bucket_store(
@@ -254,7 +271,7 @@ fn run(cli: args::Cli, provenance: &config::Provenance) -> anyhow::Result<()> {
         args::Command::Serve(a) => Some(&a.server),
         args::Command::CheckConfig(_) => None,
         args::Command::Proxy(a) => Some(&a.server),
-        args::Command::Precompress(_) => None,
+        args::Command::Precompress(_) | args::Command::HashPassword(_) => None,
     };
     if server.and_then(|s| s.metrics).is_some() {
         metrics::install()?;
@@ -264,6 +281,7 @@ fn run(cli: args::Cli, provenance: &config::Provenance) -> anyhow::Result<()> {
         args::Command::Serve(a) => serve(&a, provenance, false),
         args::Command::Proxy(a) => proxy::run(*a),
         args::Command::Precompress(a) => precompress::run(&a),
+        args::Command::HashPassword(a) => policy::password::run(&a),
     }
 }
 
@@ -287,6 +305,7 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
     let tls = fallback || sites.has_certs();
     tls::check_https_flags(&a.tls, tls)?;
     check_site_certs(fallback, &sites, tls)?;
+    check_auth_transport(a, &sites, tls)?;
     let what = match (&a.dir, provenance.sites.len()) {
         (Some(d), 0) => format!("serving {}", d.display()),
         (_, n) => format!("serving {n} site{} by Host", if n == 1 { "" } else { "s" }),
@@ -333,6 +352,7 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
         }
         let sites = fs_sites(&a, &provenance)?;
         check_site_certs(fallback, &sites, tls)?;
+        check_auth_transport(&a, &sites, tls)?;
         if (a.tls.has_certificate() || sites.has_certs()) != tls {
             eprintln!("ferry: HTTPS turned on or off: it applies after a restart");
         }
@@ -357,6 +377,24 @@ fn check_site_certs(
     Ok(())
 }
 
+/// `--basic-auth` on a listener without TLS (plain HTTP/1.1 or h2c) sends
+/// passwords in clear: refused (the configuration check fails, so ferry does
+/// not start, or a reload keeps the old sites) unless `--auth-allow-insecure`.
+fn check_auth_transport<S: ferry::Store>(
+    a: &args::ServeArgs,
+    sites: &sites::Sites<S>,
+    tls: bool,
+) -> anyhow::Result<()> {
+    if sites.uses_auth() && !tls && !a.site.auth_allow_insecure {
+        bail!(
+            "--basic-auth on a plain-HTTP listener would send passwords in clear: serve HTTPS \
+             (--tls-cert or --acme-domain), or allow it with --auth-allow-insecure (e.g. behind \
+             a TLS-terminating proxy)"
+        );
+    }
+    Ok(())
+}
+
 /// Every site of `ferry serve` on directories: the top-level root (the
 /// default site when there are `[[site]]` tables) and each `[[site]]`.
 fn fs_sites(
@@ -367,7 +405,16 @@ fn fs_sites(
     if let Some(dir) = &a.dir {
         let from = format!("root from {}", provenance.of("dir", "DIR", "FERRY_ROOT"));
         let svc = fs_service(a, dir, &from)?;
-        out.add(sites::Site { svc, cert: None }, &[], true)?;
+        let policy = site_policy(a, dir).with_context(|| from.clone())?;
+        out.add(
+            sites::Site {
+                svc,
+                cert: None,
+                policy,
+            },
+            &[],
+            true,
+        )?;
     }
     for spec in &provenance.sites {
         let sa = spec.args(a)?;
@@ -378,7 +425,8 @@ fn fs_sites(
             (None, None) => None,
             _ => bail!("{}: `tls-cert` and `tls-key` go together", spec.name),
         };
-        out.add(sites::Site { svc, cert }, &spec.hosts, spec.default)
+        let policy = site_policy(&sa, dir).with_context(|| spec.name.clone())?;
+        out.add(sites::Site { svc, cert, policy }, &spec.hosts, spec.default)
             .with_context(|| {
                 if a.dir.is_some() && spec.default {
                     format!(
@@ -396,6 +444,18 @@ fn fs_sites(
         );
     }
     Ok(out)
+}
+
+/// A directory site's policy, with the files it names checked in `dir`.
+fn site_policy(
+    a: &args::ServeArgs,
+    dir: &std::path::Path,
+) -> anyhow::Result<Option<std::sync::Arc<policy::Policy>>> {
+    let Some(p) = policy::Policy::new(&a.site)? else {
+        return Ok(None);
+    };
+    p.check_files(dir)?;
+    Ok(Some(std::sync::Arc::new(p)))
 }
 
 /// One directory's service with `a`'s settings; `from` says where `dir` came

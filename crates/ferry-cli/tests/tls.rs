@@ -3,7 +3,7 @@
 //! whole, untrusted clients refused); SIGHUP reload and SIGTERM with downloads
 //! in flight (`lifecycle`); `--hsts` and `--redirect-http` (`redirect`); and
 //! one behaviour table over the plaintext fast path, HTTPS (h2 and HTTP/1.1)
-//! and h2c (`table`, `transports`).
+//! and h2c (`table`, `transports`), and the site policy's table (`site`).
 use bytes::Bytes;
 use http::{Request, StatusCode, Version};
 use http_body_util::Empty;
@@ -29,6 +29,8 @@ mod listeners;
 mod pki;
 #[path = "tls/redirect.rs"]
 mod redirect;
+#[path = "tls/site.rs"]
+mod site;
 #[path = "tls/table.rs"]
 mod table;
 #[path = "tls/transports.rs"]

@@ -56,6 +56,8 @@ mod entity;
 mod error;
 #[cfg(feature = "fs")]
 mod file_service;
+#[cfg(all(feature = "fs", any(test, feature = "test-util")))]
+pub mod fuzz;
 pub mod mime;
 mod respond;
 #[cfg(feature = "fs")]

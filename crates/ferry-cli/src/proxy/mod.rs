@@ -12,7 +12,7 @@
 //! cache and `sendfile(2)` as `ferry serve`), with the client's conditional
 //! and Range headers.
 mod spool;
-mod upstream;
+pub(crate) mod upstream;
 
 use crate::args::ProxyArgs;
 use crate::observe::Observer;

@@ -185,7 +185,7 @@ impl Honor {
         Ok(res)
     }
 
-    fn resolve(&self, upstream: &HeaderMap) -> Result<(&FsStore, Key), Refusal> {
+    pub(crate) fn resolve(&self, upstream: &HeaderMap) -> Result<(&FsStore, Key), Refusal> {
         if let Some(v) = upstream.get(X_ACCEL_REDIRECT) {
             let v = v.to_str().map_err(|_| Refusal::InvalidTarget)?;
             // nginx allows arguments after `?`; they do not name the file.
