@@ -168,7 +168,7 @@ def get(url, after=None, tls=False, rcvbuf=None):
                 break
             body += b
             if not done_action:
-                time.sleep(0.01)
+                time.sleep(0.002)
     except OSError:
         pass
     s.close()
