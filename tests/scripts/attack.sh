@@ -4,7 +4,8 @@
 #    a new client still served; ferry's RSS is printed;
 #  - out of file descriptors (ferry under `ulimit -n 64`, more connections than
 #    that): accept backs off without spinning (CPU time over 3 s stays small) and
-#    service resumes by itself once descriptors free up;
+#    service resumes by itself once descriptors free up; the log says so once
+#    when it starts and once when it ends, not once per retry;
 #  - 1,000 readers of a 100 MiB file that never read: RSS stays bounded and
 #    --write-timeout closes them all (descriptors back within the timeout + slack).
 #
@@ -30,6 +31,8 @@ addr() { echo "${FERRY_URL#http://}"; }
 kv() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
 # below A B: A < B, as decimals.
 below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a + 0 < b + 0) }'; }
+# between N LO HI: LO <= N <= HI, integers.
+between() { [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; }
 
 # --- 10,000 keep-alive connections. The client and ferry each need one
 # descriptor per connection: raise the soft limit as far as the hard one allows.
@@ -63,7 +66,8 @@ for _ in $(seq 100); do
 done
 out=$(python3 "$CONNS_PY" fds "$(addr)" "$FERRY_PID" 150 2>&1) || true
 echo "# fd exhaustion (ulimit -n 64, 150 connections): $out"
-echo "# ferry logged $(grep -c 'accept:' "$WORK/fds.log" || true) accept errors, e.g. $(grep -m1 'accept:' "$WORK/fds.log" || echo none)"
+failing=$(grep -c 'accept: .*retrying' "$WORK/fds.log" || true)
+echo "# ferry logged: $(grep 'accept:' "$WORK/fds.log" | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
 check "out of descriptors, ferry reached its limit ($(kv fds "$out") of 64 open)" \
   below 55 "$(kv fds "$out")"
 check "out of descriptors, accept backs off: ferry used $(kv cpu_ms "$out") ms of CPU in 3 s (< 300)" \
@@ -71,6 +75,10 @@ check "out of descriptors, accept backs off: ferry used $(kv cpu_ms "$out") ms o
 check "a request sent while out of descriptors is answered once they free up ($(kv waited_status "$out") after $(kv resumed_ms "$out") ms)" \
   [ "$(kv waited_status "$out")" = 200 ]
 check "service resumes by itself: 20 of 20 new requests served" [ "$(kv served "$out")" = 20 ]
+retries=$(sed -n 's/.*resumed after \([0-9]*\) failed.*/\1/p' "$WORK/fds.log" | awk '{ n += $1 } END { print n + 0 }')
+check "out of descriptors, a line when a run of failures starts ($failing) and ends, not one per retry ($retries)" \
+  between "$failing" 1 10
+check "the log says when accepting resumed" grep -q 'accept: resumed after' "$WORK/fds.log"
 check "ferry is still running" kill -0 "$FERRY_PID"
 kill "$FERRY_PID"; wait "$FERRY_PID" 2>/dev/null || true
 
