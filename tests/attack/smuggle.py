@@ -2,12 +2,18 @@
 
     smuggle.py HOST:PORT RECORD_FILE [h2]
 
+RECORD_FILE has a line per request the upstream received, `METHOD PATH
+BODY_LENGTH FLAGS` (FLAGS `inj`, or a header value `injected`, when a field was
+smuggled): tests/attack/record_app.py writes it, or gunicorn's access log with
+`--access-logformat '%(m)s %(U)s %({content-length}i)s %({x-injected}i)s'`.
+
 Each case is sent on a fresh connection; its first request targets /case-NAME
 and anything it tries to smuggle targets /smuggled. The upstream
 (tests/attack/record_app.py) appends a line per request it receives. A case
 passes when the upstream saw at most one request, none of them /smuggled nor
 carrying an injected field, and ferry answered 400/501 (or 413), or forwarded
-exactly that one request. Prints the table; exits 1 if any case failed.
+exactly that one request (whatever the app answered it). The controls must go
+through. Prints the table; exits 1 if any case failed.
 
 With `h2` (needs the `h2` package): the HTTP/2 → HTTP/1.1 downgrade cases, over
 HTTPS (ALPN h2, the certificate not checked): `ferry proxy` speaks HTTP/2 over
@@ -123,18 +129,19 @@ def send_raw(raw):
 
 def judge(name, status, seen):
     """Pass: no /smuggled, no injected field, at most one request forwarded;
-    a 400/501/413/431 refuses, a 200 must be the one request forwarded."""
+    a 400/501/413/431 or a reset refuses; any other answer must be the one
+    request forwarded."""
+    refused = status in ("400", "501", "413", "431", "RST", "GOAWAY", "closed")
     if name.startswith("control"):
-        # Not an attack: it must pass, or the other cases prove nothing.
-        return status == "200" and len(seen) == 1 and seen[0].split()[2] in ("37", "40")
-    smuggled = [r for r in seen if "/smuggled" in r or r.endswith(" inj")]
+        # Not an attack: it must go through, or the other cases prove nothing.
+        return not refused and len(seen) == 1 and seen[0].split()[2] in ("37", "40")
+    smuggled = [r for r in seen if "/smuggled" in r or r.lower().endswith((" inj", " injected"))]
     if smuggled or len(seen) > 1:
         return False
-    if status in ("400", "501", "413", "431", "RST", "GOAWAY", "closed"):
+    if refused:
         return True
-    if status.startswith("2"):
-        return len(seen) == 1
-    return False
+    # Forwarded (whatever the app answered): exactly the one request.
+    return status[:1] in ("2", "3", "4", "5") and len(seen) == 1
 
 
 def run(cases, send):
