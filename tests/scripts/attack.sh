@@ -15,6 +15,7 @@
 source "$(dirname "$0")/../lib/common.sh"
 need python3 python3
 need truncate coreutils
+need taskset util-linux
 FERRY=$(ferry_bin)
 CONNS=${CONNS:-10000}
 SLOW=${SLOW:-1000}
@@ -54,7 +55,9 @@ else
 fi
 
 # --- Out of descriptors: ferry gets 64, the client opens 150 connections.
-(ulimit -n 64; exec "$FERRY" serve "$WORK/site" --listen 127.0.0.1:0 --no-access-log \
+# One core (one worker): ferry's own descriptors then do not grow with the
+# machine's core count and the 64 leave room for connections.
+(ulimit -n 64; exec taskset -c 0 "$FERRY" serve "$WORK/site" --listen 127.0.0.1:0 --no-access-log \
   --header-timeout 60 2>"$WORK/fds.log") &
 FERRY_PID=$!
 PIDS+=("$FERRY_PID")
