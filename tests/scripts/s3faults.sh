@@ -6,7 +6,9 @@
 #  - a reset mid-body, a stall before the head, a stall mid-body, the object
 #    replaced between the metadata (HEAD) and the body (GET): an error status or
 #    an aborted message within the timeout's bounds, never a mixed or silently
-#    truncated body.
+#    truncated body;
+#  - a 16 MiB object read by a slow client for longer than --store-timeout
+#    arrives whole: the timeout bounds answers and stalls, not a flowing body.
 #
 #   bash tests/scripts/s3faults.sh
 source "$(dirname "$0")/../lib/common.sh"
@@ -75,6 +77,15 @@ for key in reset stall stallbody changed; do
   check "$key: over within --store-timeout's bound ($(kv secs "$out") s < $((3 * ST + 3)))" \
     within "$out" $((3 * ST + 3))
 done
+# A big object to a slow client: the transfer outlasts --store-timeout, but the
+# store never stalls, so it must arrive whole (an overall request timeout at
+# the store cut it off mid-body).
+head -c $((16 << 20)) /dev/urandom >"$WORK/big.bin"
+curl -sf -T "$WORK/big.bin" "$M/bucket/site/big.bin" >/dev/null
+rc=0
+secs=$(curl -s --limit-rate 3M -o "$WORK/big.got" -w '%{time_total}' "$U/big.bin") || rc=$?
+check "a 16 MiB object read at 3 MiB/s (${secs:-?} s, over --store-timeout $ST) arrives whole (curl exit $rc)" \
+  bash -c "[ $rc = 0 ] && cmp -s '$WORK/big.bin' '$WORK/big.got'"
 check "ferry is still running" kill -0 "$FERRY_PID"
 out=$(python3 "$PY" get "$U/ok.bin")
 check "after the faults, the exact bytes again" [ "$(kv sha "$out")" = "$(sha "$WORK/ok.bin")" ]
