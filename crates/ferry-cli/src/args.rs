@@ -253,8 +253,9 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "FERRY_S3_ALLOW_HTTP")]
     pub(crate) s3_allow_http: bool,
 
-    /// Object storage: seconds a request to the store may take before the
-    /// client gets 502.
+    /// Object storage: seconds the store may take to answer a request (else
+    /// the client gets 502), or stay silent in the middle of a body (else the
+    /// response is aborted); a body that keeps flowing is not cut.
     #[arg(
         long,
         value_name = "SECS",

@@ -181,9 +181,13 @@ fn bucket_store(
     let s3 = b
         // Set key by key: replacing the client options would drop what
         // from_env read (AWS_ALLOW_HTTP, proxies).
+        // No overall request timeout (object_store's is connect-to-last-byte,
+        // so it would cut a big object sent to a slow client): the store
+        // enforces --store-timeout on answers and body stalls itself. A day
+        // stays as a backstop.
         .with_config(
             AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
-            format!("{}s", timeout.as_secs()),
+            "86400s",
         )
         .with_config(
             AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
@@ -200,6 +204,7 @@ fn bucket_store(
         ferry::store::bucket::BucketStore::new(std::sync::Arc::new(s3), prefix)
             .precompressed(!a.no_precompressed)
             .metadata_ttl(Some(Duration::from_secs(a.metadata_ttl)))
+            .timeout(Some(timeout))
             .content_types(mime_table(a)?),
     )
 }
