@@ -118,6 +118,10 @@ mod tests {
             "\0/a/%2F../b",
             "\0/..%5c..%5cwin.ini",
             "\0/.git/config",
+            // Found by the store_key target: a C1 control (U+009A) passed
+            // the check, which refused only C0 controls and DEL.
+            "\0/%C2%9A",
+            "\x01/a\u{9a}b",
         ] {
             store_key(p.as_bytes());
             assert!(Key::from_uri_path(&p[1..], Hidden::Deny).is_err(), "{p:?}");
