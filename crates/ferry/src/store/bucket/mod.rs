@@ -8,19 +8,28 @@
 //! are fetched with the range pushed down to the store and the object's ETag as
 //! `If-Match`, so a 206 transfers only its parts and an object replaced between
 //! the `HEAD` and the `GET` fails the response instead of mixing two versions.
+//!
+//! With a [`DiskCache`] ([`BucketStore::disk_cache`]), object bodies are kept
+//! on local disk and served from there: a miss costs one `GET` (its response
+//! carries the metadata, so no `HEAD`), a fresh copy costs no request, and a
+//! stale one a conditional `GET` (see [`DiskCache`]).
+mod cache;
+mod disk;
+mod flight;
+mod source;
+
+use source::{DiskSource, ObjectSource};
+
+pub use cache::{CacheStats, DiskCache};
+
 use crate::mime::MimeTable;
 use crate::store::{DirEntry, Key, ListFuture, OpenFuture, Store};
-use crate::{Body, Entity, Error, ErrorKind, Source};
-use bytes::Bytes;
+use crate::{Entity, Error, ErrorKind};
 use ferry_proto::{AcceptEncoding, ContentCoding, EntityTag};
-use futures_util::stream::{BoxStream, StreamExt as _};
 use object_store::path::Path as ObjectPath;
-use object_store::{Attribute, GetOptions, GetRange, ObjectMeta, ObjectStore};
+use object_store::{Attribute, GetOptions, ObjectMeta, ObjectStore};
 use std::collections::HashMap;
-use std::ops::Range;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Objects under a prefix of an object store, served like a directory.
@@ -48,6 +57,7 @@ struct Inner {
     types: MimeTable,
     ttl: Option<Duration>,
     meta: Mutex<HashMap<String, (Instant, Option<Head>)>>,
+    cache: Option<DiskCache>,
 }
 
 /// For clone-on-write configuration: a configured clone starts with a copy of
@@ -61,6 +71,7 @@ impl Clone for Inner {
             types: self.types.clone(),
             ttl: self.ttl,
             meta: Mutex::new(self.meta.lock().unwrap_or_else(|e| e.into_inner()).clone()),
+            cache: self.cache.clone(),
         }
     }
 }
@@ -94,6 +105,7 @@ impl BucketStore {
                 types: MimeTable::default(),
                 ttl: None,
                 meta: Mutex::default(),
+                cache: None,
             }),
         }
     }
@@ -130,6 +142,15 @@ impl BucketStore {
         self
     }
 
+    /// Keeps object bodies in `cache` and serves them from local disk; with
+    /// a cache, [`BucketStore::metadata_ttl`] is how long a cached copy is
+    /// served without asking the store (none: every request revalidates).
+    #[must_use]
+    pub fn disk_cache(mut self, cache: DiskCache) -> Self {
+        self.inner_mut().cache = Some(cache);
+        self
+    }
+
     /// Checks that the bucket can be listed with the configured credentials.
     ///
     /// # Errors
@@ -154,20 +175,33 @@ impl BucketStore {
         }
     }
 
+    /// The remembered metadata of `path`, while fresh.
+    fn memo(&self, path: &ObjectPath) -> Option<Option<Head>> {
+        let ttl = self.inner.ttl?;
+        self.inner
+            .meta
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path.as_ref())
+            .filter(|(at, _)| at.elapsed() < ttl)
+            .map(|(_, h)| h.clone())
+    }
+
+    fn remember(&self, path: &ObjectPath, head: Option<Head>) {
+        if self.inner.ttl.is_some() {
+            let mut m = self.inner.meta.lock().unwrap_or_else(|e| e.into_inner());
+            if m.len() >= 10_000 {
+                m.clear();
+            }
+            m.insert(path.to_string(), (Instant::now(), head));
+        }
+    }
+
     /// The object's metadata, `None` when there is no such object.
     async fn head(&self, path: &ObjectPath) -> Result<Option<Head>, Error> {
         let inner = &self.inner;
-        if let Some(ttl) = inner.ttl {
-            let cached = inner
-                .meta
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(path.as_ref())
-                .filter(|(at, _)| at.elapsed() < ttl)
-                .map(|(_, h)| h.clone());
-            if let Some(h) = cached {
-                return Ok(h);
-            }
+        if let Some(h) = self.memo(path) {
+            return Ok(h);
         }
         let opts = GetOptions {
             head: true,
@@ -184,14 +218,56 @@ impl BucketStore {
             Err(object_store::Error::NotFound { .. }) => None,
             Err(e) => return Err(store_error(e)),
         };
-        if inner.ttl.is_some() {
-            let mut m = inner.meta.lock().unwrap_or_else(|e| e.into_inner());
-            if m.len() >= 10_000 {
-                m.clear();
-            }
-            m.insert(path.to_string(), (Instant::now(), head.clone()));
-        }
+        self.remember(path, head.clone());
         Ok(head)
+    }
+
+    /// The object at `path`: from the disk cache when there is one, else
+    /// its metadata. `None` when there is no such object.
+    async fn find(&self, path: &ObjectPath) -> Result<Option<Found>, Error> {
+        let Some(cache) = &self.inner.cache else {
+            return Ok(self.head(path).await?.map(Found::Remote));
+        };
+        // Known to be too large for the cache: metadata only, as without one.
+        if let Some(Some(h)) = self.memo(path) {
+            if h.meta.size > cache.shared.max_object {
+                return Ok(Some(Found::Remote(h)));
+            }
+        }
+        let shared = &cache.shared;
+        let ttl = self.inner.ttl.unwrap_or_default();
+        let stale = match shared.lookup(path.as_ref(), ttl) {
+            cache::Lookup::Missing => return Ok(None),
+            cache::Lookup::Unknown => None,
+            cache::Lookup::Fresh(hit) => {
+                if shared.check(&hit).await {
+                    shared.count(cache::Counter::Hit);
+                    return Ok(Some(Found::Cached(hit)));
+                }
+                None
+            }
+            cache::Lookup::Stale(hit, past) => shared.check(&hit).await.then_some((hit, past)),
+        };
+        let known = stale
+            .as_ref()
+            .map(|(hit, _)| hit.object.stored.record.e_tag.clone().unwrap_or_default());
+        match flight::join(cache, &self.inner.store, path, known).await {
+            flight::Outcome::Cached(hit) => Ok(Some(Found::Cached(hit))),
+            flight::Outcome::Missing => Ok(None),
+            flight::Outcome::TooBig(head) => {
+                self.remember(path, Some(head.clone()));
+                Ok(Some(Found::Remote(head)))
+            }
+            flight::Outcome::Failed(e) => match stale {
+                // RFC 5861 §4: "the stale response MAY be used to satisfy
+                // the request" while the error lasts, up to the grace.
+                Some((hit, past)) if past <= shared.stale_if_error => {
+                    tracing::warn!(%path, error = %e, stale_for = ?past, "store failed: serving the cached copy (stale-if-error)");
+                    Ok(Some(Found::Cached(hit)))
+                }
+                _ => Err(Error::with_source(ErrorKind::Unavailable, SharedError(e))),
+            },
+        }
     }
 
     async fn is_prefix(&self, path: &ObjectPath) -> Result<bool, Error> {
@@ -209,7 +285,7 @@ impl BucketStore {
             return Err(Error::new(ErrorKind::IsDirectory));
         }
         let path = self.object_path(key.as_str());
-        let Some(identity) = self.head(&path).await? else {
+        let Some(identity) = self.find(&path).await? else {
             // A "directory": the key is a prefix of other objects.
             if self.is_prefix(&path).await? {
                 return Err(Error::new(ErrorKind::IsDirectory));
@@ -218,17 +294,16 @@ impl BucketStore {
         };
         let inner = &self.inner;
         let content_type = identity
-            .content_type
-            .as_deref()
+            .content_type()
             .filter(|t| !t.is_empty() && *t != "binary/octet-stream")
             .and_then(|t| http::HeaderValue::from_str(t).ok())
             .unwrap_or_else(|| inner.types.for_path(std::path::Path::new(key.as_str())));
         if inner.precompressed {
             for coding in accept.preferred() {
                 let vpath = ObjectPath::from(format!("{path}{}", coding.extension()));
-                if let Some(v) = self.head(&vpath).await? {
+                if let Some(v) = self.find(&vpath).await? {
                     return Ok(self
-                        .entity(vpath, &v.meta, Some(coding))
+                        .entity(vpath, v, Some(coding))
                         .content_type(content_type)
                         .coding(coding)
                         .vary_encoding(true));
@@ -236,35 +311,19 @@ impl BucketStore {
             }
         }
         Ok(self
-            .entity(path, &identity.meta, None)
+            .entity(path, identity, None)
             .content_type(content_type)
             .vary_encoding(inner.precompressed))
     }
 
-    fn entity(&self, path: ObjectPath, meta: &ObjectMeta, coding: Option<ContentCoding>) -> Entity {
+    fn entity(&self, path: ObjectPath, found: Found, coding: Option<ContentCoding>) -> Entity {
+        let meta = match found {
+            Found::Cached(hit) => return cached_entity(hit, coding),
+            Found::Remote(head) => head.meta,
+        };
         let modified = SystemTime::from(meta.last_modified);
         let len = meta.size;
-        let tag = meta
-            .e_tag
-            .as_deref()
-            .and_then(|t| ferry_proto::etag::parse(t.as_bytes()))
-            .or_else(|| {
-                // Stores that report bare (unquoted) tags.
-                meta.e_tag
-                    .as_deref()
-                    .and_then(|t| EntityTag::strong(t).ok())
-            })
-            .unwrap_or_else(|| EntityTag::from_len_mtime(len, modified));
-        // §8.8.3: a variant's tag differs from its original's.
-        let tag = match coding {
-            Some(c) if tag.is_weak() => {
-                EntityTag::weak(&format!("{}-{}", tag.opaque(), c.as_str())).unwrap_or(tag)
-            }
-            Some(c) => {
-                EntityTag::strong(&format!("{}-{}", tag.opaque(), c.as_str())).unwrap_or(tag)
-            }
-            None => tag,
-        };
+        let tag = variant_tag(tag_for(meta.e_tag.as_deref(), len, modified), coding);
         Entity::new(
             len,
             ObjectSource {
@@ -278,8 +337,82 @@ impl BucketStore {
     }
 }
 
+/// An object found by [`BucketStore::find`].
+enum Found {
+    /// On local disk.
+    Cached(cache::Hit),
+    /// In the store: its metadata.
+    Remote(Head),
+}
+
+impl Found {
+    fn content_type(&self) -> Option<&str> {
+        match self {
+            Found::Cached(hit) => hit.object.stored.record.content_type.as_deref(),
+            Found::Remote(h) => h.content_type.as_deref(),
+        }
+    }
+}
+
+/// A cached object's entity: its bytes from the cache file.
+fn cached_entity(hit: cache::Hit, coding: Option<ContentCoding>) -> Entity {
+    let o = &hit.object;
+    let r = &o.stored.record;
+    let e = Entity::new(
+        r.len,
+        DiskSource {
+            file: hit.file.clone(),
+            offset: o.stored.header_len,
+        },
+    )
+    .last_modified(r.last_modified);
+    match coding {
+        None => e.etag(o.tag.clone()).etag_value(o.etag_value.clone()),
+        Some(_) => e.etag(variant_tag(o.tag.clone(), coding)),
+    }
+}
+
+/// The entity tag for an object's ETag as the store reports it, or one made
+/// from its length and modification time when it has none.
+fn tag_for(e_tag: Option<&str>, len: u64, modified: SystemTime) -> EntityTag {
+    e_tag
+        .and_then(|t| ferry_proto::etag::parse(t.as_bytes()))
+        .or_else(|| {
+            // Stores that report bare (unquoted) tags.
+            e_tag.and_then(|t| EntityTag::strong(t).ok())
+        })
+        .unwrap_or_else(|| EntityTag::from_len_mtime(len, modified))
+}
+
+/// §8.8.3: a variant's tag differs from its original's.
+fn variant_tag(tag: EntityTag, coding: Option<ContentCoding>) -> EntityTag {
+    match coding {
+        Some(c) if tag.is_weak() => {
+            EntityTag::weak(&format!("{}-{}", tag.opaque(), c.as_str())).unwrap_or(tag)
+        }
+        Some(c) => EntityTag::strong(&format!("{}-{}", tag.opaque(), c.as_str())).unwrap_or(tag),
+        None => tag,
+    }
+}
+
 fn store_error(e: object_store::Error) -> Error {
     Error::with_source(ErrorKind::Unavailable, e)
+}
+
+/// A store error shared by every request that waited for one fill.
+#[derive(Debug)]
+struct SharedError(Arc<object_store::Error>);
+
+impl std::fmt::Display for SharedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SharedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
 }
 
 impl Store for BucketStore {
@@ -317,93 +450,6 @@ impl Store for BucketStore {
             }
             Ok(out)
         })
-    }
-}
-
-/// Streams ranges of one object version.
-struct ObjectSource {
-    store: Arc<dyn ObjectStore>,
-    path: ObjectPath,
-    e_tag: Option<String>,
-}
-
-impl Source for ObjectSource {
-    fn read(&self, range: Range<u64>) -> Body {
-        let (store, path) = (self.store.clone(), self.path.clone());
-        let opts = GetOptions {
-            range: Some(GetRange::Bounded(range.clone())),
-            // The version the decision was made for, or nothing.
-            if_match: self.e_tag.clone(),
-            ..GetOptions::default()
-        };
-        let stream = futures_util::stream::once(async move {
-            store
-                .get_opts(&path, opts)
-                .await
-                .map(|r| r.into_stream())
-                .map_err(std::io::Error::other)
-        })
-        .flat_map(|r| match r {
-            Ok(s) => s.map(|c| c.map_err(std::io::Error::other)).boxed(),
-            Err(e) => futures_util::stream::once(async move { Err(e) }).boxed(),
-        })
-        .boxed();
-        Body::new(ExactBody {
-            stream,
-            left: range.end - range.start,
-        })
-    }
-}
-
-/// A byte stream that must yield exactly `left` bytes: a short or long object
-/// is an error (the head is already sent; the connection is aborted), never a
-/// corrupted body.
-struct ExactBody {
-    stream: BoxStream<'static, std::io::Result<Bytes>>,
-    left: u64,
-}
-
-impl http_body::Body for ExactBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
-        match std::task::ready!(self.stream.poll_next_unpin(cx)) {
-            Some(Ok(chunk)) => {
-                let n = chunk.len() as u64;
-                if n > self.left {
-                    self.left = 0;
-                    return Poll::Ready(Some(Err(std::io::Error::other(
-                        "object longer than its metadata said",
-                    ))));
-                }
-                self.left -= n;
-                Poll::Ready(Some(Ok(http_body::Frame::data(chunk))))
-            }
-            Some(Err(e)) => {
-                self.left = 0;
-                Poll::Ready(Some(Err(e)))
-            }
-            None if self.left > 0 => {
-                self.left = 0;
-                Poll::Ready(Some(Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "object shorter than its metadata said",
-                ))))
-            }
-            None => Poll::Ready(None),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.left == 0
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        http_body::SizeHint::with_exact(self.left)
     }
 }
 
