@@ -38,14 +38,15 @@ fn main() -> ExitCode {
         }
     };
     let cli = args::Cli::parse_from(argv);
-    if let Some(filter) = std::env::var_os("FERRY_LOG") {
-        // Debugging output (spans per connection and request, the decisions),
-        // e.g. FERRY_LOG=debug or FERRY_LOG=ferry=trace; off by default.
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter.to_string_lossy()))
-            .with_writer(std::io::stderr)
-            .init();
-    }
+    // Debugging output (spans per connection and request, the decisions),
+    // e.g. FERRY_LOG=debug or FERRY_LOG=ferry=trace; by default warnings only
+    // (a cached copy served while object storage fails).
+    let filter = std::env::var_os("FERRY_LOG")
+        .map_or_else(|| "ferry=warn".into(), |f| f.to_string_lossy().into_owned());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
     raise_fd_limit();
     match run(cli, &provenance) {
         Ok(()) => ExitCode::SUCCESS,

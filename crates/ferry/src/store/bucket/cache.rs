@@ -105,9 +105,9 @@ pub(super) struct Shared {
 
 #[derive(Default)]
 struct Index {
-    map: HashMap<String, Entry>,
+    map: HashMap<Arc<str>, Entry>,
     /// Use order: tick → path; the first is the least recently used.
-    lru: BTreeMap<u64, String>,
+    lru: BTreeMap<u64, Arc<str>>,
     tick: u64,
     bytes: u64,
     open_files: usize,
@@ -115,6 +115,8 @@ struct Index {
 }
 
 struct Entry {
+    /// The object's path, shared with the use order.
+    key: Arc<str>,
     object: Arc<Object>,
     fetched: Instant,
     tick: u64,
@@ -335,7 +337,7 @@ impl Shared {
         index.tick += 1;
         index.lru.remove(&e.tick);
         e.tick = index.tick;
-        index.lru.insert(e.tick, path.to_owned());
+        index.lru.insert(e.tick, e.key.clone());
         let file = match &e.file {
             Some(f) => f.clone(),
             None => {
@@ -381,7 +383,11 @@ impl Shared {
             .await
             .unwrap_or(false);
         if ok {
-            if let Some(e) = self.lock().map.get_mut(&hit.object.stored.record.path) {
+            if let Some(e) = self
+                .lock()
+                .map
+                .get_mut(hit.object.stored.record.path.as_str())
+            {
                 if Arc::ptr_eq(&e.object, &hit.object) {
                     e.verified = true;
                 }
@@ -427,13 +433,14 @@ impl Shared {
         verified: bool,
     ) {
         let object = object.into();
-        let path = object.stored.record.path.clone();
+        let path: Arc<str> = object.stored.record.path.as_str().into();
         index.tick += 1;
         let tick = index.tick;
         index.bytes += object.size();
         let file = file.filter(|_| index.open_files < OPEN_FILES);
         index.open_files += usize::from(file.is_some());
         let entry = Entry {
+            key: path.clone(),
             object,
             fetched,
             tick,
@@ -468,7 +475,7 @@ impl Shared {
     /// Removes `object` if it is still the cached copy of its path.
     pub(super) fn remove(&self, object: &Arc<Object>) {
         let mut index = self.lock();
-        let path = &object.stored.record.path;
+        let path = object.stored.record.path.as_str();
         if index
             .map
             .get(path)

@@ -293,9 +293,12 @@ impl BucketStore {
             return Err(Error::new(ErrorKind::NotFound));
         };
         let inner = &self.inner;
+        // Choice: the stores' own defaults for an object uploaded without a
+        // type (S3's binary/octet-stream, Azure's application/octet-stream)
+        // mean "none given": the key's extension decides, as for a file.
         let content_type = identity
             .content_type()
-            .filter(|t| !t.is_empty() && *t != "binary/octet-stream")
+            .filter(|t| !matches!(*t, "" | "binary/octet-stream" | "application/octet-stream"))
             .and_then(|t| http::HeaderValue::from_str(t).ok())
             .unwrap_or_else(|| inner.types.for_path(std::path::Path::new(key.as_str())));
         if inner.precompressed {
