@@ -442,6 +442,22 @@ async fn objects_over_the_max_are_not_cached_and_ranges_stay_ranges() {
         (store.gets(), store.ranged.load(Ordering::SeqCst)),
         (before.0 + 1, before.1 + 1)
     );
+    // Without a metadata TTL it is known as large: a HEAD, then a ranged GET
+    // (never a whole-object GET cut short).
+    let svc0 = serve(&store, &cache, 0);
+    let before = (store.gets(), store.heads.load(Ordering::SeqCst));
+    let r = send(
+        &svc0,
+        "GET",
+        "/nested/deep/file.bin",
+        &[("range", "bytes=5-9")],
+    )
+    .await;
+    assert_eq!((r.status, r.body.len()), (206, 5));
+    assert_eq!(
+        (store.gets(), store.heads.load(Ordering::SeqCst)),
+        (before.0 + 1, before.1 + 1)
+    );
     // A small object's range fills the cache.
     let r = send(&svc, "GET", "/a.txt", &[("range", "bytes=0-4")]).await;
     assert_eq!((r.status, &r.body[..]), (206, &b"hello"[..]));

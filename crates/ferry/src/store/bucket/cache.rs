@@ -112,6 +112,9 @@ struct Index {
     bytes: u64,
     open_files: usize,
     missing: HashMap<String, Instant>,
+    /// Objects found larger than the cache takes, last time they were asked
+    /// for: metadata first for them (HEAD, then a GET of what is sent).
+    big: std::collections::HashSet<String>,
 }
 
 struct Entry {
@@ -497,6 +500,24 @@ impl Shared {
             index.missing.clear();
         }
         index.missing.insert(path.to_owned(), Instant::now());
+    }
+
+    /// Notes whether `path` was found too large to cache.
+    pub(super) fn set_big(&self, path: &str, big: bool) {
+        let mut index = self.lock();
+        if !big {
+            index.big.remove(path);
+            return;
+        }
+        if index.big.len() >= MISSING {
+            index.big.clear();
+        }
+        index.big.insert(path.to_owned());
+    }
+
+    /// Whether `path` was too large to cache last time.
+    pub(super) fn is_big(&self, path: &str) -> bool {
+        self.lock().big.contains(path)
     }
 
     /// The store answered 304 for `path`'s copy: fresh again from now.

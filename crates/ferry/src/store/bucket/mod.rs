@@ -228,13 +228,16 @@ impl BucketStore {
         let Some(cache) = &self.inner.cache else {
             return Ok(self.head(path).await?.map(Found::Remote));
         };
-        // Known to be too large for the cache: metadata only, as without one.
-        if let Some(Some(h)) = self.memo(path) {
-            if h.meta.size > cache.shared.max_object {
-                return Ok(Some(Found::Remote(h)));
+        let shared = &cache.shared;
+        // Too large for the cache last time: metadata first, as without one
+        // (a GET of the whole object would be cut short).
+        if shared.is_big(path.as_ref()) {
+            match self.head(path).await? {
+                Some(h) if h.meta.size > shared.max_object => return Ok(Some(Found::Remote(h))),
+                None => return Ok(None),
+                Some(_) => shared.set_big(path.as_ref(), false),
             }
         }
-        let shared = &cache.shared;
         let ttl = self.inner.ttl.unwrap_or_default();
         let stale = match shared.lookup(path.as_ref(), ttl) {
             cache::Lookup::Missing => return Ok(None),
@@ -255,6 +258,7 @@ impl BucketStore {
             flight::Outcome::Cached(hit) => Ok(Some(Found::Cached(hit))),
             flight::Outcome::Missing => Ok(None),
             flight::Outcome::TooBig(head) => {
+                shared.set_big(path.as_ref(), true);
                 self.remember(path, Some(head.clone()));
                 Ok(Some(Found::Remote(head)))
             }
