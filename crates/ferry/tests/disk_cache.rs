@@ -463,3 +463,17 @@ async fn objects_over_the_max_are_not_cached_and_ranges_stay_ranges() {
     assert_eq!((r.status, &r.body[..]), (206, &b"hello"[..]));
     assert_eq!(cache.stats().objects, 1);
 }
+
+#[tokio::test]
+async fn a_cache_directory_that_fails_is_bypassed_not_a_502() {
+    let d = tempfile::tempdir().unwrap();
+    let store = filled().await;
+    let dir = d.path().join("cache");
+    let cache = DiskCache::open(&dir, 1 << 20).unwrap();
+    // Gone from under the cache (a full or lost disk fails alike).
+    std::fs::remove_dir_all(&dir).unwrap();
+    let svc = serve(&store, &cache, 60_000);
+    let r = send(&svc, "GET", "/a.txt", &[]).await;
+    assert_eq!((r.status, &r.body[..]), (200, &b"hello, conformance\n"[..]));
+    assert_eq!(cache.stats().objects, 0);
+}

@@ -30,6 +30,9 @@ pub(super) enum Outcome {
     Cached(Hit),
     /// The object is larger than the cache takes: its metadata only.
     TooBig(Head),
+    /// The cache directory failed (full disk, say): the object's metadata,
+    /// for an answer straight from the store.
+    Uncached(Head),
     /// The store has no such object.
     Missing,
     /// The store failed or could not be reached.
@@ -140,22 +143,21 @@ async fn fill(
             .map(|v| v.to_string()),
         meta: r.meta.clone(),
     };
-    if r.meta.size > shared.max_object {
+    if r.meta.size > shared.max_object() {
         return Outcome::TooBig(head);
     }
+    let uncached = head.clone();
     let record = Record {
         path: path.to_string(),
         e_tag: r.meta.e_tag.clone(),
         last_modified: SystemTime::from(r.meta.last_modified),
-        content_type: head.content_type,
+        content_type: head.content_type.clone(),
         len: r.meta.size,
         fetched: SystemTime::now(),
     };
     let failed = |e: std::io::Error| {
-        Outcome::Failed(Arc::new(object_store::Error::Generic {
-            store: "cache",
-            source: Box::new(e),
-        }))
+        tracing::warn!(%path, dir = %shared.dir.display(), error = %e, "cannot write to the cache: serving from the store");
+        Outcome::Uncached(uncached.clone())
     };
     let (dir, name) = (shared.dir.clone(), shared.next_name());
     let n = name.clone();

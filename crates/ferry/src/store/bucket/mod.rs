@@ -233,7 +233,7 @@ impl BucketStore {
         // (a GET of the whole object would be cut short).
         if shared.is_big(path.as_ref()) {
             match self.head(path).await? {
-                Some(h) if h.meta.size > shared.max_object => return Ok(Some(Found::Remote(h))),
+                Some(h) if h.meta.size > shared.max_object() => return Ok(Some(Found::Remote(h))),
                 None => return Ok(None),
                 Some(_) => shared.set_big(path.as_ref(), false),
             }
@@ -251,12 +251,14 @@ impl BucketStore {
             }
             cache::Lookup::Stale(hit, past) => shared.check(&hit).await.then_some((hit, past)),
         };
+        // An object without an ETag cannot be revalidated: fetched again.
         let known = stale
             .as_ref()
-            .map(|(hit, _)| hit.object.stored.record.e_tag.clone().unwrap_or_default());
+            .and_then(|(hit, _)| hit.object.stored.record.e_tag.clone());
         match flight::join(cache, &self.inner.store, path, known).await {
             flight::Outcome::Cached(hit) => Ok(Some(Found::Cached(hit))),
             flight::Outcome::Missing => Ok(None),
+            flight::Outcome::Uncached(head) => Ok(Some(Found::Remote(head))),
             flight::Outcome::TooBig(head) => {
                 shared.set_big(path.as_ref(), true);
                 self.remember(path, Some(head.clone()));
@@ -265,7 +267,7 @@ impl BucketStore {
             flight::Outcome::Failed(e) => match stale {
                 // RFC 5861 §4: "the stale response MAY be used to satisfy
                 // the request" while the error lasts, up to the grace.
-                Some((hit, past)) if past <= shared.stale_if_error => {
+                Some((hit, past)) if past <= shared.stale_if_error() => {
                     tracing::warn!(%path, error = %e, stale_for = ?past, "store failed: serving the cached copy (stale-if-error)");
                     Ok(Some(Found::Cached(hit)))
                 }
