@@ -191,6 +191,12 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
         }
         return bucket::serve(a, url, provenance);
     }
+    if let Some(d) = &a.cache_dir {
+        bail!(
+            "--cache-dir {}: the disk cache is for object storage roots (s3://, az://); a directory is served from disk already",
+            d.display()
+        );
+    }
     let sites = fs_sites(a, provenance)?;
     // What sites without a certificate of their own fall back on, as started:
     // a reload cannot add or remove it.
