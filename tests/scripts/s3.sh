@@ -76,7 +76,7 @@ s3etag() { "$VENV/bin/python" -c 'import boto3,sys; print(boto3.client("s3").hea
 s3put site/cold.txt $'cold object\n'
 MPORT=$(free_port)
 start_ferry "$WORK/ferry-cache.log" serve s3://ferry-test/site --cache-dir "$WORK/cache" \
-  --metadata-ttl 5 --metrics "127.0.0.1:$MPORT"
+  --metadata-ttl 10 --metrics "127.0.0.1:$MPORT"
 U=$FERRY_URL
 seq 50 | xargs -P 50 -I{} curl -s -o "$WORK/cold.{}" "$U/cold.txt"
 check "50 concurrent cold GETs, all whole" bash -c "cat '$WORK'/cold.* | grep -c '^cold object\$' | grep -qx 50"
@@ -91,13 +91,13 @@ check "the cached ETag is the object's own" \
 metrics=$(curl -s "http://127.0.0.1:$MPORT/metrics")
 check "metrics: cache hits and one miss" bash -c "grep -q '^ferry_cache_misses_total 1\$' <<<'$metrics' && grep -Eq '^ferry_cache_hits_total [1-9]' <<<'$metrics' && grep -Eq '^ferry_cache_bytes [1-9]' <<<'$metrics'"
 kill "$FERRY_PID"; wait "$FERRY_PID" 2>/dev/null || true
-start_ferry "$WORK/ferry-cache2.log" serve s3://ferry-test/site --cache-dir "$WORK/cache" --metadata-ttl 5
+start_ferry "$WORK/ferry-cache2.log" serve s3://ferry-test/site --cache-dir "$WORK/cache" --metadata-ttl 10
 U=$FERRY_URL
 check "after a restart: served from the cache" \
   [ "$(curl -s "$U/cold.txt")/$(store_count GET cold.txt)" = "cold object/1" ]
 s3put site/cold.txt $'replaced, and longer\n'
 check "replaced in the bucket: the cached copy within the TTL" [ "$(curl -s "$U/cold.txt")" = "cold object" ]
-sleep 5.2
+sleep 10.2
 check "after the TTL: the new object, whole" [ "$(curl -s "$U/cold.txt")" = "replaced, and longer" ]
 check "revalidated with one conditional GET" [ "$(store_count GET cold.txt)" = 2 ]
 kill "$FERRY_PID"; wait "$FERRY_PID" 2>/dev/null || true
