@@ -7,6 +7,7 @@
 //! first used; a damaged one is removed and the object fetched again.
 use super::disk::{self, Stored};
 use super::flight::Flights;
+use bytes::Bytes;
 use ferry_proto::EntityTag;
 use http::HeaderValue;
 use std::collections::{BTreeMap, HashMap};
@@ -22,6 +23,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const OPEN_FILES: usize = 1024;
 /// Objects remembered as missing, at most (the map is cleared when full).
 const MISSING: usize = 10_000;
+/// Objects up to this size are also kept in memory once checked, so a hit
+/// costs no system call (as the file store's open-file cache does).
+pub(super) const SMALL: u64 = 16 * 1024;
+/// The most bytes of small objects kept in memory.
+const IN_MEMORY: u64 = 64 << 20;
 
 /// A bounded cache of object bodies on local disk, for
 /// [`BucketStore::disk_cache`](super::BucketStore::disk_cache).
@@ -112,6 +118,8 @@ struct Index {
     tick: u64,
     bytes: u64,
     open_files: usize,
+    /// Bytes of small objects held in memory.
+    in_memory: u64,
     missing: HashMap<String, Instant>,
     /// Objects found larger than the cache takes, last time they were asked
     /// for: metadata first for them (HEAD, then a GET of what is sent).
@@ -127,6 +135,8 @@ struct Entry {
     /// Its CRC was checked by this process (or it was written by it).
     verified: bool,
     file: Option<Arc<File>>,
+    /// A small object's body, checked.
+    bytes: Option<Bytes>,
 }
 
 /// One cached object: what its file holds, with the header values made once.
@@ -157,8 +167,17 @@ impl Object {
 #[derive(Debug, Clone)]
 pub(super) struct Hit {
     pub(super) object: Arc<Object>,
-    pub(super) file: Arc<File>,
+    pub(super) data: Data,
     verified: bool,
+}
+
+/// Where a hit's body is read from.
+#[derive(Debug, Clone)]
+pub(super) enum Data {
+    /// The cache file (the body starts after its header).
+    File(Arc<File>),
+    /// A small object's body, in memory.
+    Memory(Bytes),
 }
 
 /// What the index knows about one path.
@@ -350,9 +369,10 @@ impl Shared {
         index.lru.remove(&e.tick);
         e.tick = index.tick;
         index.lru.insert(e.tick, e.key.clone());
-        let file = match &e.file {
-            Some(f) => f.clone(),
-            None => {
+        let data = match (&e.bytes, &e.file) {
+            (Some(b), _) => Data::Memory(b.clone()),
+            (None, Some(f)) => Data::File(f.clone()),
+            (None, None) => {
                 let Ok(f) = File::open(self.dir.join(&e.object.stored.name)) else {
                     if let Some(old) = index.map.remove(path) {
                         self.forget(index, &old);
@@ -364,12 +384,12 @@ impl Shared {
                     index.open_files += 1;
                     e.file = Some(f.clone());
                 }
-                f
+                Data::File(f)
             }
         };
         let hit = Hit {
             object: e.object.clone(),
-            file,
+            data,
             verified: e.verified,
         };
         let age = e.fetched.elapsed();
@@ -380,28 +400,38 @@ impl Shared {
     }
 
     /// Whether `hit`'s file is whole: its length always, its CRC once per
-    /// process. A damaged file is removed from the cache.
-    pub(super) async fn check(&self, hit: &Hit) -> bool {
+    /// process (a small object is then kept in memory, and `hit` reads it
+    /// from there). A damaged file is removed from the cache.
+    pub(super) async fn check(&self, hit: &mut Hit) -> bool {
+        let file = match &hit.data {
+            Data::Memory(_) => return true,
+            Data::File(f) => f.clone(),
+        };
         let want = hit.object.size();
-        if !hit.file.metadata().is_ok_and(|m| m.len() == want) {
+        if !file.metadata().is_ok_and(|m| m.len() == want) {
             self.remove(&hit.object);
             return false;
         }
         if hit.verified {
             return true;
         }
-        let (file, object) = (hit.file.clone(), hit.object.clone());
-        let ok = tokio::task::spawn_blocking(move || disk::verify(&file, &object.stored))
+        let object = hit.object.clone();
+        let checked = tokio::task::spawn_blocking(move || disk::verify(&file, &object.stored))
             .await
-            .unwrap_or(false);
-        if ok {
-            if let Some(e) = self
-                .lock()
-                .map
-                .get_mut(hit.object.stored.record.path.as_str())
-            {
+            .unwrap_or(None);
+        let ok = checked.is_some();
+        if let Some(body) = checked {
+            let mut index = self.lock();
+            let index = &mut *index;
+            if let Some(e) = index.map.get_mut(hit.object.stored.record.path.as_str()) {
                 if Arc::ptr_eq(&e.object, &hit.object) {
                     e.verified = true;
+                    if let Some(b) = body.filter(|b| index.in_memory + b.len() as u64 <= IN_MEMORY)
+                    {
+                        index.in_memory += b.len() as u64;
+                        e.bytes = Some(b.clone());
+                        hit.data = Data::Memory(b);
+                    }
                 }
             }
         } else {
@@ -415,13 +445,15 @@ impl Shared {
         ok
     }
 
-    /// Adds a complete file just written, replacing any older copy, and
-    /// evicts the least recently used objects beyond the budget.
-    pub(super) fn insert(&self, stored: Stored, file: File) -> Hit {
+    /// Adds a complete file just written (with the body of a small
+    /// object), replacing any older copy, and evicts the least recently used
+    /// objects beyond the budget.
+    pub(super) fn insert(&self, stored: Stored, file: File, small: Option<Bytes>) -> Hit {
         let object = Arc::new(Object::new(stored));
         let file = Arc::new(file);
         let mut index = self.lock();
         index.missing.remove(&object.stored.record.path);
+        let small = small.filter(|b| index.in_memory + b.len() as u64 <= IN_MEMORY);
         self.put(
             &mut index,
             object.clone(),
@@ -429,9 +461,19 @@ impl Shared {
             Instant::now(),
             true,
         );
+        let data = match small {
+            Some(b) => {
+                index.in_memory += b.len() as u64;
+                if let Some(e) = index.map.get_mut(object.stored.record.path.as_str()) {
+                    e.bytes = Some(b.clone());
+                }
+                Data::Memory(b)
+            }
+            None => Data::File(file),
+        };
         Hit {
             object,
-            file,
+            data,
             verified: true,
         }
     }
@@ -458,6 +500,7 @@ impl Shared {
             tick,
             verified,
             file,
+            bytes: None,
         };
         if let Some(old) = index.map.insert(path.clone(), entry) {
             self.forget(index, &old);
@@ -480,6 +523,7 @@ impl Shared {
         index.lru.remove(&old.tick);
         index.bytes -= old.object.size();
         index.open_files -= usize::from(old.file.is_some());
+        index.in_memory -= old.bytes.as_ref().map_or(0, |b| b.len() as u64);
         // Responses still reading it keep their open file; the name goes now.
         let _ = std::fs::remove_file(self.dir.join(&old.object.stored.name));
     }
@@ -539,9 +583,13 @@ impl Shared {
             None => Arc::new(File::open(self.dir.join(&e.object.stored.name)).ok()?),
         };
         disk::touch(&file, SystemTime::now());
+        let data = match &e.bytes {
+            Some(b) => Data::Memory(b.clone()),
+            None => Data::File(file),
+        };
         Some(Hit {
             object: e.object.clone(),
-            file,
+            data,
             verified: e.verified,
         })
     }

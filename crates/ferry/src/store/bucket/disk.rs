@@ -165,20 +165,24 @@ pub(super) fn read(dir: &Path, name: &str) -> Option<(Stored, File)> {
     ))
 }
 
-/// Whether the body of `s` in `file` reads back at its length with its CRC.
-pub(super) fn verify(file: &File, s: &Stored) -> bool {
+/// Whether the body of `s` in `file` reads back at its length with its CRC:
+/// `None` if not; else a small body (up to [`super::cache::SMALL`]) as read.
+pub(super) fn verify(file: &File, s: &Stored) -> Option<Option<bytes::Bytes>> {
     let mut crc = Crc::new();
     let mut buf = vec![0u8; 256 * 1024];
     let (mut at, end) = (s.header_len, s.header_len + s.record.len);
+    let mut small = (s.record.len <= super::cache::SMALL).then(Vec::new);
     while at < end {
         let n = (end - at).min(buf.len() as u64) as usize;
-        if file.read_exact_at(&mut buf[..n], at).is_err() {
-            return false;
-        }
+        file.read_exact_at(&mut buf[..n], at).ok()?;
         crc.update(&buf[..n]);
+        if let Some(v) = &mut small {
+            v.extend_from_slice(&buf[..n]);
+        }
         at += n as u64;
     }
-    file.metadata().is_ok_and(|m| m.len() == end) && crc.finish() == s.crc
+    let whole = file.metadata().is_ok_and(|m| m.len() == end) && crc.finish() == s.crc;
+    whole.then(|| small.map(bytes::Bytes::from))
 }
 
 /// Records a revalidation in the file, so a restart knows its age.
@@ -340,10 +344,13 @@ mod tests {
         w.write(b"lo").unwrap();
         let (s, f) = w.finish("n1").unwrap();
         assert!(!d.path().join("n1.tmp").exists());
-        assert!(verify(&f, &s));
+        assert!(verify(&f, &s).is_some());
         let (back, f) = read(d.path(), "n1").unwrap();
         assert_eq!((&back.record, back.crc), (&record(5), s.crc));
-        assert!(verify(&f, &back));
+        assert_eq!(
+            verify(&f, &back),
+            Some(Some(bytes::Bytes::from_static(b"hello")))
+        );
 
         // The same length, other bytes: the CRC tells.
         let f = File::options()
@@ -352,7 +359,7 @@ mod tests {
             .open(d.path().join("n1"))
             .unwrap();
         f.write_all_at(b"J", back.header_len).unwrap();
-        assert!(!verify(&f, &back));
+        assert!(verify(&f, &back).is_none());
         // Truncated: the header no longer matches the size.
         f.set_len(back.header_len + 2).unwrap();
         assert!(read(d.path(), "n1").is_none());

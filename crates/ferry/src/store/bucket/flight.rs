@@ -165,6 +165,8 @@ async fn fill(
         Ok(w) => w,
         Err(e) => return failed(e),
     };
+    let small_len = r.meta.size <= super::cache::SMALL;
+    let mut small = None;
     let mut stream = r.into_stream();
     let mut batch: Vec<Bytes> = Vec::new();
     let mut batched = 0;
@@ -178,6 +180,14 @@ async fn fill(
             }
             Some(Err(e)) => return Outcome::Failed(Arc::new(e)),
             None => {}
+        }
+        if end && small_len {
+            // The whole body is in this batch: kept for memory too.
+            let mut all = bytes::BytesMut::with_capacity(batched);
+            for c in &batch {
+                all.extend_from_slice(c);
+            }
+            small = Some(all.freeze());
         }
         if batched >= WRITE_BATCH || end {
             let b = std::mem::take(&mut batch);
@@ -199,7 +209,7 @@ async fn fill(
         }
     }
     match blocking(move || writer.finish(&name)).await {
-        Ok((stored, file)) => Outcome::Cached(shared.insert(stored, file)),
+        Ok((stored, file)) => Outcome::Cached(shared.insert(stored, file, small)),
         Err(e) => failed(e),
     }
 }

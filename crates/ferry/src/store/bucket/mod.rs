@@ -18,7 +18,7 @@ mod disk;
 mod flight;
 mod source;
 
-use source::{DiskSource, ObjectSource};
+use source::{DiskSource, MemorySource, ObjectSource};
 
 pub use cache::{CacheStats, DiskCache};
 
@@ -229,27 +229,33 @@ impl BucketStore {
             return Ok(self.head(path).await?.map(Found::Remote));
         };
         let shared = &cache.shared;
-        // Too large for the cache last time: metadata first, as without one
-        // (a GET of the whole object would be cut short).
-        if shared.is_big(path.as_ref()) {
-            match self.head(path).await? {
-                Some(h) if h.meta.size > shared.max_object() => return Ok(Some(Found::Remote(h))),
-                None => return Ok(None),
-                Some(_) => shared.set_big(path.as_ref(), false),
-            }
-        }
         let ttl = self.inner.ttl.unwrap_or_default();
         let stale = match shared.lookup(path.as_ref(), ttl) {
             cache::Lookup::Missing => return Ok(None),
-            cache::Lookup::Unknown => None,
-            cache::Lookup::Fresh(hit) => {
-                if shared.check(&hit).await {
+            cache::Lookup::Unknown => {
+                // Too large for the cache last time: metadata first, as without one
+                // (a GET of the whole object would be cut short).
+                if shared.is_big(path.as_ref()) {
+                    match self.head(path).await? {
+                        Some(h) if h.meta.size > shared.max_object() => {
+                            return Ok(Some(Found::Remote(h)))
+                        }
+                        None => return Ok(None),
+                        Some(_) => shared.set_big(path.as_ref(), false),
+                    }
+                }
+                None
+            }
+            cache::Lookup::Fresh(mut hit) => {
+                if shared.check(&mut hit).await {
                     shared.count(cache::Counter::Hit);
                     return Ok(Some(Found::Cached(hit)));
                 }
                 None
             }
-            cache::Lookup::Stale(hit, past) => shared.check(&hit).await.then_some((hit, past)),
+            cache::Lookup::Stale(mut hit, past) => {
+                shared.check(&mut hit).await.then_some((hit, past))
+            }
         };
         // An object without an ETag cannot be revalidated: fetched again.
         let known = stale
@@ -367,13 +373,16 @@ impl Found {
 fn cached_entity(hit: cache::Hit, coding: Option<ContentCoding>) -> Entity {
     let o = &hit.object;
     let r = &o.stored.record;
-    let e = Entity::new(
-        r.len,
-        DiskSource {
-            file: hit.file.clone(),
-            offset: o.stored.header_len,
-        },
-    )
+    let e = match hit.data {
+        cache::Data::File(file) => Entity::new(
+            r.len,
+            DiskSource {
+                file,
+                offset: o.stored.header_len,
+            },
+        ),
+        cache::Data::Memory(bytes) => Entity::new(r.len, MemorySource(bytes)),
+    }
     .last_modified(r.last_modified);
     match coding {
         None => e.etag(o.tag.clone()).etag_value(o.etag_value.clone()),
