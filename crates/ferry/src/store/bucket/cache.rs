@@ -34,7 +34,8 @@ const IN_MEMORY: u64 = 64 << 20;
 ///
 /// Objects are kept whole, one file each, up to a total size; the least
 /// recently used are removed to make room. A cached object is served from its
-/// file (with `sendfile(2)` where the server can) without asking the store
+/// file (with `sendfile(2)` where the server can; objects up to 16 KiB from
+/// memory once their file is checked) without asking the store
 /// while it is fresh (the store's
 /// [`metadata_ttl`](super::BucketStore::metadata_ttl)); after that one
 /// conditional request (`If-None-Match` with the object's ETag) revalidates
