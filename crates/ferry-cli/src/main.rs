@@ -19,6 +19,8 @@ mod observe;
 mod pipeline;
 mod precompress;
 mod proxy;
+#[cfg(feature = "http3")]
+mod quic;
 mod reqbody;
 mod settings;
 mod sites;

@@ -3,7 +3,8 @@
 //! whole, untrusted clients refused); SIGHUP reload and SIGTERM with downloads
 //! in flight (`lifecycle`); `--hsts` and `--redirect-http` (`redirect`); and
 //! one behaviour table over the plaintext fast path, HTTPS (h2 and HTTP/1.1)
-//! and h2c (`table`, `transports`).
+//! and h2c (`table`, `transports`); HTTP/3 over QUIC on the same port, in the
+//! table and on its own (`quic`, with the client in `http3`).
 use bytes::Bytes;
 use http::{Request, StatusCode, Version};
 use http_body_util::Empty;
@@ -19,12 +20,16 @@ mod client;
 mod common;
 #[path = "tls/fixture.rs"]
 mod fixture;
+#[path = "tls/http3.rs"]
+mod http3;
 #[path = "tls/lifecycle.rs"]
 mod lifecycle;
 #[path = "tls/listeners.rs"]
 mod listeners;
 #[path = "tls/pki.rs"]
 mod pki;
+#[path = "tls/quic.rs"]
+mod quic;
 #[path = "tls/redirect.rs"]
 mod redirect;
 #[path = "tls/table.rs"]

@@ -81,6 +81,7 @@ async fn read(res: http::Response<hyper::body::Incoming>) -> Resp {
 pub(crate) enum Sender {
     H1(Arc<tokio::sync::Mutex<hyper::client::conn::http1::SendRequest<Empty<Bytes>>>>),
     H2(hyper::client::conn::http2::SendRequest<Empty<Bytes>>),
+    H3(super::http3::Sender),
 }
 
 impl Sender {
@@ -118,6 +119,7 @@ impl Sender {
                 return read(res).await;
             }
             Sender::H2(send) => send.clone().send_request(req).await.unwrap(),
+            Sender::H3(send) => return send.send(req).await,
         };
         read(res).await
     }

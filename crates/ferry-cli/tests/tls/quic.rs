@@ -1,0 +1,245 @@
+//! HTTP/3 beside HTTPS: the Alt-Svc advertisement and `--no-http3`, the
+//! access-log line, a UDP port that cannot be bound, and the limits
+//! (concurrent streams, idle timeout, the drain on SIGTERM). The answers
+//! themselves are the behaviour table's (`table.rs`, transport `H3`).
+use super::http3::{self, read_at_least};
+use super::{client, get_abs, pki, Ca, Ferry, H2};
+use http::StatusCode;
+use rustls::version::TLS13;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A site with `a.txt` and a `len`-byte `big.bin`, its certificate, and
+/// the CA that signed it.
+fn setup(dir: &Path, len: usize) -> (PathBuf, PathBuf, PathBuf, Ca) {
+    let root = Ca::root("ferry h3 root");
+    let leaf = root.leaf("ferry h3", 1);
+    let site = super::site(dir);
+    std::fs::write(site.join("big.bin"), pattern(len)).unwrap();
+    let (cert, key) = pki::write_pair(dir, "live", &leaf, &[]);
+    (site, cert, key, root)
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len as u64)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
+}
+
+fn serve(site: &Path, cert: &Path, key: &Path, extra: &[&str]) -> Ferry {
+    let mut args = vec![
+        "serve",
+        site.to_str().unwrap(),
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let f = Ferry::start(&args);
+    assert_eq!(f.scheme, "https");
+    f
+}
+
+async fn h2_get(f: &Ferry, root: &Ca, path: &str) -> client::Resp {
+    let config = client::config(&[root.der()], &[&TLS13], &[H2]);
+    let tls = client::connect(f.addr, "localhost", config).await.unwrap();
+    client::h2(tls, get_abs(f, path)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_advertises_h3_and_the_access_log_says_http3() {
+    let dir = tempfile::tempdir().unwrap();
+    let (site, cert, key, root) = setup(dir.path(), 10);
+    let log = dir.path().join("access.log");
+    let f = serve(
+        &site,
+        &cert,
+        &key,
+        &[
+            "--access-log",
+            log.to_str().unwrap(),
+            "--access-log-format",
+            "combined",
+        ],
+    );
+    assert!(
+        f.early.iter().any(|l| l.contains("HTTP/3")),
+        "announced: {:?}",
+        f.early
+    );
+    // RFC 7838 §3 / RFC 9114 §3.1.1: `h3` on the same port, for a day.
+    let want = format!("h3=\":{}\"; ma=86400", f.addr.port());
+    let r = h2_get(&f, &root, "/a.txt").await;
+    assert_eq!(r.header("alt-svc"), Some(want.as_str()), "{r:?}");
+
+    let h3 = http3::connect(f.addr, "localhost", &[root.der()])
+        .await
+        .unwrap();
+    let r = h3.send(get_abs(&f, "/a.txt")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(&r.body[..], b"hello over tls\n");
+    assert_eq!(r.header("alt-svc"), Some(want.as_str()));
+    // The same access-log line as every other protocol, naming HTTP/3.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("\"GET /a.txt HTTP/3.0\" 200 15") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no HTTP/3 line in {text:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_http3_means_no_alt_svc_and_no_quic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (site, cert, key, root) = setup(dir.path(), 10);
+    let f = serve(&site, &cert, &key, &["--no-http3"]);
+    let r = h2_get(&f, &root, "/a.txt").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("alt-svc"), None, "{r:?}");
+    let attempt = tokio::time::timeout(
+        Duration::from_secs(2),
+        http3::connect(f.addr, "localhost", &[root.der()]),
+    )
+    .await;
+    assert!(
+        !matches!(attempt, Ok(Ok(_))),
+        "QUIC answered with --no-http3"
+    );
+    // --alt-svc-max-age sets `ma`; 0 advertises nothing.
+    let f = serve(&site, &cert, &key, &["--alt-svc-max-age", "60"]);
+    let r = h2_get(&f, &root, "/a.txt").await;
+    let want = format!("h3=\":{}\"; ma=60", f.addr.port());
+    assert_eq!(r.header("alt-svc"), Some(want.as_str()));
+    let f = serve(&site, &cert, &key, &["--alt-svc-max-age", "0"]);
+    assert_eq!(h2_get(&f, &root, "/a.txt").await.header("alt-svc"), None);
+}
+
+#[test]
+fn a_udp_port_in_use_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (site, cert, key, _) = setup(dir.path(), 10);
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = udp.local_addr().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("serve")
+        .arg(&site)
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .args(["--listen", &addr.to_string()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("UDP {addr}")), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_beyond_http3_max_streams_wait_for_a_free_one() {
+    // Larger than QUIC's flow-control windows: its stream stays open until
+    // the client reads it.
+    const LEN: usize = 16 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let (site, cert, key, root) = setup(dir.path(), LEN);
+    // With Retry too: the client's second Initial carries the token.
+    let f = serve(
+        &site,
+        &cert,
+        &key,
+        &["--http3-max-streams", "1", "--quic-retry"],
+    );
+    let h3 = http3::connect(f.addr, "localhost", &[root.der()])
+        .await
+        .unwrap();
+    let (res, mut big) = h3.open(get_abs(&f, "/big.bin")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut got = Vec::new();
+    read_at_least(&mut big, &mut got, 64 << 10).await;
+    // RFC 9000 §4.6: the second request cannot even open its stream.
+    let second =
+        tokio::time::timeout(Duration::from_secs(1), h3.try_send(get_abs(&f, "/a.txt"))).await;
+    assert!(second.is_err(), "a second stream opened: {second:?}");
+    read_at_least(&mut big, &mut got, LEN).await;
+    assert!(got == pattern(LEN), "the body differs");
+    drop(big);
+    let r = tokio::time::timeout(Duration::from_secs(5), h3.send(get_abs(&f, "/a.txt")))
+        .await
+        .expect("the stream limit freed up");
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_connection_is_closed_after_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (site, cert, key, root) = setup(dir.path(), 10);
+    let f = serve(&site, &cert, &key, &["--idle-timeout", "1"]);
+    let h3 = http3::connect(f.addr, "localhost", &[root.der()])
+        .await
+        .unwrap();
+    let start = Instant::now();
+    assert_eq!(h3.send(get_abs(&f, "/a.txt")).await.status, StatusCode::OK);
+    let closed = tokio::time::timeout(Duration::from_secs(5), h3.quic.closed())
+        .await
+        .expect("still open 5 s after its last answer");
+    assert!(start.elapsed() >= Duration::from_millis(900), "{closed:?}");
+    // Closed by ferry, without an error (H3_NO_ERROR, RFC 9114 §8.1).
+    match closed {
+        quinn::ConnectionError::ApplicationClosed(c) => {
+            assert_eq!(u64::from(c.error_code), 0x100, "{c:?}")
+        }
+        e => panic!("closed otherwise: {e:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_h3_downloads_finish_then_exits_0() {
+    const LEN: usize = 16 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let (site, cert, key, root) = setup(dir.path(), LEN);
+    let mut f = serve(&site, &cert, &key, &[]);
+    let h3 = http3::connect(f.addr, "localhost", &[root.der()])
+        .await
+        .unwrap();
+    let (res, mut dl) = h3.open(get_abs(&f, "/big.bin")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut got = Vec::new();
+    read_at_least(&mut dl, &mut got, 256 << 10).await;
+
+    let ok = Command::new("kill")
+        .args(["-TERM", &f.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    f.wait_log_n("shutting down", 1);
+    // RFC 9114 §5.2: after GOAWAY the client sends no new request here.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while h3.try_send(get_abs(&f, "/a.txt")).await.is_ok() {
+        assert!(Instant::now() < deadline, "requests still taken");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The download in flight finishes, then the process exits 0.
+    read_at_least(&mut dl, &mut got, LEN).await;
+    assert!(got == pattern(LEN), "the HTTP/3 body differs");
+    drop(dl);
+    // Done after a GOAWAY: the client closes (RFC 9114 §5.2).
+    h3.quic.close(0x100u32.into(), b"");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = f.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running after its download"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}; {:?}", f.log.lock().unwrap());
+}
