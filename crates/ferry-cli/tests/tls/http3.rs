@@ -75,6 +75,34 @@ impl Sender {
         self.try_send(req).await.unwrap()
     }
 
+    /// Sends `req` with `body` (in two DATA frames) and reads the response.
+    pub(crate) async fn send_body(&self, req: Request<Empty<Bytes>>, body: &[u8]) -> Resp {
+        let (parts, _) = req.into_parts();
+        let mut send = self.send.clone();
+        let mut stream = send
+            .send_request(Request::from_parts(parts, ()))
+            .await
+            .unwrap();
+        let (a, b) = body.split_at(body.len() / 2);
+        for part in [a, b] {
+            stream
+                .send_data(Bytes::copy_from_slice(part))
+                .await
+                .unwrap();
+        }
+        stream.finish().await.unwrap();
+        let res = stream.recv_response().await.unwrap();
+        let mut got = Vec::new();
+        read_at_least(&mut stream, &mut got, usize::MAX / 2).await;
+        let (parts, ()) = res.into_parts();
+        Resp {
+            status: parts.status,
+            version: parts.version,
+            headers: parts.headers,
+            body: got.into(),
+        }
+    }
+
     /// As [`Sender::send`], or the stream's or connection's error.
     pub(crate) async fn try_send(&self, req: Request<Empty<Bytes>>) -> Result<Resp, String> {
         let (parts, _) = req.into_parts();

@@ -1,5 +1,6 @@
 //! HTTP/3 beside HTTPS: the Alt-Svc advertisement and `--no-http3`, the
-//! access-log line, a UDP port that cannot be bound, and the limits
+//! access-log line, `ferry proxy` forwarding a request body, a UDP port that
+//! cannot be bound, and the limits
 //! (concurrent streams, idle timeout, the drain on SIGTERM). The answers
 //! themselves are the behaviour table's (`table.rs`, transport `H3`).
 use super::http3::{self, read_at_least};
@@ -242,4 +243,72 @@ async fn sigterm_lets_h3_downloads_finish_then_exits_0() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success(), "{status:?}; {:?}", f.log.lock().unwrap());
+}
+
+/// An upstream for one request: answers with the body it got and the
+/// `X-Forwarded-Proto` and method it saw.
+fn echo_upstream() -> std::net::SocketAddr {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let (mut len, mut proto, mut line) = (0usize, String::new(), String::new());
+        r.read_line(&mut line).unwrap();
+        let method = line.split(' ').next().unwrap_or_default().to_owned();
+        loop {
+            let mut h = String::new();
+            r.read_line(&mut h).unwrap();
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (k, v) = h.split_once(':').unwrap();
+            match k.to_ascii_lowercase().as_str() {
+                "content-length" => len = v.trim().parse().unwrap(),
+                "x-forwarded-proto" => proto = v.trim().to_owned(),
+                _ => {}
+            }
+        }
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).unwrap();
+        let mut s = s;
+        write!(
+            s,
+            "HTTP/1.1 200 OK\r\ncontent-length: {len}\r\nx-seen: {method} {proto}\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
+        s.write_all(&body).unwrap();
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ferry_proxy_forwards_an_http3_request_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cert, key, root) = setup(dir.path(), 10);
+    let upstream = format!("http://{}", echo_upstream());
+    let f = Ferry::start(&[
+        "proxy",
+        "--upstream",
+        &upstream,
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(f.scheme, "https");
+    let h3 = http3::connect(f.addr, "localhost", &[root.der()])
+        .await
+        .unwrap();
+    let body = pattern(100_000);
+    let mut req = get_abs(&f, "/upload");
+    *req.method_mut() = http::Method::POST;
+    let r = h3.send_body(req, &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.header("x-seen"), Some("POST https"));
+    assert!(r.body == body[..], "the body came back different");
+    let want = format!("h3=\":{}\"; ma=86400", f.addr.port());
+    assert_eq!(r.header("alt-svc"), Some(want.as_str()));
 }
