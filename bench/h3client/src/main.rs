@@ -6,7 +6,8 @@
 //!     `body-bytes N` to stdout; the body to FILE if given
 //! h3client load URL --ca PEM [--conns N] [--streams M] [--secs S]
 //!     M concurrent streams on each of N connections for S seconds; prints
-//!     `requests R bytes B secs T errors E`
+//!     `requests R bytes B secs T errors E` (R: whole responses; B: body
+//!     bytes received, of unfinished responses too)
 //! ```
 //!
 //! The server is verified against `--ca` (a self-signed certificate is its
@@ -84,8 +85,19 @@ fn endpoint(ca: &str) -> Result<quinn::Endpoint, String> {
     .with_no_client_auth();
     tls.alpn_protocols = vec![b"h3".to_vec()];
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| e.to_string())?;
-    let mut ep =
-        quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).map_err(|e| e.to_string())?;
+    // 4 MiB socket buffers, as the server's: a window's burst of datagrams
+    // is not dropped by the kernel (beyond rmem_max with CAP_NET_ADMIN).
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    if rustix::net::sockopt::set_socket_recv_buffer_size_force(&socket, 4 << 20).is_err() {
+        let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&socket, 4 << 20);
+    }
+    let mut ep = quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        None,
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(|e| e.to_string())?;
     ep.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
     Ok(ep)
 }
@@ -112,11 +124,13 @@ async fn connect(ep: &quinn::Endpoint, url: &http::Uri) -> Result<Sender, String
     Ok(send)
 }
 
-/// One request; the response head and the body's bytes (kept when `keep`).
+/// One request; the response head and the body's bytes (kept when `keep`;
+/// counted into `progress` as they arrive).
 async fn request(
     send: &mut Sender,
     o: &Opts,
     keep: bool,
+    progress: Option<&AtomicU64>,
 ) -> Result<(http::Response<()>, u64, Vec<u8>), String> {
     let mut req = http::Request::get(o.url.clone());
     for (k, v) in &o.headers {
@@ -131,6 +145,9 @@ async fn request(
     let (mut n, mut body) = (0u64, Vec::new());
     while let Some(mut chunk) = stream.recv_data().await.map_err(|e| e.to_string())? {
         n += chunk.remaining() as u64;
+        if let Some(p) = progress {
+            p.fetch_add(chunk.remaining() as u64, Ordering::Relaxed);
+        }
         if keep {
             body.extend_from_slice(&chunk.copy_to_bytes(chunk.remaining()));
         } else {
@@ -143,7 +160,7 @@ async fn request(
 async fn get(o: Opts) -> Result<(), String> {
     let ep = endpoint(&o.ca)?;
     let mut send = connect(&ep, &o.url).await?;
-    let (res, n, body) = request(&mut send, &o, o.out.is_some()).await?;
+    let (res, n, body) = request(&mut send, &o, o.out.is_some(), None).await?;
     println!("HTTP/3 {}", res.status().as_u16());
     for (k, v) in res.headers() {
         println!("{k}: {}", String::from_utf8_lossy(v.as_bytes()));
@@ -177,10 +194,9 @@ async fn load(o: Opts) -> Result<(), String> {
                 (reqs.clone(), bytes.clone(), errors.clone(), stop.clone());
             tasks.push(tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    match request(&mut send, &o, false).await {
-                        Ok((res, n, _)) if res.status().is_success() => {
+                    match request(&mut send, &o, false, Some(&bytes)).await {
+                        Ok((res, _, _)) if res.status().is_success() => {
                             reqs.fetch_add(1, Ordering::Relaxed);
-                            bytes.fetch_add(n, Ordering::Relaxed);
                         }
                         _ => {
                             errors.fetch_add(1, Ordering::Relaxed);

@@ -127,6 +127,7 @@ pub(crate) fn listen_udp(addr: SocketAddr) -> anyhow::Result<std::net::UdpSocket
     for i in 1..passed.len() {
         if let Ok(Some(s)) = passed.take_udp_socket(i) {
             s.set_nonblocking(true)?;
+            udp_buffers(&s);
             return Ok(s);
         }
     }
@@ -134,7 +135,24 @@ pub(crate) fn listen_udp(addr: SocketAddr) -> anyhow::Result<std::net::UdpSocket
         format!("cannot listen on UDP {addr} for HTTP/3 (--no-http3 turns it off)")
     })?;
     s.set_nonblocking(true)?;
+    udp_buffers(&s);
     Ok(s)
+}
+
+/// Socket buffers of 4 MiB each way: a QUIC sender's burst (a window of
+/// full-size datagrams) no longer overflows the kernel's default (~200 KiB)
+/// and turns into loss. Beyond `net.core.[rw]mem_max` only with
+/// CAP_NET_ADMIN (the `FORCE` options), else up to that limit.
+#[cfg_attr(not(feature = "http3"), allow(dead_code))]
+fn udp_buffers(s: &std::net::UdpSocket) {
+    use rustix::net::sockopt;
+    const SIZE: usize = 4 << 20;
+    if sockopt::set_socket_recv_buffer_size_force(s, SIZE).is_err() {
+        let _ = sockopt::set_socket_recv_buffer_size(s, SIZE);
+    }
+    if sockopt::set_socket_send_buffer_size_force(s, SIZE).is_err() {
+        let _ = sockopt::set_socket_send_buffer_size(s, SIZE);
+    }
 }
 
 /// A listening socket on `addr`.
