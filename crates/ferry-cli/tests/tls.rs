@@ -333,6 +333,21 @@ async fn each_site_has_its_own_certificate_by_sni() {
             "{name}"
         );
         assert_eq!(res.header("strict-transport-security"), Some("max-age=9"));
+        // HTTP/3 on the same port: the same certificate by SNI, the same site.
+        let h3 = http3::connect(f.addr, name, &[root.der()])
+            .await
+            .unwrap_or_else(|e| panic!("{name} over h3: {e}"));
+        assert_eq!(http3::presented(&h3), leaf.der, "{name} over h3");
+        let req = Request::get(format!("https://{name}:{}/a.txt", f.addr.port()))
+            .body(Empty::new())
+            .unwrap();
+        let res = h3.send(req).await;
+        assert_eq!(
+            (res.status, &res.body[..]),
+            (StatusCode::OK, body.as_bytes()),
+            "{name} over h3"
+        );
+        assert_eq!(res.header("strict-transport-security"), Some("max-age=9"));
     }
     drop(f);
 

@@ -137,3 +137,14 @@ pub(crate) async fn read_at_least(stream: &mut Stream, into: &mut Vec<u8>, n: us
         }
     }
 }
+
+/// The leaf certificate the server presented on `h3`'s handshake.
+pub(crate) fn presented(h3: &Sender) -> CertificateDer<'static> {
+    let chain = h3
+        .quic
+        .peer_identity()
+        .unwrap()
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .unwrap();
+    chain[0].clone()
+}

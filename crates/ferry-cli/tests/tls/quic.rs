@@ -1,4 +1,5 @@
-//! HTTP/3 beside HTTPS: the Alt-Svc advertisement and `--no-http3`, the
+//! HTTP/3 beside HTTPS: the Alt-Svc advertisement and `--no-http3`, SIGHUP's
+//! certificate reload, the
 //! access-log line, `ferry proxy` forwarding a request body, a UDP port that
 //! cannot be bound, and the limits
 //! (concurrent streams, idle timeout, the drain on SIGTERM). The answers
@@ -311,4 +312,27 @@ async fn ferry_proxy_forwards_an_http3_request_body() {
     assert!(r.body == body[..], "the body came back different");
     let want = format!("h3=\":{}\"; ma=86400", f.addr.port());
     assert_eq!(r.header("alt-svc"), Some(want.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_quic_certificate_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (site, cert, key, root) = setup(dir.path(), 10);
+    let f = serve(&site, &cert, &key, &[]);
+    let before = http3::connect(f.addr, "localhost", &[root.der()])
+        .await
+        .unwrap();
+    let first = http3::presented(&before);
+    let two = root.leaf("ferry h3 two", 2);
+    pki::write_pair(dir.path(), "live", &two, &[]);
+    f.signal_hup();
+    f.wait_log_n("certificate reloaded", 1);
+    let after = http3::connect(f.addr, "localhost", &[root.der()])
+        .await
+        .unwrap();
+    assert_eq!(http3::presented(&after), two.der, "the new pair over QUIC");
+    assert_ne!(first, two.der);
+    // The connection made before the reload goes on.
+    let r = before.send(get_abs(&f, "/a.txt")).await;
+    assert_eq!(r.status, StatusCode::OK);
 }
