@@ -104,6 +104,14 @@ impl Sender {
         }
     }
 
+    /// Closes an HTTP/3 connection now (its h3 driver holds it open
+    /// otherwise); a TCP connection closes when the last clone is dropped.
+    pub(crate) fn close(&self) {
+        if let Sender::H3(h3) = self {
+            h3.quic.close(0x100u32.into(), b"");
+        }
+    }
+
     /// Sends `req` and reads the whole response. HTTP/1.1 requests carry
     /// their own Host; HTTP/2 ones an absolute URI, for `:scheme` and
     /// `:authority`.

@@ -336,3 +336,39 @@ async fn sighup_reloads_the_quic_certificate_too() {
     let r = before.send(get_abs(&f, "/a.txt")).await;
     assert_eq!(r.status, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_connections_beyond_max_connections_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (site, cert, key, root) = setup(dir.path(), 10);
+    let f = serve(&site, &cert, &key, &["--max-connections", "1"]);
+    let first = http3::connect(f.addr, "localhost", &[root.der()])
+        .await
+        .unwrap();
+    assert_eq!(
+        first.send(get_abs(&f, "/a.txt")).await.status,
+        StatusCode::OK
+    );
+    // No listen queue to wait in: refused (RFC 9000 §20.1 CONNECTION_REFUSED).
+    let second = tokio::time::timeout(
+        Duration::from_secs(5),
+        http3::connect(f.addr, "localhost", &[root.der()]),
+    )
+    .await
+    .expect("an answer, not silence");
+    let e = second.err().expect("a second connection was taken");
+    assert!(e.to_lowercase().contains("refused"), "{e}");
+    // Once the first is closed, its slot is free again.
+    first.quic.close(0x100u32.into(), b"");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match http3::connect(f.addr, "localhost", &[root.der()]).await {
+            Ok(h3) => {
+                assert_eq!(h3.send(get_abs(&f, "/a.txt")).await.status, StatusCode::OK);
+                break;
+            }
+            Err(e) => assert!(Instant::now() < deadline, "slot never freed: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
