@@ -125,21 +125,33 @@ async fn no_http3_means_no_alt_svc_and_no_quic() {
 fn a_udp_port_in_use_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let (site, cert, key, _) = setup(dir.path(), 10);
-    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = udp.local_addr().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .arg("serve")
-        .arg(&site)
-        .arg("--tls-cert")
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&key)
-        .args(["--listen", &addr.to_string()])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains(&format!("UDP {addr}")), "{err}");
+    // The TCP port of the same number must be free, or the TCP error comes
+    // first: another test may hold it a moment, so a few tries.
+    for _ in 0..20 {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = udp.local_addr().unwrap();
+        if std::net::TcpListener::bind(addr).is_err() {
+            continue;
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .arg("serve")
+            .arg(&site)
+            .arg("--tls-cert")
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .args(["--listen", &addr.to_string()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        if err.contains(&format!("cannot listen on {addr}:")) {
+            continue; // The TCP port was taken after all.
+        }
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(&format!("UDP {addr}")), "{err}");
+        return;
+    }
+    panic!("no port free on TCP and taken on UDP");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
