@@ -384,3 +384,67 @@ async fn quic_connections_beyond_max_connections_are_refused() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_cut_after_write_timeout() {
+    const LEN: usize = 16 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let (site, cert, key, root) = setup(dir.path(), LEN);
+    let log = dir.path().join("access.log");
+    let l = log.to_str().unwrap();
+    let f = serve(
+        &site,
+        &cert,
+        &key,
+        &[
+            "--write-timeout",
+            "1",
+            "--access-log",
+            l,
+            "--access-log-format",
+            "combined",
+        ],
+    );
+    let h3 = http3::connect(f.addr, "localhost", &[root.der()])
+        .await
+        .unwrap();
+    let (res, mut dl) = h3.open(get_abs(&f, "/big.bin")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut got = Vec::new();
+    read_at_least(&mut dl, &mut got, 64 << 10).await;
+    // Stalled past --write-timeout: QUIC's flow control holds ferry back,
+    // and it resets the stream rather than wait for ever.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let cut = loop {
+        match dl.recv_data().await {
+            Ok(Some(mut c)) => {
+                let n = bytes::Buf::remaining(&c);
+                got.extend_from_slice(&bytes::Buf::copy_to_bytes(&mut c, n));
+            }
+            Ok(None) => break false,
+            Err(_) => break true,
+        }
+    };
+    assert!(cut, "the whole body came after a stall of 3 s");
+    assert!(got.len() < LEN);
+    // The exchange is logged with the bytes that went out.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("GET /big.bin HTTP/3.0")) {
+            let bytes: usize = line
+                .split("\" 200 ")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(bytes < LEN && bytes >= got.len(), "{line}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no log line in {text:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
