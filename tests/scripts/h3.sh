@@ -7,7 +7,8 @@
 # client, built as ferry-cli's example) against Caddy (Debian's; HTTP/3 on by
 # default) and against ferry, so a client bug cannot pass for a ferry bug:
 # 200 with an ETag, 304 for If-None-Match, 206 for a Range, and Alt-Svc
-# advertising h3 on the HTTPS port.
+# advertising h3 on the HTTPS port. 3) Socket activation: a UDP socket passed
+# by "systemd" (ListenDatagram=) beside the TCP one carries HTTP/3.
 source "$(dirname "$0")/../lib/common.sh"
 need chromium chromium
 need chromedriver chromium-driver
@@ -135,4 +136,34 @@ get_checks caddy "$CPORT"
 get_checks ferry "$PORT"
 check "ferry: the interop requests were logged as HTTP/3.0" \
   bash -c "[ \$(grep -c '\"GET /readme.txt HTTP/3.0\" \(200\|304\|206\)' '$WORK/ferry.log') -ge 3 ]"
+
+# 3) systemd socket activation: the TCP socket as fd 3, a UDP one (ListenDatagram=)
+# on another port as fd 4; ferry must serve HTTP/3 on the passed UDP socket and
+# advertise its port.
+"$(command -v python3)" - "$FERRY" "$WORK" <<'PY' &
+import os, socket, sys
+ferry, work = sys.argv[1:3]
+t = socket.socket(); t.bind(("127.0.0.1", 0)); t.listen(128)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+for fd, s in ((3, t), (4, u)):
+    if s.fileno() != fd:
+        os.dup2(s.fileno(), fd)
+    os.set_inheritable(fd, True)
+open(work + "/ports.tmp", "w").write(f"{t.getsockname()[1]} {u.getsockname()[1]}\n")
+os.rename(work + "/ports.tmp", work + "/ports")
+env = dict(os.environ, LISTEN_FDS="2", LISTEN_PID=str(os.getpid()))
+os.execve(ferry, [ferry, "serve", work + "/site", "--listen", "127.0.0.1:1",
+                  "--tls-cert", work + "/cert.pem", "--tls-key", work + "/key.pem"], env)
+PY
+PIDS+=($!)
+for _ in $(seq 100); do [ -s "$WORK/ports" ] && break; sleep 0.05; done
+read -r TPORT UPORT <"$WORK/ports"
+for _ in $(seq 100); do
+  curl -s -o /dev/null --cacert "$WORK/ca.pem" "https://localhost:$TPORT/" && break
+  sleep 0.05
+done
+check "socket activation: Alt-Svc names the passed UDP socket's port" \
+  bash -c "curl -sS -o /dev/null -D - --cacert '$WORK/ca.pem' 'https://localhost:$TPORT/readme.txt' | grep -qi '^alt-svc: h3=\":$UPORT\"'"
+check "socket activation: HTTP/3 answers on the passed UDP socket" \
+  bash -c "'$H3' get 'https://localhost:$UPORT/readme.txt' --ca '$WORK/ca.pem' | grep -qx 'HTTP/3 200'"
 finish

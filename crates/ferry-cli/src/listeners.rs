@@ -46,8 +46,10 @@ where
             #[cfg(feature = "http3")]
             if let Some(h3) = h.http3 {
                 let udp = net::listen_udp(addr)?;
-                http3 = Some(udp.local_addr()?);
-                Arc::get_mut(&mut p).expect("not shared yet").alt_svc = h3.alt_svc(addr.port());
+                let at = udp.local_addr()?;
+                http3 = Some(at);
+                // The port QUIC is really on (systemd may pass another).
+                Arc::get_mut(&mut p).expect("not shared yet").alt_svc = h3.alt_svc(at.port());
                 datagrams.push(crate::quic::serve(p.clone(), settings, h, h3, udp)?);
             }
             crate::hyper_wire::serve(p, settings, Some(h.clone()))

@@ -106,10 +106,21 @@ impl Bound {
     }
 }
 
+/// The sockets systemd passed (`LISTEN_FDS`), read from the environment
+/// once (listenfd clears it), for the TCP listener and then the UDP one.
+fn passed_fds() -> std::sync::MutexGuard<'static, listenfd::ListenFd> {
+    static PASSED: std::sync::OnceLock<std::sync::Mutex<listenfd::ListenFd>> =
+        std::sync::OnceLock::new();
+    PASSED
+        .get_or_init(|| std::sync::Mutex::new(listenfd::ListenFd::from_env()))
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The main listening socket: the one systemd passed (socket activation,
 /// `LISTEN_FDS`), so restarts lose no connection attempts, else `addr`.
 pub(crate) fn listen_main(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
-    let passed = listenfd::ListenFd::from_env()
+    let passed = passed_fds()
         .take_tcp_listener(0)
         .context("LISTEN_FDS names a socket that is not a TCP listener")?;
     match passed {
@@ -123,7 +134,7 @@ pub(crate) fn listen_main(addr: SocketAddr) -> anyhow::Result<std::net::TcpListe
 /// one bound to `addr`; a port that cannot be bound is an error naming it.
 #[cfg_attr(not(feature = "http3"), allow(dead_code))]
 pub(crate) fn listen_udp(addr: SocketAddr) -> anyhow::Result<std::net::UdpSocket> {
-    let mut passed = listenfd::ListenFd::from_env();
+    let mut passed = passed_fds();
     for i in 1..passed.len() {
         if let Ok(Some(s)) = passed.take_udp_socket(i) {
             s.set_nonblocking(true)?;
