@@ -8,6 +8,7 @@
 #   N=5000 bash bench/callgrind.sh
 #   FERRY_BIN=/path/to/ferry bash bench/callgrind.sh
 #   SERVERS="ferry" bash bench/callgrind.sh  # ferry only
+#   FERRY_ARGS="--no-compress" SERVERS=ferry bash bench/callgrind.sh  # extra serve flags
 #   KEEP_TMP=1 bash bench/callgrind.sh       # keep callgrind.out.* for callgrind_annotate
 #   REQUEST=ims bash bench/callgrind.sh      # get (default), inm, ims or range:
 #                                            # the requests of bench/run.sh's rows 1, 2, 3, 6
@@ -107,7 +108,7 @@ one() {
     case $name in
     # One core, as in bench/run.sh: one tokio worker.
     ferry) cmd=(taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out"
-        "$FERRY_BIN" serve "$W" --listen "127.0.0.1:$port" --no-access-log) ;;
+        "$FERRY_BIN" serve "$W" --listen "127.0.0.1:$port" --no-access-log ${FERRY_ARGS:-}) ;;
     nginx) cmd=(valgrind --tool=callgrind --callgrind-out-file="$out"
         "$(command -v nginx)" -p "$T/nginx/" -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf"
         -g 'daemon off; master_process off;') ;;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real browser against `ferry serve --browse`: headless Chromium (Debian's chromium
 # and chromium-driver, driven with selenium) opens the listing, follows a link to a
-# file, reloads it, and ferry's access log must show the reload answered 304.
+# file, reloads it, and ferry's access log must show the reload answered 304;
+# then a single-page app's deep link loads through --fallback.
 # SCREENSHOT=path saves a picture of the listing.
 source "$(dirname "$0")/../lib/common.sh"
 need chromium chromium
@@ -68,5 +69,47 @@ lines = [l for l in open(log) if '"GET /docs/readme.txt"' in l]
 print("\n".join(lines))
 assert len(lines) >= 2, lines
 assert " 200 " in lines[0] and " 304 " in lines[-1], lines
+PY
+
+# A single-page app through --fallback: a deep link loads index.html (200),
+# whose script renders the route; a file request still gets the 404 page.
+mkdir -p "$WORK/spa"
+cat >"$WORK/spa/index.html" <<'HTML'
+<!doctype html><title>spa</title><h1 id=view>loading</h1><script src="/app.js"></script>
+HTML
+cat >"$WORK/spa/app.js" <<'JS'
+document.getElementById("view").textContent = "route " + location.pathname;
+JS
+printf '<!doctype html><title>not found</title>\n' >"$WORK/spa/404.html"
+start_ferry "$WORK/spa.log" serve "$WORK/spa" --fallback /index.html --error-page 404=/404.html
+
+check "chromium: an SPA deep link loads the app through the fallback" \
+  "$VENV/bin/python" - "$FERRY_URL" "$WORK/spa.log" <<'PY'
+import sys, time
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+url, log = sys.argv[1], sys.argv[2]
+opts = webdriver.ChromeOptions()
+opts.binary_location = "/usr/bin/chromium"
+for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+          "--disable-background-networking", "--disable-dev-shm-usage"]:
+    opts.add_argument(a)
+drv = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+try:
+    drv.get(url + "/users/7/settings")
+    view = drv.find_element(By.ID, "view").text
+    assert view == "route /users/7/settings", view
+    drv.get(url + "/missing.png")
+    assert drv.title == "not found", drv.title
+    time.sleep(0.3)
+finally:
+    drv.quit()
+text = open(log).read()
+print(text)
+assert '"GET /users/7/settings" 200 ' in text, text
+assert '"GET /app.js" 200 ' in text, text
+assert '"GET /missing.png" 404 ' in text, text
 PY
 finish

@@ -34,6 +34,9 @@ pub(crate) struct Entry<'a> {
     pub(crate) user_agent: Option<&'a str>,
     /// The host asked for (the target's authority, or Host): which site.
     pub(crate) host: Option<&'a str>,
+    /// The response's Content-Encoding (JSON only: the other formats are
+    /// the standard ones log analysers parse).
+    pub(crate) content_encoding: Option<&'a str>,
 }
 
 /// Where lines go.
@@ -138,6 +141,8 @@ fn format_line(format: Format, e: &Entry<'_>, now: SystemTime) -> String {
             opt_json_str(&mut s, e.referer);
             s.push_str(",\"user_agent\":");
             opt_json_str(&mut s, e.user_agent);
+            s.push_str(",\"content_encoding\":");
+            opt_json_str(&mut s, e.content_encoding);
             s.push_str("}\n");
             s
         }
@@ -197,6 +202,7 @@ mod tests {
             referer: None,
             user_agent: ua,
             host: None,
+            content_encoding: None,
         }
     }
 
@@ -214,8 +220,13 @@ mod tests {
         );
         assert_eq!(
             format_line(Format::Json, &entry("/\u{1}\"\\ü", None), t),
-            "{\"time\":971186136.000,\"remote\":\"192.0.2.7\",\"method\":\"GET\",\"target\":\"/\\u0001\\\"\\\\ü\",\"version\":\"HTTP/1.1\",\"host\":null,\"status\":206,\"bytes\":1000,\"duration_ms\":1.500,\"referer\":null,\"user_agent\":null}\n"
+            "{\"time\":971186136.000,\"remote\":\"192.0.2.7\",\"method\":\"GET\",\"target\":\"/\\u0001\\\"\\\\ü\",\"version\":\"HTTP/1.1\",\"host\":null,\"status\":206,\"bytes\":1000,\"duration_ms\":1.500,\"referer\":null,\"user_agent\":null,\"content_encoding\":null}\n"
         );
+        let coded = Entry {
+            content_encoding: Some("zstd"),
+            ..entry("/a.css", None)
+        };
+        assert!(format_line(Format::Json, &coded, t).ends_with(",\"content_encoding\":\"zstd\"}\n"));
         assert_eq!(
             format_line(Format::Short, &e, t),
             "192.0.2.7 \"GET /a b.txt?x=\\\"1\\\"\" 206 1000 1.500ms\n"

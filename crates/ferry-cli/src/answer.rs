@@ -1,5 +1,6 @@
 //! ferry's own short answers (400, 421, 431, 505, the health check, the
-//! redirect listener's 308, the proxy's 404/413/502/504): one builder, so
+//! redirect listener's 308, the proxy's 404/413/502/504, a site policy's
+//! 301/302/307/308, 401, 403, 503): one builder, so
 //! every listener and protocol sends the same fields.
 use ferry::Body;
 use http::header::{self, HeaderValue};
@@ -37,8 +38,13 @@ pub(crate) fn text(status: StatusCode, method: &Method) -> Response<Body> {
 fn reason(status: StatusCode) -> &'static str {
     match status.as_u16() {
         200 => "ok\n",
+        301 => "301 Moved Permanently\n",
+        302 => "302 Found\n",
+        307 => "307 Temporary Redirect\n",
         308 => "308 Permanent Redirect\n",
         400 => "400 Bad Request\n",
+        401 => "401 Unauthorized\n",
+        403 => "403 Forbidden\n",
         404 => "404 Not Found\n",
         405 => "405 Method Not Allowed\n",
         413 => "413 Content Too Large\n",
@@ -48,6 +54,7 @@ fn reason(status: StatusCode) -> &'static str {
         502 => "502 Bad Gateway\n",
         504 => "504 Gateway Timeout\n",
         501 => "501 Not Implemented\n",
+        503 => "503 Service Unavailable\n",
         505 => "505 HTTP Version Not Supported\n",
         _ if status.is_client_error() => "400 Bad Request\n",
         _ => "500 Internal Server Error\n",

@@ -49,6 +49,9 @@ pub(crate) enum Command {
     /// file) without starting: the root, types, cache rules, certificates.
     /// Exit 0 when they are good, 2 with the reason otherwise.
     CheckConfig(Box<ServeArgs>),
+    /// Read a password (from the terminal without echo, or stdin) and print
+    /// a hash of it for `--basic-auth GLOB=USER:HASH`.
+    HashPassword(HashPasswordArgs),
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +135,13 @@ pub(crate) struct ProxyArgs {
     )]
     pub(crate) sendfile_root: Vec<PathBuf>,
 
+    /// Never compress on the fly: by default `--static` files and handed-off
+    /// files of a compressible type (by the application's Content-Type) with
+    /// no precompressed sibling the client accepts are sent as zstd, br or
+    /// gzip, as `ferry serve` does.
+    #[arg(long, env = "FERRY_NO_COMPRESS")]
+    pub(crate) no_compress: bool,
+
     /// Serve PREFIX from DIR directly, without the upstream (collected static
     /// files; precompressed siblings and immutable caching for fingerprinted
     /// names). Repeatable (in FERRY_STATIC, comma-separated).
@@ -175,6 +185,16 @@ pub(crate) struct ProxyArgs {
     /// per response, the upstream's `X-Accel-Buffering: no` does the same.
     #[arg(long, env = "FERRY_NO_RESPONSE_BUFFERING")]
     pub(crate) no_response_buffering: bool,
+}
+
+/// `zstd=9`: a coding (as `--formats` names it) and a level; the level's
+/// range per coding is checked where the server is built.
+pub(crate) fn parse_coding_level(v: &str) -> Result<(Format, i32), String> {
+    let err = || format!("{v:?}: expected CODING=LEVEL, e.g. zstd=9 (zstd, br or gzip)");
+    let (coding, level) = v.split_once('=').ok_or_else(err)?;
+    let coding = Format::from_str(coding.trim(), true).map_err(|_| err())?;
+    let level = level.trim().parse().map_err(|_| err())?;
+    Ok((coding, level))
 }
 
 /// `1048576`, `512k`, `1m`, `2g` (binary multiples, as nginx reads them).
@@ -233,8 +253,9 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "FERRY_S3_ALLOW_HTTP")]
     pub(crate) s3_allow_http: bool,
 
-    /// Object storage: seconds a request to the store may take before the
-    /// client gets 502.
+    /// Object storage: seconds the store may take to answer a request (else
+    /// the client gets 502), or stay silent in the middle of a body (else the
+    /// response is aborted); a body that keeps flowing is not cut.
     #[arg(
         long,
         value_name = "SECS",
@@ -258,6 +279,47 @@ pub(crate) struct ServeArgs {
     /// Never serve precompressed siblings (.br, .zst, .gz), even when accepted.
     #[arg(long, env = "FERRY_NO_PRECOMPRESSED")]
     pub(crate) no_precompressed: bool,
+
+    /// Never compress on the fly. By default a compressible file (text, JSON,
+    /// SVG…; 1 KiB to --compress-max-size) that has no precompressed sibling
+    /// the client accepts is sent as zstd, br or gzip, by Accept-Encoding;
+    /// range requests always get the file as it is.
+    #[arg(long, env = "FERRY_NO_COMPRESS")]
+    pub(crate) no_compress: bool,
+
+    /// Level of on-the-fly compression, `CODING=LEVEL` (zstd 1-19, br 0-11,
+    /// gzip 1-9; defaults zstd=9, br=5, gzip=6); repeatable (in
+    /// FERRY_COMPRESS_LEVEL, comma-separated).
+    #[arg(
+        long = "compress-level",
+        value_name = "CODING=LEVEL",
+        value_delimiter = ',',
+        value_parser = parse_coding_level,
+        env = "FERRY_COMPRESS_LEVEL"
+    )]
+    pub(crate) compress_levels: Vec<(Format, i32)>,
+
+    /// Memory for compressed variants kept for reuse, per site (`k`, `m`, `g`
+    /// suffixes), so a hot file is compressed once; 0 compresses every time.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "32m",
+        value_parser = parse_size,
+        env = "FERRY_COMPRESS_CACHE_SIZE"
+    )]
+    pub(crate) compress_cache_size: u64,
+
+    /// Largest file compressed on the fly (`k`, `m`, `g` suffixes); larger
+    /// ones are sent as they are.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "8m",
+        value_parser = parse_size,
+        env = "FERRY_COMPRESS_MAX_SIZE"
+    )]
+    pub(crate) compress_max_size: u64,
 
     /// Open and stat every file on every request instead of keeping recently
     /// served files open (the cache is invalidated by inotify, so changes are
@@ -313,6 +375,146 @@ pub(crate) struct ServeArgs {
         env = "FERRY_DEFAULT_TYPE"
     )]
     pub(crate) default_type: String,
+
+    #[command(flatten)]
+    pub(crate) site: SiteArgs,
+}
+
+/// `ferry serve`'s site policy: SPA fallback, error pages, header, redirect
+/// and rewrite rules, CORS, basic auth, maintenance (`crate::policy`).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SiteArgs {
+    /// Single-page apps: answer GET/HEAD of a missing path with this file of
+    /// the root (e.g. /index.html), 200 with its own validators.
+    #[arg(long, value_name = "PATH", env = "FERRY_FALLBACK")]
+    pub(crate) fallback: Option<String>,
+
+    /// Which missing paths get --fallback: `no-extension` (the last segment
+    /// has no `.`, so /app/users/7 but not /app.js) or `any`.
+    #[arg(
+        long,
+        value_name = "WHICH",
+        default_value = "no-extension",
+        env = "FERRY_FALLBACK_ON"
+    )]
+    pub(crate) fallback_on: FallbackOn,
+
+    /// The body of an error, `CODE=PATH` (400, 401, 403, 404, 500-599 or
+    /// `5xx`; PATH a file of the root), sent with the error status and
+    /// `Cache-Control: no-store`; repeatable.
+    #[arg(long = "error-page", value_name = "CODE=PATH")]
+    pub(crate) error_pages: Vec<String>,
+
+    /// A response header by path, `GLOB=Name: value` (an empty value removes
+    /// it); repeatable, the first matching GLOB wins (repeat it for several
+    /// headers). Framing, hop-by-hop and validator headers cannot be set.
+    #[arg(long = "header-rule", value_name = "GLOB=NAME: VALUE")]
+    pub(crate) header_rules: Vec<String>,
+
+    /// Redirect by path, `GLOB=CODE:TARGET` (301, 302, 307, 308; `$path` in
+    /// TARGET is the request path; the query is kept); repeatable, first
+    /// match wins.
+    #[arg(long = "redirect", value_name = "GLOB=CODE:TARGET")]
+    pub(crate) redirects: Vec<String>,
+
+    /// Serve another file of the root for a path, `GLOB=/other/file`;
+    /// repeatable, first match wins.
+    #[arg(long = "rewrite", value_name = "GLOB=PATH")]
+    pub(crate) rewrites: Vec<String>,
+
+    /// CORS: an origin allowed to read responses (`https://app.example`, or
+    /// `*` for any); repeatable (in FERRY_CORS_ALLOW_ORIGIN, comma-separated).
+    #[arg(
+        long,
+        value_name = "ORIGIN",
+        value_delimiter = ',',
+        env = "FERRY_CORS_ALLOW_ORIGIN"
+    )]
+    pub(crate) cors_allow_origin: Vec<String>,
+
+    /// CORS: methods a preflight may ask for, comma-separated.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "GET,HEAD",
+        env = "FERRY_CORS_ALLOW_METHODS"
+    )]
+    pub(crate) cors_allow_methods: Vec<String>,
+
+    /// CORS: request headers a preflight may ask for, comma-separated.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        env = "FERRY_CORS_ALLOW_HEADERS"
+    )]
+    pub(crate) cors_allow_headers: Vec<String>,
+
+    /// CORS: seconds a browser may cache a preflight answer.
+    #[arg(
+        long,
+        value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(0..=86_400),
+        env = "FERRY_CORS_MAX_AGE"
+    )]
+    pub(crate) cors_max_age: Option<u64>,
+
+    /// HTTP basic auth by path, `GLOB=USER:HASH` with a bcrypt or argon2 hash
+    /// from `ferry hash-password` (never a plaintext password); repeatable,
+    /// the first matching GLOB wins (repeat it for several users).
+    #[arg(long = "basic-auth", value_name = "GLOB=USER:HASH")]
+    pub(crate) basic_auth: Vec<String>,
+
+    /// Allow --basic-auth on a plain-HTTP listener (passwords in clear on
+    /// the wire); without it such a configuration is refused at start.
+    #[arg(long, env = "FERRY_AUTH_ALLOW_INSECURE")]
+    pub(crate) auth_allow_insecure: bool,
+
+    /// Answer every request with 503 and Retry-After (and the 503
+    /// --error-page, if any).
+    #[arg(long, env = "FERRY_MAINTENANCE")]
+    pub(crate) maintenance: bool,
+
+    /// Maintenance while this file exists (checked at most once a second).
+    #[arg(long, value_name = "FILE", env = "FERRY_MAINTENANCE_FILE")]
+    pub(crate) maintenance_file: Option<PathBuf>,
+
+    /// Maintenance: the Retry-After seconds.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 120,
+        value_parser = clap::value_parser!(u64).range(0..=31_536_000),
+        env = "FERRY_MAINTENANCE_RETRY_AFTER"
+    )]
+    pub(crate) maintenance_retry_after: u64,
+}
+
+/// Which missing paths `--fallback` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FallbackOn {
+    /// Paths whose last segment has no extension (`/app/users/7`).
+    NoExtension,
+    /// Every missing path.
+    Any,
+}
+
+/// `ferry hash-password`.
+#[derive(Debug, Args)]
+pub(crate) struct HashPasswordArgs {
+    /// The hash to write.
+    #[arg(long, value_name = "ALGORITHM", default_value = "bcrypt")]
+    pub(crate) algorithm: HashAlgorithm,
+}
+
+/// A password hash `--basic-auth` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum HashAlgorithm {
+    /// bcrypt, cost 10 (`$2b$10$…`).
+    Bcrypt,
+    /// Argon2id, m=19 MiB, t=2, p=1 (a PHC string, `$argon2id$…`).
+    Argon2,
 }
 
 /// Flags every server command shares.

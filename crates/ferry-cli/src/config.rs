@@ -112,7 +112,7 @@ impl Provenance {
 /// setting came from.
 pub(crate) fn argv() -> anyhow::Result<(Vec<OsString>, Provenance)> {
     let argv: Vec<OsString> = std::env::args_os().collect();
-    let (out, from_file, sites) = merge(argv)?;
+    let (out, from_file, sites) = merge(argv, |p| std::fs::read_to_string(p))?;
     let matches = crate::args::Cli::command()
         .try_get_matches_from(&out)
         .ok()
@@ -129,7 +129,12 @@ pub(crate) fn argv() -> anyhow::Result<(Vec<OsString>, Provenance)> {
 
 type FromFile = HashMap<String, PathBuf>;
 
-fn merge(argv: Vec<OsString>) -> anyhow::Result<(Vec<OsString>, FromFile, Vec<SiteSpec>)> {
+/// `argv` with the settings of the file its `--config` names, read by
+/// `read` (the file system; the fuzz target's bytes).
+pub(crate) fn merge(
+    argv: Vec<OsString>,
+    read: impl Fn(&Path) -> std::io::Result<String>,
+) -> anyhow::Result<(Vec<OsString>, FromFile, Vec<SiteSpec>)> {
     // A first pass that does not insist on DIR: the file may give `root`.
     let lenient = crate::args::Cli::command()
         .mut_subcommand("serve", |c| c.mut_arg("dir", |a| a.required(false)))
@@ -145,8 +150,8 @@ fn merge(argv: Vec<OsString>) -> anyhow::Result<(Vec<OsString>, FromFile, Vec<Si
     let Some(path) = sm.try_get_one::<PathBuf>("config").ok().flatten().cloned() else {
         return Ok((argv, FromFile::new(), Vec::new()));
     };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    let text =
+        read(&path).with_context(|| format!("cannot read the config file {}", path.display()))?;
     let table: toml::Table =
         toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
     let cmd = lenient

@@ -200,6 +200,9 @@ impl Decoder {
                 if seen + line + 2 > MAX_TRAILERS {
                     return Err(bad("trailer section too long"));
                 }
+                if !trailer_line(&buf[..line]) {
+                    return Err(bad("a trailer line that is not a field"));
+                }
                 self.state = State::Trailers(seen + line + 2);
                 Ok(Step::Skip(line + 2))
             }
@@ -273,46 +276,103 @@ fn chunk_size(line: &[u8]) -> io::Result<u64> {
         .iter()
         .position(|b| !b.is_ascii_hexdigit())
         .unwrap_or(line.len());
-    if digits == 0 || digits > 16 {
+    if digits == 0 || digits > 16 || !chunk_ext(&line[digits..]) {
         return Err(bad("invalid chunk size"));
-    }
-    match &line[digits..] {
-        [] => {}
-        // chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] )
-        [b' ' | b'\t' | b';', ..]
-            if line[digits..]
-                .iter()
-                .all(|&b| b == b'\t' || (b' '..0x7f).contains(&b)) => {}
-        _ => return Err(bad("invalid chunk size")),
     }
     let hex = std::str::from_utf8(&line[..digits]).map_err(|_| bad("invalid chunk size"))?;
     u64::from_str_radix(hex, 16).map_err(|_| bad("invalid chunk size"))
 }
 
+/// RFC 9112 §7.1.1: `chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS
+/// ext-val ] )`, `ext-val = token / quoted-string`. Anything else after the
+/// size (`0 x`, a second number) is refused: a recipient that read it
+/// differently would see another body end (request smuggling). Whitespace
+/// alone after the size is tolerated, as nginx does.
+fn chunk_ext(mut s: &[u8]) -> bool {
+    fn bws(s: &[u8]) -> &[u8] {
+        let n = s.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+        &s[n..]
+    }
+    fn token(s: &[u8]) -> Option<&[u8]> {
+        let n = s.iter().take_while(|&&b| is_tchar(b)).count();
+        (n > 0).then_some(&s[n..])
+    }
+    fn quoted(s: &[u8]) -> Option<&[u8]> {
+        let mut i = 1;
+        while i < s.len() {
+            match s[i] {
+                b'"' => return Some(&s[i + 1..]),
+                b'\\'
+                    if i + 1 < s.len()
+                        && s[i + 1] != 0x7f
+                        && (s[i + 1] >= b' ' || s[i + 1] == b'\t') =>
+                {
+                    i += 2
+                }
+                b'\t' | b' '..=0x7e | 0x80..=0xff if s[i] != 0x7f => i += 1,
+                _ => return None,
+            }
+        }
+        None
+    }
+    loop {
+        s = bws(s);
+        match s {
+            [] => return true,
+            [b';', rest @ ..] => s = bws(rest),
+            _ => return false,
+        }
+        let Some(rest) = token(s) else { return false };
+        s = rest;
+        let after = bws(s);
+        if let [b'=', rest @ ..] = after {
+            let v = bws(rest);
+            let next = if v.first() == Some(&b'"') {
+                quoted(v)
+            } else {
+                token(v)
+            };
+            let Some(next) = next else { return false };
+            s = next;
+        }
+    }
+}
+
+/// RFC 9110 §5.6.2 `tchar`: the characters of a token.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// RFC 9112 §7.1.2: a trailer line is a field line, `field-name ":" …`. A
+/// line that is not (a request line smuggled after the last chunk) is refused.
+fn trailer_line(line: &[u8]) -> bool {
+    let name = line.iter().take_while(|&&b| is_tchar(b)).count();
+    name > 0 && line.get(name) == Some(&b':')
+}
+
+/// Decodes `wire` fed to the decoder in pieces of `step` bytes: the body,
+/// and how many bytes are left after it; for tests and the fuzz targets.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn decode(framing: Framing, wire: &[u8], step: usize) -> io::Result<(Vec<u8>, usize)> {
+    let mut d = Decoder::new(framing);
+    let (mut body, mut at, mut avail) = (Vec::new(), 0, 0);
+    loop {
+        match d.step(&wire[at..avail])? {
+            Step::Data(n) => {
+                body.extend_from_slice(&wire[at..at + n]);
+                at += n;
+            }
+            Step::Skip(n) => at += n,
+            Step::End(n) => return Ok((body, wire.len() - at - n)),
+            Step::More if avail == wire.len() => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Step::More => avail = (avail + step.max(1)).min(wire.len()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Decodes `wire` fed in pieces of `step` bytes: the body, and the
-    /// bytes left after it.
-    fn decode(framing: Framing, wire: &[u8], step: usize) -> io::Result<(Vec<u8>, usize)> {
-        let mut d = Decoder::new(framing);
-        let (mut body, mut at, mut avail) = (Vec::new(), 0, 0);
-        loop {
-            match d.step(&wire[at..avail])? {
-                Step::Data(n) => {
-                    body.extend_from_slice(&wire[at..at + n]);
-                    at += n;
-                }
-                Step::Skip(n) => at += n,
-                Step::End(n) => return Ok((body, wire.len() - at - n)),
-                Step::More if avail == wire.len() => {
-                    return Err(io::ErrorKind::UnexpectedEof.into())
-                }
-                Step::More => avail = (avail + step).min(wire.len()),
-            }
-        }
-    }
 
     #[test]
     fn chunked_rfc_9112_7_1() {
@@ -323,12 +383,18 @@ mod tests {
             assert_eq!(left, 4, "the next request's bytes stay");
         }
         for bad in [
-            &b"4\nWiki\r\n0\r\n\r\n"[..],   // bare LF
-            b"4\r\nWikiX\r\n0\r\n\r\n",     // data longer than its size
-            b"x\r\n",                       // not hex
-            b"10000000000000000\r\n",       // over 64 bits
-            b"-1\r\n",                      // sign
-            b"4 \x01\r\nWiki\r\n0\r\n\r\n", // control byte in an extension
+            &b"4\nWiki\r\n0\r\n\r\n"[..],        // bare LF
+            b"4\r\nWikiX\r\n0\r\n\r\n",          // data longer than its size
+            b"x\r\n",                            // not hex
+            b"10000000000000000\r\n",            // over 64 bits
+            b"-1\r\n",                           // sign
+            b"4 \x01\r\nWiki\r\n0\r\n\r\n",      // control byte in an extension
+            b"0 x\r\n\r\n",                      // junk after the size, not `;ext`
+            b"4 4\r\nWiki\r\n0\r\n\r\n",         // a second size
+            b"4;\r\nWiki\r\n0\r\n\r\n",          // `;` without a name
+            b"4;a=\"x\r\nWiki\r\n0\r\n\r\n",     // unterminated quoted value
+            b"0\r\nGET /admin HTTP/1.1\r\n\r\n", // a request line as a trailer
+            b"0\r\n: v\r\n\r\n",                 // a trailer without a name
         ] {
             assert!(decode(Framing::Chunked, bad, 3).is_err(), "{bad:?}");
         }
@@ -354,6 +420,17 @@ mod tests {
         assert!(decode(Framing::Chunked, &many, 4096).is_err());
         let ok = b"0\r\nx: abc\r\ny: def\r\n\r\n";
         assert!(decode(Framing::Chunked, ok, 3).is_ok());
+        // Extensions per §7.1.1 are read and ignored.
+        for ok in [
+            &b"4;a\r\nWiki\r\n0\r\n\r\n"[..],
+            b"4 ; a = b ;c=\"q \\\" ;\"\r\nWiki\r\n0 \r\n\r\n",
+        ] {
+            assert_eq!(
+                decode(Framing::Chunked, ok, 3).unwrap().0,
+                b"Wiki",
+                "{ok:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,4 +1,7 @@
-//! The `ferry` command: `ferry serve DIR`.
+//! The `ferry` command: `ferry serve DIR`, `ferry proxy`, and the rest.
+//!
+//! A library only so that the fuzz targets can reach its parsers
+//! ([`fuzz`], feature `fuzzing`); the binary (`src/bin.rs`) calls [`main`].
 #![forbid(unsafe_code)]
 
 mod accesslog;
@@ -8,6 +11,8 @@ mod args;
 mod certs;
 mod config;
 mod framing;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 mod h1;
 mod host;
 mod hyper_wire;
@@ -17,6 +22,7 @@ mod metrics;
 mod net;
 mod observe;
 mod pipeline;
+mod policy;
 mod precompress;
 mod proxy;
 #[cfg(feature = "http3")]
@@ -30,7 +36,8 @@ use anyhow::{bail, Context as _};
 use clap::Parser as _;
 use std::process::ExitCode;
 
-fn main() -> ExitCode {
+/// Runs the command line of this process; what the `ferry` binary does.
+pub fn main() -> ExitCode {
     let (argv, provenance) = match config::argv() {
         Ok(x) => x,
         Err(e) => {
@@ -86,10 +93,15 @@ fn serve_bucket(
         .with_context(|| format!("cannot list {url}"))?;
     // Built again: the check's connections belong to a runtime that ends with it.
     let sites = bucket_sites(a, url)?;
-    let reload = || -> anyhow::Result<_> {
+    check_auth_transport(a, &sites, https)?;
+    let reload = move || -> anyhow::Result<_> {
         let (a, _) = reparse()?;
         match a.dir.as_deref().and_then(|d| d.to_str()) {
-            Some(url) if url.starts_with("s3://") => bucket_sites(&a, url),
+            Some(url) if url.starts_with("s3://") => {
+                let sites = bucket_sites(&a, url)?;
+                check_auth_transport(&a, &sites, https)?;
+                Ok(sites)
+            }
             _ => bail!("the root changed from a bucket to a directory: restart to apply"),
         }
     };
@@ -133,8 +145,14 @@ fn bucket_sites(
     let svc = ferry::ServeDir::new(bucket_store(a, url)?)
         .hidden(hidden(a))
         .cache_policy(cache_policy(a)?)
-        .browse(a.browse);
-    Ok(sites::Sites::single(svc, None))
+        .browse(a.browse)
+        .compress(compress(a)?);
+    let policy = policy::Policy::new(&a.site)?.map(std::sync::Arc::new);
+    Ok(sites::Sites::single(sites::Site {
+        svc,
+        cert: None,
+        policy,
+    }))
 }
 
 fn bucket_store(
@@ -165,9 +183,13 @@ fn bucket_store(
     let s3 = b
         // Set key by key: replacing the client options would drop what
         // from_env read (AWS_ALLOW_HTTP, proxies).
+        // No overall request timeout (object_store's is connect-to-last-byte,
+        // so it would cut a big object sent to a slow client): the store
+        // enforces --store-timeout on answers and body stalls itself. A day
+        // stays as a backstop.
         .with_config(
             AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
-            format!("{}s", timeout.as_secs()),
+            "86400s",
         )
         .with_config(
             AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
@@ -184,6 +206,7 @@ fn bucket_store(
         ferry::store::bucket::BucketStore::new(std::sync::Arc::new(s3), prefix)
             .precompressed(!a.no_precompressed)
             .metadata_ttl(Some(Duration::from_secs(a.metadata_ttl)))
+            .timeout(Some(timeout))
             .content_types(mime_table(a)?),
     )
 }
@@ -255,7 +278,7 @@ fn run(cli: args::Cli, provenance: &config::Provenance) -> anyhow::Result<()> {
         args::Command::Serve(a) => Some(&a.server),
         args::Command::CheckConfig(_) => None,
         args::Command::Proxy(a) => Some(&a.server),
-        args::Command::Precompress(_) => None,
+        args::Command::Precompress(_) | args::Command::HashPassword(_) => None,
     };
     if server.and_then(|s| s.metrics).is_some() {
         metrics::install()?;
@@ -265,6 +288,7 @@ fn run(cli: args::Cli, provenance: &config::Provenance) -> anyhow::Result<()> {
         args::Command::Serve(a) => serve(&a, provenance, false),
         args::Command::Proxy(a) => proxy::run(*a),
         args::Command::Precompress(a) => precompress::run(&a),
+        args::Command::HashPassword(a) => policy::password::run(&a),
     }
 }
 
@@ -288,6 +312,7 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
     let tls = fallback || sites.has_certs();
     tls::check_https_flags(&a.tls, tls)?;
     check_site_certs(fallback, &sites, tls)?;
+    check_auth_transport(a, &sites, tls)?;
     let what = match (&a.dir, provenance.sites.len()) {
         (Some(d), 0) => format!("serving {}", d.display()),
         (_, n) => format!("serving {n} site{} by Host", if n == 1 { "" } else { "s" }),
@@ -334,6 +359,7 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
         }
         let sites = fs_sites(&a, &provenance)?;
         check_site_certs(fallback, &sites, tls)?;
+        check_auth_transport(&a, &sites, tls)?;
         if (a.tls.has_certificate() || sites.has_certs()) != tls {
             eprintln!("ferry: HTTPS turned on or off: it applies after a restart");
         }
@@ -358,6 +384,24 @@ fn check_site_certs(
     Ok(())
 }
 
+/// `--basic-auth` on a listener without TLS (plain HTTP/1.1 or h2c) sends
+/// passwords in clear: refused (the configuration check fails, so ferry does
+/// not start, or a reload keeps the old sites) unless `--auth-allow-insecure`.
+fn check_auth_transport<S: ferry::Store>(
+    a: &args::ServeArgs,
+    sites: &sites::Sites<S>,
+    tls: bool,
+) -> anyhow::Result<()> {
+    if sites.uses_auth() && !tls && !a.site.auth_allow_insecure {
+        bail!(
+            "--basic-auth on a plain-HTTP listener would send passwords in clear: serve HTTPS \
+             (--tls-cert or --acme-domain), or allow it with --auth-allow-insecure (e.g. behind \
+             a TLS-terminating proxy)"
+        );
+    }
+    Ok(())
+}
+
 /// Every site of `ferry serve` on directories: the top-level root (the
 /// default site when there are `[[site]]` tables) and each `[[site]]`.
 fn fs_sites(
@@ -368,7 +412,16 @@ fn fs_sites(
     if let Some(dir) = &a.dir {
         let from = format!("root from {}", provenance.of("dir", "DIR", "FERRY_ROOT"));
         let svc = fs_service(a, dir, &from)?;
-        out.add(sites::Site { svc, cert: None }, &[], true)?;
+        let policy = site_policy(a, dir).with_context(|| from.clone())?;
+        out.add(
+            sites::Site {
+                svc,
+                cert: None,
+                policy,
+            },
+            &[],
+            true,
+        )?;
     }
     for spec in &provenance.sites {
         let sa = spec.args(a)?;
@@ -379,7 +432,8 @@ fn fs_sites(
             (None, None) => None,
             _ => bail!("{}: `tls-cert` and `tls-key` go together", spec.name),
         };
-        out.add(sites::Site { svc, cert }, &spec.hosts, spec.default)
+        let policy = site_policy(&sa, dir).with_context(|| spec.name.clone())?;
+        out.add(sites::Site { svc, cert, policy }, &spec.hosts, spec.default)
             .with_context(|| {
                 if a.dir.is_some() && spec.default {
                     format!(
@@ -397,6 +451,18 @@ fn fs_sites(
         );
     }
     Ok(out)
+}
+
+/// A directory site's policy, with the files it names checked in `dir`.
+fn site_policy(
+    a: &args::ServeArgs,
+    dir: &std::path::Path,
+) -> anyhow::Result<Option<std::sync::Arc<policy::Policy>>> {
+    let Some(p) = policy::Policy::new(&a.site)? else {
+        return Ok(None);
+    };
+    p.check_files(dir)?;
+    Ok(Some(std::sync::Arc::new(p)))
 }
 
 /// One directory's service with `a`'s settings; `from` says where `dir` came
@@ -429,5 +495,34 @@ fn fs_service(
     Ok(ferry::ServeDir::new(store)
         .hidden(hidden(a))
         .cache_policy(cache_policy(a)?)
-        .browse(a.browse))
+        .browse(a.browse)
+        .compress(compress(a)?))
+}
+
+/// On-the-fly compression as the flags set it; `None` with --no-compress.
+fn compress(a: &args::ServeArgs) -> anyhow::Result<Option<ferry::compress::Compress>> {
+    use ferry::proto::ContentCoding;
+    if a.no_compress {
+        return Ok(None);
+    }
+    let mut c = ferry::compress::Compress::new()
+        .cache_size(usize::try_from(a.compress_cache_size).unwrap_or(usize::MAX))
+        .max_size(a.compress_max_size);
+    for &(format, level) in &a.compress_levels {
+        let (coding, name) = match format {
+            args::Format::Br => (ContentCoding::Br, "br"),
+            args::Format::Zstd => (ContentCoding::Zstd, "zstd"),
+            args::Format::Gzip => (ContentCoding::Gzip, "gzip"),
+        };
+        let range = ferry::compress::Compress::levels(coding);
+        if !range.contains(&level) {
+            bail!(
+                "--compress-level {name}={level}: {name}'s levels are {}-{}",
+                range.start(),
+                range.end()
+            );
+        }
+        c = c.level(coding, level);
+    }
+    Ok(Some(c))
 }

@@ -328,6 +328,7 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let gauge = open.metrics && gauged;
+    let mut failing = AcceptFailures::default();
     loop {
         // At --max-connections, stop accepting: new connections wait in the
         // listen queue, as with nginx's worker_connections.
@@ -343,12 +344,19 @@ async fn accept_loop(
             biased;
             _ = stop.changed() => return,
             accepted = listener.accept() => match accepted {
-                Ok(s) => s,
+                Ok(s) => {
+                    if let Some(line) = failing.accepted() {
+                        eprintln!("{line}");
+                    }
+                    s
+                }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
                     if e.kind() != io::ErrorKind::WouldBlock {
-                        eprintln!("ferry: accept: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        if let Some(line) = failing.failed(&e) {
+                            eprintln!("{line}");
+                        }
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
                     }
                     continue;
                 }
@@ -376,6 +384,37 @@ async fn accept_loop(
             },
             span,
         ));
+    }
+}
+
+/// How long the accept loop waits after a failed `accept` (EMFILE, ENFILE,
+/// ENOBUFS…) before trying again: no busy loop while descriptors are short.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// A run of failed `accept`s, so that running out of descriptors logs one
+/// line when it starts and one when it ends instead of one per retry (20 a
+/// second per worker, for as long as it lasts).
+#[derive(Debug, Default)]
+struct AcceptFailures {
+    run: u64,
+}
+
+impl AcceptFailures {
+    /// A failure: the line to log, for the first of a run only.
+    fn failed(&mut self, e: &io::Error) -> Option<String> {
+        self.run += 1;
+        (self.run == 1).then(|| {
+            format!(
+                "ferry: accept: {e}; retrying every {} ms",
+                ACCEPT_BACKOFF.as_millis()
+            )
+        })
+    }
+
+    /// A success: the line to log when it ends a run of failures.
+    fn accepted(&mut self) -> Option<String> {
+        let run = std::mem::take(&mut self.run);
+        (run > 0).then(|| format!("ferry: accept: resumed after {run} failed attempts"))
     }
 }
 
@@ -577,5 +616,30 @@ impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Deadline<I> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AcceptFailures;
+    use std::io;
+
+    #[test]
+    fn a_run_of_accept_failures_logs_its_start_and_its_end_once() {
+        let mut f = AcceptFailures::default();
+        let emfile = io::Error::from_raw_os_error(24);
+        assert_eq!(f.accepted(), None, "no run, nothing to say");
+        let first = f.failed(&emfile).expect("the first failure is logged");
+        assert!(first.starts_with("ferry: accept: "), "{first}");
+        assert!(first.ends_with("retrying every 50 ms"), "{first}");
+        for _ in 0..99 {
+            assert_eq!(f.failed(&emfile), None, "later failures are not");
+        }
+        assert_eq!(
+            f.accepted().as_deref(),
+            Some("ferry: accept: resumed after 100 failed attempts")
+        );
+        assert_eq!(f.accepted(), None, "a second success ends nothing");
+        assert!(f.failed(&emfile).is_some(), "a new run is logged again");
     }
 }

@@ -29,6 +29,16 @@ pub(crate) struct Record {
     referer: Option<HeaderValue>,
     user_agent: Option<HeaderValue>,
     host: Option<HeaderValue>,
+    /// The response's Content-Encoding (on-the-fly or precompressed).
+    content_encoding: Option<HeaderValue>,
+}
+
+impl Record {
+    /// Notes what of the response the log line shows besides its status and
+    /// length: the content coding chosen.
+    pub(crate) fn response(&mut self, headers: &http::HeaderMap) {
+        self.content_encoding = headers.get(header::CONTENT_ENCODING).cloned();
+    }
 }
 
 /// How a response left.
@@ -65,6 +75,7 @@ impl Observer {
             referer: self.log.as_ref().and_then(|_| h(header::REFERER)),
             user_agent: self.log.as_ref().and_then(|_| h(header::USER_AGENT)),
             host: self.log.as_ref().and_then(|_| h(header::HOST)),
+            content_encoding: None,
         }))
     }
 
@@ -94,6 +105,7 @@ impl Observer {
                     .target
                     .host()
                     .or_else(|| text(&p.host).map(crate::host::strip_port)),
+                content_encoding: text(&p.content_encoding),
             });
         }
     }
@@ -119,6 +131,7 @@ impl Observer {
                 referer: None,
                 user_agent: None,
                 host: None,
+                content_encoding: None,
             });
         }
     }

@@ -62,12 +62,15 @@ impl<A: App> Pipeline<A> {
         req: &mut Request<ReqBody>,
         peer: SocketAddr,
     ) -> (Response<Body>, Option<Pending>) {
-        let pending = self.observer.begin(req);
+        let mut pending = self.observer.begin(req);
         let span = tracing::debug_span!("request", method = %req.method(), target = %req.uri(), version = ?req.version());
         let mut res = match self.check(req) {
             Some(res) => res,
             None => tracing::Instrument::instrument(self.app.call(conn, req, peer), span).await,
         };
+        if let Some(p) = pending.as_mut() {
+            p.response(res.headers());
+        }
         if let Some(v) = &self.hsts {
             res.headers_mut()
                 .insert(header::STRICT_TRANSPORT_SECURITY, v.clone());

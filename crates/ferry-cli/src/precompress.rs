@@ -72,36 +72,10 @@ impl Format {
     }
 }
 
-/// Whether a file of this Content-Type shrinks under a general-purpose coding.
-///
-/// Text, JSON, XML, JavaScript, WebAssembly, SVG, icons and uncompressed fonts
-/// do; images, audio, video, archives, PDF and WOFF/WOFF2 are compressed already.
+/// Whether a file of this Content-Type shrinks under a general-purpose coding:
+/// the library's list, which on-the-fly compression in `ferry serve` uses too.
 fn is_compressible(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    let essence = essence.to_ascii_lowercase();
-    essence.starts_with("text/")
-        || essence.ends_with("+json")
-        || essence.ends_with("+xml")
-        || matches!(
-            essence.as_str(),
-            "application/javascript"
-                | "application/x-javascript"
-                | "application/ecmascript"
-                | "application/json"
-                | "application/xml"
-                | "application/wasm"
-                | "application/yaml"
-                | "application/toml"
-                | "application/rtf"
-                | "application/x-ndjson"
-                | "application/vnd.ms-fontobject"
-                | "image/x-icon"
-                | "image/vnd.microsoft.icon"
-                | "image/bmp"
-                | "font/ttf"
-                | "font/otf"
-                | "font/collection"
-        )
+    ferry::mime::is_compressible(content_type.as_bytes())
 }
 
 /// Whether `name` is itself a sibling (`.br`, `.zst`, `.gz`), never compressed again.

@@ -19,6 +19,8 @@ pub(crate) struct Site<S: Store> {
     pub(crate) svc: ServeDir<S>,
     /// Presented to clients whose SNI names one of this site's hosts.
     pub(crate) cert: Option<Arc<CertifiedKey>>,
+    /// Fallback, error pages, rules, CORS, auth, maintenance; `None`: none.
+    pub(crate) policy: Option<Arc<crate::policy::Policy>>,
 }
 
 /// Every site of the listener, routed by host name.
@@ -31,16 +33,16 @@ pub(crate) struct Sites<S: Store> {
 
 /// Where a request goes.
 pub(crate) enum Route<'a, S: Store> {
-    Serve(&'a ServeDir<S>),
+    Serve(&'a Site<S>),
     /// The 421 for an unknown host: a response that needs no store.
     Answer(Response<Body>),
 }
 
 impl<S: Store> Sites<S> {
     /// One site for every host.
-    pub(crate) fn single(svc: ServeDir<S>, cert: Option<Arc<CertifiedKey>>) -> Self {
+    pub(crate) fn single(site: Site<S>) -> Self {
         Sites {
-            list: vec![Site { svc, cert }],
+            list: vec![site],
             by_host: HashMap::new(),
             default: Some(0),
         }
@@ -92,6 +94,14 @@ impl<S: Store> Sites<S> {
         self.list.iter().any(|s| s.cert.is_none())
     }
 
+    /// Whether some site asks for basic auth (refused on plain HTTP unless
+    /// `--auth-allow-insecure`).
+    pub(crate) fn uses_auth(&self) -> bool {
+        self.list
+            .iter()
+            .any(|s| s.policy.as_ref().is_some_and(|p| !p.auth.is_empty()))
+    }
+
     /// Whether some site has its own certificate (which turns TLS on).
     pub(crate) fn has_certs(&self) -> bool {
         self.list.iter().any(|s| s.cert.is_some())
@@ -106,7 +116,7 @@ impl<S: Store> Sites<S> {
     pub(crate) fn route(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Route<'_, S> {
         if self.by_host.is_empty() {
             if let Some(d) = self.default {
-                return Route::Serve(&self.list[d].svc);
+                return Route::Serve(&self.list[d]);
             }
         }
         let host = uri.host().or_else(|| {
@@ -116,7 +126,7 @@ impl<S: Store> Sites<S> {
                 .map(crate::host::strip_port)
         });
         match host.and_then(|h| self.lookup(h)).or(self.default) {
-            Some(i) => Route::Serve(&self.list[i].svc),
+            Some(i) => Route::Serve(&self.list[i]),
             None => Route::Answer(crate::answer::text(StatusCode::MISDIRECTED_REQUEST, method)),
         }
     }
@@ -280,7 +290,12 @@ impl<S: Store> App for SitesApp<S> {
             .get(&self.live)
             .route(req.method(), req.uri(), req.headers())
         {
-            Route::Serve(svc) => serve(svc, req, &self.observer).await,
+            Route::Serve(Site {
+                svc,
+                policy: Some(p),
+                ..
+            }) => crate::policy::apply::serve(p, svc, req, &self.observer).await,
+            Route::Serve(site) => serve(&site.svc, req, &self.observer).await,
             Route::Answer(res) => res,
         }
     }
@@ -315,6 +330,14 @@ mod tests {
         ServeDir::new(MemoryStore::new().file("x", body, SystemTime::UNIX_EPOCH))
     }
 
+    fn site(svc: ServeDir<MemoryStore>) -> Site<MemoryStore> {
+        Site {
+            svc,
+            cert: None,
+            policy: None,
+        }
+    }
+
     fn req(host: Option<&str>, target: &str) -> (Method, Uri, HeaderMap) {
         let mut h = HeaderMap::new();
         if let Some(host) = host {
@@ -330,7 +353,7 @@ mod tests {
     ) -> Result<*const ServeDir<S>, StatusCode> {
         let (m, u, h) = req(host, target);
         match sites.route(&m, &u, &h) {
-            Route::Serve(s) => Ok(s as *const _),
+            Route::Serve(s) => Ok(&s.svc as *const _),
             Route::Answer(r) => Err(r.status()),
         }
     }
@@ -339,23 +362,12 @@ mod tests {
     fn hosts_route_to_their_site_and_unknown_hosts_get_421() {
         let mut s = Sites::empty();
         s.add(
-            Site {
-                svc: svc("a"),
-                cert: None,
-            },
+            site(svc("a")),
             &["a.test".into(), "www.a.test".into()],
             false,
         )
         .unwrap();
-        s.add(
-            Site {
-                svc: svc("b"),
-                cert: None,
-            },
-            &["B.test".into()],
-            false,
-        )
-        .unwrap();
+        s.add(site(svc("b")), &["B.test".into()], false).unwrap();
         let a = &s.list[0].svc as *const _;
         let b = &s.list[1].svc as *const _;
         assert_eq!(which(&s, Some("a.test"), "/x"), Ok(a));
@@ -378,52 +390,18 @@ mod tests {
     #[test]
     fn a_default_site_answers_unknown_hosts() {
         let mut s = Sites::empty();
-        s.add(
-            Site {
-                svc: svc("a"),
-                cert: None,
-            },
-            &["a.test".into()],
-            false,
-        )
-        .unwrap();
-        s.add(
-            Site {
-                svc: svc("d"),
-                cert: None,
-            },
-            &[],
-            true,
-        )
-        .unwrap();
+        s.add(site(svc("a")), &["a.test".into()], false).unwrap();
+        s.add(site(svc("d")), &[], true).unwrap();
         let d = &s.list[1].svc as *const _;
         assert_eq!(which(&s, Some("c.test"), "/x"), Ok(d));
         assert_eq!(which(&s, None, "/x"), Ok(d));
-        assert!(s
-            .add(
-                Site {
-                    svc: svc("e"),
-                    cert: None
-                },
-                &[],
-                true
-            )
-            .is_err());
-        assert!(s
-            .add(
-                Site {
-                    svc: svc("f"),
-                    cert: None
-                },
-                &["A.TEST".into()],
-                false
-            )
-            .is_err());
+        assert!(s.add(site(svc("e")), &[], true).is_err());
+        assert!(s.add(site(svc("f")), &["A.TEST".into()], false).is_err());
     }
 
     #[test]
     fn a_snapshot_sees_a_reload() {
-        let live = Live::new(Sites::single(svc("a"), None));
+        let live = Live::new(Sites::single(site(svc("a"))));
         let mut snap = Snapshot::of(&live);
         assert!(!snap.get(&live).is_empty());
         live.replace(Sites::empty());
@@ -431,7 +409,7 @@ mod tests {
         // An idle connection lets go of replaced sites: the last reference to
         // them is the one `Live` held until the replace.
         let old = live.load();
-        live.replace(Sites::single(svc("b"), None));
+        live.replace(Sites::single(site(svc("b"))));
         assert_eq!(Arc::strong_count(&old), 2);
         snap.release_if_stale(&live);
         assert_eq!(Arc::strong_count(&old), 1);

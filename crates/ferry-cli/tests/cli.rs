@@ -1,7 +1,8 @@
 //! The `ferry` binary as a user runs it: flags, settings and their errors
 //! (`config`), sites by Host and SIGHUP reloads (`sites`), timeouts and
 //! limits (`limits`), access log, metrics and tracing (`logs`), restarts and
-//! shutdown (`lifecycle`). The helpers every module uses live here.
+//! shutdown (`lifecycle`), the site policy's settings (`policy`). The
+//! helpers every module uses live here.
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -17,6 +18,8 @@ mod lifecycle;
 mod limits;
 #[path = "cli/logs.rs"]
 mod logs;
+#[path = "cli/policy.rs"]
+mod policy;
 #[path = "cli/sites.rs"]
 mod sites;
 use common::Ferry;

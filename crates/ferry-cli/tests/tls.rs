@@ -3,8 +3,9 @@
 //! whole, untrusted clients refused); SIGHUP reload and SIGTERM with downloads
 //! in flight (`lifecycle`); `--hsts` and `--redirect-http` (`redirect`); and
 //! one behaviour table over the plaintext fast path, HTTPS (h2 and HTTP/1.1)
-//! and h2c (`table`, `transports`); HTTP/3 over QUIC on the same port, in the
-//! table and on its own (`quic`, with the client in `http3`).
+//! and h2c (`table`, `transports`); the site policy's table (`site`); HTTP/3
+//! over QUIC on the same port, in the table and on its own (`quic`, with the
+//! client in `http3`).
 use bytes::Bytes;
 use http::{Request, StatusCode, Version};
 use http_body_util::Empty;
@@ -18,6 +19,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 #[path = "tls/client.rs"]
 mod client;
 mod common;
+#[path = "tls/compress.rs"]
+mod compress;
 #[path = "tls/fixture.rs"]
 mod fixture;
 #[path = "tls/http3.rs"]
@@ -32,6 +35,8 @@ mod pki;
 mod quic;
 #[path = "tls/redirect.rs"]
 mod redirect;
+#[path = "tls/site.rs"]
+mod site;
 #[path = "tls/table.rs"]
 mod table;
 #[path = "tls/transports.rs"]

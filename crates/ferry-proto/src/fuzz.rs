@@ -17,11 +17,18 @@ fn split_len(data: &[u8]) -> (u64, &[u8]) {
     (u64::from_le_bytes(n.try_into().expect("8 bytes")), rest)
 }
 
-/// Range parsing and resolution: ranges stay inside, disjoint and not
-/// touching, never more content than the representation; the multipart length
-/// is counted without overflow, and exists whenever `plan` would send one.
+/// Range parsing and resolution: the same answer as the reference resolver
+/// (`range/reference.rs`, the differential); ranges stay inside, disjoint and
+/// not touching, never more content than the representation; the multipart
+/// length is counted without overflow, and exists whenever `plan` would send
+/// one.
 pub fn range(data: &[u8]) {
     let (len, header) = split_len(data);
+    assert_eq!(
+        resolve(header, len),
+        crate::range::reference::resolve_reference(header, len),
+        "the reference resolver disagrees"
+    );
     if let Resolved::Satisfiable(set) = resolve(header, len) {
         let r = set.as_slice();
         assert!(!r.is_empty());
@@ -62,9 +69,19 @@ pub fn etag_list(data: &[u8]) {
     }
 }
 
-/// HTTP-dates: whatever parses formats back to an IMF-fixdate that parses to
-/// the same instant.
+/// HTTP-dates: exactly `httpdate`'s answer (the differential: ferry's own
+/// IMF-fixdate fast path must agree with it on every input), and whatever
+/// parses formats back to an IMF-fixdate that parses to the same instant.
 pub fn http_date(data: &[u8]) {
+    if let Ok(s) = std::str::from_utf8(crate::list::trim(data)) {
+        if s.len() <= 64 {
+            assert_eq!(
+                crate::parse_http_date(data),
+                httpdate::parse_http_date(s).ok(),
+                "httpdate disagrees on {s:?}"
+            );
+        }
+    }
     if let Some(t) = crate::parse_http_date(data) {
         let s = crate::fmt_http_date(t);
         assert_eq!(crate::parse_http_date(s.as_bytes()), Some(t));

@@ -3,9 +3,9 @@
 use crate::multipart;
 use crate::precondition::{self, Condition, Outcome, Validators};
 use crate::range::{self, Resolved};
-use crate::{EntityTag, RangeSet};
+use crate::{AcceptEncoding, ContentCoding, EntityTag, RangeSet};
 use http::{header, HeaderMap, Method};
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 use std::time::SystemTime;
 
 /// Metadata of the selected representation.
@@ -150,6 +150,66 @@ pub fn plan(method: &Method, headers: &HeaderMap, meta: &Meta, now: SystemTime) 
             _ => Plan::Multipart(set),
         },
     }
+}
+
+/// Whether to send a coded variant made on the fly, and in which coding: the
+/// server's half of proactive negotiation ([RFC 9110 §12.1]) for a
+/// representation that has no precompressed variant.
+///
+/// `None` (send the representation as it is) unless all of these hold:
+/// GET or HEAD; the representation is not coded already ([`Meta::coded`]: a
+/// precompressed sibling was chosen, which is always preferred); its type is
+/// `compressible` (text, not images or archives); its length lies within
+/// `sizes` (tiny files gain nothing, huge ones would cost too much memory);
+/// the request has no `Range`; and Accept-Encoding allows one of `order`
+/// ([`AcceptEncoding::preferred_in`]).
+///
+/// Choice: a request with `Range` gets the identity bytes, so ranges are
+/// always ranges of the file as stored. Their validators are the identity's:
+/// an `If-Range` with the identity ETag or a date can never yield coded
+/// bytes, and one with a coded ETag fails (§13.1.5) and gets the whole
+/// identity (200). Resuming a download is a thing done to files, so nothing
+/// is lost.
+///
+/// The coded variant is another representation with its own strong ETag;
+/// the caller then calls [`plan()`] with its metadata, so 304s are per coding.
+///
+/// # Examples
+///
+/// ```
+/// use ferry_proto::{plan, AcceptEncoding, ContentCoding::{Br, Gzip, Zstd}, Meta};
+/// use http::{HeaderMap, Method};
+///
+/// let meta = Meta { len: 100_000, etag: None, last_modified: None, coded: false };
+/// let mut h = HeaderMap::new();
+/// h.insert("accept-encoding", "gzip, br, zstd".parse().unwrap());
+/// let a = AcceptEncoding::from_headers(&h);
+/// let sizes = 1024..=8 << 20;
+/// let order = [Zstd, Br, Gzip];
+/// assert_eq!(plan::on_the_fly(&Method::GET, &h, &a, &meta, true, &sizes, &order), Some(Zstd));
+/// assert_eq!(plan::on_the_fly(&Method::GET, &h, &a, &meta, false, &sizes, &order), None);
+/// h.insert("range", "bytes=0-99".parse().unwrap());
+/// assert_eq!(plan::on_the_fly(&Method::GET, &h, &a, &meta, true, &sizes, &order), None);
+/// ```
+///
+/// [RFC 9110 §12.1]: https://www.rfc-editor.org/rfc/rfc9110#section-12.1
+pub fn on_the_fly(
+    method: &Method,
+    headers: &HeaderMap,
+    accept: &AcceptEncoding,
+    meta: &Meta,
+    compressible: bool,
+    sizes: &RangeInclusive<u64>,
+    order: &[ContentCoding],
+) -> Option<ContentCoding> {
+    if !compressible || meta.coded || !sizes.contains(&meta.len) || !allows(method) {
+        return None;
+    }
+    // Choice (see above): ranges are of the identity bytes.
+    if headers.contains_key(header::RANGE) {
+        return None;
+    }
+    accept.preferred_in(order)
 }
 
 #[cfg(test)]

@@ -328,5 +328,7 @@ fn header_value(s: &[u8]) -> http::HeaderValue {
     http::HeaderValue::from_bytes(s).expect("Content-Range is visible ASCII")
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod reference;
 #[cfg(test)]
 mod tests;

@@ -79,11 +79,7 @@ impl CachePolicy {
     ///
     /// An empty pattern.
     pub fn rule(mut self, pattern: &str, value: HeaderValue) -> Result<Self, GlobError> {
-        let p = pattern.trim_start_matches('/');
-        if p.is_empty() {
-            return Err(GlobError(pattern.to_owned()));
-        }
-        self.rules.push((Glob(p.to_owned()), value));
+        self.rules.push((Glob::new(pattern)?, value));
         Ok(self)
     }
 
@@ -145,13 +141,45 @@ pub fn is_fingerprinted(name: &str) -> bool {
     false
 }
 
-/// A glob over `/`-separated keys: `*` (no `/`), `**` (anything), `?` (one non-`/`).
-#[derive(Debug, Clone)]
-struct Glob(String);
+/// A glob over `/`-separated keys: `*` (no `/`), `**` (anything), `?` (one
+/// non-`/`); the pattern language of [`CachePolicy::rule`], for other per-path
+/// rules (`ferry serve`'s headers, redirects, basic auth).
+///
+/// # Examples
+///
+/// ```
+/// use ferry::cache::Glob;
+/// let g = Glob::new("/admin/**")?;
+/// assert!(g.matches("admin/users/1") && g.matches("admin/"));
+/// assert!(!g.matches("public/admin/x"));
+/// # Ok::<(), ferry::cache::GlobError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glob(String);
 
 impl Glob {
-    fn matches(&self, key: &str) -> bool {
+    /// A glob from `pattern`, matched against keys without their leading `/`
+    /// (so a leading `/` in the pattern is dropped).
+    ///
+    /// # Errors
+    ///
+    /// An empty pattern.
+    pub fn new(pattern: &str) -> Result<Glob, GlobError> {
+        let p = pattern.trim_start_matches('/');
+        if p.is_empty() {
+            return Err(GlobError(pattern.to_owned()));
+        }
+        Ok(Glob(p.to_owned()))
+    }
+
+    /// Whether `key` (`/`-separated, no leading slash) matches.
+    pub fn matches(&self, key: &str) -> bool {
         glob_match(self.0.as_bytes(), key.as_bytes())
+    }
+
+    /// The pattern, without its leading `/`.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 

@@ -18,6 +18,8 @@
 //! # Features
 //!
 //! - `fs` (default): the local file-system store, [`FsStore`].
+//! - `compress`: on-the-fly compression of text (zstd, brotli, gzip) with a
+//!   bounded cache of the coded variants, [`ServeDir::compress`].
 //! - `test-util`: an in-memory store, the store conformance suite and
 //!   `ferry::check`, the invariants of the final answer (for tests and fuzzing).
 //!
@@ -33,6 +35,9 @@
 //!   Apache's mod_xsendfile (`XSendFileUnescape`, on by default) and lighttpd do.
 //! - Malformed request paths (traversal, NUL, encoded slashes) are 400; hidden,
 //!   unreadable and outside-the-root files are 404, never a hint they exist.
+//! - On-the-fly compression (feature `compress`) never codes a response to a
+//!   `Range` request: ranges are of the identity bytes, see
+//!   [`proto::plan::on_the_fly`].
 //! - See also [`proto`]'s list.
 
 #![forbid(unsafe_code)]
@@ -44,11 +49,15 @@ mod browse;
 pub mod cache;
 #[cfg(any(test, feature = "test-util"))]
 pub mod check;
+#[cfg(feature = "compress")]
+pub mod compress;
 pub mod disposition;
 mod entity;
 mod error;
 #[cfg(feature = "fs")]
 mod file_service;
+#[cfg(all(feature = "fs", any(test, feature = "test-util")))]
+pub mod fuzz;
 pub mod mime;
 mod respond;
 #[cfg(feature = "fs")]

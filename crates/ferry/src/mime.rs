@@ -113,6 +113,64 @@ pub fn for_path(path: &Path) -> HeaderValue {
         .unwrap_or_else(|| HeaderValue::from_static(DEFAULT))
 }
 
+/// Whether a representation of this Content-Type shrinks under a
+/// general-purpose coding: what `ferry precompress` writes siblings for and
+/// what on-the-fly compression codes.
+///
+/// Text, JSON, XML, JavaScript, WebAssembly, SVG, icons and uncompressed fonts
+/// do; images, audio, video, archives, PDF and WOFF/WOFF2 are compressed
+/// already. Parameters are ignored and the type is compared without regard to
+/// case; the test allocates nothing.
+///
+/// # Examples
+///
+/// ```
+/// assert!(ferry::mime::is_compressible(b"text/css; charset=utf-8"));
+/// assert!(ferry::mime::is_compressible(b"image/svg+xml"));
+/// assert!(!ferry::mime::is_compressible(b"image/png"));
+/// ```
+pub fn is_compressible(content_type: &[u8]) -> bool {
+    // By top-level type first, so a type that is not compressible (most
+    // often application/octet-stream or an image) costs a few comparisons.
+    const APPLICATION: &[&[u8]] = &[
+        b"javascript",
+        b"x-javascript",
+        b"ecmascript",
+        b"json",
+        b"xml",
+        b"wasm",
+        b"yaml",
+        b"toml",
+        b"rtf",
+        b"x-ndjson",
+        b"vnd.ms-fontobject",
+    ];
+    const IMAGE: &[&[u8]] = &[b"x-icon", b"vnd.microsoft.icon", b"bmp"];
+    const FONT: &[&[u8]] = &[b"ttf", b"otf", b"collection"];
+    let Some(slash) = content_type.iter().position(|&b| b == b'/') else {
+        return false;
+    };
+    let top = content_type[..slash].trim_ascii();
+    let rest = &content_type[slash + 1..];
+    let end = rest.iter().position(|&b| b == b';').unwrap_or(rest.len());
+    let sub = rest[..end].trim_ascii();
+    let ends =
+        |p: &[u8]| sub.len() >= p.len() && sub[sub.len() - p.len()..].eq_ignore_ascii_case(p);
+    let one_of = |list: &[&[u8]]| list.iter().any(|t| sub.eq_ignore_ascii_case(t));
+    if top.eq_ignore_ascii_case(b"text") || ends(b"+json") || ends(b"+xml") {
+        return !sub.is_empty();
+    }
+    if top.eq_ignore_ascii_case(b"application") {
+        one_of(APPLICATION)
+    } else if top.eq_ignore_ascii_case(b"image") {
+        one_of(IMAGE)
+    } else if top.eq_ignore_ascii_case(b"font") {
+        one_of(FONT)
+    } else {
+        false
+    }
+}
+
 /// Content types with user overrides: per-extension values and the type for
 /// unknown extensions.
 ///
@@ -179,6 +237,38 @@ impl MimeTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compressible_types() {
+        for (ty, want) in [
+            ("text/css; charset=utf-8", true),
+            ("Text/HTML", true),
+            ("text/javascript; charset=utf-8", true),
+            ("application/json", true),
+            (" application/JSON ; x=1", true),
+            ("application/manifest+json", true),
+            ("image/svg+xml", true),
+            ("application/wasm", true),
+            ("image/x-icon", true),
+            ("font/ttf", true),
+            ("image/png", false),
+            ("image/webp", false),
+            ("font/woff2", false),
+            ("application/zip", false),
+            ("application/gzip", false),
+            ("video/mp4", false),
+            ("application/octet-stream", false),
+            ("", false),
+            ("json", false),
+            ("text/", false),
+            ("/json", false),
+            ("applicationx/json", false),
+            ("font/woff", false),
+            ("image/bmp;x=y", true),
+        ] {
+            assert_eq!(is_compressible(ty.as_bytes()), want, "{ty}");
+        }
+    }
 
     #[test]
     fn web_types_are_exact() {

@@ -54,6 +54,8 @@ struct Inner<S> {
     cache: CachePolicy,
     nosniff: bool,
     browse: bool,
+    #[cfg(feature = "compress")]
+    compress: Option<Arc<crate::compress::Compressor>>,
 }
 
 impl<S> Clone for Inner<S> {
@@ -65,6 +67,8 @@ impl<S> Clone for Inner<S> {
             cache: self.cache.clone(),
             nosniff: self.nosniff,
             browse: self.browse,
+            #[cfg(feature = "compress")]
+            compress: self.compress.clone(),
         }
     }
 }
@@ -81,6 +85,8 @@ impl<S: Store> ServeDir<S> {
                 cache: CachePolicy::default(),
                 nosniff: true,
                 browse: false,
+                #[cfg(feature = "compress")]
+                compress: None,
             }),
         }
     }
@@ -135,6 +141,47 @@ impl<S: Store> ServeDir<S> {
     pub fn nosniff(mut self, on: bool) -> Self {
         self.inner_mut().nosniff = on;
         self
+    }
+
+    /// Compresses compressible files that have no precompressed variant the
+    /// request accepts, on the fly, keeping the coded variants in a bounded
+    /// cache (`None`, the default: never). Needs the `compress` feature.
+    ///
+    /// zstd, brotli or gzip, by the request's weights and then in that order;
+    /// each coding has its own strong ETag (`"…-zstd"`), every response of a
+    /// compressible type carries `Vary: accept-encoding`, and a request with
+    /// `Range` gets the identity bytes ([`ferry_proto::plan::on_the_fly`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferry::{compress::Compress, FsStore, ServeDir};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// # let dir = std::env::temp_dir().join(format!("ferry-doc-compress-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// std::fs::write(dir.join("a.css"), "body { color: red }\n".repeat(100))?;
+    /// let svc = ServeDir::new(FsStore::new(&dir)?).compress(Some(Compress::new()));
+    /// let req = http::Request::get("/a.css")
+    ///     .header("accept-encoding", "gzip, br, zstd")
+    ///     .body(())
+    ///     .unwrap();
+    /// let res = svc.serve(&req).await;
+    /// assert_eq!(res.headers()["content-encoding"], "zstd");
+    /// assert_eq!(res.headers()["vary"], "accept-encoding");
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "compress")]
+    #[must_use]
+    pub fn compress(mut self, config: Option<crate::compress::Compress>) -> Self {
+        self.inner_mut().compress = config.map(|c| Arc::new(crate::compress::Compressor::new(c)));
+        self
+    }
+
+    /// The compressor, for tests.
+    #[cfg(all(test, feature = "compress"))]
+    pub(crate) fn compressor(&self) -> Option<&crate::compress::Compressor> {
+        self.inner.compress.as_deref()
     }
 
     /// The store being served.
@@ -205,6 +252,16 @@ impl<S: Store> ServeDir<S> {
             }
         };
         let entity = opened;
+        #[cfg(feature = "compress")]
+        let entity = match &inner.compress {
+            // A synchronous test first: a type that is never compressed
+            // (most files by count) costs no async call.
+            Some(c) if crate::compress::Compressor::applies(&entity) => {
+                c.select(method, req.headers, &accept, file_key.as_str(), entity)
+                    .await
+            }
+            _ => entity,
+        };
         let plan = plan(method, req.headers, entity.meta(), now);
         tracing::debug!(
             key = file_key.as_str(),

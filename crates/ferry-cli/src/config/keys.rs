@@ -77,6 +77,26 @@ pub(crate) const SETTINGS: &[Setting] = &[
         Reload::Applies,
     ),
     setting(
+        "no-compress",
+        Site::Inherits(take!(no_compress)),
+        Reload::Applies,
+    ),
+    setting(
+        "compress-level",
+        Site::Inherits(take!(compress_levels)),
+        Reload::Applies,
+    ),
+    setting(
+        "compress-cache-size",
+        Site::Inherits(take!(compress_cache_size)),
+        Reload::Applies,
+    ),
+    setting(
+        "compress-max-size",
+        Site::Inherits(take!(compress_max_size)),
+        Reload::Applies,
+    ),
+    setting(
         "no-file-cache",
         Site::Inherits(take!(no_file_cache)),
         Reload::Applies,
@@ -102,6 +122,80 @@ pub(crate) const SETTINGS: &[Setting] = &[
         Site::Inherits(take!(default_type)),
         Reload::Applies,
     ),
+    // The site policy (`crate::policy`): rebuilt with the site on reload.
+    setting(
+        "fallback",
+        Site::Inherits(take!(site.fallback)),
+        Reload::Applies,
+    ),
+    setting(
+        "fallback-on",
+        Site::Inherits(take!(site.fallback_on)),
+        Reload::Applies,
+    ),
+    setting(
+        "error-page",
+        Site::Inherits(take!(site.error_pages)),
+        Reload::Applies,
+    ),
+    setting(
+        "header-rule",
+        Site::Inherits(take!(site.header_rules)),
+        Reload::Applies,
+    ),
+    setting(
+        "redirect",
+        Site::Inherits(take!(site.redirects)),
+        Reload::Applies,
+    ),
+    setting(
+        "rewrite",
+        Site::Inherits(take!(site.rewrites)),
+        Reload::Applies,
+    ),
+    setting(
+        "cors-allow-origin",
+        Site::Inherits(take!(site.cors_allow_origin)),
+        Reload::Applies,
+    ),
+    setting(
+        "cors-allow-methods",
+        Site::Inherits(take!(site.cors_allow_methods)),
+        Reload::Applies,
+    ),
+    setting(
+        "cors-allow-headers",
+        Site::Inherits(take!(site.cors_allow_headers)),
+        Reload::Applies,
+    ),
+    setting(
+        "cors-max-age",
+        Site::Inherits(take!(site.cors_max_age)),
+        Reload::Applies,
+    ),
+    setting(
+        "basic-auth",
+        Site::Inherits(take!(site.basic_auth)),
+        Reload::Applies,
+    ),
+    setting(
+        "maintenance",
+        Site::Inherits(take!(site.maintenance)),
+        Reload::Applies,
+    ),
+    setting(
+        "maintenance-file",
+        Site::Inherits(take!(site.maintenance_file)),
+        Reload::Applies,
+    ),
+    setting(
+        "maintenance-retry-after",
+        Site::Inherits(take!(site.maintenance_retry_after)),
+        Reload::Applies,
+    ),
+    // Whether the listener may carry passwords in clear: checked against the
+    // listener at start and on every reload.
+    setting("auth-allow-insecure", Site::No, Reload::Applies),
     // A site's certificate is its own, never the top level's; the top level's
     // is the listener's fallback, loaded at start.
     setting(
@@ -210,6 +304,10 @@ mod tests {
         ("show-hidden", "show-hidden = true"),
         ("follow-symlinks", "follow-symlinks = true"),
         ("no-precompressed", "no-precompressed = true"),
+        ("no-compress", "no-compress = true"),
+        ("compress-level", r#"compress-level = ["br=4", "zstd=3"]"#),
+        ("compress-cache-size", r#"compress-cache-size = "64m""#),
+        ("compress-max-size", r#"compress-max-size = "1m""#),
         ("no-file-cache", "no-file-cache = true"),
         ("cache-control", r#"cache-control = "max-age=9""#),
         (
@@ -219,6 +317,33 @@ mod tests {
         ("cache-rule", r#"cache-rule = ["*.txt=no-store"]"#),
         ("mime", r#"mime = ["md=text/plain"]"#),
         ("default-type", r#"default-type = "text/plain""#),
+        ("fallback", r#"fallback = "/index.html""#),
+        ("fallback-on", r#"fallback-on = "any""#),
+        ("error-page", r#"error-page = ["404=/404.html"]"#),
+        (
+            "header-rule",
+            r#"header-rule = ["**=X-Frame-Options: DENY"]"#,
+        ),
+        ("redirect", r#"redirect = ["old/**=301:/new$path"]"#),
+        ("rewrite", r#"rewrite = ["app/**=/app.html"]"#),
+        ("cors-allow-origin", r#"cors-allow-origin = ["*"]"#),
+        (
+            "cors-allow-methods",
+            r#"cors-allow-methods = ["GET", "POST"]"#,
+        ),
+        ("cors-allow-headers", r#"cors-allow-headers = ["x-token"]"#),
+        ("cors-max-age", "cors-max-age = 600"),
+        (
+            "basic-auth",
+            r#"basic-auth = ["admin/**=ann:$2b$04$abcdefghijklmnopqrstuu5KjtJIYnS1nLHLN4mUfFUKq7Xe3PqLS"]"#,
+        ),
+        ("auth-allow-insecure", "auth-allow-insecure = true"),
+        ("maintenance", "maintenance = true"),
+        (
+            "maintenance-file",
+            r#"maintenance-file = "/run/ferry/down""#,
+        ),
+        ("maintenance-retry-after", "maintenance-retry-after = 30"),
         ("tls-cert", "tls-cert = \"c.pem\"\ntls-key = \"k.pem\""),
         ("tls-key", "tls-cert = \"c.pem\"\ntls-key = \"k2.pem\""),
         ("metadata-ttl", "metadata-ttl = 60"),

@@ -8,7 +8,7 @@
 //! by the one [`Pipeline`], as on every other
 //! protocol.
 mod conn;
-mod parse;
+pub(crate) mod parse;
 mod pool;
 mod write;
 

@@ -8,13 +8,13 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri, Version};
 
 /// Most header fields accepted in one request head.
-pub(super) const MAX_HEADERS: usize = 100;
+pub(crate) const MAX_HEADERS: usize = 100;
 
 /// A parsed request head, with what the wire layer needs beside the `Request`.
-pub(super) struct Parsed {
-    pub(super) req: Request<()>,
-    pub(super) keep_alive: bool,
-    pub(super) body: Framing,
+pub(crate) struct Parsed {
+    pub(crate) req: Request<()>,
+    pub(crate) keep_alive: bool,
+    pub(crate) body: Framing,
 }
 
 /// Parses one request head from the start of `buf`.
@@ -25,7 +25,7 @@ pub(super) struct Parsed {
 /// Transfer-Encoding, or an invalid Content-Length, is 400 (§6.3); a transfer
 /// coding other than `chunked` is 501 (§6.1); versions other than 1.x are 505.
 /// Host (§3.2) is checked by the pipeline, for every protocol alike.
-pub(super) fn parse(buf: &[u8], max_head: usize) -> Result<Option<(Parsed, usize)>, StatusCode> {
+pub(crate) fn parse(buf: &[u8], max_head: usize) -> Result<Option<(Parsed, usize)>, StatusCode> {
     let bad = StatusCode::BAD_REQUEST;
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut r = httparse::Request::new(&mut fields);
@@ -64,6 +64,11 @@ pub(super) fn parse(buf: &[u8], max_head: usize) -> Result<Option<(Parsed, usize
         }
     };
     let path = r.path.unwrap_or("");
+    // RFC 9112 §3.2: no request-target form has a fragment; `http::Uri`
+    // would drop it silently and serve another resource than was named.
+    if path.as_bytes().contains(&b'#') {
+        return Err(bad);
+    }
     let uri: Uri = if path.starts_with('/') {
         Uri::from_maybe_shared(share(path.as_bytes()))
     } else {
@@ -201,6 +206,12 @@ mod tests {
         assert_eq!(head("GET / http/1.1\r\nHost: t\r\n\r\n").err(), Some(400));
         assert_eq!(head("GET  HTTP/1.1\r\nHost: t\r\n\r\n").err(), Some(400));
         assert_eq!(head("G\0T / HTTP/1.1\r\nHost: t\r\n\r\n").err(), Some(400));
+        // §3.2: a fragment is not part of any request-target form.
+        assert_eq!(head("GET /#p HTTP/1.1\r\nHost: t\r\n\r\n").err(), Some(400));
+        assert_eq!(
+            head("GET /a?q#p HTTP/1.1\r\nHost: t\r\n\r\n").err(),
+            Some(400)
+        );
         let many: String = (0..=MAX_HEADERS).map(|i| format!("x-{i}: y\r\n")).collect();
         assert_eq!(
             head(&format!("GET / HTTP/1.1\r\nHost: t\r\n{many}\r\n")).err(),

@@ -12,7 +12,7 @@
 //! cache and `sendfile(2)` as `ferry serve`), with the client's conditional
 //! and Range headers.
 mod spool;
-mod upstream;
+pub(crate) mod upstream;
 
 use crate::args::ProxyArgs;
 use crate::observe::Observer;
@@ -84,7 +84,9 @@ impl Proxy {
             .with_context(|| format!("--upstream {:?}: cannot resolve {hostport}", a.upstream))?
             .next()
             .with_context(|| format!("--upstream {:?}: {hostport} has no address", a.upstream))?;
-        let mut honor = Honor::new();
+        // On-the-fly compression with `ferry serve`'s defaults.
+        let compress = (!a.no_compress).then(ferry::compress::Compress::new);
+        let mut honor = Honor::new().compress(compress.clone());
         for v in &a.accel {
             let (p, store) = prefix_dir("--accel", v)?;
             honor = honor.accel(&p, store);
@@ -98,7 +100,10 @@ impl Proxy {
         let mut statics = Vec::new();
         for v in &a.statics {
             let (p, store) = prefix_dir("--static", v)?;
-            statics.push((p, ServeDir::new(store.precompressed(true))));
+            statics.push((
+                p,
+                ServeDir::new(store.precompressed(true)).compress(compress.clone()),
+            ));
         }
         statics.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         Ok(Proxy {

@@ -50,7 +50,7 @@ pub(super) enum Outgoing {
 
 /// Why no response came.
 #[derive(Debug)]
-pub(super) enum Failure {
+pub(crate) enum Failure {
     /// No connection, or it broke (502).
     Io(io::Error),
     /// No response head within the timeout (504).
@@ -380,7 +380,7 @@ async fn write(conn: &mut TcpStream, timeout: Duration, b: Bytes) -> Result<(), 
 }
 
 /// What a look at the buffered bytes found.
-enum Parsed {
+pub(crate) enum Parsed {
     Partial,
     /// A 1xx of this many bytes.
     Interim(usize),
@@ -390,7 +390,7 @@ enum Parsed {
 }
 
 /// Parses a response head (RFC 9112 §4, §6.3) to a request of `method`.
-fn parse_head(buf: &[u8], method: &Method) -> Result<Parsed, Failure> {
+pub(crate) fn parse_head(buf: &[u8], method: &Method) -> Result<Parsed, Failure> {
     let bad = |why| Failure::Protocol(why);
     let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
     let mut r = httparse::Response::new(&mut fields);

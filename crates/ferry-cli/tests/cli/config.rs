@@ -161,3 +161,37 @@ fn timeouts_and_limits_out_of_range_are_errors() {
         assert!(err.contains(flag), "{flag} {v}: {err}");
     }
 }
+
+#[test]
+fn compression_settings_out_of_range_are_clear_errors() {
+    for (flag, v, says) in [
+        ("--compress-level", "br=12", "br's levels are 0-11"),
+        ("--compress-level", "zstd=0", "zstd's levels are 1-19"),
+        ("--compress-level", "gzip=10", "gzip's levels are 1-9"),
+        ("--compress-level", "deflate=3", "expected CODING=LEVEL"),
+        ("--compress-level", "zstd", "expected CODING=LEVEL"),
+        (
+            "--compress-cache-size",
+            "lots",
+            "expected a number of bytes",
+        ),
+        ("--compress-max-size", "1t", "expected a number of bytes"),
+    ] {
+        let (code, _, err) = ferry(&["check-config", ".", flag, v], &[]);
+        assert_eq!(code, 2, "{flag} {v}");
+        assert!(
+            err.contains(flag) && err.contains(says),
+            "{flag} {v}: {err}"
+        );
+    }
+    let (code, out, err) = ferry(
+        &[
+            "check-config",
+            ".",
+            "--compress-level",
+            "br=11,zstd=19,gzip=1",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+}

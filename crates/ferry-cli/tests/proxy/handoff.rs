@@ -256,3 +256,53 @@ fn static_prefix_is_served_without_the_upstream() {
     assert_eq!(f.get("/page", "").text(), "from the app");
     assert_eq!(up.seen().len(), 1);
 }
+
+#[test]
+fn static_and_handed_off_text_is_compressed_unless_no_compress() {
+    let site = Site::new();
+    let css: String = (0..300)
+        .map(|i| format!(".c{i} {{ margin: {}px }}\n", i % 9))
+        .collect();
+    std::fs::write(site.root.join("static/big.css"), &css).unwrap();
+    std::fs::write(site.root.join("private/report.csv"), &css).unwrap();
+    let up = Upstream::start(|_| {
+        response(
+            "200 OK",
+            &[
+                ("content-type", "text/csv"),
+                ("x-accel-redirect", "/protected/report.csv"),
+            ],
+            b"",
+        )
+    });
+    let statics = format!("/static/={}", site.path("static"));
+    let args = ["--static", &statics, "--accel", &site.accel()];
+    let ae = "accept-encoding: gzip\r\n";
+    let gunzip = |body: &[u8]| {
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(body), &mut out).unwrap();
+        out
+    };
+    let on = Ferry::proxy(&up.url(), &args);
+    for path in ["/static/big.css", "/report"] {
+        let r = on.get(path, ae);
+        assert_eq!(r.status(), 200, "{path}: {}", r.head);
+        assert_eq!(
+            r.header("content-encoding"),
+            Some("gzip"),
+            "{path}: {}",
+            r.head
+        );
+        assert_eq!(r.header("vary"), Some("accept-encoding"), "{path}");
+        assert_eq!(gunzip(&r.body), css, "{path}");
+    }
+    let mut off_args = args.to_vec();
+    off_args.push("--no-compress");
+    let off = Ferry::proxy(&up.url(), &off_args);
+    for path in ["/static/big.css", "/report"] {
+        let r = off.get(path, ae);
+        assert_eq!(r.status(), 200, "{path}: {}", r.head);
+        assert_eq!(r.header("content-encoding"), None, "{path}");
+        assert_eq!(r.text(), css, "{path}");
+    }
+}

@@ -119,3 +119,129 @@ fn only_get_and_head_are_allowed() {
         );
     }
 }
+
+#[test]
+fn on_the_fly_only_for_whole_compressible_text_the_client_accepts() {
+    use crate::ContentCoding::{Br, Gzip, Zstd};
+    let order = [Zstd, Br, Gzip];
+    let sizes = 1024..=1 << 20;
+    let meta = |len, coded| Meta {
+        len,
+        etag: None,
+        last_modified: None,
+        coded,
+    };
+    let headers = |pairs: &[(&'static str, &str)]| {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, v.parse().unwrap());
+        }
+        h
+    };
+    let all = [("accept-encoding", "gzip, deflate, br, zstd")];
+    for (name, method, h, m, compressible, want) in [
+        (
+            "GET, all accepted",
+            Method::GET,
+            headers(&all),
+            meta(5000, false),
+            true,
+            Some(Zstd),
+        ),
+        (
+            "HEAD takes the GET path",
+            Method::HEAD,
+            headers(&all),
+            meta(5000, false),
+            true,
+            Some(Zstd),
+        ),
+        (
+            "POST",
+            Method::POST,
+            headers(&all),
+            meta(5000, false),
+            true,
+            None,
+        ),
+        (
+            "an image",
+            Method::GET,
+            headers(&all),
+            meta(5000, false),
+            false,
+            None,
+        ),
+        (
+            "a sibling was chosen",
+            Method::GET,
+            headers(&all),
+            meta(5000, true),
+            true,
+            None,
+        ),
+        (
+            "below the minimum",
+            Method::GET,
+            headers(&all),
+            meta(1023, false),
+            true,
+            None,
+        ),
+        (
+            "at the minimum",
+            Method::GET,
+            headers(&all),
+            meta(1024, false),
+            true,
+            Some(Zstd),
+        ),
+        (
+            "above the maximum",
+            Method::GET,
+            headers(&all),
+            meta((1 << 20) + 1, false),
+            true,
+            None,
+        ),
+        (
+            "no Accept-Encoding",
+            Method::GET,
+            headers(&[]),
+            meta(5000, false),
+            true,
+            None,
+        ),
+        (
+            "a range: identity",
+            Method::GET,
+            headers(&[all[0], ("range", "bytes=0-9")]),
+            meta(5000, false),
+            true,
+            None,
+        ),
+        (
+            "a range with If-Range: identity",
+            Method::GET,
+            headers(&[all[0], ("range", "bytes=0-9"), ("if-range", "\"x\"")]),
+            meta(5000, false),
+            true,
+            None,
+        ),
+        (
+            "q-values beat the server's order",
+            Method::GET,
+            headers(&[("accept-encoding", "zstd;q=0.5, br;q=0.8, gzip;q=0.1")]),
+            meta(5000, false),
+            true,
+            Some(Br),
+        ),
+    ] {
+        let a = crate::AcceptEncoding::from_headers(&h);
+        assert_eq!(
+            on_the_fly(&method, &h, &a, &m, compressible, &sizes, &order),
+            want,
+            "{name}"
+        );
+    }
+}

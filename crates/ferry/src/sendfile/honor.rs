@@ -40,6 +40,8 @@ pub const X_LIGHTTPD_SEND_FILE: HeaderName = HeaderName::from_static("x-lighttpd
 pub struct Honor {
     accel: Vec<(String, FsStore)>,
     roots: Vec<FsStore>,
+    #[cfg(feature = "compress")]
+    compress: Option<std::sync::Arc<crate::compress::Compressor>>,
 }
 
 /// Why a handed-off file could not be served; always answered 404.
@@ -84,6 +86,17 @@ impl Honor {
     #[must_use]
     pub fn sendfile_root(mut self, store: FsStore) -> Self {
         self.roots.push(store);
+        self
+    }
+
+    /// Compresses handed-off files of a compressible type (by the
+    /// application's Content-Type) on the fly, as
+    /// [`ServeDir::compress`](crate::ServeDir::compress) does (`None`, the
+    /// default: never). Needs the `compress` feature.
+    #[cfg(feature = "compress")]
+    #[must_use]
+    pub fn compress(mut self, config: Option<crate::compress::Compress>) -> Self {
+        self.compress = config.map(|c| std::sync::Arc::new(crate::compress::Compressor::new(c)));
         self
     }
 
@@ -140,6 +153,18 @@ impl Honor {
         } else {
             Method::GET
         };
+        #[cfg(feature = "compress")]
+        if let Some(c) = self
+            .compress
+            .as_ref()
+            .filter(|_| crate::compress::Compressor::applies(&entity))
+        {
+            // Keyed by the file's full path: several roots may hold the same key.
+            let id = store.root().join(key.as_str());
+            entity = c
+                .select(&method, headers, &accept, &id.to_string_lossy(), entity)
+                .await;
+        }
         let plan = plan(&method, headers, entity.meta(), now);
         let extra = Extra {
             cache_control: upstream.get(header::CACHE_CONTROL),
@@ -160,7 +185,7 @@ impl Honor {
         Ok(res)
     }
 
-    fn resolve(&self, upstream: &HeaderMap) -> Result<(&FsStore, Key), Refusal> {
+    pub(crate) fn resolve(&self, upstream: &HeaderMap) -> Result<(&FsStore, Key), Refusal> {
         if let Some(v) = upstream.get(X_ACCEL_REDIRECT) {
             let v = v.to_str().map_err(|_| Refusal::InvalidTarget)?;
             // nginx allows arguments after `?`; they do not name the file.

@@ -17,6 +17,7 @@ use futures_util::stream::{BoxStream, StreamExt as _};
 use object_store::path::Path as ObjectPath;
 use object_store::{Attribute, GetOptions, GetRange, ObjectMeta, ObjectStore};
 use std::collections::HashMap;
+use std::future::Future as _;
 use std::ops::Range;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -47,6 +48,7 @@ struct Inner {
     precompressed: bool,
     types: MimeTable,
     ttl: Option<Duration>,
+    timeout: Option<Duration>,
     meta: Mutex<HashMap<String, (Instant, Option<Head>)>>,
 }
 
@@ -60,6 +62,7 @@ impl Clone for Inner {
             precompressed: self.precompressed,
             types: self.types.clone(),
             ttl: self.ttl,
+            timeout: self.timeout,
             meta: Mutex::new(self.meta.lock().unwrap_or_else(|e| e.into_inner()).clone()),
         }
     }
@@ -93,6 +96,7 @@ impl BucketStore {
                 precompressed: false,
                 types: MimeTable::default(),
                 ttl: None,
+                timeout: None,
                 meta: Mutex::default(),
             }),
         }
@@ -130,19 +134,39 @@ impl BucketStore {
         self
     }
 
+    /// Bounds every request to the store by `timeout` (none by default): its
+    /// answer — the metadata, a listing, the head of a body request — must come
+    /// within it, and then a body must never stall longer than it between two
+    /// pieces. A body that keeps flowing takes as long as the client reading it
+    /// needs: an overall request timeout (such as `object_store`'s
+    /// `ClientOptions::with_timeout`) would cut a big object sent to a slow
+    /// client mid-body. An expired bound is a 502 before the head is sent, an
+    /// aborted response after.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.inner_mut().timeout = timeout.filter(|t| !t.is_zero());
+        self
+    }
+
     /// Checks that the bucket can be listed with the configured credentials.
     ///
     /// # Errors
     ///
     /// The store's error, for a missing bucket, wrong credentials or an
-    /// unreachable endpoint.
+    /// unreachable endpoint, or no answer within the [`timeout`](Self::timeout).
     pub async fn check(&self) -> Result<(), object_store::Error> {
         let prefix = self.object_path("");
-        self.inner
-            .store
-            .list_with_delimiter(Some(&prefix))
-            .await
-            .map(|_| ())
+        let list = self.inner.store.list_with_delimiter(Some(&prefix));
+        match self.inner.timeout {
+            None => list.await.map(|_| ()),
+            Some(t) => match tokio::time::timeout(t, list).await {
+                Ok(r) => r.map(|_| ()),
+                Err(_) => Err(object_store::Error::Generic {
+                    store: "bucket",
+                    source: format!("no answer within {} s", t.as_secs_f32()).into(),
+                }),
+            },
+        }
     }
 
     fn object_path(&self, key: &str) -> ObjectPath {
@@ -271,6 +295,7 @@ impl BucketStore {
                 store: self.inner.store.clone(),
                 path,
                 e_tag: meta.e_tag.clone(),
+                timeout: self.inner.timeout,
             },
         )
         .etag(tag)
@@ -282,20 +307,41 @@ fn store_error(e: object_store::Error) -> Error {
     Error::with_source(ErrorKind::Unavailable, e)
 }
 
+/// `f` within `timeout` (when there is one), else an `Unavailable` error.
+async fn bounded<T>(
+    timeout: Option<Duration>,
+    f: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match timeout {
+        None => f.await,
+        Some(t) => tokio::time::timeout(t, f).await.unwrap_or_else(|_| {
+            Err(Error::with_source(
+                ErrorKind::Unavailable,
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the store did not answer in time",
+                ),
+            ))
+        }),
+    }
+}
+
 impl Store for BucketStore {
     fn open<'a>(&'a self, key: &'a Key, accept: &'a AcceptEncoding) -> OpenFuture<'a> {
-        OpenFuture::new(self.open_key(key, accept))
+        OpenFuture::new(bounded(self.inner.timeout, self.open_key(key, accept)))
     }
 
     fn list<'a>(&'a self, key: &'a Key) -> ListFuture<'a> {
         ListFuture::new(async move {
             let path = self.object_path(key.as_str());
-            let r = self
-                .inner
-                .store
-                .list_with_delimiter(Some(&path))
-                .await
-                .map_err(store_error)?;
+            let r = bounded(self.inner.timeout, async {
+                self.inner
+                    .store
+                    .list_with_delimiter(Some(&path))
+                    .await
+                    .map_err(store_error)
+            })
+            .await?;
             if r.objects.is_empty() && r.common_prefixes.is_empty() && !key.as_str().is_empty() {
                 return Err(Error::new(ErrorKind::NotFound));
             }
@@ -325,6 +371,7 @@ struct ObjectSource {
     store: Arc<dyn ObjectStore>,
     path: ObjectPath,
     e_tag: Option<String>,
+    timeout: Option<Duration>,
 }
 
 impl Source for ObjectSource {
@@ -348,19 +395,38 @@ impl Source for ObjectSource {
             Err(e) => futures_util::stream::once(async move { Err(e) }).boxed(),
         })
         .boxed();
-        Body::new(ExactBody {
+        Body::new(ExactBody::new(
             stream,
-            left: range.end - range.start,
-        })
+            range.end - range.start,
+            self.timeout,
+        ))
     }
 }
 
 /// A byte stream that must yield exactly `left` bytes: a short or long object
 /// is an error (the head is already sent; the connection is aborted), never a
 /// corrupted body.
+/// With a timeout, no more than that may pass waiting for the next piece
+/// (the first one included: the store's answer to the body request).
 struct ExactBody {
     stream: BoxStream<'static, std::io::Result<Bytes>>,
     left: u64,
+    stall: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
+}
+
+impl ExactBody {
+    fn new(
+        stream: BoxStream<'static, std::io::Result<Bytes>>,
+        left: u64,
+        timeout: Option<Duration>,
+    ) -> Self {
+        let stall = timeout.map(|t| (t, Box::pin(tokio::time::sleep(t))));
+        ExactBody {
+            stream,
+            left,
+            stall,
+        }
+    }
 }
 
 impl http_body::Body for ExactBody {
@@ -371,7 +437,30 @@ impl http_body::Body for ExactBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
-        match std::task::ready!(self.stream.poll_next_unpin(cx)) {
+        let next = match self.stream.poll_next_unpin(cx) {
+            Poll::Ready(next) => next,
+            Poll::Pending => {
+                let waiting = self.left > 0;
+                let expired = match &mut self.stall {
+                    Some((t, sleep)) if waiting => sleep.as_mut().poll(cx).is_ready().then_some(*t),
+                    _ => None,
+                };
+                if let Some(t) = expired {
+                    self.left = 0;
+                    self.stall = None;
+                    return Poll::Ready(Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("the store sent nothing for {} s", t.as_secs_f32()),
+                    ))));
+                }
+                return Poll::Pending;
+            }
+        };
+        if let Some((t, sleep)) = &mut self.stall {
+            let deadline = tokio::time::Instant::now() + *t;
+            sleep.as_mut().reset(deadline);
+        }
+        match next {
             Some(Ok(chunk)) => {
                 let n = chunk.len() as u64;
                 if n > self.left {
@@ -449,5 +538,57 @@ mod tests {
         );
         assert!(e.meta().coded);
         assert!(Arc::ptr_eq(&original.inner.store, &configured.inner.store));
+    }
+
+    /// Pieces `gap` apart, then (with `stall`) a wait for ever.
+    fn trickle(
+        pieces: usize,
+        gap: Duration,
+        stall: bool,
+    ) -> BoxStream<'static, std::io::Result<Bytes>> {
+        let flowing = futures_util::stream::iter(0..pieces).then(move |_| async move {
+            tokio::time::sleep(gap).await;
+            Ok(Bytes::from_static(b"0123456789"))
+        });
+        if stall {
+            flowing.chain(futures_util::stream::pending()).boxed()
+        } else {
+            flowing.boxed()
+        }
+    }
+
+    async fn drain(mut body: ExactBody) -> (usize, Option<std::io::Error>) {
+        use http_body_util::BodyExt as _;
+        let mut got = 0;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(f) => got += f.into_data().map_or(0, |d| d.len()),
+                Err(e) => return (got, Some(e)),
+            }
+        }
+        (got, None)
+    }
+
+    #[tokio::test]
+    async fn a_flowing_body_may_outlast_the_timeout_but_a_stall_may_not() {
+        let t = Duration::from_millis(150);
+        // 8 pieces 50 ms apart: 400 ms in all, past the 150 ms bound, never
+        // 150 ms without a piece. Used to be cut by the store client's
+        // overall request timeout.
+        let (got, err) = drain(ExactBody::new(
+            trickle(8, Duration::from_millis(50), false),
+            80,
+            Some(t),
+        ))
+        .await;
+        assert_eq!((got, err.map(|e| e.to_string())), (80, None));
+        // 3 pieces, then nothing: an error after the bound, not a hang.
+        let stalled = ExactBody::new(trickle(3, Duration::from_millis(10), true), 80, Some(t));
+        let (got, err) = tokio::time::timeout(Duration::from_secs(2), drain(stalled))
+            .await
+            .expect("a stalled body ends within the bound, it does not hang");
+        assert_eq!(got, 30);
+        let err = err.expect("a stall is an error");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
     }
 }

@@ -127,9 +127,10 @@ impl Key {
             if too_long(&key, &seg) {
                 return Err(Error::new(ErrorKind::NotFound));
             }
-            if seg.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'\\') || seg.contains(':') {
-                // Control characters, NUL, backslashes and drive letters (`C:`) or
-                // alternate data streams (`a:b`) are never names we serve.
+            if seg.chars().any(|c| c.is_control() || c == '\\' || c == ':') {
+                // Control characters (C0, DEL and C1, as documented), NUL,
+                // backslashes and drive letters (`C:`) or alternate data
+                // streams (`a:b`) are never names we serve.
                 return Err(invalid());
             }
             if seg.starts_with('.')

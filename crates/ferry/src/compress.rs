@@ -1,0 +1,342 @@
+//! On-the-fly compression: a coded variant of a compressible representation
+//! that has no precompressed sibling, made once and kept in a bounded cache.
+//!
+//! The decision is [`ferry_proto::plan::on_the_fly`]'s; this module only
+//! makes (or finds) the bytes and turns them into another [`Entity`] with its
+//! own strong ETag, which [`ferry_proto::plan()`] then decides on as on any
+//! representation (so a 304 is per coding).
+use crate::{Body, Entity, Source};
+use bytes::Bytes;
+use ferry_proto::{plan, AcceptEncoding, ContentCoding, EntityTag};
+use http::{HeaderMap, Method};
+use std::io::{self, Write as _};
+use std::ops::{Range, RangeInclusive};
+
+mod cache;
+use cache::{Variant, VariantCache, Version};
+
+/// The server's order among equally weighted codings: zstd (brotli's ratio
+/// at a fraction of its time), then brotli, then gzip.
+const ORDER: [ContentCoding; 3] = [ContentCoding::Zstd, ContentCoding::Br, ContentCoding::Gzip];
+
+/// The zstd window is kept at 8 MiB (`windowLog` 23), the most a browser
+/// must accept ("Window_Size … MUST NOT exceed 8 MB", RFC 9659 §3).
+const ZSTD_WINDOW_LOG: u32 = 23;
+
+/// How ferry compresses on the fly: levels per coding, the sizes it codes,
+/// and the bound of the cache of coded variants.
+///
+/// The defaults favour speed, since the first request for a file waits for
+/// its compression: zstd 9, brotli 5, gzip 6 (nginx's usual level); files
+/// from 1 KiB to 8 MiB; a 32 MiB cache.
+///
+/// # Examples
+///
+/// ```
+/// use ferry::compress::Compress;
+/// use ferry::proto::ContentCoding;
+/// let c = Compress::new()
+///     .level(ContentCoding::Br, 4)
+///     .cache_size(64 << 20)
+///     .max_size(4 << 20);
+/// assert_eq!(c.get_level(ContentCoding::Br), 4);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compress {
+    /// In [`ContentCoding::ALL`] order: br, zstd, gzip.
+    levels: [i32; 3],
+    cache_bytes: usize,
+    sizes: RangeInclusive<u64>,
+}
+
+impl Default for Compress {
+    fn default() -> Self {
+        Compress::new()
+    }
+}
+
+fn index(c: ContentCoding) -> usize {
+    ContentCoding::ALL
+        .iter()
+        .position(|&x| x == c)
+        .unwrap_or_default()
+}
+
+impl Compress {
+    /// The defaults (see the type's documentation).
+    pub fn new() -> Self {
+        Compress {
+            levels: [5, 9, 6],
+            cache_bytes: 32 << 20,
+            sizes: 1024..=8 << 20,
+        }
+    }
+
+    /// The levels `coding` accepts: zstd 1–19 (the levels whose window stays
+    /// within what browsers accept), brotli 0–11, gzip 1–9.
+    pub fn levels(coding: ContentCoding) -> RangeInclusive<i32> {
+        match coding {
+            ContentCoding::Zstd => 1..=19,
+            ContentCoding::Br => 0..=11,
+            _ => 1..=9,
+        }
+    }
+
+    /// The level used for `coding`, clamped to [`Compress::levels`].
+    #[must_use]
+    pub fn level(mut self, coding: ContentCoding, level: i32) -> Self {
+        let r = Compress::levels(coding);
+        self.levels[index(coding)] = level.clamp(*r.start(), *r.end());
+        self
+    }
+
+    /// The level `coding` is compressed at.
+    pub fn get_level(&self, coding: ContentCoding) -> i32 {
+        self.levels[index(coding)]
+    }
+
+    /// The most bytes of coded variants kept in memory (default 32 MiB); 0
+    /// keeps none, so every request compresses again.
+    #[must_use]
+    pub fn cache_size(mut self, bytes: usize) -> Self {
+        self.cache_bytes = bytes;
+        self
+    }
+
+    /// The largest file compressed (default 8 MiB); larger ones are sent as
+    /// they are.
+    #[must_use]
+    pub fn max_size(mut self, bytes: u64) -> Self {
+        self.sizes = *self.sizes.start()..=bytes;
+        self
+    }
+
+    /// The smallest file compressed (default 1 KiB): below it, a coding's
+    /// framing eats most of the gain.
+    #[must_use]
+    pub fn min_size(mut self, bytes: u64) -> Self {
+        self.sizes = bytes..=*self.sizes.end();
+        self
+    }
+
+    /// Compresses `data` in `coding` at the configured level.
+    ///
+    /// # Errors
+    ///
+    /// When the encoder fails (zstd's context cannot be made: out of memory).
+    pub fn encode(&self, coding: ContentCoding, data: &[u8]) -> io::Result<Vec<u8>> {
+        let level = self.get_level(coding);
+        match coding {
+            ContentCoding::Zstd => {
+                let mut c = zstd::bulk::Compressor::new(level)?;
+                c.set_parameter(zstd::zstd_safe::CParameter::WindowLog(
+                    ZSTD_WINDOW_LOG.min(zstd_window_for(data.len())),
+                ))?;
+                c.compress(data)
+            }
+            ContentCoding::Br => {
+                let params = brotli::enc::BrotliEncoderParams {
+                    quality: level,
+                    lgwin: 22,
+                    size_hint: data.len(),
+                    ..Default::default()
+                };
+                let mut out = Vec::with_capacity(data.len() / 3);
+                brotli::BrotliCompress(&mut &data[..], &mut out, &params)?;
+                Ok(out)
+            }
+            _ => {
+                // No file name and mtime 0 in the header: the bytes depend only
+                // on the content (a strong ETag names exactly them).
+                let level = flate2::Compression::new(u32::try_from(level).unwrap_or(6));
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 3), level);
+                enc.write_all(data)?;
+                enc.finish()
+            }
+        }
+    }
+}
+
+/// The smallest zstd window log (10–23) that holds `len` bytes: a small file
+/// never asks the client for a large window.
+fn zstd_window_for(len: usize) -> u32 {
+    let mut log = 10;
+    while log < ZSTD_WINDOW_LOG && (1usize << log) < len {
+        log += 1;
+    }
+    log
+}
+
+/// The bytes of a coded variant, from memory.
+struct Coded(Bytes);
+
+impl Source for Coded {
+    fn read(&self, range: Range<u64>) -> Body {
+        // Ranges lie within the length, which is the bytes' length.
+        Body::from(self.0.slice(range.start as usize..range.end as usize))
+    }
+}
+
+/// A [`Compress`] at work: its settings and its cache.
+#[derive(Debug)]
+pub(crate) struct Compressor {
+    config: Compress,
+    cache: VariantCache,
+    /// Variants made, for tests.
+    #[cfg(test)]
+    made: std::sync::atomic::AtomicUsize,
+}
+
+impl Compressor {
+    pub(crate) fn new(config: Compress) -> Self {
+        Compressor {
+            cache: VariantCache::new(config.cache_bytes),
+            config,
+            #[cfg(test)]
+            made: Default::default(),
+        }
+    }
+
+    /// How many variants were made.
+    #[cfg(test)]
+    pub(crate) fn made(&self) -> usize {
+        self.made.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether `entity` may have a coded variant made: it is not coded
+    /// already (a sibling was chosen) and its type is compressible. The
+    /// synchronous test every response pays; only those that pass it go on to
+    /// [`Compressor::select`].
+    pub(crate) fn applies(entity: &Entity) -> bool {
+        !entity.meta().coded
+            && entity
+                .get_content_type()
+                .is_some_and(|t| crate::mime::is_compressible(t.as_bytes()))
+    }
+
+    /// `entity` (opened as `key`, [`Compressor::applies`] to it), or its coded
+    /// variant when [`plan::on_the_fly`] picks a coding. Every response of a
+    /// compressible type varies on Accept-Encoding, identity ones too.
+    ///
+    /// Concurrent first requests for one variant may each compress it (the
+    /// last result is kept): nobody waits for another's compression.
+    pub(crate) async fn select(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        accept: &AcceptEncoding,
+        key: &str,
+        entity: Entity,
+    ) -> Entity {
+        debug_assert!(Compressor::applies(&entity));
+        let entity = entity.vary_encoding(true);
+        let Some(coding) = plan::on_the_fly(
+            method,
+            headers,
+            accept,
+            entity.meta(),
+            true,
+            &self.config.sizes,
+            &ORDER,
+        ) else {
+            return entity;
+        };
+        // Without an ETag a variant could not be told apart from the next
+        // version's: identity then.
+        let Some(etag) = entity.meta().etag.clone() else {
+            return entity;
+        };
+        let version = Version {
+            etag,
+            len: entity.meta().len,
+            modified: entity.meta().last_modified,
+        };
+        let variant = match self.cache.get(key, coding, &version) {
+            Some(v) => v,
+            None => match self.make(&entity, coding, &version).await {
+                Some(v) => {
+                    self.cache.insert(key, coding, version, v.clone());
+                    v
+                }
+                None => return entity,
+            },
+        };
+        let Some(bytes) = variant.bytes else {
+            return entity; // Coding did not make it smaller.
+        };
+        tracing::debug!(
+            key,
+            coding = coding.as_str(),
+            len = bytes.len(),
+            "coded on the fly"
+        );
+        let mut coded = Entity::new(bytes.len() as u64, Coded(bytes))
+            .etag(variant.etag)
+            .etag_value(variant.etag_value)
+            .coding(coding)
+            .vary_encoding(true);
+        if let Some(t) = entity.get_content_type() {
+            coded = coded.content_type(t.clone());
+        }
+        if let Some(t) = entity.meta().last_modified {
+            coded = coded.last_modified(t);
+        }
+        coded
+    }
+
+    /// Reads the whole identity representation and codes it off the
+    /// runtime's workers; `None` when the store fails or the bytes read do
+    /// not match the length (a file changing underneath: identity is sent,
+    /// and its own checks apply).
+    async fn make(&self, entity: &Entity, coding: ContentCoding, v: &Version) -> Option<Variant> {
+        let data = collect(entity.read(0..v.len), v.len).await?;
+        #[cfg(test)]
+        self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let config = self.config.clone();
+        let coded = tokio::task::spawn_blocking(move || {
+            config.encode(coding, &data).map(|c| (c, data.len()))
+        })
+        .await
+        .ok()?
+        .ok()?;
+        let (coded, len) = coded;
+        // §8.8.3: each coding is its own representation with its own tag.
+        let opaque = format!("{}-{}", v.etag.opaque(), coding.as_str());
+        let etag = if v.etag.is_weak() {
+            EntityTag::weak(&opaque)
+        } else {
+            EntityTag::strong(&opaque)
+        }
+        .ok()?;
+        let etag_value = etag.to_header_value();
+        Some(Variant {
+            // Only when it saves something: otherwise identity is sent.
+            bytes: (coded.len() < len).then(|| Bytes::from(coded)),
+            etag,
+            etag_value,
+        })
+    }
+}
+
+/// The whole body, when it is exactly `len` bytes.
+async fn collect(mut body: Body, len: u64) -> Option<Vec<u8>> {
+    use http_body::Body as _;
+    let mut out = Vec::with_capacity(usize::try_from(len).ok()?);
+    loop {
+        let frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await;
+        match frame {
+            None => break,
+            Some(Ok(f)) => {
+                if let Ok(data) = f.into_data() {
+                    out.extend_from_slice(&data);
+                }
+            }
+            Some(Err(_)) => return None,
+        }
+    }
+    (out.len() as u64 == len).then_some(out)
+}
+
+#[cfg(test)]
+mod tests;
