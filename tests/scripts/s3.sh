@@ -65,6 +65,43 @@ check "ferry's memory stays flat (peak RSS ${peak} MiB < 64 MiB)" [ "$peak" -lt 
 curl -s --max-time 1 --limit-rate 1M -o /dev/null "$U/big.bin" || true
 check "still serving after a client left mid-object" [ "$(code "$U/a.txt")" = 200 ]
 
+
+# The disk cache, counted at the store: moto logs every request it serves.
+# (Its lines are coloured by status: the colours go first.)
+store_count() { sed 's/\x1b\[[0-9;]*m//g' "$WORK/moto.log" | grep -c "\"$1 /ferry-test/site/$2 " || true; }
+# Signed requests (moto refuses anonymous ones to an existing object): boto3,
+# which moto brings along, configured by the same AWS_* variables.
+s3put() { "$VENV/bin/python" -c 'import boto3,sys; boto3.client("s3").put_object(Bucket="ferry-test", Key=sys.argv[1], Body=sys.argv[2].encode())' "$@"; }
+s3etag() { "$VENV/bin/python" -c 'import boto3,sys; print(boto3.client("s3").head_object(Bucket="ferry-test", Key=sys.argv[1])["ETag"])' "$@"; }
+s3put site/cold.txt $'cold object\n'
+MPORT=$(free_port)
+start_ferry "$WORK/ferry-cache.log" serve s3://ferry-test/site --cache-dir "$WORK/cache" \
+  --metadata-ttl 10 --metrics "127.0.0.1:$MPORT"
+U=$FERRY_URL
+seq 50 | xargs -P 50 -I{} curl -s -o "$WORK/cold.{}" "$U/cold.txt"
+check "50 concurrent cold GETs, all whole" bash -c "cat '$WORK'/cold.* | grep -c '^cold object\$' | grep -qx 50"
+check "a cold miss costs one store GET and no HEAD (coalesced)" \
+  [ "$(store_count GET cold.txt)/$(store_count HEAD cold.txt)" = 1/0 ]
+cetag=$(curl -sI "$U/cold.txt" | tr -d '\r' | sed -n 's/^etag: //Ip')
+check "warm 304" [ "$(code -H "If-None-Match: $cetag" "$U/cold.txt")" = 304 ]
+check "warm 206 from disk" [ "$(curl -s -r 0-3 "$U/cold.txt")" = cold ]
+check "warm answers cost the store nothing" [ "$(store_count GET cold.txt)" = 1 ]
+check "the cached ETag is the object's own" \
+  [ "$cetag" = "$(s3etag site/cold.txt)" ]
+metrics=$(curl -s "http://127.0.0.1:$MPORT/metrics")
+check "metrics: cache hits and one miss" bash -c "grep -q '^ferry_cache_misses_total 1\$' <<<'$metrics' && grep -Eq '^ferry_cache_hits_total [1-9]' <<<'$metrics' && grep -Eq '^ferry_cache_bytes [1-9]' <<<'$metrics'"
+kill "$FERRY_PID"; wait "$FERRY_PID" 2>/dev/null || true
+start_ferry "$WORK/ferry-cache2.log" serve s3://ferry-test/site --cache-dir "$WORK/cache" --metadata-ttl 10
+U=$FERRY_URL
+check "after a restart: served from the cache" \
+  [ "$(curl -s "$U/cold.txt")/$(store_count GET cold.txt)" = "cold object/1" ]
+s3put site/cold.txt $'replaced, and longer\n'
+check "replaced in the bucket: the cached copy within the TTL" [ "$(curl -s "$U/cold.txt")" = "cold object" ]
+sleep 10.2
+check "after the TTL: the new object, whole" [ "$(curl -s "$U/cold.txt")" = "replaced, and longer" ]
+check "revalidated with one conditional GET" [ "$(store_count GET cold.txt)" = 2 ]
+kill "$FERRY_PID"; wait "$FERRY_PID" 2>/dev/null || true
+
 check "a missing bucket is a start-up error (exit 2)" bash -c \
   "'$FERRY' serve s3://no-such-bucket --listen 127.0.0.1:0 >/dev/null 2>&1; [ \$? = 2 ]"
 # The same bucket, configured by flags instead of the environment.

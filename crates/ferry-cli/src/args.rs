@@ -225,7 +225,10 @@ pub(crate) struct ServeArgs {
 
     /// The directory to serve, or `s3://BUCKET/PREFIX` for object storage
     /// (configured from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
-    /// AWS_SECRET_ACCESS_KEY, AWS_ALLOW_HTTP and the other usual variables).
+    /// AWS_SECRET_ACCESS_KEY, AWS_ALLOW_HTTP and the other usual variables),
+    /// or `az://CONTAINER/PREFIX` for Azure Blob Storage (AZURE_STORAGE_ACCOUNT_NAME,
+    /// AZURE_STORAGE_ACCOUNT_KEY; AZURE_STORAGE_USE_EMULATOR=true and
+    /// AZURITE_BLOB_STORAGE_URL for the emulator).
     /// Optional only when the --config file has `[[site]]` tables.
     #[arg(env = "FERRY_ROOT")]
     pub(crate) dir: Option<PathBuf>,
@@ -240,6 +243,46 @@ pub(crate) struct ServeArgs {
         env = "FERRY_METADATA_TTL"
     )]
     pub(crate) metadata_ttl: u64,
+
+    /// Object storage: keep object bodies in this directory and serve them
+    /// from local disk (fresh for --metadata-ttl seconds, then revalidated
+    /// with one conditional request). One ferry per directory.
+    #[arg(long, value_name = "DIR", env = "FERRY_CACHE_DIR")]
+    pub(crate) cache_dir: Option<PathBuf>,
+
+    /// Object storage: the most bytes --cache-dir holds (k, m, g); the least
+    /// recently used objects are removed to make room.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "1g",
+        value_parser = parse_size,
+        env = "FERRY_CACHE_SIZE"
+    )]
+    pub(crate) cache_size: u64,
+
+    /// Object storage: larger objects are not cached (streamed from the
+    /// store, ranges fetched as ranges).
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "64m",
+        value_parser = parse_size,
+        env = "FERRY_CACHE_MAX_OBJECT"
+    )]
+    pub(crate) cache_max_object: u64,
+
+    /// Object storage: seconds past its freshness a cached copy is still
+    /// served while the store fails (RFC 5861 stale-if-error; logged);
+    /// after that, 502.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u64).range(0..=31_536_000),
+        env = "FERRY_STALE_IF_ERROR"
+    )]
+    pub(crate) stale_if_error: u64,
 
     /// Object storage: the endpoint URL (default: AWS_ENDPOINT_URL, else AWS).
     #[arg(long, value_name = "URL", env = "FERRY_S3_ENDPOINT")]

@@ -8,6 +8,7 @@ mod accesslog;
 mod acme;
 mod answer;
 mod args;
+mod bucket;
 mod certs;
 mod config;
 mod framing;
@@ -46,14 +47,15 @@ pub fn main() -> ExitCode {
         }
     };
     let cli = args::Cli::parse_from(argv);
-    if let Some(filter) = std::env::var_os("FERRY_LOG") {
-        // Debugging output (spans per connection and request, the decisions),
-        // e.g. FERRY_LOG=debug or FERRY_LOG=ferry=trace; off by default.
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter.to_string_lossy()))
-            .with_writer(std::io::stderr)
-            .init();
-    }
+    // Debugging output (spans per connection and request, the decisions),
+    // e.g. FERRY_LOG=debug or FERRY_LOG=ferry=trace; by default warnings only
+    // (a cached copy served while object storage fails).
+    let filter = std::env::var_os("FERRY_LOG")
+        .map_or_else(|| "ferry=warn".into(), |f| f.to_string_lossy().into_owned());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
     raise_fd_limit();
     match run(cli, &provenance) {
         Ok(()) => ExitCode::SUCCESS,
@@ -75,42 +77,9 @@ fn raise_fd_limit() {
     }
 }
 
-/// `ferry serve s3://bucket/prefix`: checks the bucket before listening, so a
-/// wrong name or credentials fail at start (exit 2), not on the first request.
-fn serve_bucket(
-    a: &args::ServeArgs,
-    url: &str,
-    provenance: &config::Provenance,
-) -> anyhow::Result<()> {
-    if !provenance.sites.is_empty() {
-        bail!("[[site]] tables serve directories; with the bucket {url} as root, give each site its own ferry");
-    }
-    let https = a.tls.has_certificate();
-    tls::check_https_flags(&a.tls, https)?;
-    let probe = bucket_store(a, url)?;
-    net::runtime()?
-        .block_on(probe.check())
-        .with_context(|| format!("cannot list {url}"))?;
-    // Built again: the check's connections belong to a runtime that ends with it.
-    let sites = bucket_sites(a, url)?;
-    check_auth_transport(a, &sites, https)?;
-    let reload = move || -> anyhow::Result<_> {
-        let (a, _) = reparse()?;
-        match a.dir.as_deref().and_then(|d| d.to_str()) {
-            Some(url) if url.starts_with("s3://") => {
-                let sites = bucket_sites(&a, url)?;
-                check_auth_transport(&a, &sites, https)?;
-                Ok(sites)
-            }
-            _ => bail!("the root changed from a bucket to a directory: restart to apply"),
-        }
-    };
-    run_sites(a, sites, reload, &format!("serving {url}"))
-}
-
 /// Serves `sites` with `a`'s listener settings until SIGINT or SIGTERM;
 /// SIGHUP replaces them with what `reload` builds.
-fn run_sites<S: ferry::Store>(
+pub(crate) fn run_sites<S: ferry::Store>(
     a: &args::ServeArgs,
     sites: sites::Sites<S>,
     reload: impl Fn() -> anyhow::Result<sites::Sites<S>> + Send + Sync + 'static,
@@ -138,82 +107,9 @@ fn run_sites<S: ferry::Store>(
     })
 }
 
-fn bucket_sites(
-    a: &args::ServeArgs,
-    url: &str,
-) -> anyhow::Result<sites::Sites<ferry::store::bucket::BucketStore>> {
-    let svc = ferry::ServeDir::new(bucket_store(a, url)?)
-        .hidden(hidden(a))
-        .cache_policy(cache_policy(a)?)
-        .browse(a.browse)
-        .compress(compress(a)?);
-    let policy = policy::Policy::new(&a.site)?.map(std::sync::Arc::new);
-    Ok(sites::Sites::single(sites::Site {
-        svc,
-        cert: None,
-        policy,
-    }))
-}
-
-fn bucket_store(
-    a: &args::ServeArgs,
-    url: &str,
-) -> anyhow::Result<ferry::store::bucket::BucketStore> {
-    use object_store::aws::AmazonS3ConfigKey;
-    use object_store::{ClientConfigKey, RetryConfig};
-    use std::time::Duration;
-    let rest = url.trim_start_matches("s3://");
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    if bucket.is_empty() {
-        bail!("{url}: expected s3://BUCKET[/PREFIX]");
-    }
-    // At least 1: --store-timeout's range.
-    let timeout = Duration::from_secs(a.store_timeout);
-    // Flags win over the environment.
-    let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-    if let Some(e) = &a.s3_endpoint {
-        b = b.with_endpoint(e);
-    }
-    if let Some(r) = &a.s3_region {
-        b = b.with_region(r);
-    }
-    if a.s3_allow_http {
-        b = b.with_allow_http(true);
-    }
-    let s3 = b
-        // Set key by key: replacing the client options would drop what
-        // from_env read (AWS_ALLOW_HTTP, proxies).
-        // No overall request timeout (object_store's is connect-to-last-byte,
-        // so it would cut a big object sent to a slow client): the store
-        // enforces --store-timeout on answers and body stalls itself. A day
-        // stays as a backstop.
-        .with_config(
-            AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
-            "86400s",
-        )
-        .with_config(
-            AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
-            "5s",
-        )
-        .with_retry(RetryConfig {
-            max_retries: 2,
-            retry_timeout: timeout,
-            ..RetryConfig::default()
-        })
-        .build()
-        .with_context(|| format!("cannot configure {url}"))?;
-    Ok(
-        ferry::store::bucket::BucketStore::new(std::sync::Arc::new(s3), prefix)
-            .precompressed(!a.no_precompressed)
-            .metadata_ttl(Some(Duration::from_secs(a.metadata_ttl)))
-            .timeout(Some(timeout))
-            .content_types(mime_table(a)?),
-    )
-}
-
 /// The settings again, as at start (flags, FERRY_* variables, the config
 /// file read anew), for a reload.
-fn reparse() -> anyhow::Result<(args::ServeArgs, config::Provenance)> {
+pub(crate) fn reparse() -> anyhow::Result<(args::ServeArgs, config::Provenance)> {
     use clap::Parser as _;
     let (argv, provenance) = config::argv()?;
     let cli = args::Cli::try_parse_from(argv)
@@ -224,7 +120,7 @@ fn reparse() -> anyhow::Result<(args::ServeArgs, config::Provenance)> {
     }
 }
 
-fn hidden(a: &args::ServeArgs) -> ferry::store::Hidden {
+pub(crate) fn hidden(a: &args::ServeArgs) -> ferry::store::Hidden {
     if a.show_hidden {
         ferry::store::Hidden::Allow
     } else {
@@ -232,7 +128,7 @@ fn hidden(a: &args::ServeArgs) -> ferry::store::Hidden {
     }
 }
 
-fn mime_table(a: &args::ServeArgs) -> anyhow::Result<ferry::mime::MimeTable> {
+pub(crate) fn mime_table(a: &args::ServeArgs) -> anyhow::Result<ferry::mime::MimeTable> {
     let mut types = ferry::mime::MimeTable::new()
         .default_type(header_value("--default-type", &a.default_type)?);
     for m in &a.mime {
@@ -244,7 +140,7 @@ fn mime_table(a: &args::ServeArgs) -> anyhow::Result<ferry::mime::MimeTable> {
     Ok(types)
 }
 
-fn cache_policy(a: &args::ServeArgs) -> anyhow::Result<ferry::cache::CachePolicy> {
+pub(crate) fn cache_policy(a: &args::ServeArgs) -> anyhow::Result<ferry::cache::CachePolicy> {
     let mut cache = ferry::cache::CachePolicy::default()
         .default_value(optional_value("--cache-control", &a.cache_control)?)
         .fingerprinted(optional_value(
@@ -298,12 +194,18 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
         .dir
         .as_deref()
         .and_then(|d| d.to_str())
-        .filter(|d| d.starts_with("s3://"))
+        .filter(|d| bucket::is_url(d))
     {
         if check {
             bail!("check-config checks directories; for {url}, `ferry serve` checks the bucket at start");
         }
-        return serve_bucket(a, url, provenance);
+        return bucket::serve(a, url, provenance);
+    }
+    if let Some(d) = &a.cache_dir {
+        bail!(
+            "--cache-dir {}: the disk cache is for object storage roots (s3://, az://); a directory is served from disk already",
+            d.display()
+        );
     }
     let sites = fs_sites(a, provenance)?;
     // What sites without a certificate of their own fall back on, as started:
@@ -353,7 +255,7 @@ fn serve(a: &args::ServeArgs, provenance: &config::Provenance, check: bool) -> a
         if a.dir
             .as_deref()
             .and_then(|d| d.to_str())
-            .is_some_and(|d| d.starts_with("s3://"))
+            .is_some_and(bucket::is_url)
         {
             bail!("the root changed from a directory to a bucket: restart to apply");
         }
@@ -387,7 +289,7 @@ fn check_site_certs(
 /// `--basic-auth` on a listener without TLS (plain HTTP/1.1 or h2c) sends
 /// passwords in clear: refused (the configuration check fails, so ferry does
 /// not start, or a reload keeps the old sites) unless `--auth-allow-insecure`.
-fn check_auth_transport<S: ferry::Store>(
+pub(crate) fn check_auth_transport<S: ferry::Store>(
     a: &args::ServeArgs,
     sites: &sites::Sites<S>,
     tls: bool,
@@ -500,7 +402,7 @@ fn fs_service(
 }
 
 /// On-the-fly compression as the flags set it; `None` with --no-compress.
-fn compress(a: &args::ServeArgs) -> anyhow::Result<Option<ferry::compress::Compress>> {
+pub(crate) fn compress(a: &args::ServeArgs) -> anyhow::Result<Option<ferry::compress::Compress>> {
     use ferry::proto::ContentCoding;
     if a.no_compress {
         return Ok(None);

@@ -13,6 +13,11 @@
 //! - `ferry_upstream_errors_total{kind="refused"|"reset"|"timeout"|"protocol"}`:
 //!   `ferry proxy` only
 //!
+//! - `ferry_cache_hits_total`, `ferry_cache_misses_total`,
+//!   `ferry_cache_revalidations_total`, `ferry_cache_evictions_total`,
+//!   `ferry_cache_bytes`, `ferry_cache_objects`: object storage with
+//!   `--cache-dir` only (read from the cache's counters at each scrape)
+//!
 //! - `ferry_not_modified_ratio`: the share of GET and HEAD answered 304 since
 //!   start (approximate under concurrency; exactly, it is
 //!   `ferry_requests_total{status="304"}` over the sum)
@@ -23,6 +28,28 @@ use std::time::Duration;
 
 /// The installed recorder's handle, for the exposition.
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The object storage disk cache, whose counters each scrape reports.
+static DISK_CACHE: OnceLock<ferry::store::bucket::DiskCache> = OnceLock::new();
+
+/// Reports `cache`'s counters from now on (the first cache given stays).
+pub(crate) fn watch_cache(cache: &ferry::store::bucket::DiskCache) {
+    let _ = DISK_CACHE.set(cache.clone());
+}
+
+/// Copies the disk cache's counters into the recorder.
+fn cache_upkeep() {
+    let Some(cache) = DISK_CACHE.get() else {
+        return;
+    };
+    let s = cache.stats();
+    metrics::counter!("ferry_cache_hits_total").absolute(s.hits);
+    metrics::counter!("ferry_cache_misses_total").absolute(s.misses);
+    metrics::counter!("ferry_cache_revalidations_total").absolute(s.revalidations);
+    metrics::counter!("ferry_cache_evictions_total").absolute(s.evictions);
+    metrics::gauge!("ferry_cache_bytes").set(s.bytes as f64);
+    metrics::gauge!("ferry_cache_objects").set(s.objects as f64);
+}
 
 /// Installs the recorder; global from then on. The listener is started with
 /// the others ([`Exposition`]).
@@ -60,6 +87,31 @@ pub(crate) fn install() -> anyhow::Result<()> {
         "ferry_upstream_errors_total",
         "ferry proxy: upstream failures, by kind."
     );
+    for (name, what) in [
+        (
+            "ferry_cache_hits_total",
+            "Disk cache: answers from a fresh cached copy.",
+        ),
+        (
+            "ferry_cache_misses_total",
+            "Disk cache: objects fetched because none was cached.",
+        ),
+        (
+            "ferry_cache_revalidations_total",
+            "Disk cache: conditional requests to the store for stale copies.",
+        ),
+        (
+            "ferry_cache_evictions_total",
+            "Disk cache: objects removed to stay within --cache-size.",
+        ),
+    ] {
+        metrics::describe_counter!(name, what);
+    }
+    metrics::describe_gauge!(
+        "ferry_cache_bytes",
+        "Disk cache: bytes of cache files on disk."
+    );
+    metrics::describe_gauge!("ferry_cache_objects", "Disk cache: objects cached.");
     Ok(())
 }
 
@@ -82,6 +134,7 @@ impl crate::pipeline::App for Exposition {
         let (Some(handle), true) = (HANDLE.get(), ferry::proto::plan::allows(req.method())) else {
             return crate::answer::health(req.method());
         };
+        cache_upkeep();
         handle.run_upkeep();
         let text = handle.render();
         let mut res = crate::answer::text(http::StatusCode::OK, req.method());

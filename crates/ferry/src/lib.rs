@@ -38,6 +38,16 @@
 //! - On-the-fly compression (feature `compress`) never codes a response to a
 //!   `Range` request: ranges are of the identity bytes, see
 //!   [`proto::plan::on_the_fly`].
+//! - Object storage: an object stored without a type of its own (S3's
+//!   `binary/octet-stream`, Azure's `application/octet-stream`) gets the type
+//!   of its key's extension, as a file would.
+//! - Object storage with a disk cache: a miss fetches the whole object (one
+//!   GET, whose response also carries the metadata the decision needs), even
+//!   when the request turns out to be a 304, 412 or 416: the object is then
+//!   cached, and the next such request costs no request to the store. A cold
+//!   object is answered once it is complete on disk (concurrent misses share
+//!   that one GET); RFC 5861's `stale-if-error` is an operator's setting,
+//!   not read from responses.
 //! - See also [`proto`]'s list.
 
 #![forbid(unsafe_code)]

@@ -1,7 +1,8 @@
 //! The store conformance suite against every store: the file system, memory,
 //! and object storage (`object_store`'s in-memory backend here; a real
 //! S3-compatible server when `FERRY_TEST_S3_BUCKET` is set, as
-//! `tests/scripts/s3.sh` does).
+//! `tests/scripts/s3.sh` does; Azure Blob Storage's emulator, Azurite, when
+//! `FERRY_TEST_AZURE_CONTAINER` is, as `tests/scripts/azure.sh` does).
 #![cfg(all(feature = "test-util", feature = "object-store", feature = "fs"))]
 
 use bytes::Bytes;
@@ -279,5 +280,53 @@ async fn s3_compatible_server_conforms() {
         let path = ObjectPath::from(format!("site/{key}"));
         s3.put(&path, PutPayload::from_static(data)).await.unwrap();
     }
-    check(BucketStore::new(Arc::new(s3), "site").precompressed(true)).await;
+    let s3: Arc<dyn ObjectStore> = Arc::new(s3);
+    check(BucketStore::new(s3.clone(), "site").precompressed(true)).await;
+    // Through a disk cache, cold then warm, the answers are the same.
+    let d = tempfile::tempdir().unwrap();
+    let cache = ferry::store::bucket::DiskCache::open(d.path(), 1 << 20).unwrap();
+    for _ in 0..2 {
+        check(
+            BucketStore::new(s3.clone(), "site")
+                .precompressed(true)
+                .metadata_ttl(Some(Duration::from_secs(60)))
+                .disk_cache(cache.clone()),
+        )
+        .await;
+    }
+    assert!(cache.stats().hits > 0);
+}
+
+/// Against Azure Blob Storage (Azurite in `tests/scripts/azure.sh`): fills
+/// the prefix `site` of the container `FERRY_TEST_AZURE_CONTAINER` with
+/// [`FIXTURE`], configured from the `AZURE_*` variables as `ferry serve
+/// az://…` is.
+#[tokio::test]
+async fn azure_blob_storage_conforms() {
+    let Ok(container) = std::env::var("FERRY_TEST_AZURE_CONTAINER") else {
+        eprintln!("FERRY_TEST_AZURE_CONTAINER not set: run tests/scripts/azure.sh");
+        return;
+    };
+    let az = object_store::azure::MicrosoftAzureBuilder::from_env()
+        .with_container_name(container)
+        .build()
+        .unwrap();
+    for (key, data) in FIXTURE.iter().chain([&(".env", &b"SECRET=1"[..])]) {
+        let path = ObjectPath::from(format!("site/{key}"));
+        az.put(&path, PutPayload::from_static(data)).await.unwrap();
+    }
+    let az: Arc<dyn ObjectStore> = Arc::new(az);
+    check(BucketStore::new(az.clone(), "site").precompressed(true)).await;
+    let d = tempfile::tempdir().unwrap();
+    let cache = ferry::store::bucket::DiskCache::open(d.path(), 1 << 20).unwrap();
+    for _ in 0..2 {
+        check(
+            BucketStore::new(az.clone(), "site")
+                .precompressed(true)
+                .metadata_ttl(Some(Duration::from_secs(60)))
+                .disk_cache(cache.clone()),
+        )
+        .await;
+    }
+    assert!(cache.stats().hits > 0);
 }

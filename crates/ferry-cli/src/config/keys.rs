@@ -214,6 +214,11 @@ pub(crate) const SETTINGS: &[Setting] = &[
     setting("s3-region", Site::No, Reload::Applies),
     setting("s3-allow-http", Site::No, Reload::Applies),
     setting("store-timeout", Site::No, Reload::Applies),
+    // The disk cache is opened once, at start (its index, its lock).
+    setting("cache-dir", Site::No, differs!(cache_dir)),
+    setting("cache-size", Site::No, differs!(cache_size)),
+    setting("cache-max-object", Site::No, differs!(cache_max_object)),
+    setting("stale-if-error", Site::No, differs!(stale_if_error)),
     // Read anew on every reload; it cannot name itself.
     setting("config", Site::No, Reload::Applies),
     // The listener.
@@ -351,6 +356,10 @@ mod tests {
         ("s3-region", r#"s3-region = "eu-west-1""#),
         ("s3-allow-http", "s3-allow-http = true"),
         ("store-timeout", "store-timeout = 5"),
+        ("cache-dir", r#"cache-dir = "/var/cache/ferry""#),
+        ("cache-size", r#"cache-size = "2g""#),
+        ("cache-max-object", r#"cache-max-object = "1m""#),
+        ("stale-if-error", "stale-if-error = 300"),
         ("config", r#"config = "/etc/ferry/ferry.toml""#),
         ("listen", r#"listen = "127.0.0.1:1""#),
         ("access-log", r#"access-log = "/var/log/ferry.log""#),

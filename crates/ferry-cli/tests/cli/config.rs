@@ -195,3 +195,19 @@ fn compression_settings_out_of_range_are_clear_errors() {
     );
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn the_disk_cache_flags_are_checked() {
+    // A directory needs no cache: saying one is a mistake, not ignored.
+    let (code, _, err) = ferry(&["check-config", ".", "--cache-dir", "/tmp/c"], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--cache-dir /tmp/c") && err.contains("object storage"),
+        "{err}"
+    );
+    for (flag, v) in [("--cache-size", "lots"), ("--cache-max-object", "1t")] {
+        let (code, _, err) = ferry(&["check-config", ".", flag, v], &[]);
+        assert_eq!(code, 2, "{flag} {v}");
+        assert!(err.contains(flag), "{flag} {v}: {err}");
+    }
+}

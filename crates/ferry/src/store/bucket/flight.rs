@@ -1,0 +1,224 @@
+//! Filling the disk cache: one request to the store per object at a time.
+//!
+//! Concurrent misses (or revalidations) of one object are coalesced: the
+//! first starts a fill, a task of its own (so a client that goes away does not
+//! cancel it), and every request for that object, the first included, waits
+//! for its outcome. A fill that brings a body writes it whole to disk before
+//! anyone is answered; the waiters then read it from the file. The choice
+//! costs the first bytes' latency of a cold object (it waits for the last
+//! byte) and buys one code path: every cached answer comes from a complete,
+//! checked file.
+use super::cache::{Counter, DiskCache, Hit, Shared};
+use super::disk::{Record, Writer};
+use super::Head;
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use object_store::path::Path as ObjectPath;
+use object_store::{Attribute, GetOptions, ObjectStore};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+use tokio::sync::watch;
+
+/// Bytes gathered from the store before they are written out, at most.
+const WRITE_BATCH: usize = 1 << 20;
+
+/// How a fill ended.
+#[derive(Debug, Clone)]
+pub(super) enum Outcome {
+    /// The object is on disk (fetched, or revalidated by a 304).
+    Cached(Hit),
+    /// The object is larger than the cache takes: its metadata only.
+    TooBig(Head),
+    /// The cache directory failed (full disk, say): the object's metadata,
+    /// for an answer straight from the store.
+    Uncached(Head),
+    /// The store has no such object.
+    Missing,
+    /// The store failed or could not be reached.
+    Failed(Arc<object_store::Error>),
+}
+
+/// The fills under way, by object path.
+#[derive(Default)]
+pub(super) struct Flights {
+    map: Mutex<HashMap<String, watch::Receiver<Option<Outcome>>>>,
+}
+
+/// Takes a finished fill out of the map, even if its task panicked.
+struct Landing {
+    shared: Arc<Shared>,
+    path: String,
+}
+
+impl Drop for Landing {
+    fn drop(&mut self) {
+        self.shared
+            .flights
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.path);
+    }
+}
+
+/// Fetches `path` into `cache`, or waits for the fill already under way.
+/// With `known` (the cached copy's ETag), the request is conditional.
+pub(super) async fn join(
+    cache: &DiskCache,
+    store: &Arc<dyn ObjectStore>,
+    path: &ObjectPath,
+    known: Option<String>,
+) -> Outcome {
+    let shared = &cache.shared;
+    let mut rx = {
+        let mut map = shared.flights.map.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(path.as_ref()) {
+            Some(rx) => rx.clone(),
+            None => {
+                let (tx, rx) = watch::channel(None);
+                map.insert(path.to_string(), rx.clone());
+                shared.count(if known.is_some() {
+                    Counter::Revalidation
+                } else {
+                    Counter::Miss
+                });
+                let landing = Landing {
+                    shared: shared.clone(),
+                    path: path.to_string(),
+                };
+                let (store, path) = (store.clone(), path.clone());
+                tokio::spawn(async move {
+                    let out = fill(&landing.shared, &*store, &path, known).await;
+                    drop(landing);
+                    tx.send_replace(Some(out));
+                });
+                rx
+            }
+        }
+    };
+    let out = match rx.wait_for(Option::is_some).await {
+        Ok(v) => v.clone(),
+        Err(_) => None,
+    };
+    out.unwrap_or_else(|| {
+        Outcome::Failed(Arc::new(object_store::Error::Generic {
+            store: "cache",
+            source: "the fill ended without an outcome".into(),
+        }))
+    })
+}
+
+/// One request to the store, and the body to disk.
+async fn fill(
+    shared: &Arc<Shared>,
+    store: &dyn ObjectStore,
+    path: &ObjectPath,
+    known: Option<String>,
+) -> Outcome {
+    let conditional = known.is_some();
+    let opts = GetOptions {
+        if_none_match: known,
+        ..GetOptions::default()
+    };
+    let r = match store.get_opts(path, opts).await {
+        Ok(r) => r,
+        Err(object_store::Error::NotModified { .. }) if conditional => {
+            return match shared.refresh(path.as_ref()) {
+                Some(hit) => Outcome::Cached(hit),
+                // Evicted meanwhile: fetch it whole.
+                None => Box::pin(fill(shared, store, path, None)).await,
+            };
+        }
+        Err(object_store::Error::NotFound { .. }) => {
+            shared.missing(path.as_ref());
+            return Outcome::Missing;
+        }
+        Err(e) => return Outcome::Failed(Arc::new(e)),
+    };
+    let head = Head {
+        content_type: r
+            .attributes
+            .get(&Attribute::ContentType)
+            .map(|v| v.to_string()),
+        meta: r.meta.clone(),
+    };
+    if r.meta.size > shared.max_object() {
+        return Outcome::TooBig(head);
+    }
+    let uncached = head.clone();
+    let record = Record {
+        path: path.to_string(),
+        e_tag: r.meta.e_tag.clone(),
+        last_modified: SystemTime::from(r.meta.last_modified),
+        content_type: head.content_type.clone(),
+        len: r.meta.size,
+        fetched: SystemTime::now(),
+    };
+    let failed = |e: std::io::Error| {
+        tracing::warn!(%path, dir = %shared.dir.display(), error = %e, "cannot write to the cache: serving from the store");
+        Outcome::Uncached(uncached.clone())
+    };
+    let (dir, name) = (shared.dir.clone(), shared.next_name());
+    let n = name.clone();
+    let mut writer = match blocking(move || Writer::create(&dir, &n, record)).await {
+        Ok(w) => w,
+        Err(e) => return failed(e),
+    };
+    let small_len = r.meta.size <= super::cache::SMALL;
+    let mut small = None;
+    let mut stream = r.into_stream();
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batched = 0;
+    loop {
+        let next = stream.next().await;
+        let end = next.is_none();
+        match next {
+            Some(Ok(chunk)) => {
+                batched += chunk.len();
+                batch.push(chunk);
+            }
+            Some(Err(e)) => return Outcome::Failed(Arc::new(e)),
+            None => {}
+        }
+        if end && small_len {
+            // The whole body is in this batch: kept for memory too.
+            let mut all = bytes::BytesMut::with_capacity(batched);
+            for c in &batch {
+                all.extend_from_slice(c);
+            }
+            small = Some(all.freeze());
+        }
+        if batched >= WRITE_BATCH || end {
+            let b = std::mem::take(&mut batch);
+            batched = 0;
+            writer = match blocking(move || {
+                for c in &b {
+                    writer.write(c)?;
+                }
+                Ok(writer)
+            })
+            .await
+            {
+                Ok(w) => w,
+                Err(e) => return failed(e),
+            };
+        }
+        if end {
+            break;
+        }
+    }
+    match blocking(move || writer.finish(&name)).await {
+        Ok((stored, file)) => Outcome::Cached(shared.insert(stored, file, small)),
+        Err(e) => failed(e),
+    }
+}
+
+/// Runs file I/O on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+}
