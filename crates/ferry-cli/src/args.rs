@@ -703,6 +703,39 @@ pub(crate) struct TlsArgs {
     #[arg(long, conflicts_with = "https", env = "FERRY_H2C")]
     pub(crate) h2c: bool,
 
+    /// With TLS: do not serve HTTP/3 (QUIC on the same UDP port) nor
+    /// advertise it with Alt-Svc.
+    #[arg(long, env = "FERRY_NO_HTTP3")]
+    pub(crate) no_http3: bool,
+
+    /// With HTTP/3: how long browsers may remember it (`Alt-Svc: h3=":PORT";
+    /// ma=SECS` on every HTTPS response); 0 sends no Alt-Svc.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 86_400,
+        value_parser = clap::value_parser!(u64).range(0..=31_536_000),
+        env = "FERRY_ALT_SVC_MAX_AGE"
+    )]
+    pub(crate) alt_svc_max_age: u64,
+
+    /// With HTTP/3: validate clients' addresses with a QUIC Retry before any
+    /// handshake work (against floods from spoofed addresses; one more
+    /// round trip per new connection).
+    #[arg(long, env = "FERRY_QUIC_RETRY")]
+    pub(crate) quic_retry: bool,
+
+    /// With HTTP/3: most requests in flight at once on one connection
+    /// (concurrent QUIC streams).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100,
+        value_parser = clap::value_parser!(u32).range(1..=10_000),
+        env = "FERRY_HTTP3_MAX_STREAMS"
+    )]
+    pub(crate) http3_max_streams: u32,
+
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "PEM", requires = "tls_cert", env = "FERRY_TLS_KEY")]
     pub(crate) tls_key: Option<PathBuf>,

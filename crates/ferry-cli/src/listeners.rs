@@ -1,5 +1,6 @@
 //! A command's listeners, put together: the main listener with its wire
-//! layer (the HTTP/1.1 fast path for plaintext, hyper for HTTPS and h2c), the
+//! layer (the HTTP/1.1 fast path for plaintext, hyper for HTTPS and h2c, and
+//! QUIC's UDP endpoint for HTTP/3 beside HTTPS), the
 //! `--redirect-http` listener, the signal handlers, and the announcement.
 //! Both `ferry serve` and `ferry proxy` start here.
 use crate::net::{self, Bound};
@@ -32,11 +33,25 @@ where
     let main = net::listen_main(settings.listen)?;
     let addr = main.local_addr()?;
     let mut listeners = Vec::new();
+    #[cfg_attr(not(feature = "http3"), allow(unused_mut))]
+    let mut datagrams = Vec::new();
     let mut redirect = None;
+    #[cfg_attr(not(feature = "http3"), allow(unused_mut))]
+    let mut http3: Option<std::net::SocketAddr> = None;
     let serve = match &https {
         Some(h) => {
             let mut p = pipeline(app);
             Arc::get_mut(&mut p).expect("not shared yet").hsts = h.hsts.clone();
+            // HTTP/3 on the same port over UDP, with the same pipeline.
+            #[cfg(feature = "http3")]
+            if let Some(h3) = h.http3 {
+                let udp = net::listen_udp(addr)?;
+                let at = udp.local_addr()?;
+                http3 = Some(at);
+                // The port QUIC is really on (systemd may pass another).
+                Arc::get_mut(&mut p).expect("not shared yet").alt_svc = h3.alt_svc(at.port());
+                datagrams.push(crate::quic::serve(p.clone(), settings, h, h3, udp)?);
+            }
             crate::hyper_wire::serve(p, settings, Some(h.clone()))
         }
         None if h2c => crate::hyper_wire::serve(pipeline(app), settings, None),
@@ -62,13 +77,14 @@ where
             max_head: settings.max_head,
             health: None,
             hsts: None,
+            alt_svc: None,
             observer: Observer::default(),
         });
         listeners.push(Bound::new(l, crate::h1::serve(p, settings), settings).ungauged());
     }
     let scheme = if https.is_some() { "https" } else { "http" };
     let log = settings.log.clone();
-    net::run(settings, listeners, async move {
+    net::run(settings, listeners, datagrams, async move {
         if let Some(log) = log {
             net::on_hup(move || log.reopen());
         } else {
@@ -83,6 +99,9 @@ where
         }
         if let Some(h) = &https {
             h.start().await?;
+        }
+        if let Some(q) = http3 {
+            eprintln!("ferry: HTTP/3 (QUIC) on UDP {q}");
         }
         eprintln!("ferry: {what} on {scheme}://{addr}/");
         Ok(())
@@ -100,6 +119,7 @@ fn pipeline<A: App>(settings: &Settings, observer: &Observer, app: A) -> Arc<Pip
         max_head: settings.max_head,
         health: settings.health.clone(),
         hsts: None,
+        alt_svc: None,
         observer: observer.clone(),
     })
 }

@@ -26,6 +26,8 @@ mod pipeline;
 mod policy;
 mod precompress;
 mod proxy;
+#[cfg(feature = "http3")]
+mod quic;
 mod reqbody;
 mod settings;
 mod sites;

@@ -24,6 +24,60 @@ pub(crate) type Serve = Arc<
         + Sync,
 >;
 
+/// A listener that is not TCP (HTTP/3's UDP endpoint): started on the main
+/// runtime once set-up is done, it accepts and serves its own connections,
+/// takes a [`Conns::slot`] for each, and returns once shutdown began and its
+/// connections are done.
+pub(crate) type Datagram =
+    Box<dyn FnOnce(Conns) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// What a [`Datagram`] listener shares with the connection layer: its own
+/// `--max-connections` slots, the process's open-connection count (for the
+/// drain and the gauge), and the shutdown signal.
+#[cfg_attr(not(feature = "http3"), allow(dead_code))]
+pub(crate) struct Conns {
+    open: Arc<Open>,
+    slots: Arc<Semaphore>,
+    /// Turns true when shutdown begins.
+    pub(crate) stop: watch::Receiver<bool>,
+}
+
+#[cfg_attr(not(feature = "http3"), allow(dead_code))]
+impl Conns {
+    /// A slot for one more connection, held until it is done; `None` at
+    /// `--max-connections` (a datagram listener has no listen queue to
+    /// leave the connection in: it refuses it).
+    pub(crate) fn slot(&self) -> Option<Slot> {
+        let permit = self.slots.clone().try_acquire_owned().ok()?;
+        self.open.count.fetch_add(1, Ordering::AcqRel);
+        if self.open.metrics {
+            crate::metrics::connection_opened();
+        }
+        Some(Slot {
+            _permit: permit,
+            open: self.open.clone(),
+        })
+    }
+}
+
+/// One open connection of a [`Datagram`] listener (see [`Conns::slot`]).
+#[cfg_attr(not(feature = "http3"), allow(dead_code))]
+pub(crate) struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    open: Arc<Open>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if self.open.metrics {
+            crate::metrics::connection_closed();
+        }
+        if self.open.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.open.done.notify_waiters();
+        }
+    }
+}
+
 /// A bound listener and what its connections speak.
 pub(crate) struct Bound {
     pub(crate) listener: std::net::TcpListener,
@@ -52,15 +106,63 @@ impl Bound {
     }
 }
 
+/// The sockets systemd passed (`LISTEN_FDS`), read from the environment
+/// once (listenfd clears it), for the TCP listener and then the UDP one.
+fn passed_fds() -> std::sync::MutexGuard<'static, listenfd::ListenFd> {
+    static PASSED: std::sync::OnceLock<std::sync::Mutex<listenfd::ListenFd>> =
+        std::sync::OnceLock::new();
+    PASSED
+        .get_or_init(|| std::sync::Mutex::new(listenfd::ListenFd::from_env()))
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The main listening socket: the one systemd passed (socket activation,
 /// `LISTEN_FDS`), so restarts lose no connection attempts, else `addr`.
 pub(crate) fn listen_main(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
-    let passed = listenfd::ListenFd::from_env()
+    let passed = passed_fds()
         .take_tcp_listener(0)
         .context("LISTEN_FDS names a socket that is not a TCP listener")?;
     match passed {
         Some(l) => nonblocking(l),
         None => listen(addr),
+    }
+}
+
+/// The UDP socket for HTTP/3 beside the TCP listener on `addr`: the
+/// datagram socket systemd passed (`ListenDatagram=` in the socket unit), else
+/// one bound to `addr`; a port that cannot be bound is an error naming it.
+#[cfg_attr(not(feature = "http3"), allow(dead_code))]
+pub(crate) fn listen_udp(addr: SocketAddr) -> anyhow::Result<std::net::UdpSocket> {
+    let mut passed = passed_fds();
+    for i in 1..passed.len() {
+        if let Ok(Some(s)) = passed.take_udp_socket(i) {
+            s.set_nonblocking(true)?;
+            udp_buffers(&s);
+            return Ok(s);
+        }
+    }
+    let s = std::net::UdpSocket::bind(addr).with_context(|| {
+        format!("cannot listen on UDP {addr} for HTTP/3 (--no-http3 turns it off)")
+    })?;
+    s.set_nonblocking(true)?;
+    udp_buffers(&s);
+    Ok(s)
+}
+
+/// Socket buffers of 4 MiB each way: a QUIC sender's burst (a window of
+/// full-size datagrams) no longer overflows the kernel's default (~200 KiB)
+/// and turns into loss. Beyond `net.core.[rw]mem_max` only with
+/// CAP_NET_ADMIN (the `FORCE` options), else up to that limit.
+#[cfg_attr(not(feature = "http3"), allow(dead_code))]
+fn udp_buffers(s: &std::net::UdpSocket) {
+    use rustix::net::sockopt;
+    const SIZE: usize = 4 << 20;
+    if sockopt::set_socket_recv_buffer_size_force(s, SIZE).is_err() {
+        let _ = sockopt::set_socket_recv_buffer_size(s, SIZE);
+    }
+    if sockopt::set_socket_send_buffer_size_force(s, SIZE).is_err() {
+        let _ = sockopt::set_socket_send_buffer_size(s, SIZE);
     }
 }
 
@@ -97,7 +199,12 @@ struct Open {
 /// runtime (signal handlers, certificate reloads, ACME): what it spawns runs
 /// there for the server's life. Each listener is announced as
 /// `ferry: {what} on {scheme}://{addr}/` once setup is done.
-pub(crate) fn run<F>(settings: &Settings, listeners: Vec<Bound>, setup: F) -> anyhow::Result<()>
+pub(crate) fn run<F>(
+    settings: &Settings,
+    listeners: Vec<Bound>,
+    datagrams: Vec<Datagram>,
+    setup: F,
+) -> anyhow::Result<()>
 where
     F: Future<Output = anyhow::Result<()>>,
 {
@@ -130,11 +237,26 @@ where
         );
     }
     rt.block_on(async {
+        let udp: Vec<_> = datagrams
+            .into_iter()
+            .map(|d| {
+                tokio::spawn(d(Conns {
+                    open: open.clone(),
+                    slots: Arc::new(Semaphore::new(settings.max_connections)),
+                    stop: stop_rx.clone(),
+                }))
+            })
+            .collect();
         let main = tokio::spawn(worker(listeners, open.clone(), stop_rx, drain));
         shutdown_signal().await;
         eprintln!("ferry: shutting down, finishing in-flight requests");
         let _ = stop_tx.send(true);
         let _ = main.await;
+        // Their connections are drained (or the drain timed out) by now:
+        // a moment to close the endpoints.
+        for d in udp {
+            let _ = tokio::time::timeout(Duration::from_secs(1), d).await;
+        }
     });
     for t in threads {
         let _ = t.join();

@@ -1,5 +1,5 @@
 //! The one request pipeline every wire layer calls (the HTTP/1.1 fast path,
-//! and hyper's HTTP/1.1 and HTTP/2 over TLS or h2c), for `ferry serve` and
+//! hyper's HTTP/1.1 and HTTP/2 over TLS or h2c, and HTTP/3 over QUIC), for `ferry serve` and
 //! `ferry proxy` alike: the wire checks (head size, Host), the health check,
 //! the application (sites by Host, or the proxy), `--hsts`, and the observer.
 //!
@@ -46,6 +46,11 @@ pub(crate) struct Pipeline<A> {
     pub(crate) health: Option<std::sync::Arc<str>>,
     /// `--hsts`, on every response of an HTTPS listener.
     pub(crate) hsts: Option<HeaderValue>,
+    /// `Alt-Svc: h3=":PORT"; ma=…`, on every response of an HTTPS listener
+    /// that also serves HTTP/3 ([RFC 9114 §3.1.1]).
+    ///
+    /// [RFC 9114 §3.1.1]: https://www.rfc-editor.org/rfc/rfc9114#section-3.1.1
+    pub(crate) alt_svc: Option<HeaderValue>,
     pub(crate) observer: Observer,
 }
 
@@ -69,6 +74,9 @@ impl<A: App> Pipeline<A> {
         if let Some(v) = &self.hsts {
             res.headers_mut()
                 .insert(header::STRICT_TRANSPORT_SECURITY, v.clone());
+        }
+        if let Some(v) = &self.alt_svc {
+            res.headers_mut().insert(header::ALT_SVC, v.clone());
         }
         (res, pending)
     }

@@ -1,6 +1,6 @@
 //! Request bodies as the pipeline sees them, whichever wire layer read them:
-//! hyper's, or one fed through a channel by the HTTP/1.1 fast path while the
-//! application runs.
+//! hyper's, one fed through a channel by the HTTP/1.1 fast path while the
+//! application runs, or HTTP/3's request stream.
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use std::io;
@@ -21,6 +21,9 @@ enum Kind {
     Empty,
     Channel(ChannelBody),
     Hyper(hyper::body::Incoming),
+    /// Another wire layer's (HTTP/3's request stream). In a mutex only to
+    /// be `Sync` as the request must be; polling takes `&mut`, no lock.
+    Boxed(std::sync::Mutex<Pin<Box<Dyn>>>),
 }
 
 impl ReqBody {
@@ -33,6 +36,16 @@ impl ReqBody {
     pub(crate) fn hyper(b: hyper::body::Incoming) -> Self {
         ReqBody {
             kind: Kind::Hyper(b),
+        }
+    }
+
+    /// Any other wire layer's body (HTTP/3's).
+    #[cfg_attr(not(feature = "http3"), allow(dead_code))]
+    pub(crate) fn boxed(
+        b: impl http_body::Body<Data = Bytes, Error = io::Error> + Send + 'static,
+    ) -> Self {
+        ReqBody {
+            kind: Kind::Boxed(std::sync::Mutex::new(Box::pin(b))),
         }
     }
 }
@@ -49,6 +62,11 @@ impl http_body::Body for ReqBody {
             Kind::Empty => Poll::Ready(None),
             Kind::Channel(b) => Pin::new(b).poll_frame(cx),
             Kind::Hyper(b) => Pin::new(b).poll_frame(cx).map_err(io::Error::other),
+            Kind::Boxed(b) => b
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_mut()
+                .poll_frame(cx),
         }
     }
 
@@ -57,6 +75,10 @@ impl http_body::Body for ReqBody {
             Kind::Empty => true,
             Kind::Channel(b) => b.is_end_stream(),
             Kind::Hyper(b) => b.is_end_stream(),
+            Kind::Boxed(b) => b
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_end_stream(),
         }
     }
 
@@ -65,9 +87,15 @@ impl http_body::Body for ReqBody {
             Kind::Empty => SizeHint::with_exact(0),
             Kind::Channel(b) => b.size_hint(),
             Kind::Hyper(b) => b.size_hint(),
+            Kind::Boxed(b) => b
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .size_hint(),
         }
     }
 }
+
+type Dyn = dyn http_body::Body<Data = Bytes, Error = io::Error> + Send;
 
 /// A message the reader sends the body.
 pub(crate) enum Piece {

@@ -57,11 +57,18 @@ impl<S: Store> ResolvesServerCert for BySite<S> {
 /// what `wrap` adds, such as sites' own), ALPN, `--redirect-http`, `--hsts`.
 pub(crate) struct Https {
     acceptor: tokio_rustls::TlsAcceptor,
+    /// The certificates of every handshake, over TCP and QUIC alike (so SNI
+    /// sites, ACME and SIGHUP reloads apply to both).
+    #[cfg_attr(not(feature = "http3"), allow(dead_code))]
+    resolver: Arc<dyn ResolvesServerCert>,
     files: Option<Arc<Reloadable>>,
     acme: Option<Arc<crate::acme::Acme>>,
     redirect: Option<SocketAddr>,
     /// `--hsts`, for every HTTPS response.
     pub(crate) hsts: Option<HeaderValue>,
+    /// HTTP/3 beside it (none with `--no-http3`).
+    #[cfg(feature = "http3")]
+    pub(crate) http3: Option<crate::quic::Http3>,
 }
 
 impl Https {
@@ -92,7 +99,7 @@ impl Https {
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .context("TLS configuration")?
         .with_no_client_auth()
-        .with_cert_resolver(resolver);
+        .with_cert_resolver(resolver.clone());
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         if acme.is_some() {
             // Last: a client that offers h2 or http/1.1 never selects it.
@@ -107,11 +114,35 @@ impl Https {
             .transpose()?;
         Ok(Some(Https {
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            resolver,
             files,
             acme,
             redirect: tls.redirect_http,
             hsts,
+            #[cfg(feature = "http3")]
+            http3: crate::quic::Http3::from_args(tls),
         }))
+    }
+
+    /// The TLS configuration of HTTP/3: the same certificates as over TCP,
+    /// TLS 1.3 only (RFC 9001 §4.2: QUIC needs it), ALPN `h3` ([RFC 9114
+    /// §3.1]), and no early data: 0-RTT requests could be replayed ([RFC 9001
+    /// §9.2]), so none is accepted (rustls's `max_early_data_size` stays 0).
+    ///
+    /// [RFC 9114 §3.1]: https://www.rfc-editor.org/rfc/rfc9114#section-3.1
+    /// [RFC 9001 §9.2]: https://www.rfc-editor.org/rfc/rfc9001#section-9.2
+    #[cfg(feature = "http3")]
+    pub(crate) fn quic_tls(&self) -> anyhow::Result<rustls::ServerConfig> {
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .context("TLS configuration for QUIC")?
+        .with_no_client_auth()
+        .with_cert_resolver(self.resolver.clone());
+        config.alpn_protocols = vec![b"h3".to_vec()];
+        config.max_early_data_size = 0;
+        Ok(config)
     }
 
     /// The plain listener `--redirect-http` asks for, if any.

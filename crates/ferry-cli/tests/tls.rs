@@ -3,7 +3,9 @@
 //! whole, untrusted clients refused); SIGHUP reload and SIGTERM with downloads
 //! in flight (`lifecycle`); `--hsts` and `--redirect-http` (`redirect`); and
 //! one behaviour table over the plaintext fast path, HTTPS (h2 and HTTP/1.1)
-//! and h2c (`table`, `transports`), and the site policy's table (`site`).
+//! and h2c (`table`, `transports`); the site policy's table (`site`); HTTP/3
+//! over QUIC on the same port, in the table and on its own (`quic`, with the
+//! client in `http3`).
 use bytes::Bytes;
 use http::{Request, StatusCode, Version};
 use http_body_util::Empty;
@@ -21,12 +23,16 @@ mod common;
 mod compress;
 #[path = "tls/fixture.rs"]
 mod fixture;
+#[path = "tls/http3.rs"]
+mod http3;
 #[path = "tls/lifecycle.rs"]
 mod lifecycle;
 #[path = "tls/listeners.rs"]
 mod listeners;
 #[path = "tls/pki.rs"]
 mod pki;
+#[path = "tls/quic.rs"]
+mod quic;
 #[path = "tls/redirect.rs"]
 mod redirect;
 #[path = "tls/site.rs"]
@@ -330,6 +336,21 @@ async fn each_site_has_its_own_certificate_by_sni() {
             (res.status, &res.body[..]),
             (StatusCode::OK, body.as_bytes()),
             "{name}"
+        );
+        assert_eq!(res.header("strict-transport-security"), Some("max-age=9"));
+        // HTTP/3 on the same port: the same certificate by SNI, the same site.
+        let h3 = http3::connect(f.addr, name, &[root.der()])
+            .await
+            .unwrap_or_else(|e| panic!("{name} over h3: {e}"));
+        assert_eq!(http3::presented(&h3), leaf.der, "{name} over h3");
+        let req = Request::get(format!("https://{name}:{}/a.txt", f.addr.port()))
+            .body(Empty::new())
+            .unwrap();
+        let res = h3.send(req).await;
+        assert_eq!(
+            (res.status, &res.body[..]),
+            (StatusCode::OK, body.as_bytes()),
+            "{name} over h3"
         );
         assert_eq!(res.header("strict-transport-security"), Some("max-age=9"));
     }

@@ -81,6 +81,7 @@ async fn read(res: http::Response<hyper::body::Incoming>) -> Resp {
 pub(crate) enum Sender {
     H1(Arc<tokio::sync::Mutex<hyper::client::conn::http1::SendRequest<Empty<Bytes>>>>),
     H2(hyper::client::conn::http2::SendRequest<Empty<Bytes>>),
+    H3(super::http3::Sender),
 }
 
 impl Sender {
@@ -103,6 +104,14 @@ impl Sender {
         }
     }
 
+    /// Closes an HTTP/3 connection now (its h3 driver holds it open
+    /// otherwise); a TCP connection closes when the last clone is dropped.
+    pub(crate) fn close(&self) {
+        if let Sender::H3(h3) = self {
+            h3.quic.close(0x100u32.into(), b"");
+        }
+    }
+
     /// Sends `req` and reads the whole response. HTTP/1.1 requests carry
     /// their own Host; HTTP/2 ones an absolute URI, for `:scheme` and
     /// `:authority`.
@@ -118,6 +127,7 @@ impl Sender {
                 return read(res).await;
             }
             Sender::H2(send) => send.clone().send_request(req).await.unwrap(),
+            Sender::H3(send) => return send.send(req).await,
         };
         read(res).await
     }

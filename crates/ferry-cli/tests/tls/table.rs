@@ -1,7 +1,8 @@
 //! One behaviour table (RFC 9110) over every transport `ferry serve` speaks:
 //! the plaintext HTTP/1.1 fast path (`h1/`), HTTPS with HTTP/2 and with
-//! HTTP/1.1, and h2c with prior knowledge (plus HTTP/1.1 on the h2c port),
-//! framed by hyper (`hyper_wire.rs`). Each row is checked on every transport,
+//! HTTP/1.1, h2c with prior knowledge (plus HTTP/1.1 on the h2c port),
+//! framed by hyper (`hyper_wire.rs`), and HTTP/3 over QUIC on the HTTPS port
+//! (`quic/`). Each row is checked on every transport,
 //! and every transport must answer exactly what the fast path answers.
 use super::fixture::{a_txt, big_bin, fixture, CSS, CSS_BR};
 use super::transports::{boundary, normalize, parts, Servers, Transport, TRANSPORTS};
@@ -46,7 +47,7 @@ fn no_body(r: &client::Resp) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_answers_over_h1_fast_path_https_h2_https_h1_and_h2c() {
+async fn the_same_answers_over_h1_fast_path_https_h2_https_h1_h2c_and_h3() {
     let dir = tempfile::tempdir().unwrap();
     let site = fixture(dir.path());
     let root = Ca::root("ferry table root");
@@ -521,7 +522,7 @@ async fn the_same_answers_over_h1_fast_path_https_h2_https_h1_and_h2c() {
     for (i, t) in TRANSPORTS.into_iter().enumerate() {
         let conn = servers.connect(t).await;
         let mut got = Vec::new();
-        if Servers::is_h2(t) {
+        if Servers::multiplexed(t) {
             let tasks: Vec<_> = rows
                 .iter()
                 .map(|row| {

@@ -1,6 +1,6 @@
-//! The five transports of the behaviour table, and what "the same answer"
+//! The six transports of the behaviour table, and what "the same answer"
 //! means across them.
-use super::client;
+use super::{client, http3};
 use super::{Ca, Ferry, H2, HTTP11};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, Version};
@@ -21,14 +21,17 @@ pub(crate) enum Transport {
     H2c,
     /// `ferry serve DIR --h2c`, HTTP/1.1 on the same port.
     H2cPortH1,
+    /// `ferry serve DIR --tls-cert …`, HTTP/3 over QUIC on the same port (UDP).
+    H3,
 }
 
-pub(crate) const TRANSPORTS: [Transport; 5] = [
+pub(crate) const TRANSPORTS: [Transport; 6] = [
     Transport::FastH1,
     Transport::TlsH2,
     Transport::TlsH1,
     Transport::H2c,
     Transport::H2cPortH1,
+    Transport::H3,
 ];
 
 /// The three servers over one directory, so validators are the same.
@@ -44,10 +47,22 @@ impl Servers {
         matches!(t, Transport::TlsH2 | Transport::H2c)
     }
 
+    /// Requests in parallel on one connection, with an absolute URI
+    /// (`:scheme` and `:authority`): HTTP/2 and HTTP/3.
+    pub(crate) fn multiplexed(t: Transport) -> bool {
+        Self::is_h2(t) || t == Transport::H3
+    }
+
     /// A new connection over transport `t`.
     pub(crate) async fn connect(&self, t: Transport) -> client::Sender {
         let h2 = Self::is_h2(t);
         match t {
+            Transport::H3 => {
+                let h3 = http3::connect(self.tls.addr, "localhost", &[self.root.der()])
+                    .await
+                    .unwrap();
+                client::Sender::H3(h3)
+            }
             Transport::TlsH2 | Transport::TlsH1 => {
                 let alpn = if h2 { H2 } else { HTTP11 };
                 let config = client::config(&[self.root.der()], &[&TLS13], &[alpn]);
@@ -78,12 +93,12 @@ impl Servers {
     ) -> Request<Empty<Bytes>> {
         let (f, scheme) = match t {
             Transport::FastH1 => (&self.fast, "http"),
-            Transport::TlsH2 | Transport::TlsH1 => (&self.tls, "https"),
+            Transport::TlsH2 | Transport::TlsH1 | Transport::H3 => (&self.tls, "https"),
             Transport::H2c | Transport::H2cPortH1 => (&self.h2c, "http"),
         };
         // HTTP/2 carries the authority in `:authority` (an absolute URI);
         // HTTP/1.1 in Host (origin-form, RFC 9112 §3.2.1).
-        let mut req = if Self::is_h2(t) {
+        let mut req = if Self::multiplexed(t) {
             Request::builder().uri(format!("{scheme}://localhost:{}{}", f.addr.port(), path))
         } else {
             Request::builder().uri(path).header("host", "localhost")
@@ -105,10 +120,10 @@ impl Servers {
     ) -> client::Resp {
         let req = self.request(t, method, path, headers);
         let res = self.connect(t).await.send(req).await;
-        let want = if Self::is_h2(t) {
-            Version::HTTP_2
-        } else {
-            Version::HTTP_11
+        let want = match t {
+            Transport::H3 => Version::HTTP_3,
+            _ if Self::is_h2(t) => Version::HTTP_2,
+            _ => Version::HTTP_11,
         };
         assert_eq!(res.version, want, "{t:?} spoke another version");
         res
@@ -121,8 +136,12 @@ impl Servers {
 /// - `date`: the origin's clock when the response was generated (RFC 9110
 ///   §6.6.1); two requests may straddle a second.
 /// - `connection`, `keep-alive`, `transfer-encoding`: connection-specific
-///   fields (RFC 9110 §7.6.1), which HTTP/2 forbids (RFC 9113 §8.2.2); on
-///   HTTP/1.1 they are framing choices of the hop, not of the representation.
+///   fields (RFC 9110 §7.6.1), which HTTP/2 and HTTP/3 forbid (RFC 9113
+///   §8.2.2, RFC 9114 §4.2); on HTTP/1.1 they are framing choices of the
+///   hop, not of the representation.
+/// - `alt-svc`: the HTTPS listener's advertisement of HTTP/3 (RFC 7838),
+///   about the origin's endpoints, not the representation; checked on its
+///   own (`alt_svc_*` tests).
 ///
 /// Content-Length is compared, not excluded: ferry sets it on every response
 /// whose length it knows, hyper's HTTP/2 server passes an explicit one through
@@ -137,7 +156,7 @@ pub(crate) fn normalize(r: &client::Resp) -> (StatusCode, BTreeMap<String, Vec<S
     for (k, v) in &r.headers {
         if matches!(
             k.as_str(),
-            "date" | "connection" | "keep-alive" | "transfer-encoding"
+            "date" | "connection" | "keep-alive" | "transfer-encoding" | "alt-svc"
         ) {
             continue;
         }

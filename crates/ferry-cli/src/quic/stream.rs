@@ -1,0 +1,203 @@
+//! One HTTP/3 request stream: the head read within `--header-timeout`, the
+//! body handed to the application as it reads it, the pipeline's answer sent
+//! frame by frame (each waiting for QUIC's flow control, so memory stays
+//! bounded whatever the file's size), and the exchange recorded.
+use super::{Guard, Limits};
+use crate::observe::Sent;
+use crate::pipeline::{App, Pipeline, ReqBody};
+use bytes::{Buf as _, Bytes};
+use h3::error::Code;
+use h3::server::{RequestResolver, RequestStream};
+use http::{header, HeaderMap, Version};
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt as _;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+type Resolver = RequestResolver<h3_quinn::Connection, Bytes>;
+type SendHalf = RequestStream<h3_quinn::SendStream<Bytes>, Bytes>;
+type RecvHalf = RequestStream<h3_quinn::RecvStream, Bytes>;
+
+/// Answers the request on one stream; `guard` counts it in flight until
+/// its response is done.
+pub(super) async fn request<A: App>(
+    pipeline: Arc<Pipeline<A>>,
+    resolver: Resolver,
+    peer: SocketAddr,
+    limits: Limits,
+    guard: Guard,
+) {
+    let _in_flight = guard;
+    // A malformed head is h3's to answer (a stream or connection error,
+    // RFC 9114 §4.1.2); a slow one is cut like HTTP/1.1's.
+    let resolved = tokio::time::timeout(limits.handshake, resolver.resolve_request()).await;
+    let Ok(Ok((req, stream))) = resolved else {
+        return;
+    };
+    let (mut send, recv) = stream.split();
+    let mut req = req.map(|()| ReqBody::boxed(RecvBody { recv, ended: false }));
+    *req.version_mut() = Version::HTTP_3;
+    let mut app = pipeline.app.conn();
+    let (res, pending) = pipeline.respond(&mut app, &mut req, peer).await;
+    let status = res.status().as_u16();
+    let (mut head, body) = res.into_parts();
+    strip_connection_fields(&mut head.headers);
+    let sent = respond(
+        &mut send,
+        http::Response::from_parts(head, ()),
+        body,
+        limits,
+    )
+    .await;
+    // The request (and its receive half) lives until the answer is sent:
+    // dropping it early would stop the client's stream (STOP_SENDING).
+    drop(req);
+    if let Some(p) = pending {
+        let sent = Sent {
+            bytes: sent,
+            zero_copy: false,
+        };
+        pipeline.observer.finish(p, peer, status, sent);
+    }
+}
+
+/// Sends the head and then `body` a frame at a time, each within
+/// `--write-timeout`; returns the body bytes handed to QUIC. A body that
+/// fails or a client that stalls resets the stream, so a response cut short
+/// never passes for a whole one.
+async fn respond(
+    send: &mut SendHalf,
+    head: http::Response<()>,
+    mut body: ferry::Body,
+    limits: Limits,
+) -> u64 {
+    if send.send_response(head).await.is_err() {
+        return 0;
+    }
+    let mut sent = 0u64;
+    loop {
+        let frame = match body.frame().await {
+            None => break,
+            Some(Ok(f)) => f,
+            Some(Err(e)) => {
+                tracing::debug!("response body failed: {e}");
+                send.stop_stream(Code::H3_INTERNAL_ERROR);
+                return sent;
+            }
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let n = data.len() as u64;
+        match tokio::time::timeout(limits.write, send.send_data(data)).await {
+            Ok(Ok(())) => sent += n,
+            Ok(Err(_)) => return sent,
+            Err(_) => {
+                tracing::debug!("write timeout");
+                send.stop_stream(Code::H3_REQUEST_CANCELLED);
+                return sent;
+            }
+        }
+    }
+    match tokio::time::timeout(limits.write, send.finish()).await {
+        Ok(_) => {}
+        Err(_) => send.stop_stream(Code::H3_REQUEST_CANCELLED),
+    }
+    sent
+}
+
+/// RFC 9114 §4.2: "An endpoint MUST NOT generate an HTTP/3 field section
+/// containing connection-specific fields", such as a `Connection: close`
+/// the pipeline sets on its short answers for HTTP/1.1.
+fn strip_connection_fields(h: &mut HeaderMap) {
+    for name in [
+        header::CONNECTION,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::HeaderName::from_static("keep-alive"),
+        header::HeaderName::from_static("proxy-connection"),
+    ] {
+        h.remove(name);
+    }
+}
+
+/// A request body read from its stream as the application asks for it
+/// (QUIC's flow control holds the client back until then).
+struct RecvBody {
+    recv: RecvHalf,
+    ended: bool,
+}
+
+impl http_body::Body for RecvBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        match self.recv.poll_recv_data(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(Some(mut b))) => {
+                let bytes = b.copy_to_bytes(b.remaining());
+                Poll::Ready(Some(Ok(Frame::data(bytes))))
+            }
+            Poll::Ready(Ok(None)) => {
+                self.ended = true;
+                Poll::Ready(None)
+            }
+            // A reset stream or a lost connection: never a body cut short
+            // passed on as a complete one.
+            Poll::Ready(Err(e)) => {
+                self.ended = true;
+                Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::UnexpectedEof, e))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_specific_fields_are_not_sent_rfc_9114_4_2() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, "close".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert(header::TRANSFER_ENCODING, "chunked".parse().unwrap());
+        h.insert(header::CONTENT_LENGTH, "3".parse().unwrap());
+        strip_connection_fields(&mut h);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[header::CONTENT_LENGTH], "3");
+    }
+
+    #[test]
+    fn alt_svc_names_the_port_and_max_age_rfc_7838_3() {
+        let h3 = super::super::Http3 {
+            alt_svc_max_age: 86_400,
+            retry: false,
+            max_streams: 100,
+        };
+        assert_eq!(h3.alt_svc(8443).unwrap(), r#"h3=":8443"; ma=86400"#);
+        let off = super::super::Http3 {
+            alt_svc_max_age: 0,
+            ..h3
+        };
+        assert!(off.alt_svc(8443).is_none());
+    }
+}

@@ -1,0 +1,150 @@
+//! The HTTP/3 client side: quinn (QUIC, rustls with ring, trusting only the
+//! test's CA) and h3's client, for the behaviour table and the HTTP/3 tests.
+use super::client::{self, Resp};
+use bytes::{Buf as _, Bytes, BytesMut};
+use http::Request;
+use http_body_util::Empty;
+use rustls_pki_types::CertificateDer;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// An HTTP/3 connection: requests go out concurrently on their own streams.
+#[derive(Clone)]
+pub(crate) struct Sender {
+    send: h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
+    /// The QUIC connection, for its close reason.
+    pub(crate) quic: quinn::Connection,
+    /// Kept for the connection's life.
+    _endpoint: quinn::Endpoint,
+}
+
+/// A QUIC endpoint that trusts only `roots`, offering ALPN `h3`.
+pub(crate) fn endpoint(roots: &[CertificateDer<'static>]) -> quinn::Endpoint {
+    let tls = client::config(roots, &[&rustls::version::TLS13], &[b"h3"]);
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    ep.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
+    ep
+}
+
+/// An HTTP/3 connection to UDP `addr`, verifying the server as `name`.
+pub(crate) async fn connect(
+    addr: SocketAddr,
+    name: &str,
+    roots: &[CertificateDer<'static>],
+) -> Result<Sender, String> {
+    let ep = endpoint(roots);
+    let quic = ep
+        .connect(addr, name)
+        .map_err(|e| e.to_string())?
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(quic.clone()))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
+    });
+    Ok(Sender {
+        send,
+        quic,
+        _endpoint: ep,
+    })
+}
+
+/// A request stream whose response is read as the test asks.
+pub(crate) type Stream = h3::client::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>;
+
+impl Sender {
+    /// Sends `req` and returns its stream once the response head is in.
+    pub(crate) async fn open(&self, req: Request<Empty<Bytes>>) -> (http::Response<()>, Stream) {
+        let (parts, _) = req.into_parts();
+        let mut send = self.send.clone();
+        let mut stream = send
+            .send_request(Request::from_parts(parts, ()))
+            .await
+            .unwrap();
+        stream.finish().await.unwrap();
+        let res = stream.recv_response().await.unwrap();
+        (res, stream)
+    }
+
+    /// Sends `req` (an absolute URI: `:scheme` and `:authority`) and reads
+    /// the whole response.
+    pub(crate) async fn send(&self, req: Request<Empty<Bytes>>) -> Resp {
+        self.try_send(req).await.unwrap()
+    }
+
+    /// Sends `req` with `body` (in two DATA frames) and reads the response.
+    pub(crate) async fn send_body(&self, req: Request<Empty<Bytes>>, body: &[u8]) -> Resp {
+        let (parts, _) = req.into_parts();
+        let mut send = self.send.clone();
+        let mut stream = send
+            .send_request(Request::from_parts(parts, ()))
+            .await
+            .unwrap();
+        let (a, b) = body.split_at(body.len() / 2);
+        for part in [a, b] {
+            stream
+                .send_data(Bytes::copy_from_slice(part))
+                .await
+                .unwrap();
+        }
+        stream.finish().await.unwrap();
+        let res = stream.recv_response().await.unwrap();
+        let mut got = Vec::new();
+        read_at_least(&mut stream, &mut got, usize::MAX / 2).await;
+        let (parts, ()) = res.into_parts();
+        Resp {
+            status: parts.status,
+            version: parts.version,
+            headers: parts.headers,
+            body: got.into(),
+        }
+    }
+
+    /// As [`Sender::send`], or the stream's or connection's error.
+    pub(crate) async fn try_send(&self, req: Request<Empty<Bytes>>) -> Result<Resp, String> {
+        let (parts, _) = req.into_parts();
+        let mut send = self.send.clone();
+        let mut stream = send
+            .send_request(Request::from_parts(parts, ()))
+            .await
+            .map_err(|e| e.to_string())?;
+        stream.finish().await.map_err(|e| e.to_string())?;
+        let res = stream.recv_response().await.map_err(|e| e.to_string())?;
+        let mut body = BytesMut::new();
+        while let Some(mut chunk) = stream.recv_data().await.map_err(|e| e.to_string())? {
+            body.extend_from_slice(&chunk.copy_to_bytes(chunk.remaining()));
+        }
+        let (parts, ()) = res.into_parts();
+        Ok(Resp {
+            status: parts.status,
+            version: parts.version,
+            headers: parts.headers,
+            body: body.freeze(),
+        })
+    }
+}
+
+/// Reads from `stream` until at least `n` more bytes are in `into`, or its end.
+pub(crate) async fn read_at_least(stream: &mut Stream, into: &mut Vec<u8>, n: usize) {
+    let want = into.len() + n;
+    while into.len() < want {
+        match stream.recv_data().await.unwrap() {
+            Some(mut chunk) => into.extend_from_slice(&chunk.copy_to_bytes(chunk.remaining())),
+            None => return,
+        }
+    }
+}
+
+/// The leaf certificate the server presented on `h3`'s handshake.
+pub(crate) fn presented(h3: &Sender) -> CertificateDer<'static> {
+    let chain = h3
+        .quic
+        .peer_identity()
+        .unwrap()
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .unwrap();
+    chain[0].clone()
+}
