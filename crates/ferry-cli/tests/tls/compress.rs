@@ -5,7 +5,7 @@
 //! precompressed sibling first, `--compress-max-size`, `--no-compress`, and
 //! the access log's `content_encoding`. Coded bodies are decoded and compared
 //! with the file.
-use super::transports::{normalize, Servers, Transport, TRANSPORTS};
+use super::transports::{assert_no_failures, row, Servers, Transport};
 use super::{pki, Ca, Ferry};
 use crate::client::Resp;
 use http::Method;
@@ -103,66 +103,7 @@ fn identity(r: &Resp, file: &[u8]) {
     assert_eq!(&r.body[..], file);
 }
 
-type Check<'a> = Box<dyn Fn(&Resp) + 'a>;
-
-struct Row<'a> {
-    name: &'static str,
-    method: Method,
-    path: &'static str,
-    headers: Vec<(&'static str, String)>,
-    check: Check<'a>,
-}
-
-fn row<'a>(
-    name: &'static str,
-    method: Method,
-    path: &'static str,
-    headers: &[(&'static str, &str)],
-    check: impl Fn(&Resp) + 'a,
-) -> Row<'a> {
-    Row {
-        name,
-        method,
-        path,
-        headers: headers.iter().map(|(k, v)| (*k, v.to_string())).collect(),
-        check: Box::new(check),
-    }
-}
-
 const ALL: (&str, &str) = ("accept-encoding", "gzip, deflate, br, zstd");
-
-/// Every row over every transport; each answer checked and equal to the
-/// fast path's.
-async fn run(servers: &Servers, rows: &[Row<'_>]) -> Vec<String> {
-    let mut failures = Vec::new();
-    for row in rows {
-        let mut first: Option<Resp> = None;
-        for t in TRANSPORTS {
-            let r = servers.send(t, &row.method, row.path, &row.headers).await;
-            let what = format!("{} over {t:?}", row.name);
-            if let Err(e) =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (row.check)(&r)))
-            {
-                let text = e
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                failures.push(format!("{what}: {text}"));
-            }
-            match &first {
-                Some(r0) if normalize(r0) != normalize(&r) => failures.push(format!(
-                    "{what} differs from FastH1:\n  FastH1: {:?}\n  {t:?}: {:?}",
-                    normalize(r0),
-                    normalize(&r)
-                )),
-                Some(_) => {}
-                None => first = Some(r),
-            }
-        }
-    }
-    failures
-}
 
 fn servers(site: &Path, dir: &Path, extra: &[&str]) -> Servers {
     let root = Ca::root("ferry compress root");
@@ -385,13 +326,8 @@ async fn compressed_on_the_fly_the_same_over_every_transport() {
             |r| coded(r, "gzip", css),
         ),
     ];
-    let failures = run(&servers, &rows).await;
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    let failures = servers.check_rows(&rows).await;
+    assert_no_failures(&failures);
 
     // The access log names the coding chosen.
     let line = servers.fast.wait_log_n("\"content_encoding\":\"zstd\"", 1);
@@ -417,11 +353,6 @@ async fn no_compress_sends_files_as_they_are() {
             has(r, "content-encoding", "br");
         }),
     ];
-    let failures = run(&servers, &rows).await;
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    let failures = servers.check_rows(&rows).await;
+    assert_no_failures(&failures);
 }

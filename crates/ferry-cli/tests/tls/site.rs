@@ -4,7 +4,7 @@
 //! the fast path, HTTPS h2 and HTTP/1.1, h2c and HTTP/1.1 on the h2c port,
 //! and every transport must answer exactly what the fast path answers.
 use super::client;
-use super::transports::{normalize, Servers, TRANSPORTS};
+use super::transports::{assert_no_failures, row, Row, Servers};
 use super::{pki, Ca, Ferry};
 use http::{Method, StatusCode};
 use std::io::Write as _;
@@ -90,33 +90,6 @@ fn basic(user: &str, password: &str) -> String {
     format!("Basic {out}")
 }
 
-struct Row {
-    name: &'static str,
-    /// Sent to the servers in maintenance.
-    down: bool,
-    method: Method,
-    path: &'static str,
-    headers: Vec<(&'static str, String)>,
-    check: Box<dyn Fn(&client::Resp)>,
-}
-
-fn row(
-    name: &'static str,
-    method: Method,
-    path: &'static str,
-    headers: &[(&'static str, &str)],
-    check: impl Fn(&client::Resp) + 'static,
-) -> Row {
-    Row {
-        name,
-        down: false,
-        method,
-        path,
-        headers: headers.iter().map(|(k, v)| (*k, v.to_string())).collect(),
-        check: Box::new(check),
-    }
-}
-
 fn status(r: &client::Resp, want: u16) {
     assert_eq!(r.status.as_u16(), want, "status; {r:?}");
 }
@@ -193,7 +166,7 @@ async fn site_policy_answers_the_same_over_every_transport() {
     let etag = index.header("etag").expect("an ETag").to_owned();
     let lm = index.header("last-modified").unwrap().to_owned();
 
-    let mut rows = vec![
+    let rows = vec![
         // An SPA deep link: the fallback file, 200, with its own validators
         // and headers (its name's header rule too? no: the request's path
         // is matched, `app/users/7`, so only `**`'s).
@@ -428,12 +401,14 @@ async fn site_policy_answers_the_same_over_every_transport() {
             assert!(r.body.is_empty(), "{r:?}");
         }),
     ];
+    // Sent to the servers in maintenance.
+    let mut down_rows: Vec<Row<'_>> = Vec::new();
     for (name, method, path) in [
         ("maintenance_503", get.clone(), "/a.txt"),
         ("maintenance_head_503", Method::HEAD, "/app/users/7"),
     ] {
         let head = method == Method::HEAD;
-        let mut r = row(name, method, path, &[], move |r| {
+        down_rows.push(row(name, method, path, &[], move |r| {
             status(r, 503);
             has(r, "retry-after", "30");
             has(r, "cache-control", "no-store");
@@ -442,47 +417,12 @@ async fn site_policy_answers_the_same_over_every_transport() {
             } else {
                 body(r, PAGE_503);
             }
-        });
-        r.down = true;
-        rows.push(r);
+        }));
     }
 
-    let mut failures = Vec::new();
-    for row in &rows {
-        let servers = if row.down { &down } else { &up };
-        let mut first: Option<client::Resp> = None;
-        for t in TRANSPORTS {
-            let r = servers.send(t, &row.method, row.path, &row.headers).await;
-            let what = format!("{} over {t:?}", row.name);
-            if let Err(e) =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (row.check)(&r)))
-            {
-                let text = e
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                failures.push(format!("{what}: {text}"));
-            }
-            match &first {
-                None => first = Some(r),
-                Some(r0) => {
-                    let (a, b) = (normalize(r0), normalize(&r));
-                    if a != b {
-                        failures.push(format!(
-                            "{what} differs from FastH1:\n  FastH1: {a:?}\n  {t:?}: {b:?}"
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    let mut failures = up.check_rows(&rows).await;
+    failures.extend(down.check_rows(&down_rows).await);
+    assert_no_failures(&failures);
     assert_eq!(StatusCode::OK, index.status);
 }
 

@@ -5,34 +5,11 @@
 //! (`quic/`). Each row is checked on every transport,
 //! and every transport must answer exactly what the fast path answers.
 use super::fixture::{a_txt, big_bin, fixture, CSS, CSS_BR};
-use super::transports::{boundary, normalize, parts, Servers, Transport, TRANSPORTS};
+use super::transports::{
+    assert_no_failures, boundary, normalize, parts, row, Servers, Transport, TRANSPORTS,
+};
 use super::{client, pki, Ca, Ferry};
 use http::{Method, StatusCode};
-
-/// One request and what its answer must be on every transport.
-struct Row<'a> {
-    name: &'static str,
-    method: Method,
-    path: &'static str,
-    headers: Vec<(&'static str, String)>,
-    check: Box<dyn Fn(&client::Resp) + 'a>,
-}
-
-fn row<'a>(
-    name: &'static str,
-    method: Method,
-    path: &'static str,
-    headers: &[(&'static str, &str)],
-    check: impl Fn(&client::Resp) + 'a,
-) -> Row<'a> {
-    Row {
-        name,
-        method,
-        path,
-        headers: headers.iter().map(|(k, v)| (*k, v.to_string())).collect(),
-        check: Box::new(check),
-    }
-}
 
 fn status(r: &client::Resp, want: u16) {
     assert_eq!(r.status.as_u16(), want, "status; {r:?}");
@@ -494,26 +471,7 @@ async fn the_same_answers_over_h1_fast_path_https_h2_https_h1_h2c_and_h3() {
     // and compared with the fast path's answer.
     let mut answers: Vec<Vec<client::Resp>> = Vec::new();
     for row in &rows {
-        let mut per: Vec<client::Resp> = Vec::new();
-        for t in TRANSPORTS {
-            let r = servers.send(t, &row.method, row.path, &row.headers).await;
-            let what = format!("{} over {t:?}", row.name);
-            if let Err(e) =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (row.check)(&r)))
-            {
-                failures.push(format!("{what}: {}", panic_text(&e)));
-            }
-            if let Some(r0) = per.first() {
-                let (a, b) = (normalize(r0), normalize(&r));
-                if a != b {
-                    failures.push(format!(
-                        "{what} differs from FastH1:\n  FastH1: {a:?}\n  {t:?}: {b:?}"
-                    ));
-                }
-            }
-            per.push(r);
-        }
-        answers.push(per);
+        answers.push(servers.check_row(row, &mut failures).await);
     }
     // Then every row on one connection per transport: in order on one
     // HTTP/1.1 keep-alive connection (after HEADs, 304s, 405s and errors
@@ -555,12 +513,7 @@ async fn the_same_answers_over_h1_fast_path_https_h2_https_h1_h2c_and_h3() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_no_failures(&failures);
 }
 
 /// Not a 2xx, and not the secret's bytes.
@@ -573,11 +526,4 @@ fn not_served(r: &client::Resp) {
         !String::from_utf8_lossy(&r.body).contains("TOP SECRET"),
         "{r:?}"
     );
-}
-
-fn panic_text(e: &Box<dyn std::any::Any + Send>) -> String {
-    e.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
 }

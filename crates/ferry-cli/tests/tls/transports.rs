@@ -34,6 +34,41 @@ pub(crate) const TRANSPORTS: [Transport; 6] = [
     Transport::H3,
 ];
 
+/// One request and what its answer must be on every transport.
+pub(crate) struct Row<'a> {
+    pub(crate) name: &'static str,
+    pub(crate) method: Method,
+    pub(crate) path: &'static str,
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) check: Box<dyn Fn(&client::Resp) + 'a>,
+}
+
+pub(crate) fn row<'a>(
+    name: &'static str,
+    method: Method,
+    path: &'static str,
+    headers: &[(&'static str, &str)],
+    check: impl Fn(&client::Resp) + 'a,
+) -> Row<'a> {
+    Row {
+        name,
+        method,
+        path,
+        headers: headers.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        check: Box::new(check),
+    }
+}
+
+/// Fails the test listing every failure, if there is any.
+pub(crate) fn assert_no_failures(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
 /// The three servers over one directory, so validators are the same.
 pub(crate) struct Servers {
     pub(crate) fast: Ferry,
@@ -108,6 +143,50 @@ impl Servers {
             req = req.header(*k, v.as_str());
         }
         req.body(Empty::new()).unwrap()
+    }
+
+    /// `row` on a connection of its own over every transport: each answer
+    /// checked by the row and compared with the fast path's, what fails
+    /// pushed to `failures`. The answers, in `TRANSPORTS` order.
+    pub(crate) async fn check_row(
+        &self,
+        row: &Row<'_>,
+        failures: &mut Vec<String>,
+    ) -> Vec<client::Resp> {
+        let mut per: Vec<client::Resp> = Vec::new();
+        for t in TRANSPORTS {
+            let r = self.send(t, &row.method, row.path, &row.headers).await;
+            let what = format!("{} over {t:?}", row.name);
+            if let Err(e) =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (row.check)(&r)))
+            {
+                let text = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                failures.push(format!("{what}: {text}"));
+            }
+            if let Some(r0) = per.first() {
+                let (a, b) = (normalize(r0), normalize(&r));
+                if a != b {
+                    failures.push(format!(
+                        "{what} differs from FastH1:\n  FastH1: {a:?}\n  {t:?}: {b:?}"
+                    ));
+                }
+            }
+            per.push(r);
+        }
+        per
+    }
+
+    /// [`Servers::check_row`] for every row; what failed.
+    pub(crate) async fn check_rows(&self, rows: &[Row<'_>]) -> Vec<String> {
+        let mut failures = Vec::new();
+        for row in rows {
+            self.check_row(row, &mut failures).await;
+        }
+        failures
     }
 
     /// `row` on a connection of its own.
