@@ -38,6 +38,21 @@ need() {
   exit 0
 }
 
+# need_chromium: Debian's headless Chromium and its driver, and selenium in a
+# venv ($VENV/bin/python); tests/lib/chromium.py (`from chromium import
+# driver`) starts the browser the same way for every script.
+need_chromium() {
+  need chromium chromium
+  need chromedriver chromium-driver
+  need python3 python3
+  VENV="${FERRY_TEST_VENV:-$CARGO_TARGET_DIR/test-venv}"
+  if ! "$VENV/bin/python" -c 'import selenium' 2>/dev/null; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q 'selenium>=4.10,<5'
+  fi
+  export PYTHONPATH="$ROOT/tests/lib${PYTHONPATH:+:$PYTHONPATH}"
+}
+
 # ferry_bin: FERRY_BIN when set (e.g. a release build), else a fresh debug build.
 ferry_bin() {
   if [ -n "${FERRY_BIN:-}" ]; then echo "$FERRY_BIN"; return 0; fi

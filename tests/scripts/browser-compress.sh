@@ -6,15 +6,7 @@
 # must show the stylesheet went out with the Content-Encoding it chose (zstd,
 # br or gzip, whichever Chromium asked for first), decoded by the browser.
 source "$(dirname "$0")/../lib/common.sh"
-need chromium chromium
-need chromedriver chromium-driver
-need python3 python3
-
-VENV="${FERRY_TEST_VENV:-$CARGO_TARGET_DIR/test-venv}"
-if ! "$VENV/bin/python" -c 'import selenium' 2>/dev/null; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q 'selenium>=4.10,<5'
-fi
+need_chromium
 
 FERRY=$(ferry_bin)
 WORK=$(mktemp -d)
@@ -38,18 +30,11 @@ start_ferry "$WORK/ferry.log" serve "$WORK/site" --access-log-format json
 check "chromium: a stylesheet compressed on the fly applies, and the log names its coding" \
   "$VENV/bin/python" - "$FERRY_URL" "$WORK/ferry.log" "$WORK/site/app.css" <<'PY'
 import json, sys, time
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+from chromium import driver
 from selenium.webdriver.common.by import By
 
 url, log, css = sys.argv[1], sys.argv[2], sys.argv[3]
-opts = webdriver.ChromeOptions()
-opts.binary_location = "/usr/bin/chromium"
-for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-          "--window-size=900,520", "--disable-dev-shm-usage"]:
-    opts.add_argument(a)
-drv = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+drv = driver("--window-size=900,520")
 try:
     drv.get(url + "/")
     probe = drv.find_element(By.ID, "probe")

@@ -5,15 +5,7 @@
 # then a single-page app's deep link loads through --fallback.
 # SCREENSHOT=path saves a picture of the listing.
 source "$(dirname "$0")/../lib/common.sh"
-need chromium chromium
-need chromedriver chromium-driver
-need python3 python3
-
-VENV="${FERRY_TEST_VENV:-$CARGO_TARGET_DIR/test-venv}"
-if ! "$VENV/bin/python" -c 'import selenium' 2>/dev/null; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q 'selenium>=4.10,<5'
-fi
+need_chromium
 
 FERRY=$(ferry_bin)
 WORK=$(mktemp -d)
@@ -30,18 +22,11 @@ start_ferry "$WORK/ferry.log" serve "$WORK/site" --browse
 check "chromium: listing, link, reload answered 304" \
   "$VENV/bin/python" - "$FERRY_URL" "${SCREENSHOT:-}" "$WORK/ferry.log" <<'PY'
 import sys, time
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+from chromium import driver
 from selenium.webdriver.common.by import By
 
 url, shot, log = sys.argv[1], sys.argv[2], sys.argv[3]
-opts = webdriver.ChromeOptions()
-opts.binary_location = "/usr/bin/chromium"
-for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-          "--window-size=900,520", "--disable-dev-shm-usage"]:
-    opts.add_argument(a)
-drv = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+drv = driver("--window-size=900,520")
 alerts = []
 try:
     drv.get(url + "/docs/")
@@ -86,17 +71,11 @@ start_ferry "$WORK/spa.log" serve "$WORK/spa" --fallback /index.html --error-pag
 check "chromium: an SPA deep link loads the app through the fallback" \
   "$VENV/bin/python" - "$FERRY_URL" "$WORK/spa.log" <<'PY'
 import sys, time
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+from chromium import driver
 from selenium.webdriver.common.by import By
 
 url, log = sys.argv[1], sys.argv[2]
-opts = webdriver.ChromeOptions()
-opts.binary_location = "/usr/bin/chromium"
-for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-          "--disable-background-networking", "--disable-dev-shm-usage"]:
-    opts.add_argument(a)
-drv = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+drv = driver()
 try:
     drv.get(url + "/users/7/settings")
     view = drv.find_element(By.ID, "view").text

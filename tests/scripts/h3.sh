@@ -10,18 +10,11 @@
 # advertising h3 on the HTTPS port. 3) Socket activation: a UDP socket passed
 # by "systemd" (ListenDatagram=) beside the TCP one carries HTTP/3.
 source "$(dirname "$0")/../lib/common.sh"
-need chromium chromium
-need chromedriver chromium-driver
-need python3 python3
 need openssl openssl
 need caddy caddy
 need curl curl
 
-VENV="${FERRY_TEST_VENV:-$CARGO_TARGET_DIR/test-venv}"
-if ! "$VENV/bin/python" -c 'import selenium' 2>/dev/null; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q 'selenium>=4.10,<5'
-fi
+need_chromium
 
 FERRY=$(ferry_bin)
 cargo build -q -p ferry-cli --example h3client >&2
@@ -59,21 +52,14 @@ check "ferry announces HTTP/3 on UDP $PORT" grep -q "HTTP/3 (QUIC) on UDP 127.0.
 check "chromium over HTTP/3: page and stylesheet, reload answered 304" \
   timeout 90 "$VENV/bin/python" - "$PORT" "$SPKI" "$WORK/ferry.log" <<'PY'
 import sys, time
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+from chromium import driver
 
 port, spki, log = sys.argv[1], sys.argv[2], sys.argv[3]
-opts = webdriver.ChromeOptions()
-opts.binary_location = "/usr/bin/chromium"
-for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-          "--disable-dev-shm-usage", "--enable-quic",
-          # ferry listens on 127.0.0.1; Chromium would try ::1 first.
-          "--host-resolver-rules=MAP localhost 127.0.0.1",
-          f"--origin-to-force-quic-on=localhost:{port}",
-          f"--ignore-certificate-errors-spki-list={spki}"]:
-    opts.add_argument(a)
-drv = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+drv = driver("--enable-quic",
+             # ferry listens on 127.0.0.1; Chromium would try ::1 first.
+             "--host-resolver-rules=MAP localhost 127.0.0.1",
+             f"--origin-to-force-quic-on=localhost:{port}",
+             f"--ignore-certificate-errors-spki-list={spki}")
 try:
     drv.get(f"https://localhost:{port}/index.html")
     assert "ferry over h3" in drv.title, drv.page_source[:300]
