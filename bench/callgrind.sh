@@ -32,13 +32,12 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 export PATH="$PATH:/usr/sbin:/sbin"
 
-log() { printf 'callgrind: %s\n' "$*" >&2; }
-die() { printf 'callgrind: error: %s\n' "$*" >&2; exit 1; }
+LOG_TAG=callgrind
+source "$HERE/lib.sh"
 
-case $N in '' | *[!0-9]* | 0) die "N must be a positive integer, got '$N'" ;; esac
+positive N
 case $WARMUP in '' | *[!0-9]*) die "WARMUP must be a non-negative integer, got '$WARMUP'" ;; esac
 
-source "$HERE/lib.sh"
 command -v valgrind >/dev/null || apt_install valgrind || die "cannot install valgrind"
 command -v python3 >/dev/null || apt_install python3 || die "cannot install python3"
 for s in "${SERVERS[@]}"; do

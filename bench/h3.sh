@@ -26,12 +26,10 @@ PORT_caddy=18442
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 export PATH="$PATH:/usr/sbin:/sbin"
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
-case $REPEAT in '' | *[!0-9]* | 0) die "REPEAT must be a positive integer" ;; esac
-case $DURATION in '' | *[!0-9]* | 0) die "DURATION must be a positive integer" ;; esac
-
 source "$HERE/lib.sh"
+positive REPEAT
+positive DURATION
+
 command -v caddy >/dev/null || apt_install caddy || die "cannot install caddy"
 command -v openssl >/dev/null || apt_install openssl || die "cannot install openssl"
 command -v taskset >/dev/null || apt_install util-linux || die "cannot install taskset"

@@ -1,5 +1,13 @@
-# Shared by bench/run.sh and bench/callgrind.sh; source it after defining
-# log() and die(), ROOT (the repository) and PORT_nginx / PORT_lighttpd.
+# Shared by the scripts under bench/; source it after setting ROOT (the
+# repository) and, for nginx_conf, PORT_nginx. Messages are prefixed with
+# LOG_TAG (default `bench`).
+
+log() { printf '%s: %s\n' "${LOG_TAG:-bench}" "$*" >&2; }
+die() { printf '%s: error: %s\n' "${LOG_TAG:-bench}" "$*" >&2; exit 1; }
+# positive NAME [UNIT]: dies unless the variable NAME holds a positive integer.
+positive() {
+    case ${!1} in '' | *[!0-9]* | 0) die "$1 must be a positive integer${2:+ ($2)}, got '${!1}'" ;; esac
+}
 
 SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -28,15 +28,13 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 export PATH="$PATH:/usr/sbin:/sbin"
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+source "$HERE/lib.sh"
 
-case $REPEAT in '' | *[!0-9]* | 0) die "REPEAT must be a positive integer, got '$REPEAT'" ;; esac
-case $DURATION in '' | *[!0-9]* | 0) die "DURATION must be a positive integer (seconds), got '$DURATION'" ;; esac
-case $GUNICORN_WORKERS in '' | *[!0-9]* | 0) die "GUNICORN_WORKERS must be a positive integer, got '$GUNICORN_WORKERS'" ;; esac
+positive REPEAT
+positive DURATION seconds
+positive GUNICORN_WORKERS
 
 # ---------------------------------------------------------------- tools
-source "$HERE/lib.sh"
 command -v nginx >/dev/null || apt_install nginx-light || apt_install nginx || die "cannot install nginx"
 command -v wrk >/dev/null || apt_install wrk || die "cannot install wrk"
 command -v curl >/dev/null || apt_install curl || die "cannot install curl"

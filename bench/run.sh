@@ -22,14 +22,12 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 export PATH="$PATH:/usr/sbin:/sbin"
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+source "$HERE/lib.sh"
 
-case $REPEAT in '' | *[!0-9]* | 0) die "REPEAT must be a positive integer, got '$REPEAT'" ;; esac
-case $DURATION in '' | *[!0-9]* | 0) die "DURATION must be a positive integer (seconds), got '$DURATION'" ;; esac
+positive REPEAT
+positive DURATION seconds
 
 # ---------------------------------------------------------------- tools
-source "$HERE/lib.sh"
 command -v nginx >/dev/null || apt_install nginx-light || apt_install nginx || die "cannot install nginx"
 command -v lighttpd >/dev/null || apt_install lighttpd || die "cannot install lighttpd"
 command -v wrk >/dev/null || apt_install wrk || die "cannot install wrk"

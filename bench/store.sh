@@ -23,12 +23,10 @@ SERVERS=(dir s3 nocache)
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
-case $REPEAT in '' | *[!0-9]* | 0) die "REPEAT must be a positive integer, got '$REPEAT'" ;; esac
-case $DURATION in '' | *[!0-9]* | 0) die "DURATION must be a positive integer (seconds), got '$DURATION'" ;; esac
-
 source "$HERE/lib.sh"
+positive REPEAT
+positive DURATION seconds
+
 command -v wrk >/dev/null || apt_install wrk || die "cannot install wrk"
 command -v curl >/dev/null || apt_install curl || die "cannot install curl"
 command -v taskset >/dev/null || apt_install util-linux || die "cannot install taskset"
