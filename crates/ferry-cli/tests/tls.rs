@@ -49,15 +49,18 @@ const H2: &[u8] = b"h2";
 const HTTP11: &[u8] = b"http/1.1";
 
 impl Ferry {
-    fn serve_tls(site: &Path, cert: &Path, key: &Path) -> Ferry {
-        let f = Ferry::start(&[
+    /// `ferry serve SITE --tls-cert CERT --tls-key KEY EXTRA…`.
+    fn serve_tls(site: &Path, cert: &Path, key: &Path, extra: &[&str]) -> Ferry {
+        let mut args = vec![
             "serve",
             site.to_str().unwrap(),
             "--tls-cert",
             cert.to_str().unwrap(),
             "--tls-key",
             key.to_str().unwrap(),
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        let f = Ferry::start(&args);
         assert_eq!(f.scheme, "https");
         f
     }
@@ -121,7 +124,7 @@ async fn handshake_versions_alpn_and_the_whole_chain() {
     let dir = tempfile::tempdir().unwrap();
     let site = site(dir.path());
     let (cert, key) = pki::write_pair(dir.path(), "live", &leaf, &[&inter]);
-    let f = Ferry::serve_tls(&site, &cert, &key);
+    let f = Ferry::serve_tls(&site, &cert, &key, &[]);
 
     for (version, want_version) in [
         (&TLS13, ProtocolVersion::TLSv1_3),
@@ -228,7 +231,7 @@ async fn the_protocol_alpn_chose_binds_the_connection() {
     let dir = tempfile::tempdir().unwrap();
     let site = site(dir.path());
     let (cert, key) = pki::write_pair(dir.path(), "live", &root.leaf("ferry alpn", 1), &[]);
-    let f = Ferry::serve_tls(&site, &cert, &key);
+    let f = Ferry::serve_tls(&site, &cert, &key, &[]);
 
     // ALPN h2, then HTTP/1.1 bytes. RFC 9113 §3.4: "That is, the connection
     // preface ... MUST be sent ... Clients and servers MUST treat an invalid

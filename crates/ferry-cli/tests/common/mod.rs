@@ -4,8 +4,9 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// A running `ferry`, killed on drop.
 pub(crate) struct Ferry {
@@ -67,6 +68,19 @@ impl Ferry {
             scheme,
             log,
             early: before,
+        }
+    }
+
+    /// Waits up to `limit` for the process to exit; panics saying `what` if
+    /// it is still running then.
+    pub(crate) async fn exit_within(&mut self, limit: Duration, what: &str) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }

@@ -135,7 +135,7 @@ async fn sighup_reloads_the_certificate_without_dropping_a_download() {
     let big = pattern(BIG);
     std::fs::write(site.join("big.bin"), &big).unwrap();
     let (cert, key) = pki::write_pair(dir.path(), "live", &one, &[]);
-    let f = Ferry::serve_tls(&site, &cert, &key);
+    let f = Ferry::serve_tls(&site, &cert, &key, &[]);
     assert_eq!(presented(&f, &root).await, one.der);
 
     // A download over HTTPS/1.1, read slowly: only the first MiB before the
@@ -220,7 +220,7 @@ async fn sigterm_lets_https_downloads_finish_then_exits_0() {
     let big = pattern(LEN);
     std::fs::write(site.join("big.bin"), &big).unwrap();
     let (cert, key) = pki::write_pair(dir.path(), "live", &leaf, &[]);
-    let mut f = Ferry::serve_tls(&site, &cert, &key);
+    let mut f = Ferry::serve_tls(&site, &cert, &key, &[]);
 
     let mut dl1 = H1Download::start(&f, &root, "/big.bin").await;
     dl1.read_at_least(256 << 10).await;
@@ -247,16 +247,8 @@ async fn sigterm_lets_https_downloads_finish_then_exits_0() {
         "the HTTP/1.1 body differs"
     );
     assert!(dl2.finish().await == big[..], "the HTTP/2 body differs");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = f.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running after its downloads"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let status = f
+        .exit_within(Duration::from_secs(10), "still running after its downloads")
+        .await;
     assert!(status.success(), "{status:?}; {:?}", f.log.lock().unwrap());
 }

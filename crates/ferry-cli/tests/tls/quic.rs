@@ -29,19 +29,11 @@ fn pattern(len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn serve(site: &Path, cert: &Path, key: &Path, extra: &[&str]) -> Ferry {
-    let mut args = vec![
-        "serve",
-        site.to_str().unwrap(),
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let f = Ferry::start(&args);
-    assert_eq!(f.scheme, "https");
-    f
+/// An HTTP/3 connection to `f`, trusting `root`.
+async fn h3_connect(f: &Ferry, root: &Ca) -> http3::Sender {
+    http3::connect(f.addr, "localhost", &[root.der()])
+        .await
+        .unwrap()
 }
 
 async fn h2_get(f: &Ferry, root: &Ca, path: &str) -> client::Resp {
@@ -55,7 +47,7 @@ async fn https_advertises_h3_and_the_access_log_says_http3() {
     let dir = tempfile::tempdir().unwrap();
     let (site, cert, key, root) = setup(dir.path(), 10);
     let log = dir.path().join("access.log");
-    let f = serve(
+    let f = Ferry::serve_tls(
         &site,
         &cert,
         &key,
@@ -76,9 +68,7 @@ async fn https_advertises_h3_and_the_access_log_says_http3() {
     let r = h2_get(&f, &root, "/a.txt").await;
     assert_eq!(r.header("alt-svc"), Some(want.as_str()), "{r:?}");
 
-    let h3 = http3::connect(f.addr, "localhost", &[root.der()])
-        .await
-        .unwrap();
+    let h3 = h3_connect(&f, &root).await;
     let r = h3.send(get_abs(&f, "/a.txt")).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(&r.body[..], b"hello over tls\n");
@@ -99,7 +89,7 @@ async fn https_advertises_h3_and_the_access_log_says_http3() {
 async fn no_http3_means_no_alt_svc_and_no_quic() {
     let dir = tempfile::tempdir().unwrap();
     let (site, cert, key, root) = setup(dir.path(), 10);
-    let f = serve(&site, &cert, &key, &["--no-http3"]);
+    let f = Ferry::serve_tls(&site, &cert, &key, &["--no-http3"]);
     let r = h2_get(&f, &root, "/a.txt").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header("alt-svc"), None, "{r:?}");
@@ -113,11 +103,11 @@ async fn no_http3_means_no_alt_svc_and_no_quic() {
         "QUIC answered with --no-http3"
     );
     // --alt-svc-max-age sets `ma`; 0 advertises nothing.
-    let f = serve(&site, &cert, &key, &["--alt-svc-max-age", "60"]);
+    let f = Ferry::serve_tls(&site, &cert, &key, &["--alt-svc-max-age", "60"]);
     let r = h2_get(&f, &root, "/a.txt").await;
     let want = format!("h3=\":{}\"; ma=60", f.addr.port());
     assert_eq!(r.header("alt-svc"), Some(want.as_str()));
-    let f = serve(&site, &cert, &key, &["--alt-svc-max-age", "0"]);
+    let f = Ferry::serve_tls(&site, &cert, &key, &["--alt-svc-max-age", "0"]);
     assert_eq!(h2_get(&f, &root, "/a.txt").await.header("alt-svc"), None);
 }
 
@@ -162,15 +152,13 @@ async fn streams_beyond_http3_max_streams_wait_for_a_free_one() {
     let dir = tempfile::tempdir().unwrap();
     let (site, cert, key, root) = setup(dir.path(), LEN);
     // With Retry too: the client's second Initial carries the token.
-    let f = serve(
+    let f = Ferry::serve_tls(
         &site,
         &cert,
         &key,
         &["--http3-max-streams", "1", "--quic-retry"],
     );
-    let h3 = http3::connect(f.addr, "localhost", &[root.der()])
-        .await
-        .unwrap();
+    let h3 = h3_connect(&f, &root).await;
     let (res, mut big) = h3.open(get_abs(&f, "/big.bin")).await;
     assert_eq!(res.status(), StatusCode::OK);
     let mut got = Vec::new();
@@ -192,10 +180,8 @@ async fn streams_beyond_http3_max_streams_wait_for_a_free_one() {
 async fn an_idle_connection_is_closed_after_idle_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let (site, cert, key, root) = setup(dir.path(), 10);
-    let f = serve(&site, &cert, &key, &["--idle-timeout", "1"]);
-    let h3 = http3::connect(f.addr, "localhost", &[root.der()])
-        .await
-        .unwrap();
+    let f = Ferry::serve_tls(&site, &cert, &key, &["--idle-timeout", "1"]);
+    let h3 = h3_connect(&f, &root).await;
     let start = Instant::now();
     assert_eq!(h3.send(get_abs(&f, "/a.txt")).await.status, StatusCode::OK);
     let closed = tokio::time::timeout(Duration::from_secs(5), h3.quic.closed())
@@ -216,10 +202,8 @@ async fn sigterm_lets_h3_downloads_finish_then_exits_0() {
     const LEN: usize = 16 << 20;
     let dir = tempfile::tempdir().unwrap();
     let (site, cert, key, root) = setup(dir.path(), LEN);
-    let mut f = serve(&site, &cert, &key, &[]);
-    let h3 = http3::connect(f.addr, "localhost", &[root.der()])
-        .await
-        .unwrap();
+    let mut f = Ferry::serve_tls(&site, &cert, &key, &[]);
+    let h3 = h3_connect(&f, &root).await;
     let (res, mut dl) = h3.open(get_abs(&f, "/big.bin")).await;
     assert_eq!(res.status(), StatusCode::OK);
     let mut got = Vec::new();
@@ -244,17 +228,9 @@ async fn sigterm_lets_h3_downloads_finish_then_exits_0() {
     drop(dl);
     // Done after a GOAWAY: the client closes (RFC 9114 §5.2).
     h3.quic.close(0x100u32.into(), b"");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = f.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running after its download"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let status = f
+        .exit_within(Duration::from_secs(10), "still running after its download")
+        .await;
     assert!(status.success(), "{status:?}; {:?}", f.log.lock().unwrap());
 }
 
@@ -312,9 +288,7 @@ async fn ferry_proxy_forwards_an_http3_request_body() {
         key.to_str().unwrap(),
     ]);
     assert_eq!(f.scheme, "https");
-    let h3 = http3::connect(f.addr, "localhost", &[root.der()])
-        .await
-        .unwrap();
+    let h3 = h3_connect(&f, &root).await;
     let body = pattern(100_000);
     let mut req = get_abs(&f, "/upload");
     *req.method_mut() = http::Method::POST;
@@ -330,18 +304,14 @@ async fn ferry_proxy_forwards_an_http3_request_body() {
 async fn sighup_reloads_the_quic_certificate_too() {
     let dir = tempfile::tempdir().unwrap();
     let (site, cert, key, root) = setup(dir.path(), 10);
-    let f = serve(&site, &cert, &key, &[]);
-    let before = http3::connect(f.addr, "localhost", &[root.der()])
-        .await
-        .unwrap();
+    let f = Ferry::serve_tls(&site, &cert, &key, &[]);
+    let before = h3_connect(&f, &root).await;
     let first = http3::presented(&before);
     let two = root.leaf("ferry h3 two", 2);
     pki::write_pair(dir.path(), "live", &two, &[]);
     f.signal_hup();
     f.wait_log_n("certificate reloaded", 1);
-    let after = http3::connect(f.addr, "localhost", &[root.der()])
-        .await
-        .unwrap();
+    let after = h3_connect(&f, &root).await;
     assert_eq!(http3::presented(&after), two.der, "the new pair over QUIC");
     assert_ne!(first, two.der);
     // The connection made before the reload goes on.
@@ -353,10 +323,8 @@ async fn sighup_reloads_the_quic_certificate_too() {
 async fn quic_connections_beyond_max_connections_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (site, cert, key, root) = setup(dir.path(), 10);
-    let f = serve(&site, &cert, &key, &["--max-connections", "1"]);
-    let first = http3::connect(f.addr, "localhost", &[root.der()])
-        .await
-        .unwrap();
+    let f = Ferry::serve_tls(&site, &cert, &key, &["--max-connections", "1"]);
+    let first = h3_connect(&f, &root).await;
     assert_eq!(
         first.send(get_abs(&f, "/a.txt")).await.status,
         StatusCode::OK
@@ -392,7 +360,7 @@ async fn a_client_that_stops_reading_is_cut_after_write_timeout() {
     let (site, cert, key, root) = setup(dir.path(), LEN);
     let log = dir.path().join("access.log");
     let l = log.to_str().unwrap();
-    let f = serve(
+    let f = Ferry::serve_tls(
         &site,
         &cert,
         &key,
@@ -405,9 +373,7 @@ async fn a_client_that_stops_reading_is_cut_after_write_timeout() {
             "combined",
         ],
     );
-    let h3 = http3::connect(f.addr, "localhost", &[root.der()])
-        .await
-        .unwrap();
+    let h3 = h3_connect(&f, &root).await;
     let (res, mut dl) = h3.open(get_abs(&f, "/big.bin")).await;
     assert_eq!(res.status(), StatusCode::OK);
     let mut got = Vec::new();

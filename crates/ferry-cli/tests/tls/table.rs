@@ -33,7 +33,7 @@ async fn the_same_answers_over_h1_fast_path_https_h2_https_h1_h2c_and_h3() {
     let s = site.to_str().unwrap();
     let servers = Servers {
         fast: Ferry::start(&["serve", s]),
-        tls: Ferry::serve_tls(&site, &cert, &key),
+        tls: Ferry::serve_tls(&site, &cert, &key, &[]),
         h2c: Ferry::start(&["serve", s, "--h2c"]),
         root,
     };
