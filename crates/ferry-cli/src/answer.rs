@@ -3,7 +3,7 @@
 //! 301/302/307/308, 401, 403, 503): one builder, so
 //! every listener and protocol sends the same fields.
 use ferry::Body;
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
 use std::time::SystemTime;
 
@@ -18,9 +18,7 @@ pub(crate) fn text(status: StatusCode, method: &Method) -> Response<Body> {
     });
     *res.status_mut() = status;
     let h = res.headers_mut();
-    if let Ok(v) = HeaderValue::try_from(ferry::proto::date::fmt_http_date(SystemTime::now())) {
-        h.insert(header::DATE, v);
-    }
+    date(h);
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
@@ -32,6 +30,13 @@ pub(crate) fn text(status: StatusCode, method: &Method) -> Response<Body> {
         HeaderValue::from_static("nosniff"),
     );
     res
+}
+
+/// Sets `Date` to now (RFC 9110 §6.6.1).
+pub(crate) fn date(h: &mut HeaderMap) {
+    if let Ok(v) = HeaderValue::try_from(ferry::proto::date::fmt_http_date(SystemTime::now())) {
+        h.insert(header::DATE, v);
+    }
 }
 
 /// The body of [`text`]: `"404 Not Found\n"`.

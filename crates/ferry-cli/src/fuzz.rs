@@ -197,7 +197,10 @@ pub fn site_request(data: &[u8]) {
             assert!(d.auth.is_none(), "a preflight needs no credentials");
         }
         crate::policy::Action::Redirect(_, loc) => {
+            // `$path` never makes a network-path reference, nor a
+            // backslash browsers would read as one.
             assert!(!loc.as_bytes().starts_with(b"//"), "{loc:?}");
+            assert!(!loc.as_bytes().contains(&b'\\'), "{loc:?}");
         }
         _ => {}
     }

@@ -363,7 +363,7 @@ fn site_policy(
     let Some(p) = policy::Policy::new(&a.site)? else {
         return Ok(None);
     };
-    p.check_files(dir)?;
+    p.check_files(dir, hidden(a))?;
     Ok(Some(std::sync::Arc::new(p)))
 }
 
@@ -403,7 +403,6 @@ fn fs_service(
 
 /// On-the-fly compression as the flags set it; `None` with --no-compress.
 pub(crate) fn compress(a: &args::ServeArgs) -> anyhow::Result<Option<ferry::compress::Compress>> {
-    use ferry::proto::ContentCoding;
     if a.no_compress {
         return Ok(None);
     }
@@ -411,11 +410,8 @@ pub(crate) fn compress(a: &args::ServeArgs) -> anyhow::Result<Option<ferry::comp
         .cache_size(usize::try_from(a.compress_cache_size).unwrap_or(usize::MAX))
         .max_size(a.compress_max_size);
     for &(format, level) in &a.compress_levels {
-        let (coding, name) = match format {
-            args::Format::Br => (ContentCoding::Br, "br"),
-            args::Format::Zstd => (ContentCoding::Zstd, "zstd"),
-            args::Format::Gzip => (ContentCoding::Gzip, "gzip"),
-        };
+        let coding = format.coding();
+        let name = coding.as_str();
         let range = ferry::compress::Compress::levels(coding);
         if !range.contains(&level) {
             bail!(

@@ -40,12 +40,19 @@ impl Format {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The content coding (RFC 9110 §8.4.1) this format makes.
+    pub(crate) fn coding(self) -> ferry::proto::ContentCoding {
+        use ferry::proto::ContentCoding;
         match self {
-            Format::Br => "br",
-            Format::Zstd => "zstd",
-            Format::Gzip => "gzip",
+            Format::Br => ContentCoding::Br,
+            Format::Zstd => ContentCoding::Zstd,
+            Format::Gzip => ContentCoding::Gzip,
         }
+    }
+
+    /// The coding's name: `br`, `zstd`, `gzip`.
+    fn name(self) -> &'static str {
+        self.coding().as_str()
     }
 
     fn compress(self, src: &mut impl Read, dst: &mut impl Write, len: u64) -> io::Result<()> {

@@ -18,11 +18,7 @@ pub(crate) async fn serve<S: Store, B>(
     let d = policy.decide(method, req.uri(), req.headers(), policy.in_maintenance());
     if let Some(group) = d.auth {
         if !authorized(policy, group, req).await {
-            let mut res = error(policy, svc, req, StatusCode::UNAUTHORIZED).await;
-            res.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, auth::challenge());
-            policy.finish(req.headers(), &d.key, res.headers_mut());
-            return res;
+            return unauthorized(policy, svc, req, &d.key).await;
         }
     }
     let mut res = match d.action {
@@ -33,15 +29,16 @@ pub(crate) async fn serve<S: Store, B>(
             res
         }
         Action::Preflight(p) => {
-            let status = cors::Cors::status(&p);
-            let (cors::Preflight::Allowed(fields) | cors::Preflight::Refused(fields)) = p;
-            let mut res = if status == StatusCode::NO_CONTENT {
-                let mut res = Response::new(Body::empty());
-                *res.status_mut() = status;
-                date(&mut res);
-                res
-            } else {
-                crate::answer::text(status, method)
+            let (mut res, fields) = match p {
+                cors::Preflight::Allowed(fields) => {
+                    let mut res = Response::new(Body::empty());
+                    *res.status_mut() = StatusCode::NO_CONTENT;
+                    crate::answer::date(res.headers_mut());
+                    (res, fields)
+                }
+                cors::Preflight::Refused(fields) => {
+                    (crate::answer::text(StatusCode::FORBIDDEN, method), fields)
+                }
             };
             res.headers_mut().extend(fields);
             return res;
@@ -59,7 +56,19 @@ pub(crate) async fn serve<S: Store, B>(
             let served = match served {
                 Err(e) if e.kind() == ErrorKind::NotFound => {
                     match policy.fallback_for(method, &d.key) {
-                        Some(fb) => svc.try_serve(&with_path(req, fb, true)).await,
+                        Some(fb) => {
+                            // The fallback file under a --basic-auth glob of
+                            // its own is served with that glob's credentials
+                            // only (as nginx's try_files, whose last step
+                            // passes the new location's access checks).
+                            let group = policy.auth.users_for(&[&super::match_key(fb)]);
+                            if let Some(g) = group.filter(|g| Some(*g) != d.auth) {
+                                if !authorized(policy, g, req).await {
+                                    return unauthorized(policy, svc, req, &d.key).await;
+                                }
+                            }
+                            svc.try_serve(&with_path(req, fb, true)).await
+                        }
                         None => Err(e),
                     }
                 }
@@ -80,6 +89,20 @@ pub(crate) async fn serve<S: Store, B>(
         }
     };
     policy.finish(req.headers(), &d.key, res.headers_mut());
+    res
+}
+
+/// 401 with the challenge (RFC 7617 §2), the 401 page if configured.
+async fn unauthorized<S: Store, B>(
+    policy: &Arc<Policy>,
+    svc: &ServeDir<S>,
+    req: &Request<B>,
+    key: &str,
+) -> Response<Body> {
+    let mut res = error(policy, svc, req, StatusCode::UNAUTHORIZED).await;
+    res.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, auth::challenge());
+    policy.finish(req.headers(), key, res.headers_mut());
     res
 }
 
@@ -161,11 +184,4 @@ fn with_path<B>(req: &Request<B>, path: &str, fields: bool) -> Request<()> {
         *r.headers_mut() = req.headers().clone();
     }
     r
-}
-
-fn date(res: &mut Response<Body>) {
-    let now = ferry::proto::date::fmt_http_date(std::time::SystemTime::now());
-    if let Ok(v) = HeaderValue::try_from(now) {
-        res.headers_mut().insert(header::DATE, v);
-    }
 }

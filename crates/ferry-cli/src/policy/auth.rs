@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq as _;
 
 /// How long a verified (user, password) pair is remembered.
 const REMEMBER: Duration = Duration::from_secs(300);
-/// Most pairs remembered per site; past it, expired ones are dropped, then all.
+/// Most pairs remembered per glob; past it, expired ones are dropped, then all.
 const REMEMBERED: usize = 1024;
 
 /// A password hash, checked to be one at start.
@@ -52,6 +52,18 @@ impl Hash {
         )
     }
 
+    /// What the time to verify a password depends on: the algorithm and its
+    /// cost parameters (`$2b$12`, `$argon2id$v=19$m=19456,t=2,p=1`), not the
+    /// salt or digest.
+    fn kind(&self) -> &str {
+        match self {
+            // `$2b$12$` then salt and digest, without a separator.
+            Hash::Bcrypt(h) => h.get(..6).unwrap_or(h),
+            // The PHC string less its last two fields, salt and digest.
+            Hash::Argon2(h) => h.rsplitn(3, '$').nth(2).unwrap_or(h),
+        }
+    }
+
     /// Whether `password` hashes to this hash (the crates compare the
     /// digests in constant time).
     fn verify(&self, password: &[u8]) -> bool {
@@ -74,6 +86,10 @@ impl Hash {
 pub(crate) struct Users {
     glob: Glob,
     users: Vec<(String, Hash)>,
+    /// One hash of each [`Hash::kind`] among `users`: a verification runs
+    /// one hash of every kind, whatever the user, so its time does not tell
+    /// whether the name is known (users may have bcrypt and argon2 hashes).
+    kinds: Vec<Hash>,
     /// Keyed digests of verified (user, password) pairs, and when they were
     /// verified.
     remembered: Mutex<HashMap<[u8; 32], Instant>>,
@@ -102,20 +118,29 @@ impl BasicAuth {
             let (user, hash) = rest
                 .split_once(':')
                 .with_context(|| format!("--basic-auth {glob}=…: expected GLOB=USER:HASH"))?;
+            let user = user.trim();
             let what = || format!("--basic-auth {glob}={user}:…");
             if user.is_empty() {
                 bail!("{}: empty user name", what());
             }
             let hash = Hash::parse(hash.trim()).with_context(what)?;
             let glob = Glob::new(glob.trim()).with_context(what)?;
-            match groups.iter_mut().find(|g| g.glob == glob) {
-                Some(g) => g.users.push((user.to_owned(), hash)),
-                None => groups.push(Users {
-                    glob,
-                    users: vec![(user.to_owned(), hash)],
-                    remembered: Mutex::new(HashMap::new()),
-                }),
+            let g = match groups.iter().position(|g| g.glob == glob) {
+                Some(i) => &mut groups[i],
+                None => {
+                    groups.push(Users {
+                        glob,
+                        users: Vec::new(),
+                        kinds: Vec::new(),
+                        remembered: Mutex::new(HashMap::new()),
+                    });
+                    groups.last_mut().expect("just pushed")
+                }
+            };
+            if !g.kinds.iter().any(|k| k.kind() == hash.kind()) {
+                g.kinds.push(hash.clone());
             }
+            g.users.push((user.to_owned(), hash));
         }
         let key = if groups.is_empty() {
             None
@@ -165,30 +190,31 @@ impl BasicAuth {
         map.get(&d).is_some_and(|at| at.elapsed() < REMEMBER)
     }
 
-    /// Whether `creds` are those of a user of glob `group`: remembered, or
-    /// verified by hashing now (slow: call it off the async workers).
+    /// Whether `creds` are those of a user of glob `group`, verified by
+    /// hashing now (slow: call it off the async workers, after
+    /// [`BasicAuth::remembered`]); a verified pair is remembered.
     pub(crate) fn verify(&self, group: usize, creds: &Credentials) -> bool {
-        if self.remembered(group, creds) {
-            return true;
-        }
         let (Some(users), Some(digest)) = (self.groups.get(group), self.digest(creds)) else {
             return false;
         };
-        // Every user's name is compared in constant time, and a hash is run
-        // whether or not the name is known, so timing tells neither.
+        // Every user's name is compared in constant time, and one hash of
+        // each kind is run whether or not the name is known (the user's own
+        // for its kind), so timing tells neither.
         let mut found: Option<&Hash> = None;
         for (u, h) in &users.users {
             if bool::from(u.as_bytes().ct_eq(creds.user.as_bytes())) && found.is_none() {
                 found = Some(h);
             }
         }
-        let ok = match found {
-            Some(h) => h.verify(&creds.password),
-            None => {
-                let _ = users.users[0].1.verify(&creds.password);
-                false
+        let mut ok = false;
+        for decoy in &users.kinds {
+            match found {
+                Some(h) if h.kind() == decoy.kind() => ok = h.verify(&creds.password),
+                _ => {
+                    let _ = decoy.verify(&creds.password);
+                }
             }
-        };
+        }
         if ok {
             let now = Instant::now();
             let mut map = users.remembered.lock().unwrap_or_else(|e| e.into_inner());
@@ -321,6 +347,36 @@ mod tests {
         assert_eq!(auth.groups[users].remembered.lock().unwrap().len(), 1);
         assert!(auth.remembered(users, &creds("bob", "secret")));
         assert!(!auth.remembered(users, &creds("ann", "secret")));
+    }
+
+    /// An unknown name costs what a known one does: one hash of each kind
+    /// (algorithm and cost) the glob's users have.
+    #[test]
+    fn every_kind_of_hash_is_run_for_any_name() {
+        let b4 = bcrypt::hash("secret", 4).unwrap();
+        let b5 = bcrypt::hash("other", 5).unwrap();
+        let a2 =
+            super::super::password::hash(b"third", crate::args::HashAlgorithm::Argon2).unwrap();
+        let auth = BasicAuth::new(&[
+            format!("**= ann :{b4}"),
+            format!("**=bob:{b5}"),
+            format!("**=cy:{a2}"),
+            format!("**=dee:{}", bcrypt::hash("x", 4).unwrap()),
+        ])
+        .unwrap();
+        let kinds: Vec<&str> = auth.groups[0].kinds.iter().map(Hash::kind).collect();
+        assert_eq!(kinds.len(), 3, "{kinds:?}");
+        assert_eq!(kinds[0], "$2b$04");
+        assert!(kinds[2].starts_with("$argon2id$v=19$m="), "{kinds:?}");
+        let creds = |u: &str, p: &str| Credentials {
+            user: u.into(),
+            password: p.into(),
+        };
+        assert!(auth.verify(0, &creds("ann", "secret")), "names are trimmed");
+        assert!(auth.verify(0, &creds("bob", "other")));
+        assert!(auth.verify(0, &creds("cy", "third")));
+        assert!(!auth.verify(0, &creds("cy", "secret")));
+        assert!(!auth.verify(0, &creds("zed", "secret")));
     }
 
     #[test]

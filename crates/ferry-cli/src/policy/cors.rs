@@ -3,7 +3,7 @@
 //! module never performs I/O.
 use anyhow::{bail, Context as _};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, StatusCode};
+use http::Method;
 
 /// `--cors-allow-origin`, `--cors-allow-methods`, `--cors-allow-headers`,
 /// `--cors-max-age`, validated.
@@ -177,14 +177,6 @@ impl Cors {
             if let Some(o) = self.allow_origin(req.get(header::ORIGIN)) {
                 res.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
             }
-        }
-    }
-
-    /// The status of a preflight answer.
-    pub(crate) fn status(p: &Preflight) -> StatusCode {
-        match p {
-            Preflight::Allowed(_) => StatusCode::NO_CONTENT,
-            Preflight::Refused(_) => StatusCode::FORBIDDEN,
         }
     }
 }

@@ -211,12 +211,14 @@ impl Policy {
         Ok((!empty).then_some(policy))
     }
 
-    /// Checks that the files the policy names (fallback, error pages) are in
-    /// `root`, so a typo fails at start rather than on the first 404.
+    /// Checks that the files the policy names (fallback, error pages,
+    /// rewrite targets) are files the store will serve from `root`, so a
+    /// typo fails at start rather than on the first 404.
     ///
     /// # Errors
-    /// A named file that is not a regular file under `root`.
-    pub(crate) fn check_files(&self, root: &Path) -> anyhow::Result<()> {
+    /// A named file that is not a regular file under `root`, or a hidden
+    /// name the site does not serve.
+    pub(crate) fn check_files(&self, root: &Path, hidden: Hidden) -> anyhow::Result<()> {
         let named = self
             .fallback
             .iter()
@@ -224,7 +226,11 @@ impl Policy {
             .chain(self.error_pages.iter().map(|(_, _, p)| ("--error-page", p)))
             .chain(self.rewrites.iter().map(|r| ("--rewrite", &r.to)));
         for (flag, p) in named {
-            let file = root.join(p.trim_start_matches('/'));
+            // The store's key: percent-decoded, as a request for it is.
+            let Ok(key) = Key::from_uri_path(p, hidden) else {
+                bail!("{flag} {p}: a hidden name, not served without --show-hidden");
+            };
+            let file = root.join(key.as_str());
             if !file.is_file() {
                 bail!("{flag} {p}: {} is not a file", file.display());
             }

@@ -41,6 +41,10 @@ const FORBIDDEN: &[(&str, &str)] = &[
         "a validator ferry computes (RFC 9110 §8.8.2)",
     ),
     ("date", "the origin's clock (RFC 9110 §6.6.1)"),
+    (
+        "vary",
+        "ferry lists what picked the variant (RFC 9110 §12.5.5)",
+    ),
     ("host", "a request field"),
 ];
 
@@ -151,7 +155,9 @@ pub(crate) fn redirect(
     query: Option<&str>,
 ) -> Option<(StatusCode, HeaderValue)> {
     let r = rules.iter().find(|r| r.glob.matches(key))?;
-    let mut location = r.target.replace("$path", path);
+    // A backslash is not a URI character (RFC 3986 §2), but browsers read
+    // `/\evil` as `//evil` (WHATWG URL): it goes out percent-encoded.
+    let mut location = r.target.replace("$path", &path.replace('\\', "%5C"));
     // One leading slash only: `//host/x` would be a network-path reference
     // (RFC 3986 §4.2) to another host, from a request path like `//evil`.
     if location.starts_with("//") {
@@ -209,6 +215,8 @@ mod tests {
             "**=Connection: close",
             "**=ETag: \"x\"",
             "**=Content-Encoding: gzip",
+            // A shared cache would hand one client's coding to another.
+            "**=Vary: origin",
         ] {
             let e = parse_header_rule(spec).unwrap_err().to_string();
             assert!(e.contains("cannot set"), "{spec}: {e}");

@@ -1,38 +1,18 @@
 //! The site policy's settings: what the configuration check refuses and
 //! why, the TOML keys (per `[[site]]`), `ferry hash-password`, and what a
 //! reload or the maintenance file changes without a restart.
+use super::common::hash_password;
 use super::{ferry, header, site, Ferry};
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
-
-/// `ferry hash-password` with `password` on stdin: (exit code, stdout, stderr).
-fn hash_password(password: &str, algorithm: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["hash-password", "--algorithm", algorithm])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn the_configuration_check_says_why_a_policy_is_refused() {
     let d = site();
     std::fs::write(d.path().join("404.html"), "gone").unwrap();
+    // There, but a name the site does not serve.
+    std::fs::create_dir(d.path().join(".errors")).unwrap();
+    std::fs::write(d.path().join(".errors/404.html"), "gone").unwrap();
     let root = d.path().to_str().unwrap();
     let (_, bcrypt, _) = hash_password("pw\n", "bcrypt");
     let auth = format!("--basic-auth=admin/**=ann:{bcrypt}");
@@ -43,7 +23,7 @@ fn the_configuration_check_says_why_a_policy_is_refused() {
         ),
         (
             vec!["--header-rule=**=Content-Length: 5"],
-            "cannot set content-length",
+            "cannot set content-length: framing: the body's exact length (RFC 9110 §8.6)",
         ),
         (
             vec!["--header-rule=**=Transfer-Encoding: chunked"],
@@ -61,6 +41,7 @@ fn the_configuration_check_says_why_a_policy_is_refused() {
             "not 301, 302, 307 or 308",
         ),
         (vec!["--rewrite=a/**=/gone.html"], "is not a file"),
+        (vec!["--error-page=404=/.errors/404.html"], "a hidden name"),
         (vec!["--cors-allow-origin=app.test"], "scheme://host"),
     ] {
         let mut args = vec!["check-config", root];
@@ -69,6 +50,10 @@ fn the_configuration_check_says_why_a_policy_is_refused() {
         assert_eq!(code, 2, "{flags:?}: {err}");
         assert!(err.contains(why), "{flags:?}: want {why:?} in {err}");
     }
+    // A name with a space, percent-encoded as a request names it.
+    std::fs::write(d.path().join("my page.html"), "page").unwrap();
+    let (code, _, err) = ferry(&["check-config", root, "--fallback=/my%20page.html"], &[]);
+    assert_eq!(code, 0, "{err}");
     // Allowed explicitly, the same auth passes.
     let (code, out, err) = ferry(&["check-config", root, &auth, "--auth-allow-insecure"], &[]);
     assert_eq!(code, 0, "{err}");
@@ -194,4 +179,46 @@ fn maintenance_follows_its_file_and_a_reload_applies_rules() {
         .unwrap();
     f.wait_log("configuration reloaded");
     assert_eq!(header(&f.get("/a.txt"), "x-rule"), Some("two"));
+}
+
+/// The fallback file under a `--basic-auth` glob is served only with that
+/// glob's credentials: a missing public path must not show it to anyone
+/// (nginx's `try_files` passes the access checks of the file it lands on).
+#[test]
+fn a_protected_fallback_file_asks_for_its_credentials() {
+    let d = site();
+    std::fs::create_dir(d.path().join("admin")).unwrap();
+    std::fs::write(d.path().join("admin/app.html"), "<p>admin app</p>").unwrap();
+    let (_, hash, _) = hash_password("pw\n", "bcrypt");
+    let f = Ferry::serve(
+        d.path(),
+        &[
+            "--fallback=/admin/app.html",
+            &format!("--basic-auth=admin/**=ann:{hash}"),
+            "--auth-allow-insecure",
+        ],
+    );
+    let get = |path: &str, auth: &str| {
+        f.raw(
+            format!("GET {path} HTTP/1.1\r\nhost: x\r\n{auth}connection: close\r\n\r\n").as_bytes(),
+        )
+    };
+    let r = get("/deep/link", "");
+    assert!(r.starts_with("HTTP/1.1 401 "), "{r}");
+    assert!(!r.contains("admin app"), "{r}");
+    assert!(header(&r, "www-authenticate").is_some(), "{r}");
+    // "ann:pw" and "ann:no" in base64.
+    let r = get("/deep/link", "authorization: Basic YW5uOnB3\r\n");
+    assert!(
+        r.starts_with("HTTP/1.1 200 ") && r.ends_with("<p>admin app</p>"),
+        "{r}"
+    );
+    let r = get("/deep/link", "authorization: Basic YW5uOm5v\r\n");
+    assert!(r.starts_with("HTTP/1.1 401 "), "{r}");
+    // Public files stay public.
+    let r = get("/a.txt", "");
+    assert!(
+        r.starts_with("HTTP/1.1 200 ") && r.ends_with("hello"),
+        "{r}"
+    );
 }

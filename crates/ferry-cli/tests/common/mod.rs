@@ -2,7 +2,7 @@
 //! killed on drop.
 #![allow(dead_code)] // Each test file uses its own part.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -90,4 +90,28 @@ impl Drop for Ferry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `ferry hash-password --algorithm ALGORITHM` with `stdin` on its standard
+/// input: (exit code, stdout trimmed, stderr).
+pub(crate) fn hash_password(stdin: &str, algorithm: &str) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["hash-password", "--algorithm", algorithm])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
