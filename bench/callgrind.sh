@@ -98,7 +98,6 @@ for i in range(n):
 conn.close()
 EOF
 
-port_of() { local v="PORT_$1"; echo "${!v}"; }
 
 # one NAME: sets IR[NAME] (Ir per request) and TOT[NAME]
 one() {

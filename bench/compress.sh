@@ -143,7 +143,6 @@ CONF
 # ---------------------------------------------------------------- servers
 PIN="taskset -c 0"
 WRK="taskset -c 1 wrk -t1"
-port_of() { local v="PORT_$1"; echo "${!v}"; }
 start_server() { # NAME
     local name=$1 port pid
     case $name in
@@ -174,33 +173,10 @@ start_server() { # NAME
     done
     die "$name did not listen on 127.0.0.1:$port"
 }
-procs_of() { # NAME: the main process and its children (nginx's worker)
-    local pid=${PID[$1]}
-    echo "$pid"
-    ps -o pid= --ppid "$pid" 2>/dev/null || true
-}
-cpu_ticks() { # NAME -> utime+stime of all its processes, in clock ticks
-    local total=0 p line f
-    for p in $(procs_of "$1"); do
-        line=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-        read -r -a f <<<"${line##*) }"
-        total=$((total + f[11] + f[12]))
-    done
-    echo "$total"
-}
 
 # ---------------------------------------------------------------- checks
 FAILS=()
 fail() { log "WRONG ANSWER, measurement skipped: $*"; FAILS+=("$*"); }
-header_of() { # FILE NAME
-    tr -d '\r' <"$1" | awk -v n="$2" '{
-        i = index($0, ":")
-        if (i > 1 && tolower(substr($0, 1, i - 1)) == n) {
-            v = substr($0, i + 1); sub(/^[ \t]+/, "", v); sub(/[ \t]+$/, "", v); print v; exit
-        }
-    }'
-}
-sha() { sha256sum "$1" | cut -d' ' -f1; }
 declare -A CODING=() BODY=()
 # verify NAME: 200, a coding, the decoded body equal to the file; records the
 # coding and the coded body's size.
@@ -288,12 +264,6 @@ for r in $(seq "$REPEAT"); do
 done
 
 # ---------------------------------------------------------------- the table
-median() {
-    [ -s "$1" ] || return 0
-    sort -g "$1" | awk '{ v[NR] = $1 } END { if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.6f", m }'
-}
-fmt() { if [ -z "$1" ]; then printf 'FAIL'; else LC_ALL=C printf "%.${2}f" "$1"; fi; }
-ratio() { if [ -z "$1" ] || [ -z "$2" ]; then printf -- '-'; else awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) printf "-"; else printf "%.2f", a / b }'; fi; }
 declare -A RPS=() CPU=() WIRE=()
 for s in "${SERVERS[@]}"; do
     RPS[$s]=$(median "$T/res/rps.$s")

@@ -107,7 +107,7 @@ cpu_ticks() { # NAME
 }
 # run NAME PATH CONNS STREAMS -> "requests bytes secs cpu_secs"
 run() {
-    local port=PORT_$1 c0 c1 out
+    local name=$1 path=$2 port=PORT_$1 c0 c1 out
     c0=$(cpu_ticks "$1")
     out=$(taskset -c 1 "$H3CLIENT" load "https://localhost:${!port}$2" --ca "$T/ca.pem" \
         --conns "$3" --streams "$4" --secs "$DURATION")
@@ -115,7 +115,8 @@ run() {
     log "$1 $2: $out; cpu $(((c1 - c0)))/$CLK_TCK s"
     # requests R bytes B secs S errors E
     set -- $out
-    [ "$8" = 0 ] || log "$1: $8 errors"
+    [ "$8" = 0 ] || die "$name $path: $8 errors"
+    [ "$2" != 0 ] || die "$name $path: no response"
     echo "$2 $4 $6 $(awk -v t=$((c1 - c0)) -v h="$CLK_TCK" 'BEGIN { printf "%.3f", t / h }')"
 }
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }

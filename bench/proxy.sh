@@ -141,32 +141,8 @@ start_server() { # NAME
     done
     die "$name did not listen on 127.0.0.1:$port"
 }
-port_of() { local v="PORT_$1"; echo "${!v}"; }
-procs_of() { # NAME: the main process and its children (nginx's worker)
-    local pid=${PID[$1]}
-    echo "$pid"
-    ps -o pid= --ppid "$pid" 2>/dev/null || true
-}
-cpu_ticks() { # NAME -> utime+stime of all its processes, in clock ticks
-    local total=0 p line f
-    for p in $(procs_of "$1"); do
-        line=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-        read -r -a f <<<"${line##*) }" # fields from 3 (state) on
-        total=$((total + f[11] + f[12])) # 14 utime, 15 stime
-    done
-    echo "$total"
-}
 
 # ---------------------------------------------------------------- checks
-header_of() { # FILE NAME -> value of the first such header
-    tr -d '\r' <"$1" | awk -v n="$(printf '%s' "$2" | tr 'A-Z' 'a-z')" '{
-        i = index($0, ":")
-        if (i > 1 && tolower(substr($0, 1, i - 1)) == n) {
-            v = substr($0, i + 1); sub(/^[ \t]+/, "", v); sub(/[ \t]+$/, "", v); print v; exit
-        }
-    }'
-}
-sha() { sha256sum "$1" | cut -d' ' -f1; }
 FAILS=()
 fail() {
     log "WRONG ANSWER, measurement skipped: $*"
@@ -279,20 +255,6 @@ for r in $(seq "$REPEAT"); do
 done
 
 # ---------------------------------------------------------------- the table
-median() { # FILE -> median of its numeric lines, or empty
-    [ -s "$1" ] || return 0
-    grep -v '^$' "$1" | sort -g | awk '{ v[NR] = $1 } END {
-        if (NR == 0) exit
-        if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
-        printf "%.6f", m
-    }'
-}
-fmt() { # VALUE DECIMALS
-    if [ -z "$1" ]; then printf 'FAIL'; else LC_ALL=C printf "%.${2}f" "$1"; fi
-}
-ratio() {
-    if [ -z "$1" ] || [ -z "$2" ]; then printf -- '-'; else awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) printf "-"; else printf "%.2f", a / b }'; fi
-}
 
 ROWFMT='%-2s %-50s %-6s %10s %10s %6s  %9s %9s %6s %s\n'
 # row NUM LABEL UNIT KEY.METRIC DECIMALS CPU_METRIC CPU_UNIT A B

@@ -19,8 +19,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DURATION=${DURATION:-1800}
 INTERVAL=${INTERVAL:-60}
-log() { echo "soak: $*" >&2; }
-die() { log "$*"; exit 1; }
+LOG_TAG=soak
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 command -v python3 >/dev/null || apt_install python3 python3-venv

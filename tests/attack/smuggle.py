@@ -5,7 +5,7 @@
 RECORD_FILE has a line per request the upstream received, `METHOD PATH
 BODY_LENGTH FLAGS` (FLAGS `inj`, or a header value `injected`, when a field was
 smuggled): tests/attack/record_app.py writes it, or gunicorn's access log with
-`--access-logformat '%(m)s %(U)s %({content-length}i)s %({x-injected}i)s'`.
+`--access-logformat '%(m)s %(U)s %({content-length}i)s %({x-injected}i)s %({x-a}i)s'`.
 
 Each case is sent on a fresh connection; its first request targets /case-NAME
 and anything it tries to smuggle targets /smuggled. The upstream
@@ -135,7 +135,10 @@ def judge(name, status, seen):
     if name.startswith("control"):
         # Not an attack: it must go through, or the other cases prove nothing.
         return not refused and len(seen) == 1 and seen[0].split()[2] in ("37", "40")
-    smuggled = [r for r in seen if "/smuggled" in r or r.lower().endswith((" inj", " injected"))]
+    # After METHOD PATH LENGTH: record_app's `inj` flag, or gunicorn's logged
+    # X-Injected and X-A values.
+    smuggled = [r for r in seen
+                if "/smuggled" in r or any(f == "inj" or "injected" in f for f in r.lower().split()[3:])]
     if smuggled or len(seen) > 1:
         return False
     if refused:

@@ -80,5 +80,18 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # sha FILE: the SHA-256 of FILE, hex.
 sha() { sha256sum <"$1" | cut -d' ' -f1; }
 
-# secs_below SECONDS LIMIT: true when SECONDS (a decimal, e.g. curl's time_total) < LIMIT.
-secs_below() { awk -v t="$1" -v l="$2" 'BEGIN { exit !(t != "" && t + 0 < l + 0) }'; }
+# below A B: A is a number less than B (an empty A is not).
+below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a + 0 < b + 0) }'; }
+# kv KEY LINE: the value of KEY in a `key=value …` line (tests/attack's output).
+kv() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
+# changed_as_promised LINE ACTION SHA: tests/attack/faults.py's answer for a
+# file ACTION'd mid-send, as README's Reliability section promises: truncated,
+# an aborted 200; replaced (renamed over) or deleted, the whole file as it was
+# when opened (SHA), from the descriptor already open.
+changed_as_promised() {
+  [ "$(kv status "$1")" = 200 ] || return 1
+  case $2 in
+  truncate) [ "$(kv complete "$1")" = 0 ] ;;
+  *) [ "$(kv complete "$1")" = 1 ] && [ "$(kv sha "$1")" = "$3" ] ;;
+  esac
+}

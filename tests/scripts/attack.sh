@@ -28,10 +28,7 @@ head -c 1024 /dev/urandom >"$WORK/site/1k.bin"
 truncate -s 100M "$WORK/site/100m.bin" # sparse: the bytes cost nothing
 CONNS_PY="$ROOT/tests/attack/conns.py"
 addr() { echo "${FERRY_URL#http://}"; }
-# kv KEY LINE: the value of KEY=… in LINE.
-kv() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
 # below A B: A < B, as decimals.
-below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a + 0 < b + 0) }'; }
 # between N LO HI: LO <= N <= HI, integers.
 between() { [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; }
 

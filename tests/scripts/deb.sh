@@ -121,7 +121,7 @@ done
 if systemd-analyze security --offline=true /usr/lib/systemd/system/ferry.service >"$WORK/security.log" 2>&1 ||
   grep -q "Overall exposure level" "$WORK/security.log"; then
   score=$(grep -oE 'Overall exposure level for ferry.service: [0-9.]+' "$WORK/security.log" | grep -oE '[0-9.]+$')
-  check "systemd-analyze security: exposure ${score:-?} < 2.5" secs_below "${score:-99}" 2.5
+  check "systemd-analyze security: exposure ${score:-?} < 2.5" below "${score:-99}" 2.5
 else
   tail -3 "$WORK/security.log"
   echo "  (systemd-analyze security --offline cannot run here; skipped)"

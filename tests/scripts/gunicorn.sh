@@ -104,7 +104,7 @@ L="via $FRONT"
 # quick_get: GET / with a 3 s cap; prints "STATUS SECONDS".
 quick_get() { curl -sS -o "$WORK/quick" -w '%{http_code} %{time_total}' --max-time 3 "$U/" 2>/dev/null || true; }
 # answered_fast STATUS SECONDS: a 200 in under 0.5 s.
-answered_fast() { [ "$1" = 200 ] && secs_below "$2" 0.5; }
+answered_fast() { [ "$1" = 200 ] && below "$2" 0.5; }
 # worker_free: waits up to 10 s for the worker to answer GET / again.
 worker_free() { for _ in $(seq 40); do [ "$(quick_get | cut -d' ' -f1)" = 200 ] && return 0; sleep 0.25; done; }
 
@@ -143,7 +143,7 @@ check "$L: GET /big at full speed is the exact 8 MiB" [ "$(sha "$WORK/big.bin")"
 # --- X-Accel-Buffering: no means stream as the app writes.
 read -r first body <<<"$(python3 "$CLIENT" stream "$U/stream")"
 check "$L: X-Accel-Buffering: no streams the first line at once (${first:-?} s; the app pauses 1.5 s)" \
-  secs_below "${first:-99}" 0.5
+  below "${first:-99}" 0.5
 check "$L: the streamed body is complete" [ "$body" = "first|last|" ]
 curl -sS -D "$WORK/hs" -o /dev/null "$U/stream"
 check "$L: X-Accel-Buffering never reaches the client" bash -c "! grep -qi '^x-accel-' '$WORK/hs'"

@@ -47,16 +47,14 @@ start_ferry "$WORK/ferry.log" serve s3://bucket/site --s3-endpoint "http://127.0
   --store-timeout "$ST" --no-access-log
 U=$FERRY_URL
 PY="$ROOT/tests/attack/faults.py"
-kv() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
 requests_for() { grep -c "/$1.bin" "$WORK/count" || true; }
 # not_wrong OUT KEY: an error status, or KEY's bytes: all of them in a complete
 # message, the first `got` of them in an aborted one (never a mix of versions).
 not_wrong() {
-  [ "$(kv status "$1")" != 200 ] && return 0
+  case $(kv status "$1") in 0 | '') return 1 ;; 200) ;; *) return 0 ;; esac
   [ "$(kv sha "$1")" = "$(head -c "$(kv got "$1")" "$WORK/$2.bin" | sha256sum | cut -d' ' -f1)" ] || return 1
   [ "$(kv complete "$1")" = 0 ] || [ "$(kv got "$1")" = "$(stat -c %s "$WORK/$2.bin")" ]
 }
-within() { awk -v t="$(kv secs "$1")" -v l="$2" 'BEGIN { exit !(t + 0 < l + 0) }'; }
 
 out=$(python3 "$PY" get "$U/ok.bin"); echo "# ok: $out"
 check "no fault: the exact bytes" [ "$(kv sha "$out")" = "$(sha "$WORK/ok.bin")" ]
@@ -66,16 +64,16 @@ check "500 twice, then fine: retried, the exact bytes" [ "$(kv sha "$out")" = "$
 
 out=$(python3 "$PY" get "$U/always503.bin"); n=$(requests_for always503)
 echo "# 503 for ever: $out; store saw $n requests"
-check "503 for ever: an error status, not 200 ($(kv status "$out"))" bash -c "[ '$(kv status "$out")' -ge 500 ]"
-check "503 for ever: retries are bounded ($n store requests, at most 6)" [ "$n" -le 6 ]
+check "503 for ever: 502 ($(kv status "$out"))" [ "$(kv status "$out")" = 502 ]
+check "503 for ever: retries are bounded ($n store requests, at most 3)" [ "$n" -le 3 ]
 check "503 for ever: answered within --store-timeout's bound ($(kv secs "$out") s < $((2 * ST + 2)))" \
-  within "$out" $((2 * ST + 2))
+  below "$(kv secs "$out")" $((2 * ST + 2))
 
 for key in reset stall stallbody changed; do
   out=$(python3 "$PY" get "$U/$key.bin"); echo "# $key: $out; store saw $(requests_for "$key") requests"
   check "$key: an error status or an aborted message, never wrong bytes" not_wrong "$out" "$key"
   check "$key: over within --store-timeout's bound ($(kv secs "$out") s < $((3 * ST + 3)))" \
-    within "$out" $((3 * ST + 3))
+    below "$(kv secs "$out")" $((3 * ST + 3))
 done
 # A big object to a slow client: the transfer outlasts --store-timeout, but the
 # store never stalls, so it must arrive whole (an overall request timeout at

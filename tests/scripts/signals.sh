@@ -38,9 +38,18 @@ load() {
   kill -HUP "$FERRY_PID"
   sleep 2
   kill -TERM "$FERRY_PID"
-  sleep 0.5
-  local refused=0
-  curl -s -o /dev/null --max-time 2 "$@" "$url/4m.bin" || refused=1
+  # The listeners close when the drain begins (ferry says so).
+  for _ in $(seq 50); do
+    grep -q 'shutting down' "$WORK/ferry.log" && break
+    sleep 0.1
+  done
+  sleep 0.3
+  # curl's exit 7: the connection was refused (a listener that accepts and
+  # never answers would be a timeout, 28).
+  local refused=0 rc=0
+  curl -s -o /dev/null --max-time 2 "$@" "$url/4m.bin" || rc=$?
+  [ "$rc" != 7 ] || refused=1
+  echo "#   a new connection after SIGTERM: curl exit $rc (7: refused)"
   for i in "${!pids[@]}"; do
     rc=0
     wait "${pids[$i]}" || rc=$?

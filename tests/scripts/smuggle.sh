@@ -57,7 +57,8 @@ check "HTTP/2 → HTTP/1.1: no case smuggles a request or a field past ferry pro
 
 # --- The Django scenario: tests/django_app under gunicorn (gthread, keep-alive),
 # recorded by gunicorn's access log (method, path, the Content-Length ferry sent,
-# an X-Injected field if one got through).
+# an X-Injected field if one got through, and X-A, where the h2 cases put a NUL
+# or a colon before "injected").
 if [ "${DJANGO:-1}" = 1 ]; then
   DVENV="${FERRY_TEST_VENV:-$CARGO_TARGET_DIR/test-venv}"
   if ! "$DVENV/bin/python" -c 'import django, django_sendfile, gunicorn, h2' 2>/dev/null; then
@@ -68,7 +69,7 @@ if [ "${DJANGO:-1}" = 1 ]; then
   PRIVATE_ROOT="$WORK" "$DVENV/bin/gunicorn" --worker-class gthread --workers 1 --threads 4 \
     --keep-alive 30 --graceful-timeout 1 --bind "127.0.0.1:$DPORT" --chdir "$ROOT/tests/attack" \
     --access-logfile "$WORK/django-record" \
-    --access-logformat '%(m)s %(U)s %({content-length}i)s %({x-injected}i)s' \
+    --access-logformat '%(m)s %(U)s %({content-length}i)s %({x-injected}i)s %({x-a}i)s' \
     django_wsgi:application >"$WORK/django.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do
