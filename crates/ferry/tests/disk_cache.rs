@@ -495,3 +495,22 @@ async fn a_cache_directory_that_fails_is_bypassed_not_a_502() {
     assert_eq!((r.status, &r.body[..]), (200, &b"hello, conformance\n"[..]));
     assert_eq!(cache.stats().objects, 0);
 }
+
+#[tokio::test]
+async fn files_the_cache_did_not_write_survive_open() {
+    let d = tempfile::tempdir().unwrap();
+    // `--cache-dir .` or `/var/cache`: other programs' files are left alone,
+    // a foreign `.tmp` too; only the cache's own names are swept.
+    for name in ["notes.txt", "backup.tmp", "ABCDEF0123456789", "0123"] {
+        std::fs::write(d.path().join(name), b"keep me").unwrap();
+    }
+    std::fs::write(d.path().join("00000000000000aa"), b"not a header").unwrap();
+    std::fs::write(d.path().join("00000000000000ab.tmp"), b"half").unwrap();
+    let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+    assert_eq!(cache.stats().objects, 0);
+    for name in ["notes.txt", "backup.tmp", "ABCDEF0123456789", "0123"] {
+        assert_eq!(std::fs::read(d.path().join(name)).unwrap(), b"keep me");
+    }
+    assert!(!d.path().join("00000000000000aa").exists());
+    assert!(!d.path().join("00000000000000ab.tmp").exists());
+}

@@ -196,8 +196,10 @@ pub(super) enum Lookup {
 impl DiskCache {
     /// Opens (creating it if needed) the cache directory `dir`, keeping at
     /// most `budget` bytes of files in it. The index is rebuilt from the
-    /// files already there: incomplete ones (from a crash) are removed, and
-    /// the least recently fetched are removed if they exceed the budget.
+    /// files already there: incomplete or damaged ones (from a crash) are
+    /// removed, and the least recently fetched are removed if they exceed the
+    /// budget. Files with other names than the cache gives its own are left
+    /// alone.
     ///
     /// # Errors
     ///
@@ -225,16 +227,18 @@ impl DiskCache {
             let Some(name) = e.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
-            if name.starts_with('.') {
+            // Only names the cache gives its files are touched: the
+            // directory may hold other programs' files (`--cache-dir .`).
+            let Some((n, tmp)) = own_name(&name) else {
                 continue;
-            }
-            let Some((stored, _)) = disk::read(&dir, &name).filter(|_| !name.ends_with(".tmp"))
-            else {
-                // A crash's leftovers, or not ours.
+            };
+            last_name = last_name.max(n);
+            // A crash's leftovers (a fill under way), or a damaged file.
+            let read = if tmp { None } else { disk::read(&dir, &name) };
+            let Some((stored, _)) = read else {
                 let _ = std::fs::remove_file(e.path());
                 continue;
             };
-            last_name = last_name.max(u64::from_str_radix(&name, 16).unwrap_or(0));
             let path = stored.record.path.clone();
             match found.get(&path) {
                 Some(other) if other.record.fetched >= stored.record.fetched => {
@@ -258,7 +262,7 @@ impl DiskCache {
             stale_if_error_ms: AtomicU64::new(0),
             index: Mutex::default(),
             flights: Flights::default(),
-            next_name: AtomicU64::new(now_ns.max(last_name + 1)),
+            next_name: AtomicU64::new(now_ns.max(last_name.saturating_add(1))),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             revalidations: AtomicU64::new(0),
@@ -316,6 +320,20 @@ impl DiskCache {
             objects: index.map.len() as u64,
         }
     }
+}
+
+/// The number in a name the cache gives its files (`Shared::next_name`:
+/// 16 lowercase hex digits), and whether it is a temporary one (`.tmp`,
+/// [`disk::Writer`]); `None` for any other name.
+fn own_name(name: &str) -> Option<(u64, bool)> {
+    let (stem, tmp) = match name.strip_suffix(".tmp") {
+        Some(stem) => (stem, true),
+        None => (name, false),
+    };
+    let own = stem.len() == 16 && stem.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    own.then(|| u64::from_str_radix(stem, 16).ok())
+        .flatten()
+        .map(|n| (n, tmp))
 }
 
 pub(super) enum Counter {
