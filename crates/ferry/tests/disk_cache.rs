@@ -514,3 +514,43 @@ async fn files_the_cache_did_not_write_survive_open() {
     assert!(!d.path().join("00000000000000aa").exists());
     assert!(!d.path().join("00000000000000ab.tmp").exists());
 }
+
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).position(|w| w == needle).unwrap()
+}
+
+#[tokio::test]
+async fn a_corrupted_header_is_never_trusted() {
+    let d = tempfile::tempdir().unwrap();
+    let store = filled().await;
+    {
+        let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+        send(&serve(&store, &cache, 60_000), "GET", "/a.txt", &[]).await;
+    }
+    let f = the_file(d.path());
+    let good = std::fs::read(&f).unwrap();
+    // The path in the header damaged: `a.txt`'s body is not served for
+    // `b.txt` (the header is under the CRC too).
+    let mut bytes = good.clone();
+    let at = find(&bytes, b"a.txt");
+    bytes[at] = b'b';
+    std::fs::write(&f, &bytes).unwrap();
+    {
+        let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+        let svc = serve(&store, &cache, 60_000);
+        assert_eq!(send(&svc, "GET", "/b.txt", &[]).await.status, 404);
+        // Fetched again, whole.
+        let r = send(&svc, "GET", "/a.txt", &[]).await;
+        assert_eq!(&r.body[..], b"hello, conformance\n");
+        assert_eq!(store.gets(), 3, "the first fill, b.txt, a.txt again");
+    }
+    // A fetch time past what a `SystemTime` holds: the file is dropped, the
+    // cache opens (it used to panic, and ferry could not start).
+    let f = the_file(d.path());
+    let mut bytes = std::fs::read(&f).unwrap();
+    bytes[24..32].copy_from_slice(&[0xFF; 8]);
+    std::fs::write(&f, &bytes).unwrap();
+    let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+    assert_eq!(cache.stats().objects, 0);
+}

@@ -3,7 +3,8 @@
 //! A file is written under a temporary name (`*.tmp`) and renamed when the
 //! whole body is in, so a crash never leaves a half object under a final name.
 //! The header records what the file claims to hold (the object's path, ETag,
-//! Last-Modified, Content-Type, length) and a CRC-32 of the body. Nothing here
+//! Last-Modified, Content-Type, length) and a CRC-32 of the header and the
+//! body, so a damaged path or ETag is never trusted either. Nothing here
 //! is `fsync`ed: after a crash, a renamed file whose data did not reach the
 //! disk fails its length or CRC check when it is first used, and is fetched
 //! again, never served.
@@ -11,10 +12,12 @@
 //! Layout (integers little-endian):
 //!
 //! ```text
-//! 0   8  magic "FERRYC1\n"
+//! 0   8  magic "FERRYC2\n" (another version's files are not read, and the
+//!        cache removes them)
 //! 8   4  header length h (the body starts at offset h)
 //! 12  8  body length
-//! 20  4  CRC-32 (IEEE) of the body
+//! 20  4  CRC-32 (IEEE) of the header, but for these 4 bytes and the next 8,
+//!        then of the body
 //! 24  8  when it was fetched or last revalidated, seconds since the epoch
 //! 32  8  Last-Modified, seconds since the epoch
 //! 40  4  Last-Modified, nanoseconds
@@ -27,11 +30,13 @@ use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const MAGIC: &[u8; 8] = b"FERRYC1\n";
+const MAGIC: &[u8; 8] = b"FERRYC2\n";
 /// The offset of the CRC in the header, patched once the body is in.
 const CRC_AT: u64 = 20;
 /// The offset of the fetch time, rewritten by a revalidation.
 const FETCHED_AT: u64 = 24;
+/// Where the header fields under the CRC resume, after the fetch time.
+const FIELDS_AT: u64 = FETCHED_AT + 8;
 /// Headers are small; anything longer is not ours.
 const MAX_HEADER: usize = 8 * 1024;
 const ABSENT: u16 = u16::MAX;
@@ -137,7 +142,7 @@ pub(super) fn read(dir: &Path, name: &str) -> Option<(Stored, File)> {
     let header_len = c.u32()?;
     let len = c.u64()?;
     let crc = c.u32()?;
-    let fetched = UNIX_EPOCH + Duration::from_secs(c.u64()?);
+    let fetched = UNIX_EPOCH.checked_add(Duration::from_secs(c.u64()?))?;
     let lm = UNIX_EPOCH.checked_add(Duration::new(c.u64()?, c.u32()?.min(999_999_999)))?;
     let path = c.string()??;
     let e_tag = c.string()?;
@@ -169,6 +174,9 @@ pub(super) fn read(dir: &Path, name: &str) -> Option<(Stored, File)> {
 /// `None` if not; else a small body (up to [`super::cache::SMALL`]) as read.
 pub(super) fn verify(file: &File, s: &Stored) -> Option<Option<bytes::Bytes>> {
     let mut crc = Crc::new();
+    let mut header = vec![0u8; usize::try_from(s.header_len).ok()?];
+    file.read_exact_at(&mut header, 0).ok()?;
+    crc.header(&header)?;
     let mut buf = vec![0u8; 256 * 1024];
     let (mut at, end) = (s.header_len, s.header_len + s.record.len);
     let mut small = (s.record.len <= super::cache::SMALL).then(Vec::new);
@@ -212,13 +220,16 @@ impl Writer {
             .open(&tmp)?;
         let h = header(&record);
         file.write_all(&h)?;
+        let mut crc = Crc::new();
+        crc.header(&h)
+            .ok_or_else(|| io::Error::other("cache file header too short"))?;
         Ok(Writer {
             file: Some(file),
             tmp,
             header_len: h.len() as u64,
             record,
             written: 0,
-            crc: Crc::new(),
+            crc,
         })
     }
 
@@ -310,6 +321,13 @@ impl Crc {
     pub(super) fn finish(&self) -> u32 {
         !self.0
     }
+    /// Adds a cache file's header, but for its CRC and fetch time (`None`
+    /// when it is too short to have them).
+    fn header(&mut self, h: &[u8]) -> Option<()> {
+        self.update(h.get(..CRC_AT as usize)?);
+        self.update(h.get(FIELDS_AT as usize..)?);
+        Some(())
+    }
 }
 
 #[cfg(test)]
@@ -365,6 +383,26 @@ mod tests {
         assert!(read(d.path(), "n1").is_none());
         std::fs::write(d.path().join("junk"), b"not a cache file").unwrap();
         assert!(read(d.path(), "junk").is_none());
+    }
+
+    #[test]
+    fn a_damaged_header_is_seen_and_never_panics() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = Writer::create(d.path(), "n4", record(5)).unwrap();
+        w.write(b"hello").unwrap();
+        let (s, w) = w.finish("n4").unwrap();
+        // A revalidation rewrites the fetch time: the CRC still holds.
+        touch(&w, UNIX_EPOCH + Duration::from_secs(1_900_000_000));
+        let (back, f) = read(d.path(), "n4").unwrap();
+        assert!(verify(&f, &back).is_some());
+        // The ETag's bytes changed: read, but not verified.
+        w.write_all_at(b"X", s.header_len - 3).unwrap();
+        let (back, f) = read(d.path(), "n4").unwrap();
+        assert_ne!(back.record.e_tag, record(5).e_tag);
+        assert!(verify(&f, &back).is_none());
+        // A fetch time past what a `SystemTime` holds: not a cache file.
+        w.write_all_at(&[0xFF; 8], FETCHED_AT).unwrap();
+        assert!(read(d.path(), "n4").is_none());
     }
 
     #[test]
