@@ -554,3 +554,23 @@ async fn a_corrupted_header_is_never_trusted() {
     let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
     assert_eq!(cache.stats().objects, 0);
 }
+
+#[tokio::test]
+async fn an_object_grown_past_the_max_leaves_the_cache() {
+    let d = tempfile::tempdir().unwrap();
+    let store = filled().await;
+    let cache = DiskCache::open(d.path(), 1 << 20).unwrap().max_object(1000);
+    let svc = serve(&store, &cache, 200);
+    assert_eq!(send(&svc, "GET", "/a.txt", &[]).await.status, 200);
+    assert_eq!(cache.stats().objects, 1);
+    put(&store, "site/a.txt", vec![1u8; 3000]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = send(&svc, "GET", "/a.txt", &[]).await;
+    assert_eq!((r.status, r.body.len()), (200, 3000));
+    // The old copy is gone: not revalidated again and again.
+    assert_eq!(cache.stats().objects, 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = send(&svc, "GET", "/a.txt", &[]).await;
+    assert_eq!((r.status, r.body.len()), (200, 3000));
+    assert_eq!(store.conditional.load(Ordering::SeqCst), 1);
+}

@@ -562,6 +562,15 @@ impl Shared {
         }
     }
 
+    /// Removes whatever is cached for `path`: the store sent another
+    /// version, which the cache does not take.
+    pub(super) fn discard(&self, path: &str) {
+        let mut index = self.lock();
+        if let Some(old) = index.map.remove(path) {
+            self.forget(&mut index, &old);
+        }
+    }
+
     /// Removes whatever is cached for `path` and remembers that it is gone.
     pub(super) fn missing(&self, path: &str) {
         let mut index = self.lock();

@@ -143,7 +143,11 @@ async fn fill(
             .map(|v| v.to_string()),
         meta: r.meta.clone(),
     };
+    // From here on the store has sent a version (a 200): a cached copy is
+    // outdated, and stays only if this one replaces it. Kept, it would be
+    // revalidated (and the object fetched twice) on every request.
     if r.meta.size > shared.max_object() {
+        shared.discard(path.as_ref());
         return Outcome::TooBig(head);
     }
     let uncached = head.clone();
@@ -157,6 +161,7 @@ async fn fill(
     };
     let failed = |e: std::io::Error| {
         tracing::warn!(%path, dir = %shared.dir.display(), error = %e, "cannot write to the cache: serving from the store");
+        shared.discard(path.as_ref());
         Outcome::Uncached(uncached.clone())
     };
     let (dir, name) = (shared.dir.clone(), shared.next_name());
