@@ -3,14 +3,15 @@
 //! that reach it, can be slowed down, and can be taken down.
 #![cfg(all(feature = "test-util", feature = "object-store"))]
 
+use bytes::Bytes;
 use ferry::store::bucket::{BucketStore, DiskCache};
 use ferry::store::conformance::{check, send, FIXTURE};
 use ferry::ServeDir;
-use futures_util::stream::BoxStream;
+use futures_util::stream::{BoxStream, StreamExt as _};
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
     PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -18,9 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Counts GETs (with and without a body) and conditional ones; answers
-/// slowly with `delay_ms`, fails every request while `down`.
+/// slowly with `delay_ms`, fails every request while `down`, never answers
+/// while `hang`; sends bodies in four pieces `gap_ms` apart, or (with
+/// `stall`) the first piece and then nothing.
 #[derive(Debug, Default)]
 struct Store {
+    /// Shown in its `Display` (which names the store).
+    label: &'static str,
     inner: InMemory,
     heads: AtomicUsize,
     gets: AtomicUsize,
@@ -28,11 +33,14 @@ struct Store {
     ranged: AtomicUsize,
     delay_ms: AtomicU64,
     down: AtomicBool,
+    hang: AtomicBool,
+    gap_ms: AtomicU64,
+    stall: AtomicBool,
 }
 
 impl std::fmt::Display for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Store({})", self.inner)
+        write!(f, "Store({}{})", self.label, self.inner)
     }
 }
 
@@ -91,8 +99,39 @@ impl ObjectStore for Store {
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
+        if self.hang.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         self.unreachable()?;
-        self.inner.get_opts(location, options).await
+        let head = options.head;
+        let r = self.inner.get_opts(location, options).await?;
+        let gap = Duration::from_millis(self.gap_ms.load(Ordering::SeqCst));
+        let stall = self.stall.load(Ordering::SeqCst);
+        if head || (gap.is_zero() && !stall) {
+            return Ok(r);
+        }
+        let (meta, range, attributes) = (r.meta.clone(), r.range.clone(), r.attributes.clone());
+        let body = r.bytes().await?;
+        let piece = body.len().div_ceil(4).max(1);
+        let mut pieces: Vec<_> = body.chunks(piece).map(Bytes::copy_from_slice).collect();
+        if stall {
+            pieces.truncate(1);
+        }
+        let s = futures_util::stream::iter(pieces).then(move |b| async move {
+            tokio::time::sleep(gap).await;
+            Ok(b)
+        });
+        let s = if stall {
+            s.chain(futures_util::stream::pending()).boxed()
+        } else {
+            s.boxed()
+        };
+        Ok(GetResult {
+            payload: GetResultPayload::Stream(s),
+            meta,
+            range,
+            attributes,
+        })
     }
 
     async fn delete(&self, location: &ObjectPath) -> object_store::Result<()> {
@@ -136,7 +175,15 @@ async fn put(store: &Store, key: &str, data: impl Into<PutPayload>) {
 }
 
 async fn filled() -> Arc<Store> {
-    let s = Arc::new(Store::default());
+    filled_as("").await
+}
+
+/// A filled store whose `Display` has `label`.
+async fn filled_as(label: &'static str) -> Arc<Store> {
+    let s = Arc::new(Store {
+        label,
+        ..Store::default()
+    });
     for (key, data) in FIXTURE.iter().chain([&(".env", &b"SECRET=1"[..])]) {
         put(&s, &format!("site/{key}"), PutPayload::from_static(data)).await;
     }
@@ -573,4 +620,35 @@ async fn an_object_grown_past_the_max_leaves_the_cache() {
     let r = send(&svc, "GET", "/a.txt", &[]).await;
     assert_eq!((r.status, r.body.len()), (200, 3000));
     assert_eq!(store.conditional.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn another_bucket_never_gets_this_buckets_copies() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b) = (filled_as("a").await, filled_as("b").await);
+    put(&b, "site/a.txt", &b"bucket b\n"[..]).await;
+    let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+    let r = send(&serve(&a, &cache, 60_000), "GET", "/a.txt", &[]).await;
+    assert_eq!(&r.body[..], b"hello, conformance\n");
+    // The same prefix in another store (a reload or restart with another
+    // root, the same --cache-dir): its own object, not a's copy.
+    let r = send(&serve(&b, &cache, 60_000), "GET", "/a.txt", &[]).await;
+    assert_eq!(&r.body[..], b"bucket b\n");
+    assert_eq!((a.gets(), b.gets()), (1, 1));
+    // The same `Display` (an S3 bucket of the same name at another
+    // endpoint), another id: its own object too.
+    let c = filled_as("a").await;
+    put(&c, "site/a.txt", &b"bucket c\n"[..]).await;
+    let svc = ServeDir::new(bucket(&c, &cache, 60_000).store_id("s3://a/site endpoint=other"));
+    assert_eq!(
+        &send(&svc, "GET", "/a.txt", &[]).await.body[..],
+        b"bucket c\n"
+    );
+    drop((svc, cache));
+    let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+    for (s, want) in [(&a, &b"hello, conformance\n"[..]), (&b, b"bucket b\n")] {
+        let r = send(&serve(s, &cache, 60_000), "GET", "/a.txt", &[]).await;
+        assert_eq!(&r.body[..], want);
+        assert_eq!(s.gets(), 1, "served from the cache after a restart");
+    }
 }

@@ -112,6 +112,8 @@ pub(super) struct Shared {
 }
 
 #[derive(Default)]
+/// Keyed by cache key (`BucketStore::cache_key`: the store's id and the
+/// object's path), so one directory never answers for another store.
 struct Index {
     map: HashMap<Arc<str>, Entry>,
     /// Use order: tick → path; the first is the least recently used.
@@ -239,7 +241,7 @@ impl DiskCache {
                 let _ = std::fs::remove_file(e.path());
                 continue;
             };
-            let path = stored.record.path.clone();
+            let path = stored.record.key.clone();
             match found.get(&path) {
                 Some(other) if other.record.fetched >= stored.record.fetched => {
                     let _ = std::fs::remove_file(e.path());
@@ -442,7 +444,7 @@ impl Shared {
         if let Some(body) = checked {
             let mut index = self.lock();
             let index = &mut *index;
-            if let Some(e) = index.map.get_mut(hit.object.stored.record.path.as_str()) {
+            if let Some(e) = index.map.get_mut(hit.object.stored.record.key.as_str()) {
                 if Arc::ptr_eq(&e.object, &hit.object) {
                     e.verified = true;
                     if let Some(b) = body.filter(|b| index.in_memory + b.len() as u64 <= IN_MEMORY)
@@ -455,7 +457,7 @@ impl Shared {
             }
         } else {
             tracing::warn!(
-                path = %hit.object.stored.record.path,
+                path = %hit.object.stored.record.key,
                 file = %hit.object.stored.name,
                 "damaged cache file removed; fetching the object again"
             );
@@ -471,7 +473,7 @@ impl Shared {
         let object = Arc::new(Object::new(stored));
         let file = Arc::new(file);
         let mut index = self.lock();
-        index.missing.remove(&object.stored.record.path);
+        index.missing.remove(&object.stored.record.key);
         let small = small.filter(|b| index.in_memory + b.len() as u64 <= IN_MEMORY);
         self.put(
             &mut index,
@@ -483,7 +485,7 @@ impl Shared {
         let data = match small {
             Some(b) => {
                 index.in_memory += b.len() as u64;
-                if let Some(e) = index.map.get_mut(object.stored.record.path.as_str()) {
+                if let Some(e) = index.map.get_mut(object.stored.record.key.as_str()) {
                     e.bytes = Some(b.clone());
                 }
                 Data::Memory(b)
@@ -506,7 +508,7 @@ impl Shared {
         verified: bool,
     ) {
         let object = object.into();
-        let path: Arc<str> = object.stored.record.path.as_str().into();
+        let path: Arc<str> = object.stored.record.key.as_str().into();
         index.tick += 1;
         let tick = index.tick;
         index.bytes += object.size();
@@ -550,7 +552,7 @@ impl Shared {
     /// Removes `object` if it is still the cached copy of its path.
     pub(super) fn remove(&self, object: &Arc<Object>) {
         let mut index = self.lock();
-        let path = object.stored.record.path.as_str();
+        let path = object.stored.record.key.as_str();
         if index
             .map
             .get(path)

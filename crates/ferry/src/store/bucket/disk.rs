@@ -2,9 +2,10 @@
 //!
 //! A file is written under a temporary name (`*.tmp`) and renamed when the
 //! whole body is in, so a crash never leaves a half object under a final name.
-//! The header records what the file claims to hold (the object's path, ETag,
+//! The header records what the file claims to hold (the object's key: the
+//! store's id and the object's path; its ETag,
 //! Last-Modified, Content-Type, length) and a CRC-32 of the header and the
-//! body, so a damaged path or ETag is never trusted either. Nothing here
+//! body, so a damaged key or ETag is never trusted either. Nothing here
 //! is `fsync`ed: after a crash, a renamed file whose data did not reach the
 //! disk fails its length or CRC check when it is first used, and is fetched
 //! again, never served.
@@ -21,7 +22,7 @@
 //! 24  8  when it was fetched or last revalidated, seconds since the epoch
 //! 32  8  Last-Modified, seconds since the epoch
 //! 40  4  Last-Modified, nanoseconds
-//! 44  …  path, ETag, Content-Type: each a u16 length then UTF-8 bytes
+//! 44  …  key, ETag, Content-Type: each a u16 length then UTF-8 bytes
 //!        (an absent ETag or type is length 0xFFFF)
 //! ```
 use std::fs::File;
@@ -44,8 +45,9 @@ const ABSENT: u16 = u16::MAX;
 /// What one cache file holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Record {
-    /// The object's path in the store (with the bucket prefix).
-    pub(super) path: String,
+    /// The object's key in the cache: the store's id, a newline, and the
+    /// object's path in the store (with the bucket prefix).
+    pub(super) key: String,
     pub(super) e_tag: Option<String>,
     pub(super) last_modified: SystemTime,
     pub(super) content_type: Option<String>,
@@ -92,7 +94,7 @@ fn header(r: &Record) -> Vec<u8> {
     let (s, n) = secs(r.last_modified);
     out.extend_from_slice(&s.to_le_bytes());
     out.extend_from_slice(&n.to_le_bytes());
-    put_str(&mut out, Some(&r.path));
+    put_str(&mut out, Some(&r.key));
     put_str(&mut out, r.e_tag.as_deref());
     put_str(&mut out, r.content_type.as_deref());
     let h = out.len() as u32;
@@ -144,7 +146,7 @@ pub(super) fn read(dir: &Path, name: &str) -> Option<(Stored, File)> {
     let crc = c.u32()?;
     let fetched = UNIX_EPOCH.checked_add(Duration::from_secs(c.u64()?))?;
     let lm = UNIX_EPOCH.checked_add(Duration::new(c.u64()?, c.u32()?.min(999_999_999)))?;
-    let path = c.string()??;
+    let key = c.string()??;
     let e_tag = c.string()?;
     let content_type = c.string()?;
     let header_len = u64::from(header_len);
@@ -152,7 +154,7 @@ pub(super) fn read(dir: &Path, name: &str) -> Option<(Stored, File)> {
         return None;
     }
     let record = Record {
-        path,
+        key,
         e_tag,
         last_modified: lm,
         content_type,
@@ -336,7 +338,7 @@ mod tests {
 
     fn record(len: u64) -> Record {
         Record {
-            path: "site/a.txt".into(),
+            key: "InMemory\nsite/a.txt".into(),
             e_tag: Some("\"abc\"".into()),
             last_modified: UNIX_EPOCH + Duration::new(1_700_000_000, 5),
             content_type: None,

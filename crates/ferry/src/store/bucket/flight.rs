@@ -62,34 +62,40 @@ impl Drop for Landing {
     }
 }
 
-/// Fetches `path` into `cache`, or waits for the fill already under way.
-/// With `known` (the cached copy's ETag), the request is conditional.
-pub(super) async fn join(
-    cache: &DiskCache,
-    store: &Arc<dyn ObjectStore>,
-    path: &ObjectPath,
-    known: Option<String>,
-) -> Outcome {
+/// What a fill asks the store for.
+#[derive(Clone)]
+pub(super) struct Fetch {
+    pub(super) store: Arc<dyn ObjectStore>,
+    pub(super) path: ObjectPath,
+    /// The object's key in the cache: the store's id and `path`
+    /// ([`BucketStore::cache_key`](super::BucketStore)).
+    pub(super) key: String,
+    /// The cached copy's ETag: the request is conditional.
+    pub(super) known: Option<String>,
+}
+
+/// Fetches `f.path` into `cache`, or waits for the fill of its key already
+/// under way.
+pub(super) async fn join(cache: &DiskCache, f: Fetch) -> Outcome {
     let shared = &cache.shared;
     let mut rx = {
         let mut map = shared.flights.map.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(path.as_ref()) {
+        match map.get(&f.key) {
             Some(rx) => rx.clone(),
             None => {
                 let (tx, rx) = watch::channel(None);
-                map.insert(path.to_string(), rx.clone());
-                shared.count(if known.is_some() {
+                map.insert(f.key.clone(), rx.clone());
+                shared.count(if f.known.is_some() {
                     Counter::Revalidation
                 } else {
                     Counter::Miss
                 });
                 let landing = Landing {
                     shared: shared.clone(),
-                    path: path.to_string(),
+                    path: f.key.clone(),
                 };
-                let (store, path) = (store.clone(), path.clone());
                 tokio::spawn(async move {
-                    let out = fill(&landing.shared, &*store, &path, known).await;
+                    let out = fill(&landing.shared, f).await;
                     drop(landing);
                     tx.send_replace(Some(out));
                 });
@@ -110,28 +116,30 @@ pub(super) async fn join(
 }
 
 /// One request to the store, and the body to disk.
-async fn fill(
-    shared: &Arc<Shared>,
-    store: &dyn ObjectStore,
-    path: &ObjectPath,
-    known: Option<String>,
-) -> Outcome {
-    let conditional = known.is_some();
+async fn fill(shared: &Arc<Shared>, f: Fetch) -> Outcome {
+    let (store, path, key) = (&*f.store, &f.path, f.key.as_str());
+    let conditional = f.known.is_some();
     let opts = GetOptions {
-        if_none_match: known,
+        if_none_match: f.known.clone(),
         ..GetOptions::default()
     };
     let r = match store.get_opts(path, opts).await {
         Ok(r) => r,
         Err(object_store::Error::NotModified { .. }) if conditional => {
-            return match shared.refresh(path.as_ref()) {
+            return match shared.refresh(key) {
                 Some(hit) => Outcome::Cached(hit),
                 // Evicted meanwhile: fetch it whole.
-                None => Box::pin(fill(shared, store, path, None)).await,
+                None => {
+                    let whole = Fetch {
+                        known: None,
+                        ..f.clone()
+                    };
+                    Box::pin(fill(shared, whole)).await
+                }
             };
         }
         Err(object_store::Error::NotFound { .. }) => {
-            shared.missing(path.as_ref());
+            shared.missing(key);
             return Outcome::Missing;
         }
         Err(e) => return Outcome::Failed(Arc::new(e)),
@@ -147,12 +155,12 @@ async fn fill(
     // outdated, and stays only if this one replaces it. Kept, it would be
     // revalidated (and the object fetched twice) on every request.
     if r.meta.size > shared.max_object() {
-        shared.discard(path.as_ref());
+        shared.discard(key);
         return Outcome::TooBig(head);
     }
     let uncached = head.clone();
     let record = Record {
-        path: path.to_string(),
+        key: key.to_owned(),
         e_tag: r.meta.e_tag.clone(),
         last_modified: SystemTime::from(r.meta.last_modified),
         content_type: head.content_type.clone(),
@@ -161,7 +169,7 @@ async fn fill(
     };
     let failed = |e: std::io::Error| {
         tracing::warn!(%path, dir = %shared.dir.display(), error = %e, "cannot write to the cache: serving from the store");
-        shared.discard(path.as_ref());
+        shared.discard(key);
         Outcome::Uncached(uncached.clone())
     };
     let (dir, name) = (shared.dir.clone(), shared.next_name());

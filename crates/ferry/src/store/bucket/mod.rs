@@ -59,6 +59,8 @@ struct Inner {
     timeout: Option<Duration>,
     meta: Mutex<HashMap<String, (Instant, Option<Head>)>>,
     cache: Option<DiskCache>,
+    /// The store's name in the disk cache's keys (default: its `Display`).
+    id: String,
 }
 
 /// For clone-on-write configuration: a configured clone starts with a copy of
@@ -74,6 +76,7 @@ impl Clone for Inner {
             timeout: self.timeout,
             meta: Mutex::new(self.meta.lock().unwrap_or_else(|e| e.into_inner()).clone()),
             cache: self.cache.clone(),
+            id: self.id.clone(),
         }
     }
 }
@@ -101,6 +104,7 @@ impl BucketStore {
         let prefix = prefix.trim_matches('/').to_owned();
         BucketStore {
             inner: Arc::new(Inner {
+                id: store.to_string(),
                 store,
                 prefix,
                 precompressed: false,
@@ -168,6 +172,19 @@ impl BucketStore {
         self
     }
 
+    /// Names the store in the keys of its [`disk_cache`](Self::disk_cache):
+    /// a cached copy is only ever served by a store with the same id and
+    /// prefix, so a cache directory kept across a change of bucket, endpoint
+    /// or account never answers with another store's objects. The default is
+    /// the store's `Display` (`AmazonS3(bucket)`, `MicrosoftAzure { account:
+    /// …, container: … }`), which does not name an S3 endpoint: give one that
+    /// does when it can change.
+    #[must_use]
+    pub fn store_id(mut self, id: impl Into<String>) -> Self {
+        self.inner_mut().id = id.into();
+        self
+    }
+
     /// Checks that the bucket can be listed with the configured credentials.
     ///
     /// # Errors
@@ -196,6 +213,12 @@ impl BucketStore {
             (false, true) => ObjectPath::from(self.inner.prefix.as_str()),
             (false, false) => ObjectPath::from(format!("{}/{key}", self.inner.prefix)),
         }
+    }
+
+    /// The key of `path` in the disk cache: the store's id, a newline, the
+    /// path (with the prefix).
+    fn cache_key(&self, path: &ObjectPath) -> String {
+        format!("{}\n{path}", self.inner.id)
     }
 
     /// The remembered metadata of `path`, while fresh.
@@ -253,18 +276,19 @@ impl BucketStore {
         };
         let shared = &cache.shared;
         let ttl = self.inner.ttl.unwrap_or_default();
-        let stale = match shared.lookup(path.as_ref(), ttl) {
+        let key = self.cache_key(path);
+        let stale = match shared.lookup(&key, ttl) {
             cache::Lookup::Missing => return Ok(None),
             cache::Lookup::Unknown => {
                 // Too large for the cache last time: metadata first, as without one
                 // (a GET of the whole object would be cut short).
-                if shared.is_big(path.as_ref()) {
+                if shared.is_big(&key) {
                     match self.head(path).await? {
                         Some(h) if h.meta.size > shared.max_object() => {
                             return Ok(Some(Found::Remote(h)))
                         }
                         None => return Ok(None),
-                        Some(_) => shared.set_big(path.as_ref(), false),
+                        Some(_) => shared.set_big(&key, false),
                     }
                 }
                 None
@@ -284,12 +308,18 @@ impl BucketStore {
         let known = stale
             .as_ref()
             .and_then(|(hit, _)| hit.object.stored.record.e_tag.clone());
-        match flight::join(cache, &self.inner.store, path, known).await {
+        let fetch = flight::Fetch {
+            store: self.inner.store.clone(),
+            path: path.clone(),
+            key: key.clone(),
+            known,
+        };
+        match flight::join(cache, fetch).await {
             flight::Outcome::Cached(hit) => Ok(Some(Found::Cached(hit))),
             flight::Outcome::Missing => Ok(None),
             flight::Outcome::Uncached(head) => Ok(Some(Found::Remote(head))),
             flight::Outcome::TooBig(head) => {
-                shared.set_big(path.as_ref(), true);
+                shared.set_big(&key, true);
                 self.remember(path, Some(head.clone()));
                 Ok(Some(Found::Remote(head)))
             }
