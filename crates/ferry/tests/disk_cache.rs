@@ -652,3 +652,77 @@ async fn another_bucket_never_gets_this_buckets_copies() {
         assert_eq!(s.gets(), 1, "served from the cache after a restart");
     }
 }
+
+/// A cached service over `store` whose requests are bounded by `timeout_ms`.
+fn bounded(
+    store: &Arc<Store>,
+    cache: &DiskCache,
+    ttl_ms: u64,
+    timeout_ms: u64,
+) -> ServeDir<BucketStore> {
+    ServeDir::new(bucket(store, cache, ttl_ms).timeout(Some(Duration::from_millis(timeout_ms))))
+}
+
+#[tokio::test]
+async fn a_hung_or_stalled_fill_fails_within_the_timeout_and_is_not_joined_later() {
+    let d = tempfile::tempdir().unwrap();
+    let store = filled().await;
+    put(&store, "site/big.bin", vec![3u8; 40_000]).await;
+    let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+    let svc = bounded(&store, &cache, 60_000, 200);
+    for (flag, path) in [(&store.hang, "/a.txt"), (&store.stall, "/big.bin")] {
+        flag.store(true, Ordering::SeqCst);
+        let start = std::time::Instant::now();
+        assert_eq!(send(&svc, "GET", path, &[]).await.status, 502, "{path}");
+        assert!(start.elapsed() < Duration::from_secs(2), "{path}");
+        flag.store(false, Ordering::SeqCst);
+        // A new fill, not the stuck one.
+        let r = tokio::time::timeout(Duration::from_secs(2), send(&svc, "GET", path, &[]))
+            .await
+            .expect("answered");
+        assert_eq!(r.status, 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_cold_fill_that_keeps_flowing_may_outlast_the_timeout() {
+    let d = tempfile::tempdir().unwrap();
+    let store = filled().await;
+    put(&store, "site/big.bin", vec![3u8; 40_000]).await;
+    // Four pieces 100 ms apart: 400 ms in all, never 250 ms without one.
+    store.gap_ms.store(100, Ordering::SeqCst);
+    let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+    let svc = bounded(&store, &cache, 60_000, 250);
+    let r = send(&svc, "GET", "/big.bin", &[]).await;
+    assert_eq!((r.status, r.body.len()), (200, 40_000));
+    assert_eq!(cache.stats().objects, 1);
+}
+
+#[tokio::test]
+async fn a_hung_store_serves_the_stale_copy_within_the_grace() {
+    let d = tempfile::tempdir().unwrap();
+    let store = filled().await;
+    let cache = DiskCache::open(d.path(), 1 << 20)
+        .unwrap()
+        .stale_if_error(Duration::from_secs(30));
+    let svc = bounded(&store, &cache, 100, 200);
+    assert_eq!(send(&svc, "GET", "/a.txt", &[]).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    store.hang.store(true, Ordering::SeqCst);
+    let start = std::time::Instant::now();
+    let r = send(&svc, "GET", "/a.txt", &[]).await;
+    assert_eq!((r.status, &r.body[..]), (200, &b"hello, conformance\n"[..]));
+    assert!(start.elapsed() < Duration::from_secs(2));
+
+    // A new version that flows slowly: the stale copy after the timeout,
+    // the new one once it is in.
+    store.hang.store(false, Ordering::SeqCst);
+    put(&store, "site/a.txt", vec![4u8; 40_000]).await;
+    store.gap_ms.store(150, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let r = send(&svc, "GET", "/a.txt", &[]).await;
+    assert_eq!((r.status, &r.body[..]), (200, &b"hello, conformance\n"[..]));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let r = send(&svc, "GET", "/a.txt", &[]).await;
+    assert_eq!((r.status, r.body.len()), (200, 40_000));
+}

@@ -8,16 +8,24 @@
 //! costs the first bytes' latency of a cold object (it waits for the last
 //! byte) and buys one code path: every cached answer comes from a complete,
 //! checked file.
+//!
+//! A fill is bounded by the store's timeout as a response is: the store's
+//! answer must come within it, and the body may never stall longer than it
+//! (a body that keeps flowing is not cut). A fill that fails leaves the map,
+//! so a stuck request to the store is never joined by later ones.
 use super::cache::{Counter, DiskCache, Hit, Shared};
 use super::disk::{Record, Writer};
+use super::source::ExactBody;
 use super::Head;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
+use http_body::Body as _;
 use object_store::path::Path as ObjectPath;
 use object_store::{Attribute, GetOptions, ObjectStore};
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
 /// Bytes gathered from the store before they are written out, at most.
@@ -72,6 +80,9 @@ pub(super) struct Fetch {
     pub(super) key: String,
     /// The cached copy's ETag: the request is conditional.
     pub(super) known: Option<String>,
+    /// The longest wait for the store's answer, then for each piece of the
+    /// body ([`BucketStore::timeout`](super::BucketStore::timeout)).
+    pub(super) timeout: Option<Duration>,
 }
 
 /// Fetches `f.path` into `cache`, or waits for the fill of its key already
@@ -123,7 +134,7 @@ async fn fill(shared: &Arc<Shared>, f: Fetch) -> Outcome {
         if_none_match: f.known.clone(),
         ..GetOptions::default()
     };
-    let r = match store.get_opts(path, opts).await {
+    let r = match super::bounded(f.timeout, store.get_opts(path, opts)).await {
         Ok(r) => r,
         Err(object_store::Error::NotModified { .. }) if conditional => {
             return match shared.refresh(key) {
@@ -178,20 +189,37 @@ async fn fill(shared: &Arc<Shared>, f: Fetch) -> Outcome {
         Ok(w) => w,
         Err(e) => return failed(e),
     };
-    let small_len = r.meta.size <= super::cache::SMALL;
+    let size = r.meta.size;
+    let small_len = size <= super::cache::SMALL;
     let mut small = None;
-    let mut stream = r.into_stream();
+    // A body that stalls longer than the timeout fails the fill (and frees
+    // its key for the next request); one that keeps flowing is not cut.
+    let stream = r.into_stream().map(|c| c.map_err(std::io::Error::other));
+    let mut body = ExactBody::new(stream.boxed(), size, f.timeout);
     let mut batch: Vec<Bytes> = Vec::new();
     let mut batched = 0;
     loop {
-        let next = stream.next().await;
+        let next = if body.is_end_stream() {
+            // All the bytes the metadata announced: not waiting for the
+            // stream's end, which the stall bound no longer covers.
+            None
+        } else {
+            std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        };
         let end = next.is_none();
         match next {
-            Some(Ok(chunk)) => {
-                batched += chunk.len();
-                batch.push(chunk);
+            Some(Ok(frame)) => {
+                if let Ok(chunk) = frame.into_data() {
+                    batched += chunk.len();
+                    batch.push(chunk);
+                }
             }
-            Some(Err(e)) => return Outcome::Failed(Arc::new(e)),
+            Some(Err(e)) => {
+                return Outcome::Failed(Arc::new(object_store::Error::Generic {
+                    store: "bucket",
+                    source: Box::new(e),
+                }))
+            }
             None => {}
         }
         if end && small_len {

@@ -156,7 +156,9 @@ impl BucketStore {
     /// needs: an overall request timeout (such as `object_store`'s
     /// `ClientOptions::with_timeout`) would cut a big object sent to a slow
     /// client mid-body. An expired bound is a 502 before the head is sent, an
-    /// aborted response after.
+    /// aborted response after. A [`DiskCache`] fill is bounded the same way;
+    /// while it has not answered within `timeout`, a stale copy within
+    /// [`DiskCache::stale_if_error`] is served.
     #[must_use]
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
         self.inner_mut().timeout = timeout.filter(|t| !t.is_zero());
@@ -194,16 +196,7 @@ impl BucketStore {
     pub async fn check(&self) -> Result<(), object_store::Error> {
         let prefix = self.object_path("");
         let list = self.inner.store.list_with_delimiter(Some(&prefix));
-        match self.inner.timeout {
-            None => list.await.map(|_| ()),
-            Some(t) => match tokio::time::timeout(t, list).await {
-                Ok(r) => r.map(|_| ()),
-                Err(_) => Err(object_store::Error::Generic {
-                    store: "bucket",
-                    source: format!("no answer within {} s", t.as_secs_f32()).into(),
-                }),
-            },
-        }
+        bounded(self.inner.timeout, list).await.map(|_| ())
     }
 
     fn object_path(&self, key: &str) -> ObjectPath {
@@ -253,7 +246,7 @@ impl BucketStore {
             head: true,
             ..GetOptions::default()
         };
-        let head = match inner.store.get_opts(path, opts).await {
+        let head = match bounded(inner.timeout, inner.store.get_opts(path, opts)).await {
             Ok(r) => Some(Head {
                 content_type: r
                     .attributes
@@ -313,8 +306,22 @@ impl BucketStore {
             path: path.clone(),
             key: key.clone(),
             known,
+            timeout: self.inner.timeout,
         };
-        match flight::join(cache, fetch).await {
+        let within_grace = stale
+            .as_ref()
+            .is_some_and(|(_, past)| *past <= shared.stale_if_error());
+        let outcome = match self.inner.timeout {
+            // A stale copy may answer: it does once the store has taken the
+            // timeout (the fill goes on, for the next request).
+            Some(t) if within_grace => tokio::time::timeout(t, flight::join(cache, fetch))
+                .await
+                .unwrap_or_else(|_| flight::Outcome::Failed(Arc::new(timed_out(t)))),
+            // The fill's own bounds (the store's answer, each stall of the
+            // body) end it.
+            _ => flight::join(cache, fetch).await,
+        };
+        match outcome {
             flight::Outcome::Cached(hit) => Ok(Some(Found::Cached(hit))),
             flight::Outcome::Missing => Ok(None),
             flight::Outcome::Uncached(head) => Ok(Some(Found::Remote(head))),
@@ -336,10 +343,8 @@ impl BucketStore {
     }
 
     async fn is_prefix(&self, path: &ObjectPath) -> Result<bool, Error> {
-        let r = self
-            .inner
-            .store
-            .list_with_delimiter(Some(path))
+        let list = self.inner.store.list_with_delimiter(Some(path));
+        let r = bounded(self.inner.timeout, list)
             .await
             .map_err(store_error)?;
         Ok(!r.objects.is_empty() || !r.common_prefixes.is_empty())
@@ -471,22 +476,28 @@ fn store_error(e: object_store::Error) -> Error {
     Error::with_source(ErrorKind::Unavailable, e)
 }
 
-/// `f` within `timeout` (when there is one), else an `Unavailable` error.
+/// The store's answer `f` within `timeout` (when there is one), else an
+/// error.
 async fn bounded<T>(
     timeout: Option<Duration>,
-    f: impl std::future::Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
+    f: impl std::future::Future<Output = object_store::Result<T>>,
+) -> object_store::Result<T> {
     match timeout {
         None => f.await,
-        Some(t) => tokio::time::timeout(t, f).await.unwrap_or_else(|_| {
-            Err(Error::with_source(
-                ErrorKind::Unavailable,
-                std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "the store did not answer in time",
-                ),
-            ))
-        }),
+        Some(t) => tokio::time::timeout(t, f)
+            .await
+            .unwrap_or_else(|_| Err(timed_out(t))),
+    }
+}
+
+/// The error of a store that did not answer within `t`.
+fn timed_out(t: Duration) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "bucket",
+        source: Box::new(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("the store did not answer within {} s", t.as_secs_f32()),
+        )),
     }
 }
 
@@ -508,20 +519,19 @@ impl std::error::Error for SharedError {
 
 impl Store for BucketStore {
     fn open<'a>(&'a self, key: &'a Key, accept: &'a AcceptEncoding) -> OpenFuture<'a> {
-        OpenFuture::new(bounded(self.inner.timeout, self.open_key(key, accept)))
+        // Each request to the store is bounded (and a fill's body stalls),
+        // not the whole open: a cold object whose body keeps flowing may take
+        // longer to fill than the timeout.
+        OpenFuture::new(self.open_key(key, accept))
     }
 
     fn list<'a>(&'a self, key: &'a Key) -> ListFuture<'a> {
         ListFuture::new(async move {
             let path = self.object_path(key.as_str());
-            let r = bounded(self.inner.timeout, async {
-                self.inner
-                    .store
-                    .list_with_delimiter(Some(&path))
-                    .await
-                    .map_err(store_error)
-            })
-            .await?;
+            let list = self.inner.store.list_with_delimiter(Some(&path));
+            let r = bounded(self.inner.timeout, list)
+                .await
+                .map_err(store_error)?;
             if r.objects.is_empty() && r.common_prefixes.is_empty() && !key.as_str().is_empty() {
                 return Err(Error::new(ErrorKind::NotFound));
             }
