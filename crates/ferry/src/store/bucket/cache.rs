@@ -451,6 +451,9 @@ impl Shared {
                     {
                         index.in_memory += b.len() as u64;
                         e.bytes = Some(b.clone());
+                        // Read from memory from now on: its file need not
+                        // stay open.
+                        index.open_files -= usize::from(e.file.take().is_some());
                         hit.data = Data::Memory(b);
                     }
                 }
@@ -475,13 +478,9 @@ impl Shared {
         let mut index = self.lock();
         index.missing.remove(&object.stored.record.key);
         let small = small.filter(|b| index.in_memory + b.len() as u64 <= IN_MEMORY);
-        self.put(
-            &mut index,
-            object.clone(),
-            Some(file.clone()),
-            Instant::now(),
-            true,
-        );
+        // A small object is read from memory: its file is not kept open.
+        let keep = small.is_none().then(|| file.clone());
+        self.put(&mut index, object.clone(), keep, Instant::now(), true);
         let data = match small {
             Some(b) => {
                 index.in_memory += b.len() as u64;
@@ -622,5 +621,51 @@ impl Shared {
             data,
             verified: e.verified,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A complete cache file for `key` in `dir`.
+    fn written(shared: &Shared, key: &str, body: &[u8]) -> (Stored, File) {
+        let record = disk::Record {
+            key: key.into(),
+            e_tag: Some("\"v1\"".into()),
+            last_modified: UNIX_EPOCH,
+            content_type: None,
+            len: body.len() as u64,
+            fetched: SystemTime::now(),
+        };
+        let name = shared.next_name();
+        let mut w = disk::Writer::create(&shared.dir, &name, record).unwrap();
+        w.write(body).unwrap();
+        w.finish(&name).unwrap()
+    }
+
+    #[tokio::test]
+    async fn small_objects_in_memory_keep_no_file_open() {
+        let d = tempfile::tempdir().unwrap();
+        {
+            let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+            let s = &cache.shared;
+            let (stored, f) = written(s, "s\na", b"hello");
+            s.insert(stored, f, Some(Bytes::from_static(b"hello")));
+            assert_eq!(s.lock().open_files, 0);
+            let (stored, f) = written(s, "s\nb", &[1; 20_000]);
+            s.insert(stored, f, None);
+            assert_eq!(s.lock().open_files, 1);
+        }
+        // Found at start, then checked: in memory, its file closed.
+        let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+        let s = &cache.shared;
+        let Lookup::Fresh(mut hit) = s.lookup("s\na", Duration::from_secs(60)) else {
+            panic!("cached");
+        };
+        assert_eq!(s.lock().open_files, 1);
+        assert!(s.check(&mut hit).await);
+        assert!(matches!(hit.data, Data::Memory(_)));
+        assert_eq!(s.lock().open_files, 0);
     }
 }
