@@ -602,10 +602,15 @@ impl Shared {
         self.lock().big.contains(path)
     }
 
-    /// The store answered 304 for `path`'s copy: fresh again from now.
-    pub(super) fn refresh(&self, path: &str) -> Option<Hit> {
+    /// The store answered 304 to a request with the ETag `known`: the copy
+    /// of `path` is fresh again from now if it is still the one with that
+    /// ETag (`None` if not).
+    pub(super) fn refresh(&self, path: &str, known: &str) -> Option<Hit> {
         let mut index = self.lock();
-        let e = index.map.get_mut(path)?;
+        let e = index
+            .map
+            .get_mut(path)
+            .filter(|e| e.object.stored.record.e_tag.as_deref() == Some(known))?;
         e.fetched = Instant::now();
         let file = match &e.file {
             Some(f) => f.clone(),
@@ -667,5 +672,17 @@ mod tests {
         assert!(s.check(&mut hit).await);
         assert!(matches!(hit.data, Data::Memory(_)));
         assert_eq!(s.lock().open_files, 0);
+    }
+
+    #[test]
+    fn a_304_refreshes_only_the_copy_it_was_asked_about() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+        let s = &cache.shared;
+        let (stored, f) = written(s, "s\na", b"hello");
+        s.insert(stored, f, None);
+        // Asked about another version (replaced meanwhile): not this one.
+        assert!(s.refresh("s\na", "\"v0\"").is_none());
+        assert!(s.refresh("s\na", "\"v1\"").is_some());
     }
 }

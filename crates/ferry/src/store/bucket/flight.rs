@@ -137,9 +137,10 @@ async fn fill(shared: &Arc<Shared>, f: Fetch) -> Outcome {
     let r = match super::bounded(f.timeout, store.get_opts(path, opts)).await {
         Ok(r) => r,
         Err(object_store::Error::NotModified { .. }) if conditional => {
-            return match shared.refresh(key) {
+            let known = f.known.as_deref().unwrap_or_default();
+            return match shared.refresh(key, known) {
                 Some(hit) => Outcome::Cached(hit),
-                // Evicted meanwhile: fetch it whole.
+                // Evicted or replaced meanwhile: fetch it whole.
                 None => {
                     let whole = Fetch {
                         known: None,
