@@ -274,14 +274,17 @@ impl DiskCache {
         let mut stored: Vec<Stored> = found.into_values().collect();
         stored.sort_by_key(|s| s.record.fetched);
         let now = (Instant::now(), SystemTime::now());
+        let mut unlink = Unlink::default();
         {
             let mut index = shared.lock();
             for s in stored {
                 let age = now.1.duration_since(s.record.fetched).unwrap_or_default();
                 let fetched = now.0.checked_sub(age).unwrap_or(now.0);
-                shared.put(&mut index, Object::new(s), None, fetched, false);
+                let over = shared.put(&mut index, Object::new(s), None, fetched, false);
+                unlink.0.extend(over.0);
             }
         }
+        unlink.now();
         Ok(DiskCache {
             shared: Arc::new(shared),
         })
@@ -396,7 +399,7 @@ impl Shared {
             (None, None) => {
                 let Ok(f) = File::open(self.dir.join(&e.object.stored.name)) else {
                     if let Some(old) = index.map.remove(path) {
-                        self.forget(index, &old);
+                        self.forget(index, &old).later();
                     }
                     return Lookup::Unknown;
                 };
@@ -430,7 +433,7 @@ impl Shared {
         };
         let want = hit.object.size();
         if !file.metadata().is_ok_and(|m| m.len() == want) {
-            self.remove(&hit.object);
+            self.remove(&hit.object).run().await;
             return false;
         }
         if hit.verified {
@@ -464,14 +467,15 @@ impl Shared {
                 file = %hit.object.stored.name,
                 "damaged cache file removed; fetching the object again"
             );
-            self.remove(&hit.object);
+            self.remove(&hit.object).run().await;
         }
         ok
     }
 
     /// Adds a complete file just written (with the body of a small
     /// object), replacing any older copy, and evicts the least recently used
-    /// objects beyond the budget.
+    /// objects beyond the budget (their files are unlinked here, after the
+    /// index is released: call it on the blocking pool).
     pub(super) fn insert(&self, stored: Stored, file: File, small: Option<Bytes>) -> Hit {
         let object = Arc::new(Object::new(stored));
         let file = Arc::new(file);
@@ -480,7 +484,7 @@ impl Shared {
         let small = small.filter(|b| index.in_memory + b.len() as u64 <= IN_MEMORY);
         // A small object is read from memory: its file is not kept open.
         let keep = small.is_none().then(|| file.clone());
-        self.put(&mut index, object.clone(), keep, Instant::now(), true);
+        let unlink = self.put(&mut index, object.clone(), keep, Instant::now(), true);
         let data = match small {
             Some(b) => {
                 index.in_memory += b.len() as u64;
@@ -491,6 +495,8 @@ impl Shared {
             }
             None => Data::File(file),
         };
+        drop(index);
+        unlink.now();
         Hit {
             object,
             data,
@@ -505,7 +511,8 @@ impl Shared {
         file: Option<Arc<File>>,
         fetched: Instant,
         verified: bool,
-    ) {
+    ) -> Unlink {
+        let mut unlink = Unlink::default();
         let object = object.into();
         let path: Arc<str> = object.stored.record.key.as_str().into();
         index.tick += 1;
@@ -523,7 +530,7 @@ impl Shared {
             bytes: None,
         };
         if let Some(old) = index.map.insert(path.clone(), entry) {
-            self.forget(index, &old);
+            unlink.0.extend(self.forget(index, &old).0);
         }
         index.lru.insert(tick, path);
         while index.bytes > self.budget && index.map.len() > 1 {
@@ -532,24 +539,26 @@ impl Shared {
             };
             if let Some(old) = index.map.remove(&victim) {
                 index.lru.insert(old.tick, victim); // forget() removes it again
-                self.forget(index, &old);
+                unlink.0.extend(self.forget(index, &old).0);
                 self.evictions.fetch_add(1, Ordering::Relaxed);
             }
         }
+        unlink
     }
 
-    /// Drops an entry already taken out of the map: its accounting and file.
-    fn forget(&self, index: &mut Index, old: &Entry) {
+    /// Drops an entry already taken out of the map: its accounting, and its
+    /// file once the caller has released the index.
+    fn forget(&self, index: &mut Index, old: &Entry) -> Unlink {
         index.lru.remove(&old.tick);
         index.bytes -= old.object.size();
         index.open_files -= usize::from(old.file.is_some());
         index.in_memory -= old.bytes.as_ref().map_or(0, |b| b.len() as u64);
-        // Responses still reading it keep their open file; the name goes now.
-        let _ = std::fs::remove_file(self.dir.join(&old.object.stored.name));
+        // Responses still reading it keep their open file; the name goes.
+        Unlink(vec![self.dir.join(&old.object.stored.name)])
     }
 
     /// Removes `object` if it is still the cached copy of its path.
-    pub(super) fn remove(&self, object: &Arc<Object>) {
+    pub(super) fn remove(&self, object: &Arc<Object>) -> Unlink {
         let mut index = self.lock();
         let path = object.stored.record.key.as_str();
         if index
@@ -558,30 +567,34 @@ impl Shared {
             .is_some_and(|e| Arc::ptr_eq(&e.object, object))
         {
             if let Some(old) = index.map.remove(path) {
-                self.forget(&mut index, &old);
+                return self.forget(&mut index, &old);
             }
         }
+        Unlink::default()
     }
 
     /// Removes whatever is cached for `path`: the store sent another
     /// version, which the cache does not take.
-    pub(super) fn discard(&self, path: &str) {
+    pub(super) fn discard(&self, path: &str) -> Unlink {
         let mut index = self.lock();
-        if let Some(old) = index.map.remove(path) {
-            self.forget(&mut index, &old);
+        match index.map.remove(path) {
+            Some(old) => self.forget(&mut index, &old),
+            None => Unlink::default(),
         }
     }
 
     /// Removes whatever is cached for `path` and remembers that it is gone.
-    pub(super) fn missing(&self, path: &str) {
+    pub(super) fn missing(&self, path: &str) -> Unlink {
         let mut index = self.lock();
-        if let Some(old) = index.map.remove(path) {
-            self.forget(&mut index, &old);
-        }
+        let unlink = match index.map.remove(path) {
+            Some(old) => self.forget(&mut index, &old),
+            None => Unlink::default(),
+        };
         if index.missing.len() >= MISSING {
             index.missing.clear();
         }
         index.missing.insert(path.to_owned(), Instant::now());
+        unlink
     }
 
     /// Notes whether `path` was found too large to cache.
@@ -604,28 +617,73 @@ impl Shared {
 
     /// The store answered 304 to a request with the ETag `known`: the copy
     /// of `path` is fresh again from now if it is still the one with that
-    /// ETag (`None` if not).
-    pub(super) fn refresh(&self, path: &str, known: &str) -> Option<Hit> {
-        let mut index = self.lock();
-        let e = index
-            .map
-            .get_mut(path)
-            .filter(|e| e.object.stored.record.e_tag.as_deref() == Some(known))?;
-        e.fetched = Instant::now();
-        let file = match &e.file {
-            Some(f) => f.clone(),
-            None => Arc::new(File::open(self.dir.join(&e.object.stored.name)).ok()?),
+    /// ETag (`None` if not). Its file records the time, for a restart (on
+    /// the blocking pool, after the index is released).
+    pub(super) async fn refresh(&self, path: &str, known: &str) -> Option<Hit> {
+        let (object, file, bytes, verified) = {
+            let mut index = self.lock();
+            let e = index
+                .map
+                .get_mut(path)
+                .filter(|e| e.object.stored.record.e_tag.as_deref() == Some(known))?;
+            e.fetched = Instant::now();
+            (
+                e.object.clone(),
+                e.file.clone(),
+                e.bytes.clone(),
+                e.verified,
+            )
         };
-        disk::touch(&file, SystemTime::now());
-        let data = match &e.bytes {
-            Some(b) => Data::Memory(b.clone()),
+        let name = self.dir.join(&object.stored.name);
+        let file = tokio::task::spawn_blocking(move || {
+            let file = match file {
+                Some(f) => f,
+                None => Arc::new(File::open(name).ok()?),
+            };
+            disk::touch(&file, SystemTime::now());
+            Some(file)
+        })
+        .await
+        .ok()??;
+        let data = match bytes {
+            Some(b) => Data::Memory(b),
             None => Data::File(file),
         };
         Some(Hit {
-            object: e.object.clone(),
+            object,
             data,
-            verified: e.verified,
+            verified,
         })
+    }
+}
+
+/// Cache files taken out of the index, to unlink once its lock is released
+/// (never a system call under the lock).
+#[derive(Default)]
+#[must_use]
+pub(super) struct Unlink(Vec<PathBuf>);
+
+impl Unlink {
+    /// Unlinks them on this thread.
+    pub(super) fn now(self) {
+        for p in self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+
+    /// Unlinks them on the blocking pool, and waits.
+    pub(super) async fn run(self) {
+        if !self.0.is_empty() {
+            let _ = tokio::task::spawn_blocking(move || self.now()).await;
+        }
+    }
+
+    /// Unlinks them on the blocking pool, without waiting.
+    fn later(self) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) if !self.0.is_empty() => drop(rt.spawn_blocking(move || self.now())),
+            _ => self.now(),
+        }
     }
 }
 
@@ -674,15 +732,15 @@ mod tests {
         assert_eq!(s.lock().open_files, 0);
     }
 
-    #[test]
-    fn a_304_refreshes_only_the_copy_it_was_asked_about() {
+    #[tokio::test]
+    async fn a_304_refreshes_only_the_copy_it_was_asked_about() {
         let d = tempfile::tempdir().unwrap();
         let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
         let s = &cache.shared;
         let (stored, f) = written(s, "s\na", b"hello");
         s.insert(stored, f, None);
         // Asked about another version (replaced meanwhile): not this one.
-        assert!(s.refresh("s\na", "\"v0\"").is_none());
-        assert!(s.refresh("s\na", "\"v1\"").is_some());
+        assert!(s.refresh("s\na", "\"v0\"").await.is_none());
+        assert!(s.refresh("s\na", "\"v1\"").await.is_some());
     }
 }

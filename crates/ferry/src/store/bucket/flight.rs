@@ -138,7 +138,7 @@ async fn fill(shared: &Arc<Shared>, f: Fetch) -> Outcome {
         Ok(r) => r,
         Err(object_store::Error::NotModified { .. }) if conditional => {
             let known = f.known.as_deref().unwrap_or_default();
-            return match shared.refresh(key, known) {
+            return match shared.refresh(key, known).await {
                 Some(hit) => Outcome::Cached(hit),
                 // Evicted or replaced meanwhile: fetch it whole.
                 None => {
@@ -151,7 +151,7 @@ async fn fill(shared: &Arc<Shared>, f: Fetch) -> Outcome {
             };
         }
         Err(object_store::Error::NotFound { .. }) => {
-            shared.missing(key);
+            shared.missing(key).run().await;
             return Outcome::Missing;
         }
         Err(e) => return Outcome::Failed(Arc::new(e)),
@@ -167,7 +167,7 @@ async fn fill(shared: &Arc<Shared>, f: Fetch) -> Outcome {
     // outdated, and stays only if this one replaces it. Kept, it would be
     // revalidated (and the object fetched twice) on every request.
     if r.meta.size > shared.max_object() {
-        shared.discard(key);
+        shared.discard(key).run().await;
         return Outcome::TooBig(head);
     }
     let uncached = head.clone();
@@ -181,14 +181,17 @@ async fn fill(shared: &Arc<Shared>, f: Fetch) -> Outcome {
     };
     let failed = |e: std::io::Error| {
         tracing::warn!(%path, dir = %shared.dir.display(), error = %e, "cannot write to the cache: serving from the store");
-        shared.discard(key);
-        Outcome::Uncached(uncached.clone())
+        let (unlink, out) = (shared.discard(key), Outcome::Uncached(uncached.clone()));
+        async move {
+            unlink.run().await;
+            out
+        }
     };
     let (dir, name) = (shared.dir.clone(), shared.next_name());
     let n = name.clone();
     let mut writer = match blocking(move || Writer::create(&dir, &n, record)).await {
         Ok(w) => w,
-        Err(e) => return failed(e),
+        Err(e) => return failed(e).await,
     };
     let size = r.meta.size;
     let small_len = size <= super::cache::SMALL;
@@ -243,16 +246,21 @@ async fn fill(shared: &Arc<Shared>, f: Fetch) -> Outcome {
             .await
             {
                 Ok(w) => w,
-                Err(e) => return failed(e),
+                Err(e) => return failed(e).await,
             };
         }
         if end {
             break;
         }
     }
-    match blocking(move || writer.finish(&name)).await {
-        Ok((stored, file)) => Outcome::Cached(shared.insert(stored, file, small)),
-        Err(e) => failed(e),
+    let sh = shared.clone();
+    let done = blocking(move || {
+        let (stored, file) = writer.finish(&name)?;
+        Ok(sh.insert(stored, file, small))
+    });
+    match done.await {
+        Ok(hit) => Outcome::Cached(hit),
+        Err(e) => failed(e).await,
     }
 }
 
