@@ -21,7 +21,7 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use http_body::Body as _;
 use object_store::path::Path as ObjectPath;
-use object_store::{Attribute, GetOptions, ObjectStore};
+use object_store::{GetOptions, ObjectStore};
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -156,13 +156,7 @@ async fn fill(shared: &Arc<Shared>, f: Fetch) -> Outcome {
         }
         Err(e) => return Outcome::Failed(Arc::new(e)),
     };
-    let head = Head {
-        content_type: r
-            .attributes
-            .get(&Attribute::ContentType)
-            .map(|v| v.to_string()),
-        meta: r.meta.clone(),
-    };
+    let head = Head::of(&r);
     // From here on the store has sent a version (a 200): a cached copy is
     // outdated, and stays only if this one replaces it. Kept, it would be
     // revalidated (and the object fetched twice) on every request.

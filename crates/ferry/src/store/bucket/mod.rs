@@ -18,7 +18,7 @@ mod disk;
 mod flight;
 mod source;
 
-use source::{DiskSource, MemorySource, ObjectSource};
+use source::{DiskSource, ObjectSource};
 
 pub use cache::{CacheStats, DiskCache};
 
@@ -27,7 +27,7 @@ use crate::store::{DirEntry, Key, ListFuture, OpenFuture, Store};
 use crate::{Entity, Error, ErrorKind};
 use ferry_proto::{AcceptEncoding, ContentCoding, EntityTag};
 use object_store::path::Path as ObjectPath;
-use object_store::{Attribute, GetOptions, ObjectMeta, ObjectStore};
+use object_store::{Attribute, GetOptions, GetResult, ObjectMeta, ObjectStore};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -95,6 +95,19 @@ impl std::fmt::Debug for BucketStore {
 struct Head {
     meta: ObjectMeta,
     content_type: Option<String>,
+}
+
+impl Head {
+    /// The metadata of the store's answer `r` (to a `HEAD` or a `GET`).
+    fn of(r: &GetResult) -> Self {
+        Head {
+            content_type: r
+                .attributes
+                .get(&Attribute::ContentType)
+                .map(|v| v.to_string()),
+            meta: r.meta.clone(),
+        }
+    }
 }
 
 impl BucketStore {
@@ -247,13 +260,7 @@ impl BucketStore {
             ..GetOptions::default()
         };
         let head = match bounded(inner.timeout, inner.store.get_opts(path, opts)).await {
-            Ok(r) => Some(Head {
-                content_type: r
-                    .attributes
-                    .get(&Attribute::ContentType)
-                    .map(|v| v.to_string()),
-                meta: r.meta,
-            }),
+            Ok(r) => Some(Head::of(&r)),
             Err(object_store::Error::NotFound { .. }) => None,
             Err(e) => return Err(store_error(e)),
         };
@@ -440,7 +447,7 @@ fn cached_entity(hit: cache::Hit, coding: Option<ContentCoding>) -> Entity {
                 offset: o.stored.header_len,
             },
         ),
-        cache::Data::Memory(bytes) => Entity::new(r.len, MemorySource(bytes)),
+        cache::Data::Memory(bytes) => Entity::new(r.len, crate::store::fs::InMemory(bytes)),
     }
     .last_modified(r.last_modified);
     match coding {
