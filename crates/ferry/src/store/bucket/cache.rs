@@ -65,6 +65,10 @@ const IN_MEMORY: u64 = 64 << 20;
 #[derive(Clone)]
 pub struct DiskCache {
     pub(super) shared: Arc<Shared>,
+    /// Objects larger than this are not cached.
+    pub(super) max_object: u64,
+    /// How long past its freshness a copy may answer while the store fails.
+    pub(super) stale_if_error: Duration,
 }
 
 impl std::fmt::Debug for DiskCache {
@@ -97,9 +101,6 @@ pub struct CacheStats {
 pub(super) struct Shared {
     pub(super) dir: PathBuf,
     budget: u64,
-    /// Settable while shared: atomics.
-    max_object: AtomicU64,
-    stale_if_error_ms: AtomicU64,
     index: Mutex<Index>,
     pub(super) flights: Flights,
     next_name: AtomicU64,
@@ -260,8 +261,6 @@ impl DiskCache {
         let shared = Shared {
             dir,
             budget,
-            max_object: AtomicU64::new(budget),
-            stale_if_error_ms: AtomicU64::new(0),
             index: Mutex::default(),
             flights: Flights::default(),
             next_name: AtomicU64::new(now_ns.max(last_name.saturating_add(1))),
@@ -287,15 +286,16 @@ impl DiskCache {
         unlink.now();
         Ok(DiskCache {
             shared: Arc::new(shared),
+            max_object: budget,
+            stale_if_error: Duration::ZERO,
         })
     }
 
     /// Objects larger than `bytes` are not cached (default: the budget);
     /// they are streamed from the store, ranges fetched as ranges.
     #[must_use]
-    pub fn max_object(self, bytes: u64) -> Self {
-        let s = &self.shared;
-        s.max_object.store(bytes.min(s.budget), Ordering::Relaxed);
+    pub fn max_object(mut self, bytes: u64) -> Self {
+        self.max_object = bytes.min(self.shared.budget);
         self
     }
 
@@ -306,9 +306,8 @@ impl DiskCache {
     ///
     /// [RFC 5861 §4]: https://www.rfc-editor.org/rfc/rfc5861#section-4
     #[must_use]
-    pub fn stale_if_error(self, grace: Duration) -> Self {
-        let ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
-        self.shared.stale_if_error_ms.store(ms, Ordering::Relaxed);
+    pub fn stale_if_error(mut self, grace: Duration) -> Self {
+        self.stale_if_error = grace;
         self
     }
 
@@ -359,16 +358,6 @@ impl Shared {
             Counter::Revalidation => &self.revalidations,
         };
         n.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Objects larger than this are not cached.
-    pub(super) fn max_object(&self) -> u64 {
-        self.max_object.load(Ordering::Relaxed)
-    }
-
-    /// How long past its freshness a copy may answer while the store fails.
-    pub(super) fn stale_if_error(&self) -> Duration {
-        Duration::from_millis(self.stale_if_error_ms.load(Ordering::Relaxed))
     }
 
     /// A new file name, never used before in this directory.

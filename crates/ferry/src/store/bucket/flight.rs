@@ -83,6 +83,8 @@ pub(super) struct Fetch {
     /// The longest wait for the store's answer, then for each piece of the
     /// body ([`BucketStore::timeout`](super::BucketStore::timeout)).
     pub(super) timeout: Option<Duration>,
+    /// Larger objects are not cached ([`DiskCache::max_object`]).
+    pub(super) max_object: u64,
 }
 
 /// Fetches `f.path` into `cache`, or waits for the fill of its key already
@@ -160,7 +162,7 @@ async fn fill(shared: &Arc<Shared>, f: Fetch) -> Outcome {
     // From here on the store has sent a version (a 200): a cached copy is
     // outdated, and stays only if this one replaces it. Kept, it would be
     // revalidated (and the object fetched twice) on every request.
-    if r.meta.size > shared.max_object() {
+    if r.meta.size > f.max_object {
         shared.discard(key).run().await;
         return Outcome::TooBig(head);
     }

@@ -284,7 +284,7 @@ impl BucketStore {
                 // (a GET of the whole object would be cut short).
                 if shared.is_big(&key) {
                     match self.head(path).await? {
-                        Some(h) if h.meta.size > shared.max_object() => {
+                        Some(h) if h.meta.size > cache.max_object => {
                             return Ok(Some(Found::Remote(h)))
                         }
                         None => return Ok(None),
@@ -314,10 +314,11 @@ impl BucketStore {
             key: key.clone(),
             known,
             timeout: self.inner.timeout,
+            max_object: cache.max_object,
         };
         let within_grace = stale
             .as_ref()
-            .is_some_and(|(_, past)| *past <= shared.stale_if_error());
+            .is_some_and(|(_, past)| *past <= cache.stale_if_error);
         let outcome = match self.inner.timeout {
             // A stale copy may answer: it does once the store has taken the
             // timeout (the fill goes on, for the next request).
@@ -340,7 +341,7 @@ impl BucketStore {
             flight::Outcome::Failed(e) => match stale {
                 // RFC 5861 §4: "the stale response MAY be used to satisfy
                 // the request" while the error lasts, up to the grace.
-                Some((hit, past)) if past <= shared.stale_if_error() => {
+                Some((hit, past)) if past <= cache.stale_if_error => {
                     tracing::warn!(%path, error = %e, stale_for = ?past, "store failed: serving the cached copy (stale-if-error)");
                     Ok(Some(Found::Cached(hit)))
                 }
