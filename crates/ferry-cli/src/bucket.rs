@@ -86,7 +86,9 @@ fn bucket_sites(
 /// --store-timeout itself. A day stays as a backstop.
 const BACKSTOP: &str = "86400s";
 
-/// The store for `url`, configured from the environment and `a`'s flags.
+/// The store for `url`, configured from the environment and `a`'s flags,
+/// named in the disk cache by its URL and endpoint (a cache directory kept
+/// across a change of either never serves the other store's objects).
 fn store(a: &args::ServeArgs, url: &str, cache: Option<DiskCache>) -> anyhow::Result<BucketStore> {
     // At least 1: --store-timeout's range.
     let timeout = Duration::from_secs(a.store_timeout);
@@ -95,7 +97,7 @@ fn store(a: &args::ServeArgs, url: &str, cache: Option<DiskCache>) -> anyhow::Re
         retry_timeout: timeout,
         ..RetryConfig::default()
     };
-    let (store, prefix): (Arc<dyn ObjectStore>, &str) =
+    let (store, prefix, id): (Arc<dyn ObjectStore>, &str, String) =
         if let Some(rest) = url.strip_prefix("az://") {
             let (container, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if container.is_empty() {
@@ -105,7 +107,16 @@ fn store(a: &args::ServeArgs, url: &str, cache: Option<DiskCache>) -> anyhow::Re
             use object_store::ClientConfigKey;
             // The emulator (AZURE_STORAGE_USE_EMULATOR) allows plain HTTP itself.
             let az = object_store::azure::MicrosoftAzureBuilder::from_env()
-                .with_container_name(container)
+                .with_container_name(container);
+            let id = format!(
+                "{} account={} endpoint={}",
+                url.trim_end_matches('/'),
+                az.get_config_value(&AzureConfigKey::AccountName)
+                    .unwrap_or_default(),
+                az.get_config_value(&AzureConfigKey::Endpoint)
+                    .unwrap_or_default(),
+            );
+            let az = az
                 // Key by key, as for S3: from_env's client options stay.
                 .with_config(AzureConfigKey::Client(ClientConfigKey::Timeout), BACKSTOP)
                 .with_config(
@@ -115,7 +126,7 @@ fn store(a: &args::ServeArgs, url: &str, cache: Option<DiskCache>) -> anyhow::Re
                 .with_retry(retry)
                 .build()
                 .with_context(|| format!("cannot configure {url}"))?;
-            (Arc::new(az), prefix)
+            (Arc::new(az), prefix, id)
         } else {
             s3(a, url, retry)?
         };
@@ -123,6 +134,7 @@ fn store(a: &args::ServeArgs, url: &str, cache: Option<DiskCache>) -> anyhow::Re
         .precompressed(!a.no_precompressed)
         .metadata_ttl(Some(Duration::from_secs(a.metadata_ttl)))
         .timeout(Some(timeout))
+        .store_id(id)
         .content_types(crate::mime_table(a)?);
     if let Some(c) = cache {
         s = s.disk_cache(c);
@@ -134,7 +146,7 @@ fn s3<'u>(
     a: &args::ServeArgs,
     url: &'u str,
     retry: RetryConfig,
-) -> anyhow::Result<(Arc<dyn ObjectStore>, &'u str)> {
+) -> anyhow::Result<(Arc<dyn ObjectStore>, &'u str, String)> {
     use object_store::aws::AmazonS3ConfigKey;
     use object_store::ClientConfigKey;
     let rest = url.trim_start_matches("s3://");
@@ -153,6 +165,12 @@ fn s3<'u>(
     if a.s3_allow_http {
         b = b.with_allow_http(true);
     }
+    let id = format!(
+        "{} endpoint={}",
+        url.trim_end_matches('/'),
+        b.get_config_value(&AmazonS3ConfigKey::Endpoint)
+            .unwrap_or_default()
+    );
     let s3 = b
         // Set key by key: replacing the client options would drop what
         // from_env read (AWS_ALLOW_HTTP, proxies).
@@ -167,5 +185,5 @@ fn s3<'u>(
         .with_retry(retry)
         .build()
         .with_context(|| format!("cannot configure {url}"))?;
-    Ok((Arc::new(s3), prefix))
+    Ok((Arc::new(s3), prefix, id))
 }

@@ -5,21 +5,21 @@
 //! `FERRY_TEST_AZURE_CONTAINER` is, as `tests/scripts/azure.sh` does).
 #![cfg(all(feature = "test-util", feature = "object-store", feature = "fs"))]
 
+#[path = "support/store.rs"]
+mod store;
+
 use bytes::Bytes;
 use ferry::store::bucket::BucketStore;
 use ferry::store::conformance::{check, send, FIXTURE};
 use ferry::store::memory::MemoryStore;
 use ferry::{FsStore, ServeDir};
-use futures_util::stream::BoxStream;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
-use object_store::{
-    GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult,
-};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use object_store::{ObjectStore, PutPayload};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use store::Store;
 
 fn mtime() -> SystemTime {
     UNIX_EPOCH + Duration::new(1_700_000_000, 250_000_000)
@@ -86,96 +86,14 @@ async fn object_storage_conforms() {
     .await;
 }
 
-/// Counts what crosses the wire to the store: metadata requests and body
-/// requests, separately.
-#[derive(Debug)]
-struct Counting {
-    inner: Arc<InMemory>,
-    heads: AtomicUsize,
-    bodies: AtomicUsize,
-}
-
-impl std::fmt::Display for Counting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Counting({})", self.inner)
-    }
-}
-
-#[async_trait::async_trait]
-impl ObjectStore for Counting {
-    async fn put_opts(
-        &self,
-        location: &ObjectPath,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> object_store::Result<PutResult> {
-        self.inner.put_opts(location, payload, opts).await
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        location: &ObjectPath,
-        opts: PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        self.inner.put_multipart_opts(location, opts).await
-    }
-
-    async fn get_opts(
-        &self,
-        location: &ObjectPath,
-        options: GetOptions,
-    ) -> object_store::Result<GetResult> {
-        if options.head {
-            self.heads.fetch_add(1, Ordering::SeqCst);
-        } else {
-            self.bodies.fetch_add(1, Ordering::SeqCst);
-        }
-        self.inner.get_opts(location, options).await
-    }
-
-    async fn delete(&self, location: &ObjectPath) -> object_store::Result<()> {
-        self.inner.delete(location).await
-    }
-
-    fn list(
-        &self,
-        prefix: Option<&ObjectPath>,
-    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.inner.list(prefix)
-    }
-
-    async fn list_with_delimiter(
-        &self,
-        prefix: Option<&ObjectPath>,
-    ) -> object_store::Result<ListResult> {
-        self.inner.list_with_delimiter(prefix).await
-    }
-
-    async fn copy(&self, from: &ObjectPath, to: &ObjectPath) -> object_store::Result<()> {
-        self.inner.copy(from, to).await
-    }
-
-    async fn copy_if_not_exists(
-        &self,
-        from: &ObjectPath,
-        to: &ObjectPath,
-    ) -> object_store::Result<()> {
-        self.inner.copy_if_not_exists(from, to).await
-    }
-}
-
 #[tokio::test]
 async fn revalidation_and_ranges_never_fetch_the_whole_object() {
-    let counting = Arc::new(Counting {
-        inner: filled("").await,
-        heads: AtomicUsize::new(0),
-        bodies: AtomicUsize::new(0),
-    });
+    let counting = Arc::new(Store::over(filled("").await));
     let svc = ServeDir::new(BucketStore::new(counting.clone(), ""));
     let r = send(&svc, "GET", "/a.txt", &[]).await;
     let etag = r.headers["etag"].to_str().unwrap().to_owned();
     let lm = r.headers["last-modified"].to_str().unwrap().to_owned();
-    assert_eq!(counting.bodies.swap(0, Ordering::SeqCst), 1);
+    assert_eq!(counting.gets.swap(0, Ordering::SeqCst), 1);
 
     for (h, status) in [
         (("if-none-match", etag.as_str()), 304),
@@ -185,19 +103,11 @@ async fn revalidation_and_ranges_never_fetch_the_whole_object() {
     ] {
         let r = send(&svc, "GET", "/a.txt", &[h]).await;
         assert_eq!(r.status, status, "{h:?}");
-        assert_eq!(
-            counting.bodies.load(Ordering::SeqCst),
-            0,
-            "{h:?} fetched the body"
-        );
+        assert_eq!(counting.gets(), 0, "{h:?} fetched the body");
     }
     let r = send(&svc, "HEAD", "/a.txt", &[]).await;
     assert_eq!(r.status, 200);
-    assert_eq!(
-        counting.bodies.load(Ordering::SeqCst),
-        0,
-        "HEAD fetched the body"
-    );
+    assert_eq!(counting.gets(), 0, "HEAD fetched the body");
 
     // A 206 fetches its range only: the body request carries the range.
     let r = send(
@@ -208,7 +118,7 @@ async fn revalidation_and_ranges_never_fetch_the_whole_object() {
     )
     .await;
     assert_eq!((r.status, r.body.len()), (206, 10));
-    assert_eq!(counting.bodies.load(Ordering::SeqCst), 1);
+    assert_eq!(counting.gets(), 1);
 }
 
 #[tokio::test]
@@ -276,18 +186,26 @@ async fn s3_compatible_server_conforms() {
         .with_bucket_name(bucket)
         .build()
         .unwrap();
+    conforms_remote(Arc::new(s3)).await;
+}
+
+/// Fills the prefix `site` of `store` with [`FIXTURE`] and runs the suite
+/// against it, without and with a disk cache (cold, then warm).
+async fn conforms_remote(store: Arc<dyn ObjectStore>) {
     for (key, data) in FIXTURE.iter().chain([&(".env", &b"SECRET=1"[..])]) {
         let path = ObjectPath::from(format!("site/{key}"));
-        s3.put(&path, PutPayload::from_static(data)).await.unwrap();
+        store
+            .put(&path, PutPayload::from_static(data))
+            .await
+            .unwrap();
     }
-    let s3: Arc<dyn ObjectStore> = Arc::new(s3);
-    check(BucketStore::new(s3.clone(), "site").precompressed(true)).await;
+    check(BucketStore::new(store.clone(), "site").precompressed(true)).await;
     // Through a disk cache, cold then warm, the answers are the same.
     let d = tempfile::tempdir().unwrap();
     let cache = ferry::store::bucket::DiskCache::open(d.path(), 1 << 20).unwrap();
     for _ in 0..2 {
         check(
-            BucketStore::new(s3.clone(), "site")
+            BucketStore::new(store.clone(), "site")
                 .precompressed(true)
                 .metadata_ttl(Some(Duration::from_secs(60)))
                 .disk_cache(cache.clone()),
@@ -311,22 +229,5 @@ async fn azure_blob_storage_conforms() {
         .with_container_name(container)
         .build()
         .unwrap();
-    for (key, data) in FIXTURE.iter().chain([&(".env", &b"SECRET=1"[..])]) {
-        let path = ObjectPath::from(format!("site/{key}"));
-        az.put(&path, PutPayload::from_static(data)).await.unwrap();
-    }
-    let az: Arc<dyn ObjectStore> = Arc::new(az);
-    check(BucketStore::new(az.clone(), "site").precompressed(true)).await;
-    let d = tempfile::tempdir().unwrap();
-    let cache = ferry::store::bucket::DiskCache::open(d.path(), 1 << 20).unwrap();
-    for _ in 0..2 {
-        check(
-            BucketStore::new(az.clone(), "site")
-                .precompressed(true)
-                .metadata_ttl(Some(Duration::from_secs(60)))
-                .disk_cache(cache.clone()),
-        )
-        .await;
-    }
-    assert!(cache.stats().hits > 0);
+    conforms_remote(Arc::new(az)).await;
 }

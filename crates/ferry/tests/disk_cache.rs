@@ -1,131 +1,20 @@
 //! The object storage disk cache (`BucketStore::disk_cache`), against
 //! `object_store`'s in-memory store behind a wrapper that counts the requests
-//! that reach it, can be slowed down, and can be taken down.
+//! that reach it (`support/store.rs`).
 #![cfg(all(feature = "test-util", feature = "object-store"))]
+
+#[path = "support/store.rs"]
+mod store;
 
 use ferry::store::bucket::{BucketStore, DiskCache};
 use ferry::store::conformance::{check, send, FIXTURE};
 use ferry::ServeDir;
-use futures_util::stream::BoxStream;
-use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
-use object_store::{
-    GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult,
-};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use object_store::{ObjectStore as _, PutPayload};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Counts GETs (with and without a body) and conditional ones; answers
-/// slowly with `delay_ms`, fails every request while `down`.
-#[derive(Debug, Default)]
-struct Store {
-    inner: InMemory,
-    heads: AtomicUsize,
-    gets: AtomicUsize,
-    conditional: AtomicUsize,
-    ranged: AtomicUsize,
-    delay_ms: AtomicU64,
-    down: AtomicBool,
-}
-
-impl std::fmt::Display for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Store({})", self.inner)
-    }
-}
-
-impl Store {
-    fn unreachable(&self) -> object_store::Result<()> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(object_store::Error::Generic {
-                store: "test",
-                source: "connection refused".into(),
-            });
-        }
-        Ok(())
-    }
-    fn gets(&self) -> usize {
-        self.gets.load(Ordering::SeqCst)
-    }
-}
-
-#[async_trait::async_trait]
-impl ObjectStore for Store {
-    async fn put_opts(
-        &self,
-        location: &ObjectPath,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> object_store::Result<PutResult> {
-        self.inner.put_opts(location, payload, opts).await
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        location: &ObjectPath,
-        opts: PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        self.inner.put_multipart_opts(location, opts).await
-    }
-
-    async fn get_opts(
-        &self,
-        location: &ObjectPath,
-        options: GetOptions,
-    ) -> object_store::Result<GetResult> {
-        let counter = if options.head {
-            &self.heads
-        } else {
-            &self.gets
-        };
-        counter.fetch_add(1, Ordering::SeqCst);
-        if options.if_none_match.is_some() {
-            self.conditional.fetch_add(1, Ordering::SeqCst);
-        }
-        if options.range.is_some() {
-            self.ranged.fetch_add(1, Ordering::SeqCst);
-        }
-        let delay = self.delay_ms.load(Ordering::SeqCst);
-        if delay > 0 {
-            tokio::time::sleep(Duration::from_millis(delay)).await;
-        }
-        self.unreachable()?;
-        self.inner.get_opts(location, options).await
-    }
-
-    async fn delete(&self, location: &ObjectPath) -> object_store::Result<()> {
-        self.inner.delete(location).await
-    }
-
-    fn list(
-        &self,
-        prefix: Option<&ObjectPath>,
-    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.inner.list(prefix)
-    }
-
-    async fn list_with_delimiter(
-        &self,
-        prefix: Option<&ObjectPath>,
-    ) -> object_store::Result<ListResult> {
-        self.unreachable()?;
-        self.inner.list_with_delimiter(prefix).await
-    }
-
-    async fn copy(&self, from: &ObjectPath, to: &ObjectPath) -> object_store::Result<()> {
-        self.inner.copy(from, to).await
-    }
-
-    async fn copy_if_not_exists(
-        &self,
-        from: &ObjectPath,
-        to: &ObjectPath,
-    ) -> object_store::Result<()> {
-        self.inner.copy_if_not_exists(from, to).await
-    }
-}
+use store::Store;
 
 async fn put(store: &Store, key: &str, data: impl Into<PutPayload>) {
     store
@@ -136,7 +25,15 @@ async fn put(store: &Store, key: &str, data: impl Into<PutPayload>) {
 }
 
 async fn filled() -> Arc<Store> {
-    let s = Arc::new(Store::default());
+    filled_as("").await
+}
+
+/// A filled store whose `Display` has `label`.
+async fn filled_as(label: &'static str) -> Arc<Store> {
+    let s = Arc::new(Store {
+        label,
+        ..Store::default()
+    });
     for (key, data) in FIXTURE.iter().chain([&(".env", &b"SECRET=1"[..])]) {
         put(&s, &format!("site/{key}"), PutPayload::from_static(data)).await;
     }
@@ -494,4 +391,188 @@ async fn a_cache_directory_that_fails_is_bypassed_not_a_502() {
     let r = send(&svc, "GET", "/a.txt", &[]).await;
     assert_eq!((r.status, &r.body[..]), (200, &b"hello, conformance\n"[..]));
     assert_eq!(cache.stats().objects, 0);
+}
+
+#[tokio::test]
+async fn files_the_cache_did_not_write_survive_open() {
+    let d = tempfile::tempdir().unwrap();
+    // `--cache-dir .` or `/var/cache`: other programs' files are left alone,
+    // a foreign `.tmp` too; only the cache's own names are swept.
+    for name in ["notes.txt", "backup.tmp", "ABCDEF0123456789", "0123"] {
+        std::fs::write(d.path().join(name), b"keep me").unwrap();
+    }
+    std::fs::write(d.path().join("00000000000000aa"), b"not a header").unwrap();
+    std::fs::write(d.path().join("00000000000000ab.tmp"), b"half").unwrap();
+    let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+    assert_eq!(cache.stats().objects, 0);
+    for name in ["notes.txt", "backup.tmp", "ABCDEF0123456789", "0123"] {
+        assert_eq!(std::fs::read(d.path().join(name)).unwrap(), b"keep me");
+    }
+    assert!(!d.path().join("00000000000000aa").exists());
+    assert!(!d.path().join("00000000000000ab.tmp").exists());
+}
+
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).position(|w| w == needle).unwrap()
+}
+
+#[tokio::test]
+async fn a_corrupted_header_is_never_trusted() {
+    let d = tempfile::tempdir().unwrap();
+    let store = filled().await;
+    {
+        let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+        send(&serve(&store, &cache, 60_000), "GET", "/a.txt", &[]).await;
+    }
+    let f = the_file(d.path());
+    let good = std::fs::read(&f).unwrap();
+    // The path in the header damaged: `a.txt`'s body is not served for
+    // `b.txt` (the header is under the CRC too).
+    let mut bytes = good.clone();
+    let at = find(&bytes, b"a.txt");
+    bytes[at] = b'b';
+    std::fs::write(&f, &bytes).unwrap();
+    {
+        let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+        let svc = serve(&store, &cache, 60_000);
+        assert_eq!(send(&svc, "GET", "/b.txt", &[]).await.status, 404);
+        // Fetched again, whole.
+        let r = send(&svc, "GET", "/a.txt", &[]).await;
+        assert_eq!(&r.body[..], b"hello, conformance\n");
+        assert_eq!(store.gets(), 3, "the first fill, b.txt, a.txt again");
+    }
+    // A fetch time past what a `SystemTime` holds: the file is dropped, the
+    // cache opens (it used to panic, and ferry could not start).
+    let f = the_file(d.path());
+    let mut bytes = std::fs::read(&f).unwrap();
+    bytes[24..32].copy_from_slice(&[0xFF; 8]);
+    std::fs::write(&f, &bytes).unwrap();
+    let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+    assert_eq!(cache.stats().objects, 0);
+}
+
+#[tokio::test]
+async fn an_object_grown_past_the_max_leaves_the_cache() {
+    let d = tempfile::tempdir().unwrap();
+    let store = filled().await;
+    let cache = DiskCache::open(d.path(), 1 << 20).unwrap().max_object(1000);
+    let svc = serve(&store, &cache, 200);
+    assert_eq!(send(&svc, "GET", "/a.txt", &[]).await.status, 200);
+    assert_eq!(cache.stats().objects, 1);
+    put(&store, "site/a.txt", vec![1u8; 3000]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = send(&svc, "GET", "/a.txt", &[]).await;
+    assert_eq!((r.status, r.body.len()), (200, 3000));
+    // The old copy is gone: not revalidated again and again.
+    assert_eq!(cache.stats().objects, 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = send(&svc, "GET", "/a.txt", &[]).await;
+    assert_eq!((r.status, r.body.len()), (200, 3000));
+    assert_eq!(store.conditional.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn another_bucket_never_gets_this_buckets_copies() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b) = (filled_as("a").await, filled_as("b").await);
+    put(&b, "site/a.txt", &b"bucket b\n"[..]).await;
+    let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+    let r = send(&serve(&a, &cache, 60_000), "GET", "/a.txt", &[]).await;
+    assert_eq!(&r.body[..], b"hello, conformance\n");
+    // The same prefix in another store (a reload or restart with another
+    // root, the same --cache-dir): its own object, not a's copy.
+    let r = send(&serve(&b, &cache, 60_000), "GET", "/a.txt", &[]).await;
+    assert_eq!(&r.body[..], b"bucket b\n");
+    assert_eq!((a.gets(), b.gets()), (1, 1));
+    // The same `Display` (an S3 bucket of the same name at another
+    // endpoint), another id: its own object too.
+    let c = filled_as("a").await;
+    put(&c, "site/a.txt", &b"bucket c\n"[..]).await;
+    let svc = ServeDir::new(bucket(&c, &cache, 60_000).store_id("s3://a/site endpoint=other"));
+    assert_eq!(
+        &send(&svc, "GET", "/a.txt", &[]).await.body[..],
+        b"bucket c\n"
+    );
+    drop((svc, cache));
+    let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+    for (s, want) in [(&a, &b"hello, conformance\n"[..]), (&b, b"bucket b\n")] {
+        let r = send(&serve(s, &cache, 60_000), "GET", "/a.txt", &[]).await;
+        assert_eq!(&r.body[..], want);
+        assert_eq!(s.gets(), 1, "served from the cache after a restart");
+    }
+}
+
+/// A cached service over `store` whose requests are bounded by `timeout_ms`.
+fn bounded(
+    store: &Arc<Store>,
+    cache: &DiskCache,
+    ttl_ms: u64,
+    timeout_ms: u64,
+) -> ServeDir<BucketStore> {
+    ServeDir::new(bucket(store, cache, ttl_ms).timeout(Some(Duration::from_millis(timeout_ms))))
+}
+
+#[tokio::test]
+async fn a_hung_or_stalled_fill_fails_within_the_timeout_and_is_not_joined_later() {
+    let d = tempfile::tempdir().unwrap();
+    let store = filled().await;
+    put(&store, "site/big.bin", vec![3u8; 40_000]).await;
+    let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+    let svc = bounded(&store, &cache, 60_000, 200);
+    for (flag, path) in [(&store.hang, "/a.txt"), (&store.stall, "/big.bin")] {
+        flag.store(true, Ordering::SeqCst);
+        let start = std::time::Instant::now();
+        assert_eq!(send(&svc, "GET", path, &[]).await.status, 502, "{path}");
+        assert!(start.elapsed() < Duration::from_secs(2), "{path}");
+        flag.store(false, Ordering::SeqCst);
+        // A new fill, not the stuck one.
+        let r = tokio::time::timeout(Duration::from_secs(2), send(&svc, "GET", path, &[]))
+            .await
+            .expect("answered");
+        assert_eq!(r.status, 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_cold_fill_that_keeps_flowing_may_outlast_the_timeout() {
+    let d = tempfile::tempdir().unwrap();
+    let store = filled().await;
+    put(&store, "site/big.bin", vec![3u8; 40_000]).await;
+    // Four pieces 100 ms apart: 400 ms in all, never 250 ms without one.
+    store.gap_ms.store(100, Ordering::SeqCst);
+    let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+    let svc = bounded(&store, &cache, 60_000, 250);
+    let r = send(&svc, "GET", "/big.bin", &[]).await;
+    assert_eq!((r.status, r.body.len()), (200, 40_000));
+    assert_eq!(cache.stats().objects, 1);
+}
+
+#[tokio::test]
+async fn a_hung_store_serves_the_stale_copy_within_the_grace() {
+    let d = tempfile::tempdir().unwrap();
+    let store = filled().await;
+    let cache = DiskCache::open(d.path(), 1 << 20)
+        .unwrap()
+        .stale_if_error(Duration::from_secs(30));
+    let svc = bounded(&store, &cache, 100, 200);
+    assert_eq!(send(&svc, "GET", "/a.txt", &[]).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    store.hang.store(true, Ordering::SeqCst);
+    let start = std::time::Instant::now();
+    let r = send(&svc, "GET", "/a.txt", &[]).await;
+    assert_eq!((r.status, &r.body[..]), (200, &b"hello, conformance\n"[..]));
+    assert!(start.elapsed() < Duration::from_secs(2));
+
+    // A new version that flows slowly: the stale copy after the timeout,
+    // the new one once it is in.
+    store.hang.store(false, Ordering::SeqCst);
+    put(&store, "site/a.txt", vec![4u8; 40_000]).await;
+    store.gap_ms.store(150, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let r = send(&svc, "GET", "/a.txt", &[]).await;
+    assert_eq!((r.status, &r.body[..]), (200, &b"hello, conformance\n"[..]));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let r = send(&svc, "GET", "/a.txt", &[]).await;
+    assert_eq!((r.status, r.body.len()), (200, 40_000));
 }

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 mod source;
-pub(crate) use source::{read_small, FileBody};
-use source::{FsSource, InMemory};
+use source::FsSource;
+pub(crate) use source::{read_small, FileBody, InMemory};
 
 /// Files under one root directory.
 ///

@@ -65,6 +65,10 @@ const IN_MEMORY: u64 = 64 << 20;
 #[derive(Clone)]
 pub struct DiskCache {
     pub(super) shared: Arc<Shared>,
+    /// Objects larger than this are not cached.
+    pub(super) max_object: u64,
+    /// How long past its freshness a copy may answer while the store fails.
+    pub(super) stale_if_error: Duration,
 }
 
 impl std::fmt::Debug for DiskCache {
@@ -97,9 +101,6 @@ pub struct CacheStats {
 pub(super) struct Shared {
     pub(super) dir: PathBuf,
     budget: u64,
-    /// Settable while shared: atomics.
-    max_object: AtomicU64,
-    stale_if_error_ms: AtomicU64,
     index: Mutex<Index>,
     pub(super) flights: Flights,
     next_name: AtomicU64,
@@ -112,6 +113,8 @@ pub(super) struct Shared {
 }
 
 #[derive(Default)]
+/// Keyed by cache key (`BucketStore::cache_key`: the store's id and the
+/// object's path), so one directory never answers for another store.
 struct Index {
     map: HashMap<Arc<str>, Entry>,
     /// Use order: tick → path; the first is the least recently used.
@@ -196,8 +199,10 @@ pub(super) enum Lookup {
 impl DiskCache {
     /// Opens (creating it if needed) the cache directory `dir`, keeping at
     /// most `budget` bytes of files in it. The index is rebuilt from the
-    /// files already there: incomplete ones (from a crash) are removed, and
-    /// the least recently fetched are removed if they exceed the budget.
+    /// files already there: incomplete or damaged ones (from a crash) are
+    /// removed, and the least recently fetched are removed if they exceed the
+    /// budget. Files with other names than the cache gives its own are left
+    /// alone.
     ///
     /// # Errors
     ///
@@ -225,17 +230,19 @@ impl DiskCache {
             let Some(name) = e.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
-            if name.starts_with('.') {
+            // Only names the cache gives its files are touched: the
+            // directory may hold other programs' files (`--cache-dir .`).
+            let Some((n, tmp)) = own_name(&name) else {
                 continue;
-            }
-            let Some((stored, _)) = disk::read(&dir, &name).filter(|_| !name.ends_with(".tmp"))
-            else {
-                // A crash's leftovers, or not ours.
+            };
+            last_name = last_name.max(n);
+            // A crash's leftovers (a fill under way), or a damaged file.
+            let read = if tmp { None } else { disk::read(&dir, &name) };
+            let Some((stored, _)) = read else {
                 let _ = std::fs::remove_file(e.path());
                 continue;
             };
-            last_name = last_name.max(u64::from_str_radix(&name, 16).unwrap_or(0));
-            let path = stored.record.path.clone();
+            let path = stored.record.key.clone();
             match found.get(&path) {
                 Some(other) if other.record.fetched >= stored.record.fetched => {
                     let _ = std::fs::remove_file(e.path());
@@ -254,11 +261,9 @@ impl DiskCache {
         let shared = Shared {
             dir,
             budget,
-            max_object: AtomicU64::new(budget),
-            stale_if_error_ms: AtomicU64::new(0),
             index: Mutex::default(),
             flights: Flights::default(),
-            next_name: AtomicU64::new(now_ns.max(last_name + 1)),
+            next_name: AtomicU64::new(now_ns.max(last_name.saturating_add(1))),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             revalidations: AtomicU64::new(0),
@@ -268,25 +273,29 @@ impl DiskCache {
         let mut stored: Vec<Stored> = found.into_values().collect();
         stored.sort_by_key(|s| s.record.fetched);
         let now = (Instant::now(), SystemTime::now());
+        let mut unlink = Unlink::default();
         {
             let mut index = shared.lock();
             for s in stored {
                 let age = now.1.duration_since(s.record.fetched).unwrap_or_default();
                 let fetched = now.0.checked_sub(age).unwrap_or(now.0);
-                shared.put(&mut index, Object::new(s), None, fetched, false);
+                let over = shared.put(&mut index, Object::new(s), None, fetched, false);
+                unlink.0.extend(over.0);
             }
         }
+        unlink.now();
         Ok(DiskCache {
             shared: Arc::new(shared),
+            max_object: budget,
+            stale_if_error: Duration::ZERO,
         })
     }
 
     /// Objects larger than `bytes` are not cached (default: the budget);
     /// they are streamed from the store, ranges fetched as ranges.
     #[must_use]
-    pub fn max_object(self, bytes: u64) -> Self {
-        let s = &self.shared;
-        s.max_object.store(bytes.min(s.budget), Ordering::Relaxed);
+    pub fn max_object(mut self, bytes: u64) -> Self {
+        self.max_object = bytes.min(self.shared.budget);
         self
     }
 
@@ -297,9 +306,8 @@ impl DiskCache {
     ///
     /// [RFC 5861 §4]: https://www.rfc-editor.org/rfc/rfc5861#section-4
     #[must_use]
-    pub fn stale_if_error(self, grace: Duration) -> Self {
-        let ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
-        self.shared.stale_if_error_ms.store(ms, Ordering::Relaxed);
+    pub fn stale_if_error(mut self, grace: Duration) -> Self {
+        self.stale_if_error = grace;
         self
     }
 
@@ -316,6 +324,20 @@ impl DiskCache {
             objects: index.map.len() as u64,
         }
     }
+}
+
+/// The number in a name the cache gives its files (`Shared::next_name`:
+/// 16 lowercase hex digits), and whether it is a temporary one (`.tmp`,
+/// [`disk::Writer`]); `None` for any other name.
+fn own_name(name: &str) -> Option<(u64, bool)> {
+    let (stem, tmp) = match name.strip_suffix(".tmp") {
+        Some(stem) => (stem, true),
+        None => (name, false),
+    };
+    let own = stem.len() == 16 && stem.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    own.then(|| u64::from_str_radix(stem, 16).ok())
+        .flatten()
+        .map(|n| (n, tmp))
 }
 
 pub(super) enum Counter {
@@ -336,16 +358,6 @@ impl Shared {
             Counter::Revalidation => &self.revalidations,
         };
         n.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Objects larger than this are not cached.
-    pub(super) fn max_object(&self) -> u64 {
-        self.max_object.load(Ordering::Relaxed)
-    }
-
-    /// How long past its freshness a copy may answer while the store fails.
-    pub(super) fn stale_if_error(&self) -> Duration {
-        Duration::from_millis(self.stale_if_error_ms.load(Ordering::Relaxed))
     }
 
     /// A new file name, never used before in this directory.
@@ -376,7 +388,7 @@ impl Shared {
             (None, None) => {
                 let Ok(f) = File::open(self.dir.join(&e.object.stored.name)) else {
                     if let Some(old) = index.map.remove(path) {
-                        self.forget(index, &old);
+                        self.forget(index, &old).later();
                     }
                     return Lookup::Unknown;
                 };
@@ -410,7 +422,7 @@ impl Shared {
         };
         let want = hit.object.size();
         if !file.metadata().is_ok_and(|m| m.len() == want) {
-            self.remove(&hit.object);
+            self.remove(&hit.object).run().await;
             return false;
         }
         if hit.verified {
@@ -424,54 +436,56 @@ impl Shared {
         if let Some(body) = checked {
             let mut index = self.lock();
             let index = &mut *index;
-            if let Some(e) = index.map.get_mut(hit.object.stored.record.path.as_str()) {
+            if let Some(e) = index.map.get_mut(hit.object.stored.record.key.as_str()) {
                 if Arc::ptr_eq(&e.object, &hit.object) {
                     e.verified = true;
                     if let Some(b) = body.filter(|b| index.in_memory + b.len() as u64 <= IN_MEMORY)
                     {
                         index.in_memory += b.len() as u64;
                         e.bytes = Some(b.clone());
+                        // Read from memory from now on: its file need not
+                        // stay open.
+                        index.open_files -= usize::from(e.file.take().is_some());
                         hit.data = Data::Memory(b);
                     }
                 }
             }
         } else {
             tracing::warn!(
-                path = %hit.object.stored.record.path,
+                path = %hit.object.stored.record.key,
                 file = %hit.object.stored.name,
                 "damaged cache file removed; fetching the object again"
             );
-            self.remove(&hit.object);
+            self.remove(&hit.object).run().await;
         }
         ok
     }
 
     /// Adds a complete file just written (with the body of a small
     /// object), replacing any older copy, and evicts the least recently used
-    /// objects beyond the budget.
+    /// objects beyond the budget (their files are unlinked here, after the
+    /// index is released: call it on the blocking pool).
     pub(super) fn insert(&self, stored: Stored, file: File, small: Option<Bytes>) -> Hit {
         let object = Arc::new(Object::new(stored));
         let file = Arc::new(file);
         let mut index = self.lock();
-        index.missing.remove(&object.stored.record.path);
+        index.missing.remove(&object.stored.record.key);
         let small = small.filter(|b| index.in_memory + b.len() as u64 <= IN_MEMORY);
-        self.put(
-            &mut index,
-            object.clone(),
-            Some(file.clone()),
-            Instant::now(),
-            true,
-        );
+        // A small object is read from memory: its file is not kept open.
+        let keep = small.is_none().then(|| file.clone());
+        let unlink = self.put(&mut index, object.clone(), keep, Instant::now(), true);
         let data = match small {
             Some(b) => {
                 index.in_memory += b.len() as u64;
-                if let Some(e) = index.map.get_mut(object.stored.record.path.as_str()) {
+                if let Some(e) = index.map.get_mut(object.stored.record.key.as_str()) {
                     e.bytes = Some(b.clone());
                 }
                 Data::Memory(b)
             }
             None => Data::File(file),
         };
+        drop(index);
+        unlink.now();
         Hit {
             object,
             data,
@@ -486,9 +500,10 @@ impl Shared {
         file: Option<Arc<File>>,
         fetched: Instant,
         verified: bool,
-    ) {
+    ) -> Unlink {
+        let mut unlink = Unlink::default();
         let object = object.into();
-        let path: Arc<str> = object.stored.record.path.as_str().into();
+        let path: Arc<str> = object.stored.record.key.as_str().into();
         index.tick += 1;
         let tick = index.tick;
         index.bytes += object.size();
@@ -504,7 +519,7 @@ impl Shared {
             bytes: None,
         };
         if let Some(old) = index.map.insert(path.clone(), entry) {
-            self.forget(index, &old);
+            unlink.0.extend(self.forget(index, &old).0);
         }
         index.lru.insert(tick, path);
         while index.bytes > self.budget && index.map.len() > 1 {
@@ -513,47 +528,62 @@ impl Shared {
             };
             if let Some(old) = index.map.remove(&victim) {
                 index.lru.insert(old.tick, victim); // forget() removes it again
-                self.forget(index, &old);
+                unlink.0.extend(self.forget(index, &old).0);
                 self.evictions.fetch_add(1, Ordering::Relaxed);
             }
         }
+        unlink
     }
 
-    /// Drops an entry already taken out of the map: its accounting and file.
-    fn forget(&self, index: &mut Index, old: &Entry) {
+    /// Drops an entry already taken out of the map: its accounting, and its
+    /// file once the caller has released the index.
+    fn forget(&self, index: &mut Index, old: &Entry) -> Unlink {
         index.lru.remove(&old.tick);
         index.bytes -= old.object.size();
         index.open_files -= usize::from(old.file.is_some());
         index.in_memory -= old.bytes.as_ref().map_or(0, |b| b.len() as u64);
-        // Responses still reading it keep their open file; the name goes now.
-        let _ = std::fs::remove_file(self.dir.join(&old.object.stored.name));
+        // Responses still reading it keep their open file; the name goes.
+        Unlink(vec![self.dir.join(&old.object.stored.name)])
     }
 
     /// Removes `object` if it is still the cached copy of its path.
-    pub(super) fn remove(&self, object: &Arc<Object>) {
+    pub(super) fn remove(&self, object: &Arc<Object>) -> Unlink {
         let mut index = self.lock();
-        let path = object.stored.record.path.as_str();
+        let path = object.stored.record.key.as_str();
         if index
             .map
             .get(path)
             .is_some_and(|e| Arc::ptr_eq(&e.object, object))
         {
             if let Some(old) = index.map.remove(path) {
-                self.forget(&mut index, &old);
+                return self.forget(&mut index, &old);
             }
+        }
+        Unlink::default()
+    }
+
+    /// Removes whatever is cached for `path`: the store sent another
+    /// version, which the cache does not take.
+    pub(super) fn discard(&self, path: &str) -> Unlink {
+        let mut index = self.lock();
+        match index.map.remove(path) {
+            Some(old) => self.forget(&mut index, &old),
+            None => Unlink::default(),
         }
     }
 
     /// Removes whatever is cached for `path` and remembers that it is gone.
-    pub(super) fn missing(&self, path: &str) {
+    pub(super) fn missing(&self, path: &str) -> Unlink {
         let mut index = self.lock();
-        if let Some(old) = index.map.remove(path) {
-            self.forget(&mut index, &old);
-        }
+        let unlink = match index.map.remove(path) {
+            Some(old) => self.forget(&mut index, &old),
+            None => Unlink::default(),
+        };
         if index.missing.len() >= MISSING {
             index.missing.clear();
         }
         index.missing.insert(path.to_owned(), Instant::now());
+        unlink
     }
 
     /// Notes whether `path` was found too large to cache.
@@ -574,24 +604,132 @@ impl Shared {
         self.lock().big.contains(path)
     }
 
-    /// The store answered 304 for `path`'s copy: fresh again from now.
-    pub(super) fn refresh(&self, path: &str) -> Option<Hit> {
-        let mut index = self.lock();
-        let e = index.map.get_mut(path)?;
-        e.fetched = Instant::now();
-        let file = match &e.file {
-            Some(f) => f.clone(),
-            None => Arc::new(File::open(self.dir.join(&e.object.stored.name)).ok()?),
+    /// The store answered 304 to a request with the ETag `known`: the copy
+    /// of `path` is fresh again from now if it is still the one with that
+    /// ETag (`None` if not). Its file records the time, for a restart (on
+    /// the blocking pool, after the index is released).
+    pub(super) async fn refresh(&self, path: &str, known: &str) -> Option<Hit> {
+        let (object, file, bytes, verified) = {
+            let mut index = self.lock();
+            let e = index
+                .map
+                .get_mut(path)
+                .filter(|e| e.object.stored.record.e_tag.as_deref() == Some(known))?;
+            e.fetched = Instant::now();
+            (
+                e.object.clone(),
+                e.file.clone(),
+                e.bytes.clone(),
+                e.verified,
+            )
         };
-        disk::touch(&file, SystemTime::now());
-        let data = match &e.bytes {
-            Some(b) => Data::Memory(b.clone()),
+        let name = self.dir.join(&object.stored.name);
+        let file = tokio::task::spawn_blocking(move || {
+            let file = match file {
+                Some(f) => f,
+                None => Arc::new(File::open(name).ok()?),
+            };
+            disk::touch(&file, SystemTime::now());
+            Some(file)
+        })
+        .await
+        .ok()??;
+        let data = match bytes {
+            Some(b) => Data::Memory(b),
             None => Data::File(file),
         };
         Some(Hit {
-            object: e.object.clone(),
+            object,
             data,
-            verified: e.verified,
+            verified,
         })
+    }
+}
+
+/// Cache files taken out of the index, to unlink once its lock is released
+/// (never a system call under the lock).
+#[derive(Default)]
+#[must_use]
+pub(super) struct Unlink(Vec<PathBuf>);
+
+impl Unlink {
+    /// Unlinks them on this thread.
+    pub(super) fn now(self) {
+        for p in self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+
+    /// Unlinks them on the blocking pool, and waits.
+    pub(super) async fn run(self) {
+        if !self.0.is_empty() {
+            let _ = tokio::task::spawn_blocking(move || self.now()).await;
+        }
+    }
+
+    /// Unlinks them on the blocking pool, without waiting.
+    fn later(self) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) if !self.0.is_empty() => drop(rt.spawn_blocking(move || self.now())),
+            _ => self.now(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A complete cache file for `key` in `dir`.
+    fn written(shared: &Shared, key: &str, body: &[u8]) -> (Stored, File) {
+        let record = disk::Record {
+            key: key.into(),
+            e_tag: Some("\"v1\"".into()),
+            last_modified: UNIX_EPOCH,
+            content_type: None,
+            len: body.len() as u64,
+            fetched: SystemTime::now(),
+        };
+        let name = shared.next_name();
+        let mut w = disk::Writer::create(&shared.dir, &name, record).unwrap();
+        w.write(body).unwrap();
+        w.finish(&name).unwrap()
+    }
+
+    #[tokio::test]
+    async fn small_objects_in_memory_keep_no_file_open() {
+        let d = tempfile::tempdir().unwrap();
+        {
+            let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+            let s = &cache.shared;
+            let (stored, f) = written(s, "s\na", b"hello");
+            s.insert(stored, f, Some(Bytes::from_static(b"hello")));
+            assert_eq!(s.lock().open_files, 0);
+            let (stored, f) = written(s, "s\nb", &[1; 20_000]);
+            s.insert(stored, f, None);
+            assert_eq!(s.lock().open_files, 1);
+        }
+        // Found at start, then checked: in memory, its file closed.
+        let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+        let s = &cache.shared;
+        let Lookup::Fresh(mut hit) = s.lookup("s\na", Duration::from_secs(60)) else {
+            panic!("cached");
+        };
+        assert_eq!(s.lock().open_files, 1);
+        assert!(s.check(&mut hit).await);
+        assert!(matches!(hit.data, Data::Memory(_)));
+        assert_eq!(s.lock().open_files, 0);
+    }
+
+    #[tokio::test]
+    async fn a_304_refreshes_only_the_copy_it_was_asked_about() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = DiskCache::open(d.path(), 1 << 20).unwrap();
+        let s = &cache.shared;
+        let (stored, f) = written(s, "s\na", b"hello");
+        s.insert(stored, f, None);
+        // Asked about another version (replaced meanwhile): not this one.
+        assert!(s.refresh("s\na", "\"v0\"").await.is_none());
+        assert!(s.refresh("s\na", "\"v1\"").await.is_some());
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! A file is written under a temporary name (`*.tmp`) and renamed when the
 //! whole body is in, so a crash never leaves a half object under a final name.
-//! The header records what the file claims to hold (the object's path, ETag,
-//! Last-Modified, Content-Type, length) and a CRC-32 of the body. Nothing here
+//! The header records what the file claims to hold (the object's key: the
+//! store's id and the object's path; its ETag,
+//! Last-Modified, Content-Type, length) and a CRC-32 of the header and the
+//! body, so a damaged key or ETag is never trusted either. Nothing here
 //! is `fsync`ed: after a crash, a renamed file whose data did not reach the
 //! disk fails its length or CRC check when it is first used, and is fetched
 //! again, never served.
@@ -11,14 +13,16 @@
 //! Layout (integers little-endian):
 //!
 //! ```text
-//! 0   8  magic "FERRYC1\n"
+//! 0   8  magic "FERRYC2\n" (another version's files are not read, and the
+//!        cache removes them)
 //! 8   4  header length h (the body starts at offset h)
 //! 12  8  body length
-//! 20  4  CRC-32 (IEEE) of the body
+//! 20  4  CRC-32 (IEEE) of the header, but for these 4 bytes and the next 8,
+//!        then of the body
 //! 24  8  when it was fetched or last revalidated, seconds since the epoch
 //! 32  8  Last-Modified, seconds since the epoch
 //! 40  4  Last-Modified, nanoseconds
-//! 44  …  path, ETag, Content-Type: each a u16 length then UTF-8 bytes
+//! 44  …  key, ETag, Content-Type: each a u16 length then UTF-8 bytes
 //!        (an absent ETag or type is length 0xFFFF)
 //! ```
 use std::fs::File;
@@ -27,11 +31,13 @@ use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const MAGIC: &[u8; 8] = b"FERRYC1\n";
+const MAGIC: &[u8; 8] = b"FERRYC2\n";
 /// The offset of the CRC in the header, patched once the body is in.
 const CRC_AT: u64 = 20;
 /// The offset of the fetch time, rewritten by a revalidation.
 const FETCHED_AT: u64 = 24;
+/// Where the header fields under the CRC resume, after the fetch time.
+const FIELDS_AT: u64 = FETCHED_AT + 8;
 /// Headers are small; anything longer is not ours.
 const MAX_HEADER: usize = 8 * 1024;
 const ABSENT: u16 = u16::MAX;
@@ -39,8 +45,9 @@ const ABSENT: u16 = u16::MAX;
 /// What one cache file holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Record {
-    /// The object's path in the store (with the bucket prefix).
-    pub(super) path: String,
+    /// The object's key in the cache: the store's id, a newline, and the
+    /// object's path in the store (with the bucket prefix).
+    pub(super) key: String,
     pub(super) e_tag: Option<String>,
     pub(super) last_modified: SystemTime,
     pub(super) content_type: Option<String>,
@@ -87,7 +94,7 @@ fn header(r: &Record) -> Vec<u8> {
     let (s, n) = secs(r.last_modified);
     out.extend_from_slice(&s.to_le_bytes());
     out.extend_from_slice(&n.to_le_bytes());
-    put_str(&mut out, Some(&r.path));
+    put_str(&mut out, Some(&r.key));
     put_str(&mut out, r.e_tag.as_deref());
     put_str(&mut out, r.content_type.as_deref());
     let h = out.len() as u32;
@@ -137,9 +144,9 @@ pub(super) fn read(dir: &Path, name: &str) -> Option<(Stored, File)> {
     let header_len = c.u32()?;
     let len = c.u64()?;
     let crc = c.u32()?;
-    let fetched = UNIX_EPOCH + Duration::from_secs(c.u64()?);
+    let fetched = UNIX_EPOCH.checked_add(Duration::from_secs(c.u64()?))?;
     let lm = UNIX_EPOCH.checked_add(Duration::new(c.u64()?, c.u32()?.min(999_999_999)))?;
-    let path = c.string()??;
+    let key = c.string()??;
     let e_tag = c.string()?;
     let content_type = c.string()?;
     let header_len = u64::from(header_len);
@@ -147,7 +154,7 @@ pub(super) fn read(dir: &Path, name: &str) -> Option<(Stored, File)> {
         return None;
     }
     let record = Record {
-        path,
+        key,
         e_tag,
         last_modified: lm,
         content_type,
@@ -169,6 +176,9 @@ pub(super) fn read(dir: &Path, name: &str) -> Option<(Stored, File)> {
 /// `None` if not; else a small body (up to [`super::cache::SMALL`]) as read.
 pub(super) fn verify(file: &File, s: &Stored) -> Option<Option<bytes::Bytes>> {
     let mut crc = Crc::new();
+    let mut header = vec![0u8; usize::try_from(s.header_len).ok()?];
+    file.read_exact_at(&mut header, 0).ok()?;
+    crc.header(&header)?;
     let mut buf = vec![0u8; 256 * 1024];
     let (mut at, end) = (s.header_len, s.header_len + s.record.len);
     let mut small = (s.record.len <= super::cache::SMALL).then(Vec::new);
@@ -212,13 +222,16 @@ impl Writer {
             .open(&tmp)?;
         let h = header(&record);
         file.write_all(&h)?;
+        let mut crc = Crc::new();
+        crc.header(&h)
+            .ok_or_else(|| io::Error::other("cache file header too short"))?;
         Ok(Writer {
             file: Some(file),
             tmp,
             header_len: h.len() as u64,
             record,
             written: 0,
-            crc: Crc::new(),
+            crc,
         })
     }
 
@@ -310,6 +323,13 @@ impl Crc {
     pub(super) fn finish(&self) -> u32 {
         !self.0
     }
+    /// Adds a cache file's header, but for its CRC and fetch time (`None`
+    /// when it is too short to have them).
+    fn header(&mut self, h: &[u8]) -> Option<()> {
+        self.update(h.get(..CRC_AT as usize)?);
+        self.update(h.get(FIELDS_AT as usize..)?);
+        Some(())
+    }
 }
 
 #[cfg(test)]
@@ -318,7 +338,7 @@ mod tests {
 
     fn record(len: u64) -> Record {
         Record {
-            path: "site/a.txt".into(),
+            key: "InMemory\nsite/a.txt".into(),
             e_tag: Some("\"abc\"".into()),
             last_modified: UNIX_EPOCH + Duration::new(1_700_000_000, 5),
             content_type: None,
@@ -365,6 +385,26 @@ mod tests {
         assert!(read(d.path(), "n1").is_none());
         std::fs::write(d.path().join("junk"), b"not a cache file").unwrap();
         assert!(read(d.path(), "junk").is_none());
+    }
+
+    #[test]
+    fn a_damaged_header_is_seen_and_never_panics() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = Writer::create(d.path(), "n4", record(5)).unwrap();
+        w.write(b"hello").unwrap();
+        let (s, w) = w.finish("n4").unwrap();
+        // A revalidation rewrites the fetch time: the CRC still holds.
+        touch(&w, UNIX_EPOCH + Duration::from_secs(1_900_000_000));
+        let (back, f) = read(d.path(), "n4").unwrap();
+        assert!(verify(&f, &back).is_some());
+        // The ETag's bytes changed: read, but not verified.
+        w.write_all_at(b"X", s.header_len - 3).unwrap();
+        let (back, f) = read(d.path(), "n4").unwrap();
+        assert_ne!(back.record.e_tag, record(5).e_tag);
+        assert!(verify(&f, &back).is_none());
+        // A fetch time past what a `SystemTime` holds: not a cache file.
+        w.write_all_at(&[0xFF; 8], FETCHED_AT).unwrap();
+        assert!(read(d.path(), "n4").is_none());
     }
 
     #[test]

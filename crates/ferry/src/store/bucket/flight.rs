@@ -8,16 +8,24 @@
 //! costs the first bytes' latency of a cold object (it waits for the last
 //! byte) and buys one code path: every cached answer comes from a complete,
 //! checked file.
+//!
+//! A fill is bounded by the store's timeout as a response is: the store's
+//! answer must come within it, and the body may never stall longer than it
+//! (a body that keeps flowing is not cut). A fill that fails leaves the map,
+//! so a stuck request to the store is never joined by later ones.
 use super::cache::{Counter, DiskCache, Hit, Shared};
 use super::disk::{Record, Writer};
+use super::source::ExactBody;
 use super::Head;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
+use http_body::Body as _;
 use object_store::path::Path as ObjectPath;
-use object_store::{Attribute, GetOptions, ObjectStore};
+use object_store::{GetOptions, ObjectStore};
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
 /// Bytes gathered from the store before they are written out, at most.
@@ -62,34 +70,45 @@ impl Drop for Landing {
     }
 }
 
-/// Fetches `path` into `cache`, or waits for the fill already under way.
-/// With `known` (the cached copy's ETag), the request is conditional.
-pub(super) async fn join(
-    cache: &DiskCache,
-    store: &Arc<dyn ObjectStore>,
-    path: &ObjectPath,
-    known: Option<String>,
-) -> Outcome {
+/// What a fill asks the store for.
+#[derive(Clone)]
+pub(super) struct Fetch {
+    pub(super) store: Arc<dyn ObjectStore>,
+    pub(super) path: ObjectPath,
+    /// The object's key in the cache: the store's id and `path`
+    /// ([`BucketStore::cache_key`](super::BucketStore)).
+    pub(super) key: String,
+    /// The cached copy's ETag: the request is conditional.
+    pub(super) known: Option<String>,
+    /// The longest wait for the store's answer, then for each piece of the
+    /// body ([`BucketStore::timeout`](super::BucketStore::timeout)).
+    pub(super) timeout: Option<Duration>,
+    /// Larger objects are not cached ([`DiskCache::max_object`]).
+    pub(super) max_object: u64,
+}
+
+/// Fetches `f.path` into `cache`, or waits for the fill of its key already
+/// under way.
+pub(super) async fn join(cache: &DiskCache, f: Fetch) -> Outcome {
     let shared = &cache.shared;
     let mut rx = {
         let mut map = shared.flights.map.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(path.as_ref()) {
+        match map.get(&f.key) {
             Some(rx) => rx.clone(),
             None => {
                 let (tx, rx) = watch::channel(None);
-                map.insert(path.to_string(), rx.clone());
-                shared.count(if known.is_some() {
+                map.insert(f.key.clone(), rx.clone());
+                shared.count(if f.known.is_some() {
                     Counter::Revalidation
                 } else {
                     Counter::Miss
                 });
                 let landing = Landing {
                     shared: shared.clone(),
-                    path: path.to_string(),
+                    path: f.key.clone(),
                 };
-                let (store, path) = (store.clone(), path.clone());
                 tokio::spawn(async move {
-                    let out = fill(&landing.shared, &*store, &path, known).await;
+                    let out = fill(&landing.shared, f).await;
                     drop(landing);
                     tx.send_replace(Some(out));
                 });
@@ -110,45 +129,46 @@ pub(super) async fn join(
 }
 
 /// One request to the store, and the body to disk.
-async fn fill(
-    shared: &Arc<Shared>,
-    store: &dyn ObjectStore,
-    path: &ObjectPath,
-    known: Option<String>,
-) -> Outcome {
-    let conditional = known.is_some();
+async fn fill(shared: &Arc<Shared>, f: Fetch) -> Outcome {
+    let (store, path, key) = (&*f.store, &f.path, f.key.as_str());
+    let conditional = f.known.is_some();
     let opts = GetOptions {
-        if_none_match: known,
+        if_none_match: f.known.clone(),
         ..GetOptions::default()
     };
-    let r = match store.get_opts(path, opts).await {
+    let r = match super::bounded(f.timeout, store.get_opts(path, opts)).await {
         Ok(r) => r,
         Err(object_store::Error::NotModified { .. }) if conditional => {
-            return match shared.refresh(path.as_ref()) {
+            let known = f.known.as_deref().unwrap_or_default();
+            return match shared.refresh(key, known).await {
                 Some(hit) => Outcome::Cached(hit),
-                // Evicted meanwhile: fetch it whole.
-                None => Box::pin(fill(shared, store, path, None)).await,
+                // Evicted or replaced meanwhile: fetch it whole.
+                None => {
+                    let whole = Fetch {
+                        known: None,
+                        ..f.clone()
+                    };
+                    Box::pin(fill(shared, whole)).await
+                }
             };
         }
         Err(object_store::Error::NotFound { .. }) => {
-            shared.missing(path.as_ref());
+            shared.missing(key).run().await;
             return Outcome::Missing;
         }
         Err(e) => return Outcome::Failed(Arc::new(e)),
     };
-    let head = Head {
-        content_type: r
-            .attributes
-            .get(&Attribute::ContentType)
-            .map(|v| v.to_string()),
-        meta: r.meta.clone(),
-    };
-    if r.meta.size > shared.max_object() {
+    let head = Head::of(&r);
+    // From here on the store has sent a version (a 200): a cached copy is
+    // outdated, and stays only if this one replaces it. Kept, it would be
+    // revalidated (and the object fetched twice) on every request.
+    if r.meta.size > f.max_object {
+        shared.discard(key).run().await;
         return Outcome::TooBig(head);
     }
     let uncached = head.clone();
     let record = Record {
-        path: path.to_string(),
+        key: key.to_owned(),
         e_tag: r.meta.e_tag.clone(),
         last_modified: SystemTime::from(r.meta.last_modified),
         content_type: head.content_type.clone(),
@@ -157,28 +177,49 @@ async fn fill(
     };
     let failed = |e: std::io::Error| {
         tracing::warn!(%path, dir = %shared.dir.display(), error = %e, "cannot write to the cache: serving from the store");
-        Outcome::Uncached(uncached.clone())
+        let (unlink, out) = (shared.discard(key), Outcome::Uncached(uncached.clone()));
+        async move {
+            unlink.run().await;
+            out
+        }
     };
     let (dir, name) = (shared.dir.clone(), shared.next_name());
     let n = name.clone();
     let mut writer = match blocking(move || Writer::create(&dir, &n, record)).await {
         Ok(w) => w,
-        Err(e) => return failed(e),
+        Err(e) => return failed(e).await,
     };
-    let small_len = r.meta.size <= super::cache::SMALL;
+    let size = r.meta.size;
+    let small_len = size <= super::cache::SMALL;
     let mut small = None;
-    let mut stream = r.into_stream();
+    // A body that stalls longer than the timeout fails the fill (and frees
+    // its key for the next request); one that keeps flowing is not cut.
+    let stream = r.into_stream().map(|c| c.map_err(std::io::Error::other));
+    let mut body = ExactBody::new(stream.boxed(), size, f.timeout);
     let mut batch: Vec<Bytes> = Vec::new();
     let mut batched = 0;
     loop {
-        let next = stream.next().await;
+        let next = if body.is_end_stream() {
+            // All the bytes the metadata announced: not waiting for the
+            // stream's end, which the stall bound no longer covers.
+            None
+        } else {
+            std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        };
         let end = next.is_none();
         match next {
-            Some(Ok(chunk)) => {
-                batched += chunk.len();
-                batch.push(chunk);
+            Some(Ok(frame)) => {
+                if let Ok(chunk) = frame.into_data() {
+                    batched += chunk.len();
+                    batch.push(chunk);
+                }
             }
-            Some(Err(e)) => return Outcome::Failed(Arc::new(e)),
+            Some(Err(e)) => {
+                return Outcome::Failed(Arc::new(object_store::Error::Generic {
+                    store: "bucket",
+                    source: Box::new(e),
+                }))
+            }
             None => {}
         }
         if end && small_len {
@@ -201,16 +242,21 @@ async fn fill(
             .await
             {
                 Ok(w) => w,
-                Err(e) => return failed(e),
+                Err(e) => return failed(e).await,
             };
         }
         if end {
             break;
         }
     }
-    match blocking(move || writer.finish(&name)).await {
-        Ok((stored, file)) => Outcome::Cached(shared.insert(stored, file, small)),
-        Err(e) => failed(e),
+    let sh = shared.clone();
+    let done = blocking(move || {
+        let (stored, file) = writer.finish(&name)?;
+        Ok(sh.insert(stored, file, small))
+    });
+    match done.await {
+        Ok(hit) => Outcome::Cached(hit),
+        Err(e) => failed(e).await,
     }
 }
 

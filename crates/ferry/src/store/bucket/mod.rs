@@ -18,7 +18,7 @@ mod disk;
 mod flight;
 mod source;
 
-use source::{DiskSource, MemorySource, ObjectSource};
+use source::{DiskSource, ObjectSource};
 
 pub use cache::{CacheStats, DiskCache};
 
@@ -27,7 +27,7 @@ use crate::store::{DirEntry, Key, ListFuture, OpenFuture, Store};
 use crate::{Entity, Error, ErrorKind};
 use ferry_proto::{AcceptEncoding, ContentCoding, EntityTag};
 use object_store::path::Path as ObjectPath;
-use object_store::{Attribute, GetOptions, ObjectMeta, ObjectStore};
+use object_store::{Attribute, GetOptions, GetResult, ObjectMeta, ObjectStore};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -59,6 +59,8 @@ struct Inner {
     timeout: Option<Duration>,
     meta: Mutex<HashMap<String, (Instant, Option<Head>)>>,
     cache: Option<DiskCache>,
+    /// The store's name in the disk cache's keys (default: its `Display`).
+    id: String,
 }
 
 /// For clone-on-write configuration: a configured clone starts with a copy of
@@ -74,6 +76,7 @@ impl Clone for Inner {
             timeout: self.timeout,
             meta: Mutex::new(self.meta.lock().unwrap_or_else(|e| e.into_inner()).clone()),
             cache: self.cache.clone(),
+            id: self.id.clone(),
         }
     }
 }
@@ -94,6 +97,19 @@ struct Head {
     content_type: Option<String>,
 }
 
+impl Head {
+    /// The metadata of the store's answer `r` (to a `HEAD` or a `GET`).
+    fn of(r: &GetResult) -> Self {
+        Head {
+            content_type: r
+                .attributes
+                .get(&Attribute::ContentType)
+                .map(|v| v.to_string()),
+            meta: r.meta.clone(),
+        }
+    }
+}
+
 impl BucketStore {
     /// The objects of `store` whose names start with `prefix/` (an empty prefix
     /// serves the whole bucket).
@@ -101,6 +117,7 @@ impl BucketStore {
         let prefix = prefix.trim_matches('/').to_owned();
         BucketStore {
             inner: Arc::new(Inner {
+                id: store.to_string(),
                 store,
                 prefix,
                 precompressed: false,
@@ -152,7 +169,9 @@ impl BucketStore {
     /// needs: an overall request timeout (such as `object_store`'s
     /// `ClientOptions::with_timeout`) would cut a big object sent to a slow
     /// client mid-body. An expired bound is a 502 before the head is sent, an
-    /// aborted response after.
+    /// aborted response after. A [`DiskCache`] fill is bounded the same way;
+    /// while it has not answered within `timeout`, a stale copy within
+    /// [`DiskCache::stale_if_error`] is served.
     #[must_use]
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
         self.inner_mut().timeout = timeout.filter(|t| !t.is_zero());
@@ -168,6 +187,19 @@ impl BucketStore {
         self
     }
 
+    /// Names the store in the keys of its [`disk_cache`](Self::disk_cache):
+    /// a cached copy is only ever served by a store with the same id and
+    /// prefix, so a cache directory kept across a change of bucket, endpoint
+    /// or account never answers with another store's objects. The default is
+    /// the store's `Display` (`AmazonS3(bucket)`, `MicrosoftAzure { account:
+    /// …, container: … }`), which does not name an S3 endpoint: give one that
+    /// does when it can change.
+    #[must_use]
+    pub fn store_id(mut self, id: impl Into<String>) -> Self {
+        self.inner_mut().id = id.into();
+        self
+    }
+
     /// Checks that the bucket can be listed with the configured credentials.
     ///
     /// # Errors
@@ -177,16 +209,7 @@ impl BucketStore {
     pub async fn check(&self) -> Result<(), object_store::Error> {
         let prefix = self.object_path("");
         let list = self.inner.store.list_with_delimiter(Some(&prefix));
-        match self.inner.timeout {
-            None => list.await.map(|_| ()),
-            Some(t) => match tokio::time::timeout(t, list).await {
-                Ok(r) => r.map(|_| ()),
-                Err(_) => Err(object_store::Error::Generic {
-                    store: "bucket",
-                    source: format!("no answer within {} s", t.as_secs_f32()).into(),
-                }),
-            },
-        }
+        bounded(self.inner.timeout, list).await.map(|_| ())
     }
 
     fn object_path(&self, key: &str) -> ObjectPath {
@@ -196,6 +219,12 @@ impl BucketStore {
             (false, true) => ObjectPath::from(self.inner.prefix.as_str()),
             (false, false) => ObjectPath::from(format!("{}/{key}", self.inner.prefix)),
         }
+    }
+
+    /// The key of `path` in the disk cache: the store's id, a newline, the
+    /// path (with the prefix).
+    fn cache_key(&self, path: &ObjectPath) -> String {
+        format!("{}\n{path}", self.inner.id)
     }
 
     /// The remembered metadata of `path`, while fresh.
@@ -230,14 +259,8 @@ impl BucketStore {
             head: true,
             ..GetOptions::default()
         };
-        let head = match inner.store.get_opts(path, opts).await {
-            Ok(r) => Some(Head {
-                content_type: r
-                    .attributes
-                    .get(&Attribute::ContentType)
-                    .map(|v| v.to_string()),
-                meta: r.meta,
-            }),
+        let head = match bounded(inner.timeout, inner.store.get_opts(path, opts)).await {
+            Ok(r) => Some(Head::of(&r)),
             Err(object_store::Error::NotFound { .. }) => None,
             Err(e) => return Err(store_error(e)),
         };
@@ -253,18 +276,19 @@ impl BucketStore {
         };
         let shared = &cache.shared;
         let ttl = self.inner.ttl.unwrap_or_default();
-        let stale = match shared.lookup(path.as_ref(), ttl) {
+        let key = self.cache_key(path);
+        let stale = match shared.lookup(&key, ttl) {
             cache::Lookup::Missing => return Ok(None),
             cache::Lookup::Unknown => {
                 // Too large for the cache last time: metadata first, as without one
                 // (a GET of the whole object would be cut short).
-                if shared.is_big(path.as_ref()) {
+                if shared.is_big(&key) {
                     match self.head(path).await? {
-                        Some(h) if h.meta.size > shared.max_object() => {
+                        Some(h) if h.meta.size > cache.max_object => {
                             return Ok(Some(Found::Remote(h)))
                         }
                         None => return Ok(None),
-                        Some(_) => shared.set_big(path.as_ref(), false),
+                        Some(_) => shared.set_big(&key, false),
                     }
                 }
                 None
@@ -284,19 +308,40 @@ impl BucketStore {
         let known = stale
             .as_ref()
             .and_then(|(hit, _)| hit.object.stored.record.e_tag.clone());
-        match flight::join(cache, &self.inner.store, path, known).await {
+        let fetch = flight::Fetch {
+            store: self.inner.store.clone(),
+            path: path.clone(),
+            key: key.clone(),
+            known,
+            timeout: self.inner.timeout,
+            max_object: cache.max_object,
+        };
+        let within_grace = stale
+            .as_ref()
+            .is_some_and(|(_, past)| *past <= cache.stale_if_error);
+        let outcome = match self.inner.timeout {
+            // A stale copy may answer: it does once the store has taken the
+            // timeout (the fill goes on, for the next request).
+            Some(t) if within_grace => tokio::time::timeout(t, flight::join(cache, fetch))
+                .await
+                .unwrap_or_else(|_| flight::Outcome::Failed(Arc::new(timed_out(t)))),
+            // The fill's own bounds (the store's answer, each stall of the
+            // body) end it.
+            _ => flight::join(cache, fetch).await,
+        };
+        match outcome {
             flight::Outcome::Cached(hit) => Ok(Some(Found::Cached(hit))),
             flight::Outcome::Missing => Ok(None),
             flight::Outcome::Uncached(head) => Ok(Some(Found::Remote(head))),
             flight::Outcome::TooBig(head) => {
-                shared.set_big(path.as_ref(), true);
+                shared.set_big(&key, true);
                 self.remember(path, Some(head.clone()));
                 Ok(Some(Found::Remote(head)))
             }
             flight::Outcome::Failed(e) => match stale {
                 // RFC 5861 §4: "the stale response MAY be used to satisfy
                 // the request" while the error lasts, up to the grace.
-                Some((hit, past)) if past <= shared.stale_if_error() => {
+                Some((hit, past)) if past <= cache.stale_if_error => {
                     tracing::warn!(%path, error = %e, stale_for = ?past, "store failed: serving the cached copy (stale-if-error)");
                     Ok(Some(Found::Cached(hit)))
                 }
@@ -306,10 +351,8 @@ impl BucketStore {
     }
 
     async fn is_prefix(&self, path: &ObjectPath) -> Result<bool, Error> {
-        let r = self
-            .inner
-            .store
-            .list_with_delimiter(Some(path))
+        let list = self.inner.store.list_with_delimiter(Some(path));
+        let r = bounded(self.inner.timeout, list)
             .await
             .map_err(store_error)?;
         Ok(!r.objects.is_empty() || !r.common_prefixes.is_empty())
@@ -405,7 +448,7 @@ fn cached_entity(hit: cache::Hit, coding: Option<ContentCoding>) -> Entity {
                 offset: o.stored.header_len,
             },
         ),
-        cache::Data::Memory(bytes) => Entity::new(r.len, MemorySource(bytes)),
+        cache::Data::Memory(bytes) => Entity::new(r.len, crate::store::fs::InMemory(bytes)),
     }
     .last_modified(r.last_modified);
     match coding {
@@ -441,22 +484,28 @@ fn store_error(e: object_store::Error) -> Error {
     Error::with_source(ErrorKind::Unavailable, e)
 }
 
-/// `f` within `timeout` (when there is one), else an `Unavailable` error.
+/// The store's answer `f` within `timeout` (when there is one), else an
+/// error.
 async fn bounded<T>(
     timeout: Option<Duration>,
-    f: impl std::future::Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
+    f: impl std::future::Future<Output = object_store::Result<T>>,
+) -> object_store::Result<T> {
     match timeout {
         None => f.await,
-        Some(t) => tokio::time::timeout(t, f).await.unwrap_or_else(|_| {
-            Err(Error::with_source(
-                ErrorKind::Unavailable,
-                std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "the store did not answer in time",
-                ),
-            ))
-        }),
+        Some(t) => tokio::time::timeout(t, f)
+            .await
+            .unwrap_or_else(|_| Err(timed_out(t))),
+    }
+}
+
+/// The error of a store that did not answer within `t`.
+fn timed_out(t: Duration) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "bucket",
+        source: Box::new(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("the store did not answer within {} s", t.as_secs_f32()),
+        )),
     }
 }
 
@@ -478,20 +527,19 @@ impl std::error::Error for SharedError {
 
 impl Store for BucketStore {
     fn open<'a>(&'a self, key: &'a Key, accept: &'a AcceptEncoding) -> OpenFuture<'a> {
-        OpenFuture::new(bounded(self.inner.timeout, self.open_key(key, accept)))
+        // Each request to the store is bounded (and a fill's body stalls),
+        // not the whole open: a cold object whose body keeps flowing may take
+        // longer to fill than the timeout.
+        OpenFuture::new(self.open_key(key, accept))
     }
 
     fn list<'a>(&'a self, key: &'a Key) -> ListFuture<'a> {
         ListFuture::new(async move {
             let path = self.object_path(key.as_str());
-            let r = bounded(self.inner.timeout, async {
-                self.inner
-                    .store
-                    .list_with_delimiter(Some(&path))
-                    .await
-                    .map_err(store_error)
-            })
-            .await?;
+            let list = self.inner.store.list_with_delimiter(Some(&path));
+            let r = bounded(self.inner.timeout, list)
+                .await
+                .map_err(store_error)?;
             if r.objects.is_empty() && r.common_prefixes.is_empty() && !key.as_str().is_empty() {
                 return Err(Error::new(ErrorKind::NotFound));
             }

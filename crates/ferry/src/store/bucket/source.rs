@@ -161,16 +161,6 @@ impl Source for DiskSource {
     }
 }
 
-/// A small cached object's body, from memory.
-pub(super) struct MemorySource(pub(super) Bytes);
-
-impl Source for MemorySource {
-    fn read(&self, range: Range<u64>) -> Body {
-        // Ranges lie within the length, which is the body's length.
-        Body::from(self.0.slice(range.start as usize..range.end as usize))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

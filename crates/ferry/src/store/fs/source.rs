@@ -14,8 +14,9 @@ use tokio::task::JoinHandle;
 /// Bytes read per chunk while streaming a file: bounds memory per response.
 const CHUNK: u64 = 128 * 1024;
 
-/// The contents of a small cached file.
-pub(super) struct InMemory(pub(super) Bytes);
+/// The contents of a small cached file (or cached object, for the bucket
+/// store's disk cache).
+pub(crate) struct InMemory(pub(crate) Bytes);
 
 impl Source for InMemory {
     fn read(&self, range: Range<u64>) -> Body {
@@ -48,12 +49,7 @@ pub(super) struct FsSource {
 
 impl Source for FsSource {
     fn read(&self, range: Range<u64>) -> Body {
-        Body::file(FileBody {
-            file: self.file.clone(),
-            pos: range.start,
-            end: range.end,
-            pending: None,
-        })
+        Body::file(FileBody::new(self.file.clone(), range))
     }
 }
 
@@ -67,7 +63,6 @@ pub(crate) struct FileBody {
 
 impl FileBody {
     /// The bytes of `file` in `range`, which the caller knows lie within it.
-    #[cfg_attr(not(feature = "object-store"), allow(dead_code))] // The disk cache's.
     pub(crate) fn new(file: Arc<File>, range: Range<u64>) -> Self {
         FileBody {
             file,
