@@ -254,13 +254,24 @@ impl Compressor {
         };
         let variant = match self.cache.get(key, coding, &version) {
             Some(v) => v,
-            None => match self.make(&entity, coding, &version).await {
-                Some(v) => {
-                    self.cache.insert(key, coding, version, v.clone());
-                    v
+            // A revalidation of a variant no longer cached (evicted, or made
+            // before a restart): its tag is derived from the identity's, so
+            // If-None-Match can be answered without compressing the file.
+            None => {
+                if let Some(tag) = coded_tag(&version.etag, coding)
+                    .filter(|tag| revalidates(headers, tag, &version))
+                {
+                    // No bytes (length 0): `plan` sends none.
+                    return coded(&entity, Bytes::new(), tag, coding);
                 }
-                None => return entity,
-            },
+                match self.make(&entity, coding, &version).await {
+                    Some(v) => {
+                        self.cache.insert(key, coding, version, v.clone());
+                        v
+                    }
+                    None => return entity,
+                }
+            }
         };
         let Some(bytes) = variant.bytes else {
             return entity; // Coding did not make it smaller.
@@ -271,18 +282,7 @@ impl Compressor {
             len = bytes.len(),
             "coded on the fly"
         );
-        let mut coded = Entity::new(bytes.len() as u64, Coded(bytes))
-            .etag(variant.etag)
-            .etag_value(variant.etag_value)
-            .coding(coding)
-            .vary_encoding(true);
-        if let Some(t) = entity.get_content_type() {
-            coded = coded.content_type(t.clone());
-        }
-        if let Some(t) = entity.meta().last_modified {
-            coded = coded.last_modified(t);
-        }
-        coded
+        coded(&entity, bytes, variant.etag, coding).etag_value(variant.etag_value)
     }
 
     /// Reads the whole identity representation and codes it off the
@@ -301,14 +301,7 @@ impl Compressor {
         .ok()?
         .ok()?;
         let (coded, len) = coded;
-        // §8.8.3: each coding is its own representation with its own tag.
-        let opaque = format!("{}-{}", v.etag.opaque(), coding.as_str());
-        let etag = if v.etag.is_weak() {
-            EntityTag::weak(&opaque)
-        } else {
-            EntityTag::strong(&opaque)
-        }
-        .ok()?;
+        let etag = coded_tag(&v.etag, coding)?;
         let etag_value = etag.to_header_value();
         Some(Variant {
             // Only when it saves something: otherwise identity is sent.
@@ -317,6 +310,51 @@ impl Compressor {
             etag_value,
         })
     }
+}
+
+/// The tag of the variant of `etag` in `coding` (§8.8.3: each coding is its
+/// own representation with its own tag), weak when `etag` is.
+fn coded_tag(etag: &EntityTag, coding: ContentCoding) -> Option<EntityTag> {
+    let opaque = format!("{}-{}", etag.opaque(), coding.as_str());
+    if etag.is_weak() {
+        EntityTag::weak(&opaque)
+    } else {
+        EntityTag::strong(&opaque)
+    }
+    .ok()
+}
+
+/// Whether the request's If-None-Match matches `tag` by weak comparison
+/// ([RFC 9110 §13.1.2]), so that [`plan()`] answers a GET or HEAD of the
+/// variant without a body, which then need not be made (304, or 412 when an If-Match fails first).
+///
+/// Only If-None-Match: a date in If-Modified-Since would also match a
+/// variant this client was never sent, and so does not spare the work.
+///
+/// [RFC 9110 §13.1.2]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.2
+fn revalidates(headers: &HeaderMap, tag: &EntityTag, version: &Version) -> bool {
+    let v = ferry_proto::precondition::Validators {
+        etag: Some(tag),
+        last_modified: version.modified,
+        len: version.len,
+    };
+    ferry_proto::precondition::if_none_match(headers, &v) == ferry_proto::Condition::False
+}
+
+/// The variant of `entity` in `coding`: `bytes`, with its own tag and the
+/// identity's type and modification time.
+fn coded(entity: &Entity, bytes: Bytes, etag: EntityTag, coding: ContentCoding) -> Entity {
+    let mut e = Entity::new(bytes.len() as u64, Coded(bytes))
+        .etag(etag)
+        .coding(coding)
+        .vary_encoding(true);
+    if let Some(t) = entity.get_content_type() {
+        e = e.content_type(t.clone());
+    }
+    if let Some(t) = entity.meta().last_modified {
+        e = e.last_modified(t);
+    }
+    e
 }
 
 /// The whole body, when it is exactly `len` bytes.

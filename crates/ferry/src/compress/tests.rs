@@ -254,3 +254,42 @@ async fn a_handed_off_file_is_compressed_by_the_applications_type() {
         assert_eq!(text, css().as_bytes(), "{ty}");
     }
 }
+
+#[tokio::test]
+async fn revalidating_an_uncached_variant_compresses_nothing() {
+    let store = MemoryStore::new().file("a.css", css(), UNIX_EPOCH);
+    let zstd = ("accept-encoding", "zstd");
+    let tag = get(&svc(store.clone()), "/a.css", &[zstd]).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let weak = format!("W/{tag}");
+    // After a restart (a new cache), and with a cache that keeps nothing.
+    let restarted = svc(store.clone());
+    let uncached = ServeDir::new(store).compress(Some(Compress::new().cache_size(0)));
+    for s in [&restarted, &uncached] {
+        for inm in [tag.as_str(), &weak, &format!("\"x\", {tag}")] {
+            let res = get(s, "/a.css", &[zstd, ("if-none-match", inm)]).await;
+            assert_eq!(res.status(), 304, "{inm}");
+            assert_eq!(res.headers()["etag"], tag.as_str());
+            assert_eq!(res.headers()["vary"], "accept-encoding");
+            assert!(!res.headers().contains_key("content-length"), "{inm}");
+        }
+        assert_eq!(s.compressor().unwrap().made(), 0);
+    }
+    // A date alone does not spare the work: the variant is made and sent.
+    let date = ("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT");
+    let res = get(&restarted, "/a.css", &[zstd, date]).await;
+    assert_eq!(res.status(), 304);
+    assert_eq!(restarted.compressor().unwrap().made(), 1);
+    // Another coding's tag does not match: that coding is made and sent.
+    let res = get(
+        &uncached,
+        "/a.css",
+        &[("accept-encoding", "gzip"), ("if-none-match", &tag)],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+    assert_eq!(uncached.compressor().unwrap().made(), 1);
+}
