@@ -258,9 +258,8 @@ impl Compressor {
             // before a restart): its tag is derived from the identity's, so
             // If-None-Match can be answered without compressing the file.
             None => {
-                if let Some(tag) = coded_tag(&version.etag, coding)
-                    .filter(|tag| revalidates(headers, tag, &version))
-                {
+                let tag = version.etag.for_coding(coding);
+                if revalidates(headers, &tag, &version) {
                     // No bytes (length 0): `plan` sends none.
                     return coded(&entity, Bytes::new(), tag, coding);
                 }
@@ -301,7 +300,8 @@ impl Compressor {
         .ok()?
         .ok()?;
         let (coded, len) = coded;
-        let etag = coded_tag(&v.etag, coding)?;
+        // §8.8.3: each coding is its own representation with its own tag.
+        let etag = v.etag.for_coding(coding);
         let etag_value = etag.to_header_value();
         Some(Variant {
             // Only when it saves something: otherwise identity is sent.
@@ -310,18 +310,6 @@ impl Compressor {
             etag_value,
         })
     }
-}
-
-/// The tag of the variant of `etag` in `coding` (§8.8.3: each coding is its
-/// own representation with its own tag), weak when `etag` is.
-fn coded_tag(etag: &EntityTag, coding: ContentCoding) -> Option<EntityTag> {
-    let opaque = format!("{}-{}", etag.opaque(), coding.as_str());
-    if etag.is_weak() {
-        EntityTag::weak(&opaque)
-    } else {
-        EntityTag::strong(&opaque)
-    }
-    .ok()
 }
 
 /// Whether the request's If-None-Match matches `tag` by weak comparison
