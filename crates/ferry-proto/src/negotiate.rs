@@ -40,7 +40,18 @@ impl ContentCoding {
         }
     }
 
-    fn index(self) -> usize {
+    /// The coding's position in [`ContentCoding::ALL`], for tables with an
+    /// entry per coding.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferry_proto::ContentCoding;
+    /// for (i, c) in ContentCoding::ALL.into_iter().enumerate() {
+    ///     assert_eq!(c.index(), i);
+    /// }
+    /// ```
+    pub fn index(self) -> usize {
         self as usize
     }
 }

@@ -55,13 +55,6 @@ impl Default for Compress {
     }
 }
 
-fn index(c: ContentCoding) -> usize {
-    ContentCoding::ALL
-        .iter()
-        .position(|&x| x == c)
-        .unwrap_or_default()
-}
-
 impl Compress {
     /// The defaults (see the type's documentation).
     pub fn new() -> Self {
@@ -86,13 +79,13 @@ impl Compress {
     #[must_use]
     pub fn level(mut self, coding: ContentCoding, level: i32) -> Self {
         let r = Compress::levels(coding);
-        self.levels[index(coding)] = level.clamp(*r.start(), *r.end());
+        self.levels[coding.index()] = level.clamp(*r.start(), *r.end());
         self
     }
 
     /// The level `coding` is compressed at.
     pub fn get_level(&self, coding: ContentCoding) -> i32 {
-        self.levels[index(coding)]
+        self.levels[coding.index()]
     }
 
     /// The most bytes of coded variants kept in memory (default 32 MiB); 0

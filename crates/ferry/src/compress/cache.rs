@@ -61,13 +61,6 @@ pub(crate) struct VariantCache {
     state: Mutex<State>,
 }
 
-fn index(c: ContentCoding) -> usize {
-    ContentCoding::ALL
-        .iter()
-        .position(|&x| x == c)
-        .unwrap_or_default()
-}
-
 impl VariantCache {
     /// A cache holding at most `max_bytes` of variants (0: nothing is kept).
     pub(crate) fn new(max_bytes: usize) -> Self {
@@ -91,7 +84,7 @@ impl VariantCache {
         let mut s = self.lock();
         s.clock += 1;
         let now = s.clock;
-        let slot = s.map.get_mut(key)?[index(coding)].as_mut()?;
+        let slot = s.map.get_mut(key)?[coding.index()].as_mut()?;
         if slot.version != *version {
             return None;
         }
@@ -119,7 +112,7 @@ impl VariantCache {
         if let Some(old) = s
             .map
             .get_mut(key)
-            .and_then(|slots| slots[index(coding)].take())
+            .and_then(|slots| slots[coding.index()].take())
         {
             s.bytes -= old.variant.cost();
         }
@@ -130,7 +123,7 @@ impl VariantCache {
         }
         s.bytes += cost;
         let slots = s.map.entry(key.into()).or_default();
-        slots[index(coding)] = Some(Slot {
+        slots[coding.index()] = Some(Slot {
             version,
             variant,
             used: now,
