@@ -88,8 +88,9 @@ impl Compress {
         self.levels[coding.index()]
     }
 
-    /// The most bytes of coded variants kept in memory (default 32 MiB); 0
-    /// keeps none, so every request compresses again.
+    /// The most bytes of coded variants kept in memory, their bookkeeping
+    /// included (default 32 MiB); 0 keeps none, so every request compresses
+    /// again.
     #[must_use]
     pub fn cache_size(mut self, bytes: usize) -> Self {
         self.cache_bytes = bytes;

@@ -4,7 +4,8 @@
 //! Keyed by the store key, then the coding; each slot remembers which version
 //! of the file it was made from (the identity ETag, length and modification
 //! time), so a changed file misses and its new variant replaces the old. The
-//! bound counts the variants' bytes; when a new one would pass it, the least
+//! bound counts the variants' bytes and what each entry holds besides
+//! ([`cost`]); when a new one would pass it, the least
 //! recently used variants go first (an exact LRU: a scan over the entries on
 //! insert, which is rare next to a compression, never on a hit).
 use bytes::Bytes;
@@ -31,18 +32,28 @@ pub(crate) struct Variant {
     pub(crate) etag_value: HeaderValue,
 }
 
-impl Variant {
-    /// What the variant costs in the cache: its bytes, and a little for a
-    /// refused one so that the bound also bounds their number.
-    fn cost(&self) -> usize {
-        self.bytes.as_ref().map_or(64, |b| b.len().max(64))
-    }
+/// What keeping `variant` of `version` under `key` costs: its bytes, and
+/// what holds them (the key's slot array, the key, the identity's tag and
+/// both copies of the variant's), which every entry has, a refused one too,
+/// so that the bound also bounds how many entries there are.
+///
+/// Choice: the slot array and key are charged to each coding's entry, though
+/// a key's codings share them; the bound errs on the side of holding less.
+fn cost(key: &str, version: &Version, variant: &Variant) -> usize {
+    variant.bytes.as_ref().map_or(0, Bytes::len)
+        + std::mem::size_of::<[Option<Slot>; 3]>()
+        + key.len()
+        + version.etag.opaque().len()
+        + variant.etag.opaque().len()
+        + variant.etag_value.len()
 }
 
 #[derive(Debug)]
 struct Slot {
     version: Version,
     variant: Variant,
+    /// [`cost`], as charged when the slot was filled.
+    cost: usize,
     used: u64,
 }
 
@@ -101,7 +112,7 @@ impl VariantCache {
         version: Version,
         variant: Variant,
     ) {
-        let cost = variant.cost();
+        let cost = cost(key, &version, &variant);
         if cost > self.max_bytes {
             return;
         }
@@ -114,7 +125,7 @@ impl VariantCache {
             .get_mut(key)
             .and_then(|slots| slots[coding.index()].take())
         {
-            s.bytes -= old.variant.cost();
+            s.bytes -= old.cost;
         }
         while s.bytes + cost > self.max_bytes {
             if !evict_oldest(&mut s) {
@@ -126,6 +137,7 @@ impl VariantCache {
         slots[coding.index()] = Some(Slot {
             version,
             variant,
+            cost,
             used: now,
         });
     }
@@ -155,7 +167,7 @@ fn evict_oldest(s: &mut State) -> bool {
     };
     if let Some(slots) = s.map.get_mut(&key) {
         if let Some(old) = slots[i].take() {
-            s.bytes -= old.variant.cost();
+            s.bytes -= old.cost;
         }
         if slots.iter().all(Option::is_none) {
             s.map.remove(&key);
@@ -185,6 +197,31 @@ mod tests {
         }
     }
 
+    /// What `variant(len)` of `version(n)` costs under `key`.
+    fn charged(key: &str, n: u64, len: usize) -> usize {
+        cost(key, &version(n), &variant(len))
+    }
+
+    #[test]
+    fn each_entry_is_charged_its_bytes_and_what_holds_them() {
+        let c = VariantCache::new(1 << 20);
+        let key = "k".repeat(1000);
+        c.insert(&key, Zstd, version(1), variant(100));
+        let mut refused = variant(0);
+        refused.bytes = None;
+        c.insert(&key, Br, version(1), refused);
+        let overhead = std::mem::size_of::<[Option<Slot>; 3]>() + 1000 + 2 + 1 + 3;
+        assert_eq!(c.bytes(), 100 + 2 * overhead);
+        // So a bound of a few entries holds a few entries, whatever their size.
+        let c = VariantCache::new(3 * overhead);
+        for i in 0..10 {
+            c.insert(&key, Gzip, version(i), variant(0));
+            c.insert(&format!("{key}{i}"), Gzip, version(i), variant(0));
+        }
+        assert!(c.bytes() <= 3 * overhead + 6, "{}", c.bytes());
+        assert!(c.lock().map.len() <= 3);
+    }
+
     #[test]
     fn hits_only_the_same_version_and_coding() {
         let c = VariantCache::new(10_000);
@@ -195,22 +232,25 @@ mod tests {
         assert!(c.get("b.css", Zstd, &version(1)).is_none());
         // A new version replaces the old one, not adds to it.
         c.insert("a.css", Zstd, version(2), variant(300));
-        assert_eq!(c.bytes(), 300);
+        assert_eq!(c.bytes(), charged("a.css", 2, 300));
         assert!(c.get("a.css", Zstd, &version(1)).is_none());
         assert!(c.get("a.css", Zstd, &version(2)).is_some());
     }
 
     #[test]
     fn the_bound_holds_and_the_least_recently_used_go_first() {
-        let c = VariantCache::new(1000);
+        // Room for three of these, not four.
+        let each = charged("a", 0, 300);
+        let bound = 3 * each + each / 2;
+        let c = VariantCache::new(bound);
         for (i, k) in ["a", "b", "c"].iter().enumerate() {
             c.insert(k, Gzip, version(i as u64), variant(300));
         }
-        assert_eq!(c.bytes(), 900);
+        assert_eq!(c.bytes(), 3 * each);
         // `a` is used, so `b` is now the least recently used.
         assert!(c.get("a", Gzip, &version(0)).is_some());
         c.insert("d", Gzip, version(3), variant(300));
-        assert!(c.bytes() <= 1000);
+        assert!(c.bytes() <= bound);
         assert!(c.get("b", Gzip, &version(1)).is_none());
         for (k, n) in [("a", 0), ("c", 2), ("d", 3)] {
             assert!(c.get(k, Gzip, &version(n)).is_some(), "{k}");
@@ -223,11 +263,11 @@ mod tests {
                 version(i),
                 variant(10 + i as usize * 7),
             );
-            assert!(c.bytes() <= 1000, "after {i}: {}", c.bytes());
+            assert!(c.bytes() <= bound, "after {i}: {}", c.bytes());
         }
         // Larger than the bound: not kept, and nothing evicted for it.
         let before = c.bytes();
-        c.insert("huge", Zstd, version(0), variant(1001));
+        c.insert("huge", Zstd, version(0), variant(bound));
         assert!(c.get("huge", Zstd, &version(0)).is_none());
         assert_eq!(c.bytes(), before);
     }
