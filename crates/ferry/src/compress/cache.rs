@@ -6,13 +6,13 @@
 //! time), so a changed file misses and its new variant replaces the old. The
 //! bound counts the variants' bytes and what each entry holds besides
 //! ([`cost`]); when a new one would pass it, the least
-//! recently used variants go first (an exact LRU: a scan over the entries on
-//! insert, which is rare next to a compression, never on a hit).
+//! recently used variants go first (an exact LRU: an index in use order,
+//! updated on each hit and insert, whose first entry is evicted, in O(log n)).
 use bytes::Bytes;
 use ferry_proto::{ContentCoding, EntityTag};
 use http::HeaderValue;
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 /// The version of the identity representation a variant was made from.
@@ -32,8 +32,13 @@ pub(crate) struct Variant {
     pub(crate) etag_value: HeaderValue,
 }
 
+/// What every entry holds besides its key and tags: the key's slot array and
+/// the entry's place in the use order.
+const ENTRY: usize =
+    std::mem::size_of::<[Option<Slot>; 3]>() + std::mem::size_of::<(u64, (Arc<str>, usize))>();
+
 /// What keeping `variant` of `version` under `key` costs: its bytes, and
-/// what holds them (the key's slot array, the key, the identity's tag and
+/// what holds them (the key's slot array and use order entry, the key, the identity's tag and
 /// both copies of the variant's), which every entry has, a refused one too,
 /// so that the bound also bounds how many entries there are.
 ///
@@ -41,7 +46,7 @@ pub(crate) struct Variant {
 /// a key's codings share them; the bound errs on the side of holding less.
 fn cost(key: &str, version: &Version, variant: &Variant) -> usize {
     variant.bytes.as_ref().map_or(0, Bytes::len)
-        + std::mem::size_of::<[Option<Slot>; 3]>()
+        + ENTRY
         + key.len()
         + version.etag.opaque().len()
         + variant.etag.opaque().len()
@@ -54,13 +59,17 @@ struct Slot {
     variant: Variant,
     /// [`cost`], as charged when the slot was filled.
     cost: usize,
+    /// When it was last used: its key in [`State::lru`].
     used: u64,
 }
 
 #[derive(Debug, Default)]
 struct State {
     /// By key, then by coding in [`ContentCoding::ALL`] order.
-    map: HashMap<Box<str>, [Option<Slot>; 3]>,
+    map: HashMap<Arc<str>, [Option<Slot>; 3]>,
+    /// Use order: [`Slot::used`] → key and coding index; the first is the
+    /// least recently used. One entry per filled slot.
+    lru: BTreeMap<u64, (Arc<str>, usize)>,
     bytes: usize,
     clock: u64,
 }
@@ -93,13 +102,18 @@ impl VariantCache {
         version: &Version,
     ) -> Option<Variant> {
         let mut s = self.lock();
-        s.clock += 1;
-        let now = s.clock;
-        let slot = s.map.get_mut(key)?[coding.index()].as_mut()?;
+        let State {
+            map, lru, clock, ..
+        } = &mut *s;
+        let slot = map.get_mut(key)?[coding.index()].as_mut()?;
         if slot.version != *version {
             return None;
         }
-        slot.used = now;
+        *clock += 1;
+        if let Some(entry) = lru.remove(&slot.used) {
+            lru.insert(*clock, entry);
+        }
+        slot.used = *clock;
         Some(slot.variant.clone())
     }
 
@@ -116,64 +130,60 @@ impl VariantCache {
         if cost > self.max_bytes {
             return;
         }
-        let mut s = self.lock();
-        s.clock += 1;
-        let now = s.clock;
+        let i = coding.index();
+        let mut guard = self.lock();
+        let s = &mut *guard;
         // The old variant of this key and coding (another version) goes.
-        if let Some(old) = s
-            .map
-            .get_mut(key)
-            .and_then(|slots| slots[coding.index()].take())
-        {
+        if let Some(old) = s.map.get_mut(key).and_then(|slots| slots[i].take()) {
             s.bytes -= old.cost;
+            s.lru.remove(&old.used);
         }
         while s.bytes + cost > self.max_bytes {
-            if !evict_oldest(&mut s) {
+            let Some((_, (k, j))) = s.lru.pop_first() else {
                 break;
+            };
+            if let Some(slots) = s.map.get_mut(&k) {
+                if let Some(old) = slots[j].take() {
+                    s.bytes -= old.cost;
+                }
+                if slots.iter().all(Option::is_none) {
+                    s.map.remove(&k);
+                }
             }
         }
+        s.clock += 1;
+        let now = s.clock;
         s.bytes += cost;
-        let slots = s.map.entry(key.into()).or_default();
-        slots[coding.index()] = Some(Slot {
+        let key: Arc<str> = match s.map.get_key_value(key) {
+            Some((k, _)) => k.clone(),
+            None => key.into(),
+        };
+        s.map.entry(key.clone()).or_default()[i] = Some(Slot {
             version,
             variant,
             cost,
             used: now,
         });
+        s.lru.insert(now, (key, i));
     }
 
-    /// Bytes held, for tests.
+    /// Bytes held, for tests, after checking that the use order and the
+    /// count agree with the slots.
     #[cfg(test)]
     fn bytes(&self) -> usize {
-        self.lock().bytes
-    }
-}
-
-/// Drops the least recently used variant; `false` when there is none.
-fn evict_oldest(s: &mut State) -> bool {
-    let oldest = s
-        .map
-        .iter()
-        .flat_map(|(k, slots)| {
-            slots
-                .iter()
-                .enumerate()
-                .filter_map(move |(i, slot)| slot.as_ref().map(|slot| (slot.used, k, i)))
-        })
-        .min_by_key(|(used, _, _)| *used)
-        .map(|(_, k, i)| (k.clone(), i));
-    let Some((key, i)) = oldest else {
-        return false;
-    };
-    if let Some(slots) = s.map.get_mut(&key) {
-        if let Some(old) = slots[i].take() {
-            s.bytes -= old.cost;
+        let s = self.lock();
+        let slots: Vec<&Slot> = s.map.values().flatten().flatten().collect();
+        assert_eq!(s.lru.len(), slots.len());
+        for (used, (k, i)) in &s.lru {
+            assert_eq!(s.map[k][*i].as_ref().map(|slot| slot.used), Some(*used));
         }
-        if slots.iter().all(Option::is_none) {
-            s.map.remove(&key);
-        }
+        assert!(s
+            .map
+            .values()
+            .all(|slots| slots.iter().any(Option::is_some)));
+        assert_eq!(slots.iter().map(|slot| slot.cost).sum::<usize>(), s.bytes);
+        s.bytes
     }
-    true
 }
 
 #[cfg(test)]
@@ -210,7 +220,7 @@ mod tests {
         let mut refused = variant(0);
         refused.bytes = None;
         c.insert(&key, Br, version(1), refused);
-        let overhead = std::mem::size_of::<[Option<Slot>; 3]>() + 1000 + 2 + 1 + 3;
+        let overhead = ENTRY + 1000 + 2 + 1 + 3;
         assert_eq!(c.bytes(), 100 + 2 * overhead);
         // So a bound of a few entries holds a few entries, whatever their size.
         let c = VariantCache::new(3 * overhead);
