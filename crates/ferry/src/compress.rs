@@ -172,11 +172,16 @@ impl Source for Coded {
     }
 }
 
-/// A [`Compress`] at work: its settings and its cache.
+/// A [`Compress`] at work: its settings, its cache and its permits.
 #[derive(Debug)]
 pub(crate) struct Compressor {
     config: Compress,
     cache: VariantCache,
+    /// One per compression under way, as many as the machine has cores:
+    /// each reads a whole file (up to [`Compress::max_size`]) and keeps a
+    /// blocking thread busy, so a burst of misses must not start one each.
+    /// The coding holds its permit, also when the request is gone.
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
     /// Variants made, for tests.
     #[cfg(test)]
     made: std::sync::atomic::AtomicUsize,
@@ -184,9 +189,11 @@ pub(crate) struct Compressor {
 
 impl Compressor {
     pub(crate) fn new(config: Compress) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Compressor {
             cache: VariantCache::new(config.cache_bytes),
             config,
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)),
             #[cfg(test)]
             made: Default::default(),
         }
@@ -214,7 +221,10 @@ impl Compressor {
     /// compressible type varies on Accept-Encoding, identity ones too.
     ///
     /// Concurrent first requests for one variant may each compress it (the
-    /// last result is kept): nobody waits for another's compression.
+    /// last result is kept): nobody waits for another's compression. Nor for
+    /// a permit: when as many compressions as there are cores are under way,
+    /// a miss gets identity this time (with `Vary`, so nothing caches it for
+    /// the coded requests).
     pub(crate) async fn select(
         &self,
         method: &Method,
@@ -257,7 +267,11 @@ impl Compressor {
                     // No bytes (length 0): `plan` sends none.
                     return coded(&entity, Bytes::new(), tag, coding);
                 }
-                match self.make(&entity, coding, &version).await {
+                // Choice: identity now rather than a wait (see above).
+                let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                    return entity;
+                };
+                match self.make(&entity, coding, &version, permit).await {
                     Some(v) => {
                         self.cache.insert(key, coding, version, v.clone());
                         v
@@ -279,15 +293,22 @@ impl Compressor {
     }
 
     /// Reads the whole identity representation and codes it off the
-    /// runtime's workers; `None` when the store fails or the bytes read do
+    /// runtime's workers, holding `permit` until done; `None` when the store fails or the bytes read do
     /// not match the length (a file changing underneath: identity is sent,
     /// and its own checks apply).
-    async fn make(&self, entity: &Entity, coding: ContentCoding, v: &Version) -> Option<Variant> {
+    async fn make(
+        &self,
+        entity: &Entity,
+        coding: ContentCoding,
+        v: &Version,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Option<Variant> {
         let data = collect(entity.read(0..v.len), v.len).await?;
         #[cfg(test)]
         self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let config = self.config.clone();
         let coded = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             config.encode(coding, &data).map(|c| (c, data.len()))
         })
         .await

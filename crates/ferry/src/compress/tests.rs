@@ -293,3 +293,32 @@ async fn revalidating_an_uncached_variant_compresses_nothing() {
     assert_eq!(res.headers()["content-encoding"], "gzip");
     assert_eq!(uncached.compressor().unwrap().made(), 1);
 }
+
+#[tokio::test]
+async fn a_miss_without_a_free_permit_gets_identity_at_once() {
+    use crate::store::{Hidden, Key, Store as _};
+    let c = Compressor::new(Compress::new());
+    let mut h = HeaderMap::new();
+    h.insert("accept-encoding", HeaderValue::from_static("zstd"));
+    let accept = AcceptEncoding::from_headers(&h);
+    let key = Key::from_uri_path("/a.css", Hidden::Deny).unwrap();
+    let store = MemoryStore::new().file("a.css", css(), UNIX_EPOCH);
+    let select = || async {
+        let entity = store.open(&key, &accept).await.unwrap();
+        c.select(&Method::GET, &h, &accept, key.as_str(), entity)
+            .await
+    };
+    // Every core busy coding something else.
+    let n = c.permits.available_permits();
+    assert!(n >= 1);
+    let busy = c.permits.clone().try_acquire_many_owned(n as u32).unwrap();
+    let e = select().await;
+    assert_eq!(e.get_coding(), None);
+    assert!(e.varies());
+    assert_eq!(c.made(), 0);
+    // Once one is free, the next request codes it, and gives the permit back.
+    drop(busy);
+    assert_eq!(select().await.get_coding(), Some(ContentCoding::Zstd));
+    assert_eq!(c.made(), 1);
+    assert_eq!(c.permits.available_permits(), n);
+}
