@@ -186,12 +186,6 @@ impl AcceptEncoding {
         best.map(|(c, _)| c)
     }
 
-    /// Whether no coding is acceptable at all: the cheap test that lets a
-    /// request without Accept-Encoding skip every compression check.
-    pub fn accepts_none(&self) -> bool {
-        self.q.iter().all(|q| q.is_none_or(|q| q == 0)) && self.star.is_none_or(|q| q == 0)
-    }
-
     /// Whether identity is acceptable: not excluded by `identity;q=0`, nor by
     /// `*;q=0` without a more specific entry for identity (§12.5.3).
     pub fn identity_acceptable(&self) -> bool {
@@ -275,12 +269,9 @@ mod tests {
         ] {
             let a = parse(v);
             assert_eq!(a.preferred_in(&order), want, "{v:?}");
-            // The quick test never skips a request that accepts a coding.
-            assert!(!a.accepts_none() || a.preferred().next().is_none(), "{v:?}");
         }
         // Only the codings offered count.
         assert_eq!(parse("zstd, br").preferred_in(&[Gzip]), None);
-        assert!(AcceptEncoding::from_headers(&HeaderMap::new()).accepts_none());
     }
 
     #[test]

@@ -240,7 +240,6 @@ impl Compressor {
             headers,
             accept,
             entity.meta(),
-            true,
             &self.config.sizes,
             &ORDER,
         ) else {
