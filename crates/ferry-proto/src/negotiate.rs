@@ -135,6 +135,14 @@ impl AcceptEncoding {
         self.q[c.index()].or(self.star).unwrap_or(0)
     }
 
+    /// The weight of `c` when it is acceptable: above 0 (§12.4.2) and not
+    /// below an explicit `identity;q=…` (§12.5.3; a tie goes to the coding,
+    /// the smaller transfer).
+    fn acceptable(&self, c: ContentCoding) -> Option<u16> {
+        let w = self.weight(c);
+        (w > 0 && self.identity.is_none_or(|qi| w >= qi)).then_some(w)
+    }
+
     /// Acceptable codings, best first: by qvalue, ties in br > zstd > gzip order.
     /// `q=0` means "not acceptable" (§12.4.2). A coding the client weighs below
     /// an explicit `identity;q=…` is left out: it prefers the bytes as they are
@@ -143,10 +151,9 @@ impl AcceptEncoding {
         let mut order = ContentCoding::ALL;
         // A stable sort keeps br > zstd > gzip among equal weights.
         order.sort_by_key(|&c| std::cmp::Reverse(self.weight(c)));
-        order.into_iter().filter(move |&c| {
-            let w = self.weight(c);
-            w > 0 && self.identity.is_none_or(|qi| w >= qi)
-        })
+        order
+            .into_iter()
+            .filter(move |&c| self.acceptable(c).is_some())
     }
 
     /// The acceptable coding with the highest weight among `order`, ties going
@@ -175,10 +182,9 @@ impl AcceptEncoding {
     pub fn preferred_in(&self, order: &[ContentCoding]) -> Option<ContentCoding> {
         let mut best: Option<(ContentCoding, u16)> = None;
         for &c in order {
-            let w = self.weight(c);
-            if w == 0 || self.identity.is_some_and(|qi| w < qi) {
+            let Some(w) = self.acceptable(c) else {
                 continue;
-            }
+            };
             if best.is_none_or(|(_, bw)| w > bw) {
                 best = Some((c, w));
             }
