@@ -19,10 +19,6 @@ use cache::{Variant, VariantCache, Version};
 /// at a fraction of its time), then brotli, then gzip.
 const ORDER: [ContentCoding; 3] = [ContentCoding::Zstd, ContentCoding::Br, ContentCoding::Gzip];
 
-/// The zstd window is kept at 8 MiB (`windowLog` 23), the most a browser
-/// must accept ("Window_Size … MUST NOT exceed 8 MB", RFC 9659 §3).
-const ZSTD_WINDOW_LOG: u32 = 23;
-
 /// How ferry compresses on the fly: levels per coding, the sizes it codes,
 /// and the bound of the cache of coded variants.
 ///
@@ -121,13 +117,12 @@ impl Compress {
     pub fn encode(&self, coding: ContentCoding, data: &[u8]) -> io::Result<Vec<u8>> {
         let level = self.get_level(coding);
         match coding {
-            ContentCoding::Zstd => {
-                let mut c = zstd::bulk::Compressor::new(level)?;
-                c.set_parameter(zstd::zstd_safe::CParameter::WindowLog(
-                    ZSTD_WINDOW_LOG.min(zstd_window_for(data.len())),
-                ))?;
-                c.compress(data)
-            }
+            // RFC 9659 §3: "the Window_Size MUST NOT exceed 8 MB" (window log
+            // 23), the most a browser must accept. A one-shot compression
+            // knows the size: zstd shrinks the window to fit the content (a
+            // single-segment frame asks for no more than the content), and no
+            // level up to 19 uses a window log above 23 (`clevels.h`).
+            ContentCoding::Zstd => zstd::bulk::compress(data, level),
             ContentCoding::Br => {
                 let params = brotli::enc::BrotliEncoderParams {
                     quality: level,
@@ -150,16 +145,6 @@ impl Compress {
             }
         }
     }
-}
-
-/// The smallest zstd window log (10–23) that holds `len` bytes: a small file
-/// never asks the client for a large window.
-fn zstd_window_for(len: usize) -> u32 {
-    let mut log = 10;
-    while log < ZSTD_WINDOW_LOG && (1usize << log) < len {
-        log += 1;
-    }
-    log
 }
 
 /// The bytes of a coded variant, from memory.

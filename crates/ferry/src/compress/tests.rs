@@ -215,9 +215,30 @@ fn levels_are_clamped_and_windows_fit_browsers() {
         .level(ContentCoding::Gzip, 0);
     assert_eq!(c.get_level(ContentCoding::Zstd), 19);
     assert_eq!(c.get_level(ContentCoding::Gzip), 1);
-    assert_eq!(zstd_window_for(0), 10);
-    assert_eq!(zstd_window_for(100_000), 17);
-    assert_eq!(zstd_window_for(1 << 30), 23);
+    // A decoder that allows only what RFC 9659 §3 makes browsers accept (an
+    // 8 MiB window, log 23) reads a file larger than that at every level,
+    // and a small file asks for no more window than its size (log 14 for
+    // its 15 KB). A streaming decoder, as a browser's: a one-shot one writes
+    // into the whole output and does not check the window.
+    let decode_within = |log: u32, coded: &[u8]| {
+        let mut d = zstd::stream::read::Decoder::new(coded).unwrap();
+        d.window_log_max(log).unwrap();
+        let mut out = Vec::new();
+        d.read_to_end(&mut out).map(|_| out)
+    };
+    let small = css();
+    let large: Vec<u8> = small.repeat((9 << 20) / small.len() + 1).into_bytes();
+    for level in Compress::levels(ContentCoding::Zstd) {
+        let c = Compress::new().level(ContentCoding::Zstd, level);
+        for (data, log) in [(small.as_bytes(), 14), (&large[..], 23)] {
+            let coded = c.encode(ContentCoding::Zstd, data).unwrap();
+            assert_eq!(decode_within(log, &coded).unwrap(), data, "{level}");
+            if level == 19 {
+                // The bound is met exactly: this level uses the whole window.
+                assert!(decode_within(log - 1, &coded).is_err(), "{log}");
+            }
+        }
+    }
 }
 
 #[cfg(feature = "fs")]
