@@ -171,8 +171,9 @@ pub fn plan(method: &Method, headers: &HeaderMap, meta: &Meta, now: SystemTime) 
 /// identity (200). Resuming a download is a thing done to files, so nothing
 /// is lost.
 ///
-/// The coded variant is another representation with its own strong ETag;
-/// the caller then calls [`plan()`] with its metadata, so 304s are per coding.
+/// The coded variant is another representation with its own ETag (strong
+/// when the representation's is, [`EntityTag::for_coding`]); the caller then
+/// calls [`plan()`] with its metadata, so 304s are per coding.
 ///
 /// # Examples
 ///

@@ -3,8 +3,8 @@
 //!
 //! The decision is [`ferry_proto::plan::on_the_fly`]'s; this module only
 //! makes (or finds) the bytes and turns them into another [`Entity`] with its
-//! own strong ETag, which [`ferry_proto::plan()`] then decides on as on any
-//! representation (so a 304 is per coding).
+//! own ETag (strong when the file's is), which [`ferry_proto::plan()`] then
+//! decides on as on any representation (so a 304 is per coding).
 use crate::{Body, Entity, Source};
 use bytes::Bytes;
 use ferry_proto::{plan, AcceptEncoding, ContentCoding, EntityTag};
