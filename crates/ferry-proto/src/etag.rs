@@ -12,7 +12,7 @@
 //! the field holding them is ignored or fails to match).
 //!
 //! [RFC 9110 §8.8.3]: https://www.rfc-editor.org/rfc/rfc9110#section-8.8.3
-use crate::ParseError;
+use crate::{ContentCoding, ParseError};
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -102,6 +102,39 @@ impl EntityTag {
     /// [RFC 9110 §8.8.3.2]: https://www.rfc-editor.org/rfc/rfc9110#section-8.8.3.2
     pub fn weak_eq(&self, other: &EntityTag) -> bool {
         self.opaque == other.opaque
+    }
+
+    /// The tag of this representation's variant in `coding`: the opaque part
+    /// with `-` and the coding's token appended (`"abc"` → `"abc-br"`), weak
+    /// when this one is.
+    ///
+    /// Each coding is a representation of its own and needs a tag of its own
+    /// ([RFC 9110 §8.8.3]): otherwise a cache could answer a revalidation of
+    /// the coded bytes with the identity ones. Precompressed siblings and
+    /// variants coded on the fly both use this, so their tags agree.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferry_proto::{ContentCoding, EntityTag};
+    /// let tag: EntityTag = r#"W/"abc""#.parse()?;
+    /// assert_eq!(tag.for_coding(ContentCoding::Br).to_string(), r#"W/"abc-br""#);
+    /// # Ok::<(), ferry_proto::ParseError>(())
+    /// ```
+    ///
+    /// [RFC 9110 §8.8.3]: https://www.rfc-editor.org/rfc/rfc9110#section-8.8.3
+    #[must_use]
+    pub fn for_coding(&self, coding: ContentCoding) -> EntityTag {
+        let token = coding.as_str();
+        let mut opaque = String::with_capacity(self.opaque.len() + 1 + token.len());
+        opaque.push_str(&self.opaque);
+        opaque.push('-');
+        // A token's characters are all etagc: the result is a valid tag.
+        opaque.push_str(token);
+        EntityTag {
+            weak: self.weak,
+            opaque: opaque.into(),
+        }
     }
 
     /// A strong tag derived from a length and a modification time with
@@ -348,6 +381,21 @@ mod tests {
                 want,
                 "{v} {tag:?} {strong}"
             );
+        }
+    }
+
+    #[test]
+    fn a_codings_tag_differs_and_keeps_weakness() {
+        for (tag, coding, want) in [
+            (r#""1-2.3""#, ContentCoding::Br, r#""1-2.3-br""#),
+            (r#"W/"x""#, ContentCoding::Zstd, r#"W/"x-zstd""#),
+            (r#""""#, ContentCoding::Gzip, r#""-gzip""#),
+        ] {
+            let t: EntityTag = tag.parse().unwrap();
+            let c = t.for_coding(coding);
+            assert_eq!(c.to_string(), want);
+            assert_eq!(c.to_string().parse::<EntityTag>().unwrap(), c);
+            assert!(!c.weak_eq(&t));
         }
     }
 

@@ -156,13 +156,13 @@ pub fn plan(method: &Method, headers: &HeaderMap, meta: &Meta, now: SystemTime) 
 /// server's half of proactive negotiation ([RFC 9110 §12.1]) for a
 /// representation that has no precompressed variant.
 ///
-/// `None` (send the representation as it is) unless all of these hold:
-/// GET or HEAD; the representation is not coded already ([`Meta::coded`]: a
-/// precompressed sibling was chosen, which is always preferred); its type is
-/// `compressible` (text, not images or archives); its length lies within
-/// `sizes` (tiny files gain nothing, huge ones would cost too much memory);
-/// the request has no `Range`; and Accept-Encoding allows one of `order`
-/// ([`AcceptEncoding::preferred_in`]).
+/// The caller asks only for a representation of a compressible type (text,
+/// not images or archives). `None` (send the representation as it is) unless
+/// all of these hold: GET or HEAD; the representation is not coded already
+/// ([`Meta::coded`]: a precompressed sibling was chosen, which is always
+/// preferred); its length lies within `sizes` (tiny files gain nothing, huge
+/// ones would cost too much memory); the request has no `Range`; and
+/// Accept-Encoding allows one of `order` ([`AcceptEncoding::preferred_in`]).
 ///
 /// Choice: a request with `Range` gets the identity bytes, so ranges are
 /// always ranges of the file as stored. Their validators are the identity's:
@@ -171,8 +171,9 @@ pub fn plan(method: &Method, headers: &HeaderMap, meta: &Meta, now: SystemTime) 
 /// identity (200). Resuming a download is a thing done to files, so nothing
 /// is lost.
 ///
-/// The coded variant is another representation with its own strong ETag;
-/// the caller then calls [`plan()`] with its metadata, so 304s are per coding.
+/// The coded variant is another representation with its own ETag (strong
+/// when the representation's is, [`EntityTag::for_coding`]); the caller then
+/// calls [`plan()`] with its metadata, so 304s are per coding.
 ///
 /// # Examples
 ///
@@ -186,10 +187,9 @@ pub fn plan(method: &Method, headers: &HeaderMap, meta: &Meta, now: SystemTime) 
 /// let a = AcceptEncoding::from_headers(&h);
 /// let sizes = 1024..=8 << 20;
 /// let order = [Zstd, Br, Gzip];
-/// assert_eq!(plan::on_the_fly(&Method::GET, &h, &a, &meta, true, &sizes, &order), Some(Zstd));
-/// assert_eq!(plan::on_the_fly(&Method::GET, &h, &a, &meta, false, &sizes, &order), None);
+/// assert_eq!(plan::on_the_fly(&Method::GET, &h, &a, &meta, &sizes, &order), Some(Zstd));
 /// h.insert("range", "bytes=0-99".parse().unwrap());
-/// assert_eq!(plan::on_the_fly(&Method::GET, &h, &a, &meta, true, &sizes, &order), None);
+/// assert_eq!(plan::on_the_fly(&Method::GET, &h, &a, &meta, &sizes, &order), None);
 /// ```
 ///
 /// [RFC 9110 §12.1]: https://www.rfc-editor.org/rfc/rfc9110#section-12.1
@@ -198,11 +198,10 @@ pub fn on_the_fly(
     headers: &HeaderMap,
     accept: &AcceptEncoding,
     meta: &Meta,
-    compressible: bool,
     sizes: &RangeInclusive<u64>,
     order: &[ContentCoding],
 ) -> Option<ContentCoding> {
-    if !compressible || meta.coded || !sizes.contains(&meta.len) || !allows(method) {
+    if meta.coded || !sizes.contains(&meta.len) || !allows(method) {
         return None;
     }
     // Choice (see above): ranges are of the identity bytes.

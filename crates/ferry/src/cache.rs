@@ -176,11 +176,6 @@ impl Glob {
     pub fn matches(&self, key: &str) -> bool {
         glob_match(self.0.as_bytes(), key.as_bytes())
     }
-
-    /// The pattern, without its leading `/`.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 fn glob_match(p: &[u8], s: &[u8]) -> bool {

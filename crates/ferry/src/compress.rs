@@ -3,8 +3,8 @@
 //!
 //! The decision is [`ferry_proto::plan::on_the_fly`]'s; this module only
 //! makes (or finds) the bytes and turns them into another [`Entity`] with its
-//! own strong ETag, which [`ferry_proto::plan()`] then decides on as on any
-//! representation (so a 304 is per coding).
+//! own ETag (strong when the file's is), which [`ferry_proto::plan()`] then
+//! decides on as on any representation (so a 304 is per coding).
 use crate::{Body, Entity, Source};
 use bytes::Bytes;
 use ferry_proto::{plan, AcceptEncoding, ContentCoding, EntityTag};
@@ -18,10 +18,6 @@ use cache::{Variant, VariantCache, Version};
 /// The server's order among equally weighted codings: zstd (brotli's ratio
 /// at a fraction of its time), then brotli, then gzip.
 const ORDER: [ContentCoding; 3] = [ContentCoding::Zstd, ContentCoding::Br, ContentCoding::Gzip];
-
-/// The zstd window is kept at 8 MiB (`windowLog` 23), the most a browser
-/// must accept ("Window_Size … MUST NOT exceed 8 MB", RFC 9659 §3).
-const ZSTD_WINDOW_LOG: u32 = 23;
 
 /// How ferry compresses on the fly: levels per coding, the sizes it codes,
 /// and the bound of the cache of coded variants.
@@ -55,13 +51,6 @@ impl Default for Compress {
     }
 }
 
-fn index(c: ContentCoding) -> usize {
-    ContentCoding::ALL
-        .iter()
-        .position(|&x| x == c)
-        .unwrap_or_default()
-}
-
 impl Compress {
     /// The defaults (see the type's documentation).
     pub fn new() -> Self {
@@ -86,17 +75,18 @@ impl Compress {
     #[must_use]
     pub fn level(mut self, coding: ContentCoding, level: i32) -> Self {
         let r = Compress::levels(coding);
-        self.levels[index(coding)] = level.clamp(*r.start(), *r.end());
+        self.levels[coding.index()] = level.clamp(*r.start(), *r.end());
         self
     }
 
     /// The level `coding` is compressed at.
     pub fn get_level(&self, coding: ContentCoding) -> i32 {
-        self.levels[index(coding)]
+        self.levels[coding.index()]
     }
 
-    /// The most bytes of coded variants kept in memory (default 32 MiB); 0
-    /// keeps none, so every request compresses again.
+    /// The most bytes of coded variants kept in memory, their bookkeeping
+    /// included (default 32 MiB); 0 keeps none, so every request compresses
+    /// again.
     #[must_use]
     pub fn cache_size(mut self, bytes: usize) -> Self {
         self.cache_bytes = bytes;
@@ -127,13 +117,12 @@ impl Compress {
     pub fn encode(&self, coding: ContentCoding, data: &[u8]) -> io::Result<Vec<u8>> {
         let level = self.get_level(coding);
         match coding {
-            ContentCoding::Zstd => {
-                let mut c = zstd::bulk::Compressor::new(level)?;
-                c.set_parameter(zstd::zstd_safe::CParameter::WindowLog(
-                    ZSTD_WINDOW_LOG.min(zstd_window_for(data.len())),
-                ))?;
-                c.compress(data)
-            }
+            // RFC 9659 §3: "the Window_Size MUST NOT exceed 8 MB" (window log
+            // 23), the most a browser must accept. A one-shot compression
+            // knows the size: zstd shrinks the window to fit the content (a
+            // single-segment frame asks for no more than the content), and no
+            // level up to 19 uses a window log above 23 (`clevels.h`).
+            ContentCoding::Zstd => zstd::bulk::compress(data, level),
             ContentCoding::Br => {
                 let params = brotli::enc::BrotliEncoderParams {
                     quality: level,
@@ -158,16 +147,6 @@ impl Compress {
     }
 }
 
-/// The smallest zstd window log (10–23) that holds `len` bytes: a small file
-/// never asks the client for a large window.
-fn zstd_window_for(len: usize) -> u32 {
-    let mut log = 10;
-    while log < ZSTD_WINDOW_LOG && (1usize << log) < len {
-        log += 1;
-    }
-    log
-}
-
 /// The bytes of a coded variant, from memory.
 struct Coded(Bytes);
 
@@ -178,11 +157,16 @@ impl Source for Coded {
     }
 }
 
-/// A [`Compress`] at work: its settings and its cache.
+/// A [`Compress`] at work: its settings, its cache and its permits.
 #[derive(Debug)]
 pub(crate) struct Compressor {
     config: Compress,
     cache: VariantCache,
+    /// One per compression under way, as many as the machine has cores:
+    /// each reads a whole file (up to [`Compress::max_size`]) and keeps a
+    /// blocking thread busy, so a burst of misses must not start one each.
+    /// The coding holds its permit, also when the request is gone.
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
     /// Variants made, for tests.
     #[cfg(test)]
     made: std::sync::atomic::AtomicUsize,
@@ -190,9 +174,11 @@ pub(crate) struct Compressor {
 
 impl Compressor {
     pub(crate) fn new(config: Compress) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Compressor {
             cache: VariantCache::new(config.cache_bytes),
             config,
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)),
             #[cfg(test)]
             made: Default::default(),
         }
@@ -220,7 +206,10 @@ impl Compressor {
     /// compressible type varies on Accept-Encoding, identity ones too.
     ///
     /// Concurrent first requests for one variant may each compress it (the
-    /// last result is kept): nobody waits for another's compression.
+    /// last result is kept): nobody waits for another's compression. Nor for
+    /// a permit: when as many compressions as there are cores are under way,
+    /// a miss gets identity this time (with `Vary`, so nothing caches it for
+    /// the coded requests).
     pub(crate) async fn select(
         &self,
         method: &Method,
@@ -236,7 +225,6 @@ impl Compressor {
             headers,
             accept,
             entity.meta(),
-            true,
             &self.config.sizes,
             &ORDER,
         ) else {
@@ -254,13 +242,27 @@ impl Compressor {
         };
         let variant = match self.cache.get(key, coding, &version) {
             Some(v) => v,
-            None => match self.make(&entity, coding, &version).await {
-                Some(v) => {
-                    self.cache.insert(key, coding, version, v.clone());
-                    v
+            // A revalidation of a variant no longer cached (evicted, or made
+            // before a restart): its tag is derived from the identity's, so
+            // If-None-Match can be answered without compressing the file.
+            None => {
+                let tag = version.etag.for_coding(coding);
+                if revalidates(headers, &tag, &version) {
+                    // No bytes (length 0): `plan` sends none.
+                    return coded(&entity, Bytes::new(), tag, coding);
                 }
-                None => return entity,
-            },
+                // Choice: identity now rather than a wait (see above).
+                let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                    return entity;
+                };
+                match self.make(&entity, coding, &version, permit).await {
+                    Some(v) => {
+                        self.cache.insert(key, coding, version, v.clone());
+                        v
+                    }
+                    None => return entity,
+                }
+            }
         };
         let Some(bytes) = variant.bytes else {
             return entity; // Coding did not make it smaller.
@@ -271,30 +273,26 @@ impl Compressor {
             len = bytes.len(),
             "coded on the fly"
         );
-        let mut coded = Entity::new(bytes.len() as u64, Coded(bytes))
-            .etag(variant.etag)
-            .etag_value(variant.etag_value)
-            .coding(coding)
-            .vary_encoding(true);
-        if let Some(t) = entity.get_content_type() {
-            coded = coded.content_type(t.clone());
-        }
-        if let Some(t) = entity.meta().last_modified {
-            coded = coded.last_modified(t);
-        }
-        coded
+        coded(&entity, bytes, variant.etag, coding).etag_value(variant.etag_value)
     }
 
     /// Reads the whole identity representation and codes it off the
-    /// runtime's workers; `None` when the store fails or the bytes read do
+    /// runtime's workers, holding `permit` until done; `None` when the store fails or the bytes read do
     /// not match the length (a file changing underneath: identity is sent,
     /// and its own checks apply).
-    async fn make(&self, entity: &Entity, coding: ContentCoding, v: &Version) -> Option<Variant> {
+    async fn make(
+        &self,
+        entity: &Entity,
+        coding: ContentCoding,
+        v: &Version,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Option<Variant> {
         let data = collect(entity.read(0..v.len), v.len).await?;
         #[cfg(test)]
         self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let config = self.config.clone();
         let coded = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             config.encode(coding, &data).map(|c| (c, data.len()))
         })
         .await
@@ -302,13 +300,7 @@ impl Compressor {
         .ok()?;
         let (coded, len) = coded;
         // §8.8.3: each coding is its own representation with its own tag.
-        let opaque = format!("{}-{}", v.etag.opaque(), coding.as_str());
-        let etag = if v.etag.is_weak() {
-            EntityTag::weak(&opaque)
-        } else {
-            EntityTag::strong(&opaque)
-        }
-        .ok()?;
+        let etag = v.etag.for_coding(coding);
         let etag_value = etag.to_header_value();
         Some(Variant {
             // Only when it saves something: otherwise identity is sent.
@@ -317,6 +309,39 @@ impl Compressor {
             etag_value,
         })
     }
+}
+
+/// Whether the request's If-None-Match matches `tag` by weak comparison
+/// ([RFC 9110 §13.1.2]), so that [`plan()`] answers a GET or HEAD of the
+/// variant without a body, which then need not be made (304, or 412 when an If-Match fails first).
+///
+/// Only If-None-Match: a date in If-Modified-Since would also match a
+/// variant this client was never sent, and so does not spare the work.
+///
+/// [RFC 9110 §13.1.2]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.2
+fn revalidates(headers: &HeaderMap, tag: &EntityTag, version: &Version) -> bool {
+    let v = ferry_proto::precondition::Validators {
+        etag: Some(tag),
+        last_modified: version.modified,
+        len: version.len,
+    };
+    ferry_proto::precondition::if_none_match(headers, &v) == ferry_proto::Condition::False
+}
+
+/// The variant of `entity` in `coding`: `bytes`, with its own tag and the
+/// identity's type and modification time.
+fn coded(entity: &Entity, bytes: Bytes, etag: EntityTag, coding: ContentCoding) -> Entity {
+    let mut e = Entity::new(bytes.len() as u64, Coded(bytes))
+        .etag(etag)
+        .coding(coding)
+        .vary_encoding(true);
+    if let Some(t) = entity.get_content_type() {
+        e = e.content_type(t.clone());
+    }
+    if let Some(t) = entity.meta().last_modified {
+        e = e.last_modified(t);
+    }
+    e
 }
 
 /// The whole body, when it is exactly `len` bytes.

@@ -148,9 +148,10 @@ impl<S: Store> ServeDir<S> {
     /// cache (`None`, the default: never). Needs the `compress` feature.
     ///
     /// zstd, brotli or gzip, by the request's weights and then in that order;
-    /// each coding has its own strong ETag (`"…-zstd"`), every response of a
-    /// compressible type carries `Vary: accept-encoding`, and a request with
-    /// `Range` gets the identity bytes ([`ferry_proto::plan::on_the_fly`]).
+    /// each coding has its own ETag (`"…-zstd"`, strong when the file's is),
+    /// every response of a compressible type carries `Vary: accept-encoding`,
+    /// and a request with `Range` gets the identity bytes
+    /// ([`ferry_proto::plan::on_the_fly`]).
     ///
     /// # Examples
     ///

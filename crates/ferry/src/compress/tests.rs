@@ -215,9 +215,30 @@ fn levels_are_clamped_and_windows_fit_browsers() {
         .level(ContentCoding::Gzip, 0);
     assert_eq!(c.get_level(ContentCoding::Zstd), 19);
     assert_eq!(c.get_level(ContentCoding::Gzip), 1);
-    assert_eq!(zstd_window_for(0), 10);
-    assert_eq!(zstd_window_for(100_000), 17);
-    assert_eq!(zstd_window_for(1 << 30), 23);
+    // A decoder that allows only what RFC 9659 §3 makes browsers accept (an
+    // 8 MiB window, log 23) reads a file larger than that at every level,
+    // and a small file asks for no more window than its size (log 14 for
+    // its 15 KB). A streaming decoder, as a browser's: a one-shot one writes
+    // into the whole output and does not check the window.
+    let decode_within = |log: u32, coded: &[u8]| {
+        let mut d = zstd::stream::read::Decoder::new(coded).unwrap();
+        d.window_log_max(log).unwrap();
+        let mut out = Vec::new();
+        d.read_to_end(&mut out).map(|_| out)
+    };
+    let small = css();
+    let large: Vec<u8> = small.repeat((9 << 20) / small.len() + 1).into_bytes();
+    for level in Compress::levels(ContentCoding::Zstd) {
+        let c = Compress::new().level(ContentCoding::Zstd, level);
+        for (data, log) in [(small.as_bytes(), 14), (&large[..], 23)] {
+            let coded = c.encode(ContentCoding::Zstd, data).unwrap();
+            assert_eq!(decode_within(log, &coded).unwrap(), data, "{level}");
+            if level == 19 {
+                // The bound is met exactly: this level uses the whole window.
+                assert!(decode_within(log - 1, &coded).is_err(), "{log}");
+            }
+        }
+    }
 }
 
 #[cfg(feature = "fs")]
@@ -253,4 +274,72 @@ async fn a_handed_off_file_is_compressed_by_the_applications_type() {
         };
         assert_eq!(text, css().as_bytes(), "{ty}");
     }
+}
+
+#[tokio::test]
+async fn revalidating_an_uncached_variant_compresses_nothing() {
+    let store = MemoryStore::new().file("a.css", css(), UNIX_EPOCH);
+    let zstd = ("accept-encoding", "zstd");
+    let tag = get(&svc(store.clone()), "/a.css", &[zstd]).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let weak = format!("W/{tag}");
+    // After a restart (a new cache), and with a cache that keeps nothing.
+    let restarted = svc(store.clone());
+    let uncached = ServeDir::new(store).compress(Some(Compress::new().cache_size(0)));
+    for s in [&restarted, &uncached] {
+        for inm in [tag.as_str(), &weak, &format!("\"x\", {tag}")] {
+            let res = get(s, "/a.css", &[zstd, ("if-none-match", inm)]).await;
+            assert_eq!(res.status(), 304, "{inm}");
+            assert_eq!(res.headers()["etag"], tag.as_str());
+            assert_eq!(res.headers()["vary"], "accept-encoding");
+            assert!(!res.headers().contains_key("content-length"), "{inm}");
+        }
+        assert_eq!(s.compressor().unwrap().made(), 0);
+    }
+    // A date alone does not spare the work: the variant is made and sent.
+    let date = ("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT");
+    let res = get(&restarted, "/a.css", &[zstd, date]).await;
+    assert_eq!(res.status(), 304);
+    assert_eq!(restarted.compressor().unwrap().made(), 1);
+    // Another coding's tag does not match: that coding is made and sent.
+    let res = get(
+        &uncached,
+        "/a.css",
+        &[("accept-encoding", "gzip"), ("if-none-match", &tag)],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+    assert_eq!(uncached.compressor().unwrap().made(), 1);
+}
+
+#[tokio::test]
+async fn a_miss_without_a_free_permit_gets_identity_at_once() {
+    use crate::store::{Hidden, Key, Store as _};
+    let c = Compressor::new(Compress::new());
+    let mut h = HeaderMap::new();
+    h.insert("accept-encoding", HeaderValue::from_static("zstd"));
+    let accept = AcceptEncoding::from_headers(&h);
+    let key = Key::from_uri_path("/a.css", Hidden::Deny).unwrap();
+    let store = MemoryStore::new().file("a.css", css(), UNIX_EPOCH);
+    let select = || async {
+        let entity = store.open(&key, &accept).await.unwrap();
+        c.select(&Method::GET, &h, &accept, key.as_str(), entity)
+            .await
+    };
+    // Every core busy coding something else.
+    let n = c.permits.available_permits();
+    assert!(n >= 1);
+    let busy = c.permits.clone().try_acquire_many_owned(n as u32).unwrap();
+    let e = select().await;
+    assert_eq!(e.get_coding(), None);
+    assert!(e.varies());
+    assert_eq!(c.made(), 0);
+    // Once one is free, the next request codes it, and gives the permit back.
+    drop(busy);
+    assert_eq!(select().await.get_coding(), Some(ContentCoding::Zstd));
+    assert_eq!(c.made(), 1);
+    assert_eq!(c.permits.available_permits(), n);
 }

@@ -365,10 +365,8 @@ pub(crate) fn open_file_in(
         let mut name = path.as_os_str().to_owned();
         name.push(coding.extension());
         if let Ok((vfile, vmeta)) = open_regular(Path::new(&name), root, coding.extension()) {
-            let tag = file_etag(&vmeta);
             // §8.8.3: each variant has its own entity tag, distinct from identity's.
-            let tag = EntityTag::strong(&format!("{}-{}", tag.opaque(), coding.as_str()))
-                .expect("etag characters are hex, '-', '.' and a coding token");
+            let tag = file_etag(&vmeta).for_coding(coding);
             return Ok(Opened {
                 file: Arc::new(vfile),
                 len: vmeta.len(),

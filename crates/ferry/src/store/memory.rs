@@ -53,10 +53,8 @@ impl Store for MemoryStore {
                     for coding in accept.preferred() {
                         let name = format!("{}{}", key.as_str(), coding.extension());
                         if let Some((v, vt)) = self.files.get(&name) {
-                            let tag = EntityTag::from_len_mtime(v.len() as u64, *vt);
                             let tag =
-                                EntityTag::strong(&format!("{}-{}", tag.opaque(), coding.as_str()))
-                                    .expect("hex, '-', '.' and a coding token");
+                                EntityTag::from_len_mtime(v.len() as u64, *vt).for_coding(coding);
                             return Ok(Entity::new(v.len() as u64, MemSource(v.clone()))
                                 .etag(tag)
                                 .last_modified(*vt)

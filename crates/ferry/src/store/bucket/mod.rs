@@ -404,7 +404,12 @@ impl BucketStore {
         };
         let modified = SystemTime::from(meta.last_modified);
         let len = meta.size;
-        let tag = variant_tag(tag_for(meta.e_tag.as_deref(), len, modified), coding);
+        let tag = tag_for(meta.e_tag.as_deref(), len, modified);
+        // §8.8.3: a variant's tag differs from its original's.
+        let tag = match coding {
+            Some(c) => tag.for_coding(c),
+            None => tag,
+        };
         Entity::new(
             len,
             ObjectSource {
@@ -453,7 +458,7 @@ fn cached_entity(hit: cache::Hit, coding: Option<ContentCoding>) -> Entity {
     .last_modified(r.last_modified);
     match coding {
         None => e.etag(o.tag.clone()).etag_value(o.etag_value.clone()),
-        Some(_) => e.etag(variant_tag(o.tag.clone(), coding)),
+        Some(c) => e.etag(o.tag.for_coding(c)),
     }
 }
 
@@ -467,17 +472,6 @@ fn tag_for(e_tag: Option<&str>, len: u64, modified: SystemTime) -> EntityTag {
             e_tag.and_then(|t| EntityTag::strong(t).ok())
         })
         .unwrap_or_else(|| EntityTag::from_len_mtime(len, modified))
-}
-
-/// §8.8.3: a variant's tag differs from its original's.
-fn variant_tag(tag: EntityTag, coding: Option<ContentCoding>) -> EntityTag {
-    match coding {
-        Some(c) if tag.is_weak() => {
-            EntityTag::weak(&format!("{}-{}", tag.opaque(), c.as_str())).unwrap_or(tag)
-        }
-        Some(c) => EntityTag::strong(&format!("{}-{}", tag.opaque(), c.as_str())).unwrap_or(tag),
-        None => tag,
-    }
 }
 
 fn store_error(e: object_store::Error) -> Error {
