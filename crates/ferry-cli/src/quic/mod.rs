@@ -74,21 +74,43 @@ struct Limits {
     retry: bool,
 }
 
+/// What a client may have sent that ferry has not read yet, on one
+/// connection: hyper's HTTP/2 connection window (1 MiB). quinn's default
+/// has no connection-wide bound, and `ferry serve` never reads a request
+/// body.
+const RECEIVE_WINDOW: u32 = 1 << 20;
+
+/// The same for one stream, unless the header section's bound is larger
+/// (h3 holds a whole HEADERS frame before it decodes it).
+const STREAM_RECEIVE_WINDOW: u32 = 256 << 10;
+
 /// The QUIC endpoint's configuration: `https`'s certificates for ALPN `h3`,
-/// `h3`'s stream limit, and the transport's idle timeout (a dead peer);
-/// keep-alive pings keep a live but quiet one (a long answer, a slow
-/// upstream) open, and ferry's own `--idle-timeout` counts from the last
-/// answer instead, as over TCP.
-fn server_config(https: &Https, s: &Settings, h3: Http3) -> anyhow::Result<quinn::ServerConfig> {
+/// `h3`'s stream limit, the receive windows (what a client can make ferry
+/// hold), and the transport's idle timeout (a dead peer); keep-alive pings
+/// keep a live but quiet one (a long answer, a slow upstream) open, and
+/// ferry's own `--idle-timeout` counts from the last answer instead, as
+/// over TCP. Responses are bounded by the client's windows, not these.
+fn server_config(
+    https: &Https,
+    s: &Settings,
+    h3: Http3,
+    field_section: u64,
+) -> anyhow::Result<quinn::ServerConfig> {
     let tls = quinn::crypto::rustls::QuicServerConfig::try_from(https.quic_tls()?)
         .context("QUIC's TLS configuration")?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(tls));
+    let stream_window = u64::from(STREAM_RECEIVE_WINDOW).max(field_section);
+    let window = u64::from(RECEIVE_WINDOW).max(stream_window);
     let mut transport = quinn::TransportConfig::default();
     transport
         .max_concurrent_bidi_streams(h3.max_streams.into())
         // The client's control and QPACK streams (RFC 9114 §6.2), and room
         // for extensions it may open.
         .max_concurrent_uni_streams(8u32.into())
+        .stream_receive_window(quinn::VarInt::from_u64(stream_window).context("QUIC's stream window")?)
+        .receive_window(quinn::VarInt::from_u64(window).context("QUIC's receive window")?)
+        // No HTTP/3 datagrams (RFC 9297) are read: none are buffered.
+        .datagram_receive_buffer_size(None)
         .max_idle_timeout(Some(
             quinn::IdleTimeout::try_from(s.idle_timeout).context("--idle-timeout for QUIC")?,
         ))
@@ -110,7 +132,6 @@ pub(crate) fn serve<A: App>(
     h3: Http3,
     socket: std::net::UdpSocket,
 ) -> anyhow::Result<Datagram> {
-    let config = server_config(https, s, h3)?;
     let limits = Limits {
         handshake: s.header_timeout,
         idle: s.idle_timeout,
@@ -121,6 +142,7 @@ pub(crate) fn serve<A: App>(
         field_section: (s.max_head as u64).saturating_mul(2),
         retry: h3.retry,
     };
+    let config = server_config(https, s, h3, limits.field_section)?;
     Ok(Box::new(move |conns: Conns| {
         Box::pin(async move {
             let endpoint = match quinn::Endpoint::new(

@@ -56,6 +56,16 @@ pub(crate) async fn connect(
 pub(crate) type Stream = h3::client::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>;
 
 impl Sender {
+    /// Sends `req`'s head only: its body is the caller's to send, and the
+    /// stream's to finish.
+    pub(crate) async fn start(&self, req: Request<Empty<Bytes>>) -> Stream {
+        let (parts, _) = req.into_parts();
+        let mut send = self.send.clone();
+        send.send_request(Request::from_parts(parts, ()))
+            .await
+            .unwrap()
+    }
+
     /// Sends `req` and returns its stream once the response head is in.
     pub(crate) async fn open(&self, req: Request<Empty<Bytes>>) -> (http::Response<()>, Stream) {
         let (parts, _) = req.into_parts();

@@ -177,6 +177,35 @@ async fn streams_beyond_http3_max_streams_wait_for_a_free_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_request_bodies_are_held_to_one_window_a_connection() {
+    // `ferry serve` never reads a request body: what a client sends waits
+    // in QUIC's receive buffers, which hold at most 1 MiB a connection (as
+    // HTTP/2's window) and 256 KiB a stream, not quinn's default 1.25 MB a
+    // stream on each of 100 streams.
+    const LEN: usize = 16 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let (site, cert, key, root) = setup(dir.path(), LEN);
+    let f = Ferry::serve_tls(&site, &cert, &key, &[]);
+    let h3 = h3_connect(&f, &root).await;
+    let wait = Duration::from_millis(300);
+    let mut streams = Vec::new();
+    for _ in 0..8 {
+        // Answered with a body the client does not read either, so each
+        // request stays in flight with its body unread. Once the window is
+        // full, not even a request head goes out.
+        let Ok(mut s) = tokio::time::timeout(wait, h3.start(get_abs(&f, "/big.bin"))).await else {
+            break;
+        };
+        let body = bytes::Bytes::from(vec![b'x'; 1 << 20]);
+        let sent = tokio::time::timeout(wait, s.send_data(body)).await;
+        assert!(sent.is_err(), "a whole MiB of unread body went out");
+        streams.push(s);
+    }
+    let out = h3.quic.stats().udp_tx.bytes;
+    assert!(out < 3 << 19, "{out} bytes sent on {} streams", streams.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_connection_is_closed_after_idle_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let (site, cert, key, root) = setup(dir.path(), 10);
