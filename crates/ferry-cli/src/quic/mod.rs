@@ -6,10 +6,10 @@
 //! Limits, as for HTTP/2: `--http3-max-streams` concurrent requests a
 //! connection, `--idle-timeout` without a request in flight, the header
 //! section bounded like HTTP/2's header list, `--max-connections` slots,
-//! `--header-timeout` for the handshake and each request head,
-//! `--write-timeout` for a client that takes no more of a response, a
-//! graceful drain on SIGTERM (GOAWAY, then in-flight responses finish), and
-//! `--quic-retry` for address validation.
+//! `--header-timeout` for the handshakes (QUIC's, then HTTP/3's set-up) and
+//! each request head, `--write-timeout` for a client that takes no more of a
+//! response, a graceful drain on SIGTERM (GOAWAY, then in-flight responses
+//! finish), and `--quic-retry` for address validation.
 //!
 //! [RFC 9114]: https://www.rfc-editor.org/rfc/rfc9114
 mod stream;
@@ -250,6 +250,8 @@ impl Drop for Guard {
 
 /// HTTP/3's "no error" code (RFC 9114 §8.1), for closes without a fault.
 const H3_NO_ERROR: u32 = 0x100;
+/// HTTP/3's code for a peer that broke the protocol otherwise (RFC 9114 §8.1).
+const H3_GENERAL_PROTOCOL_ERROR: u32 = 0x101;
 
 /// Serves one QUIC connection: the handshake, then its requests, each on a
 /// task of its own, until the client closes, `--idle-timeout` passes with
@@ -270,12 +272,20 @@ async fn connection<A: App>(
         tracing::debug!("QUIC handshake failed or timed out");
         return;
     };
-    let built = h3::server::builder()
-        .max_field_section_size(limits.field_section)
-        .build::<_, Bytes>(h3_quinn::Connection::new(quic.clone()))
-        .await;
-    let Ok(mut conn) = built else {
-        return;
+    // h3 opens its control and QPACK streams and sends its SETTINGS: a
+    // client that never allows them (RFC 9114 §6.2: it MUST) would hold the
+    // slot for ever, kept alive by the pings.
+    let mut builder = h3::server::builder();
+    builder.max_field_section_size(limits.field_section);
+    let built = builder.build::<_, Bytes>(h3_quinn::Connection::new(quic.clone()));
+    let mut conn = match tokio::time::timeout(limits.handshake, built).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(_)) => return,
+        Err(_) => {
+            tracing::debug!("HTTP/3 set-up timed out");
+            quic.close(H3_GENERAL_PROTOCOL_ERROR.into(), b"set-up timed out");
+            return;
+        }
     };
     let flight = Arc::new(InFlight {
         count: AtomicUsize::new(0),

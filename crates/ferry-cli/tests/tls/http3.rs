@@ -18,13 +18,11 @@ pub(crate) struct Sender {
     _endpoint: quinn::Endpoint,
 }
 
-/// A QUIC endpoint that trusts only `roots`, offering ALPN `h3`.
-pub(crate) fn endpoint(roots: &[CertificateDer<'static>]) -> quinn::Endpoint {
+/// QUIC's client configuration: trusts only `roots`, offers ALPN `h3`.
+pub(crate) fn client_config(roots: &[CertificateDer<'static>]) -> quinn::ClientConfig {
     let tls = client::config(roots, &[&rustls::version::TLS13], &[b"h3"]);
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
-    let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    ep.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
-    ep
+    quinn::ClientConfig::new(Arc::new(quic))
 }
 
 /// An HTTP/3 connection to UDP `addr`, verifying the server as `name`.
@@ -33,7 +31,17 @@ pub(crate) async fn connect(
     name: &str,
     roots: &[CertificateDer<'static>],
 ) -> Result<Sender, String> {
-    let ep = endpoint(roots);
+    connect_with(addr, name, client_config(roots)).await
+}
+
+/// As [`connect`], with `config` (its transport settings, say).
+pub(crate) async fn connect_with(
+    addr: SocketAddr,
+    name: &str,
+    config: quinn::ClientConfig,
+) -> Result<Sender, String> {
+    let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    ep.set_default_client_config(config);
     let quic = ep
         .connect(addr, name)
         .map_err(|e| e.to_string())?

@@ -206,6 +206,36 @@ async fn unread_request_bodies_are_held_to_one_window_a_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_allows_no_control_stream_is_closed_after_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (site, cert, key, root) = setup(dir.path(), 10);
+    let f = Ferry::serve_tls(&site, &cert, &key, &["--header-timeout", "1"]);
+    // RFC 9114 §6.2: a client MUST let the server open its control stream;
+    // this one allows no unidirectional stream at all, so HTTP/3's set-up
+    // never ends (and the server's pings keep QUIC alive).
+    let mut config = http3::client_config(&[root.der()]);
+    let mut transport = quinn::TransportConfig::default();
+    transport.max_concurrent_uni_streams(0u32.into());
+    config.transport_config(std::sync::Arc::new(transport));
+    let ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let quic = ep
+        .connect_with(config, f.addr, "localhost")
+        .unwrap()
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(5), quic.closed())
+        .await
+        .expect("still open 5 s later");
+    match closed {
+        // H3_GENERAL_PROTOCOL_ERROR (RFC 9114 §8.1).
+        quinn::ConnectionError::ApplicationClosed(c) => {
+            assert_eq!(u64::from(c.error_code), 0x101, "{c:?}")
+        }
+        e => panic!("closed otherwise: {e:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_connection_is_closed_after_idle_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let (site, cert, key, root) = setup(dir.path(), 10);
