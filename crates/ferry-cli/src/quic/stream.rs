@@ -74,8 +74,15 @@ async fn respond(
     mut body: ferry::Body,
     limits: Limits,
 ) -> u64 {
-    if send.send_response(head).await.is_err() {
-        return 0;
+    // The head waits for the client's flow control as the body does.
+    match tokio::time::timeout(limits.write, send.send_response(head)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return 0,
+        Err(_) => {
+            tracing::debug!("write timeout");
+            send.stop_stream(Code::H3_REQUEST_CANCELLED);
+            return 0;
+        }
     }
     let mut sent = 0u64;
     loop {

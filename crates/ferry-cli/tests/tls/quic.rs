@@ -413,6 +413,53 @@ async fn quic_connections_beyond_max_connections_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_head_the_client_takes_no_credit_for_is_cut_after_write_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (site, cert, key, root) = setup(dir.path(), 10);
+    let log = dir.path().join("access.log");
+    // A head of some 4 KiB (the --hsts field on every response)…
+    let hsts = format!("max-age=60; x={}", "x".repeat(4096));
+    let f = Ferry::serve_tls(
+        &site,
+        &cert,
+        &key,
+        &[
+            "--write-timeout",
+            "1",
+            "--hsts",
+            &hsts,
+            "--access-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    // …to a client that takes 1 KiB on the whole connection and reads
+    // nothing: the head cannot go out, and must not wait for ever.
+    let mut config = http3::client_config(&[root.der()]);
+    let mut transport = quinn::TransportConfig::default();
+    transport.receive_window(1024u32.into());
+    config.transport_config(std::sync::Arc::new(transport));
+    let h3 = http3::connect_with(f.addr, "localhost", config)
+        .await
+        .unwrap();
+    let mut stream = h3.start(get_abs(&f, "/a.txt")).await;
+    stream.finish().await.unwrap();
+    // Cut after a second, so the exchange is over and logged, with no
+    // body bytes.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("\"GET /a.txt\" 200 0 ")) {
+            let ms: f64 = line.rsplit(' ').next().unwrap().trim_end_matches("ms").parse().unwrap();
+            assert!(ms >= 900.0, "{line}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still in flight: {text:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(stream);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_cut_after_write_timeout() {
     const LEN: usize = 16 << 20;
     let dir = tempfile::tempdir().unwrap();
