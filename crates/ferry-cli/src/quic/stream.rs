@@ -6,6 +6,7 @@ use super::{Guard, Limits};
 use crate::observe::Sent;
 use crate::pipeline::{App, Pipeline, ReqBody};
 use bytes::{Buf as _, Bytes};
+use futures_util::FutureExt as _;
 use h3::error::Code;
 use h3::server::{RequestResolver, RequestStream};
 use http::{header, HeaderMap, Version};
@@ -38,7 +39,11 @@ pub(super) async fn request<A: App>(
         return;
     };
     let (mut send, recv) = stream.split();
-    let mut req = req.map(|()| ReqBody::boxed(RecvBody { recv, ended: false }));
+    let Some(body) = request_body(req.headers(), recv) else {
+        send.stop_stream(Code::H3_MESSAGE_ERROR);
+        return;
+    };
+    let mut req = req.map(|()| body);
     *req.version_mut() = Version::HTTP_3;
     let mut app = pipeline.app.conn();
     let (res, pending) = pipeline.respond(&mut app, &mut req, peer).await;
@@ -131,11 +136,95 @@ fn strip_connection_fields(h: &mut HeaderMap) {
     }
 }
 
+/// The body of a request with these `headers`, read from `recv`; `None`
+/// (the receive side stopped) when they are malformed: an invalid
+/// Content-Length.
+fn request_body(headers: &HeaderMap, mut recv: RecvHalf) -> Option<ReqBody> {
+    let mut fields = crate::framing::Fields::default();
+    for value in headers.get_all(header::CONTENT_LENGTH) {
+        if fields.see(&header::CONTENT_LENGTH, value.as_bytes()).is_err() {
+            tracing::debug!("malformed request: Content-Length");
+            recv.stop_sending(Code::H3_MESSAGE_ERROR);
+            return None;
+        }
+    }
+    let left = fields.length;
+    // Without a length, a client that sent no body has usually ended the
+    // stream with its head: the empty body GETs have on every transport.
+    let mut ahead = None;
+    if left.is_none() {
+        match recv.recv_data().now_or_never() {
+            Some(Ok(None)) => return Some(ReqBody::default()),
+            Some(Ok(Some(mut b))) => ahead = Some(Ok(b.copy_to_bytes(b.remaining()))),
+            Some(Err(e)) => ahead = Some(Err(e)),
+            None => {}
+        }
+    }
+    Some(ReqBody::boxed(RecvBody {
+        recv,
+        left,
+        ahead,
+        ended: false,
+    }))
+}
+
 /// A request body read from its stream as the application asks for it
-/// (QUIC's flow control holds the client back until then).
+/// (QUIC's flow control holds the client back until then), held to its
+/// Content-Length.
 struct RecvBody {
     recv: RecvHalf,
+    /// What Content-Length declares is still to come, if it was given.
+    left: Option<u64>,
+    /// What the look for an ended stream read, when Content-Length was not
+    /// given (see [`request_body`]).
+    ahead: Option<Result<Bytes, h3::error::StreamError>>,
     ended: bool,
+}
+
+impl RecvBody {
+    /// The frame for what the stream gave.
+    fn took(
+        &mut self,
+        got: Result<Option<Bytes>, h3::error::StreamError>,
+    ) -> Option<Result<Frame<Bytes>, io::Error>> {
+        match got {
+            Ok(Some(b)) => {
+                if let Some(left) = &mut self.left {
+                    match left.checked_sub(b.len() as u64) {
+                        Some(l) => *left = l,
+                        None => return self.malformed("more DATA than Content-Length"),
+                    }
+                }
+                Some(Ok(Frame::data(b)))
+            }
+            Ok(None) => {
+                self.ended = true;
+                if self.left.is_some_and(|l| l > 0) {
+                    return self.malformed("less DATA than Content-Length");
+                }
+                None
+            }
+            // A reset stream or a lost connection: never a body cut short
+            // passed on as a complete one.
+            Err(e) => {
+                self.ended = true;
+                Some(Err(io::Error::new(io::ErrorKind::UnexpectedEof, e)))
+            }
+        }
+    }
+
+    /// RFC 9114 §4.1.2: "A request or response that is defined as having
+    /// content when it contains a Content-Length header field is malformed
+    /// if the value of the Content-Length header field does not equal the
+    /// sum of the DATA frame lengths received", and malformed requests are
+    /// a stream error of type H3_MESSAGE_ERROR. The application sees a
+    /// failed body (the proxy answers 400).
+    fn malformed(&mut self, why: &'static str) -> Option<Result<Frame<Bytes>, io::Error>> {
+        tracing::debug!("malformed request: {why}");
+        self.ended = true;
+        self.recv.stop_sending(Code::H3_MESSAGE_ERROR);
+        Some(Err(io::Error::new(io::ErrorKind::InvalidData, why)))
+    }
 }
 
 impl http_body::Body for RecvBody {
@@ -149,31 +238,25 @@ impl http_body::Body for RecvBody {
         if self.ended {
             return Poll::Ready(None);
         }
-        match self.recv.poll_recv_data(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(Some(mut b))) => {
-                let bytes = b.copy_to_bytes(b.remaining());
-                Poll::Ready(Some(Ok(Frame::data(bytes))))
-            }
-            Poll::Ready(Ok(None)) => {
-                self.ended = true;
-                Poll::Ready(None)
-            }
-            // A reset stream or a lost connection: never a body cut short
-            // passed on as a complete one.
-            Poll::Ready(Err(e)) => {
-                self.ended = true;
-                Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::UnexpectedEof, e))))
-            }
+        if let Some(got) = self.ahead.take() {
+            return Poll::Ready(self.took(got.map(Some)));
         }
+        let got = match self.recv.poll_recv_data(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(got) => got.map(|b| b.map(|mut b| b.copy_to_bytes(b.remaining()))),
+        };
+        Poll::Ready(self.took(got))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.ended
+        self.ended || self.left == Some(0)
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
+        match self.left {
+            Some(n) => SizeHint::with_exact(if self.ended { 0 } else { n }),
+            None => SizeHint::default(),
+        }
     }
 }
 

@@ -293,8 +293,10 @@ async fn sigterm_lets_h3_downloads_finish_then_exits_0() {
     assert!(status.success(), "{status:?}; {:?}", f.log.lock().unwrap());
 }
 
-/// An upstream for one request: answers with the body it got and the
-/// `X-Forwarded-Proto` and method it saw.
+/// An upstream for one request: answers with the body it got, the
+/// `X-Forwarded-Proto` and method it saw (`x-seen`), and the request's
+/// framing fields (`x-framing`: `none`, or `content-length: N` and
+/// `transfer-encoding: …` lines joined with `; `).
 fn echo_upstream() -> std::net::SocketAddr {
     use std::io::{BufRead as _, BufReader, Read as _, Write as _};
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -303,6 +305,7 @@ fn echo_upstream() -> std::net::SocketAddr {
         let (s, _) = l.accept().unwrap();
         let mut r = BufReader::new(s.try_clone().unwrap());
         let (mut len, mut proto, mut line) = (0usize, String::new(), String::new());
+        let mut framing = Vec::new();
         r.read_line(&mut line).unwrap();
         let method = line.split(' ').next().unwrap_or_default().to_owned();
         loop {
@@ -314,17 +317,26 @@ fn echo_upstream() -> std::net::SocketAddr {
             }
             let (k, v) = h.split_once(':').unwrap();
             match k.to_ascii_lowercase().as_str() {
-                "content-length" => len = v.trim().parse().unwrap(),
+                "content-length" => {
+                    len = v.trim().parse().unwrap();
+                    framing.push(format!("content-length: {len}"));
+                }
+                "transfer-encoding" => framing.push(format!("transfer-encoding: {}", v.trim())),
                 "x-forwarded-proto" => proto = v.trim().to_owned(),
                 _ => {}
             }
         }
+        let framing = if framing.is_empty() {
+            "none".to_owned()
+        } else {
+            framing.join("; ")
+        };
         let mut body = vec![0; len];
         r.read_exact(&mut body).unwrap();
         let mut s = s;
         write!(
             s,
-            "HTTP/1.1 200 OK\r\ncontent-length: {len}\r\nx-seen: {method} {proto}\r\nconnection: close\r\n\r\n"
+            "HTTP/1.1 200 OK\r\ncontent-length: {len}\r\nx-seen: {method} {proto}\r\nx-framing: {framing}\r\nconnection: close\r\n\r\n"
         )
         .unwrap();
         s.write_all(&body).unwrap();
@@ -357,6 +369,38 @@ async fn ferry_proxy_forwards_an_http3_request_body() {
     assert!(r.body == body[..], "the body came back different");
     let want = format!("h3=\":{}\"; ma=86400", f.addr.port());
     assert_eq!(r.header("alt-svc"), Some(want.as_str()));
+    assert_eq!(r.header("x-framing"), Some("content-length: 100000"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ferry_proxy_forwards_an_http3_get_without_a_body_and_checks_content_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cert, key, root) = setup(dir.path(), 10);
+    let upstream = format!("http://{}", echo_upstream());
+    let f = Ferry::start(&[
+        "proxy",
+        "--upstream",
+        &upstream,
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let h3 = h3_connect(&f, &root).await;
+    // A GET's stream ends with its head: the upstream gets no body, and no
+    // `content-length: 0` either, as from HTTP/1.1 and HTTP/2 clients.
+    let r = h3.send(get_abs(&f, "/x")).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.header("x-seen"), Some("GET https"));
+    assert_eq!(r.header("x-framing"), Some("none"));
+    // RFC 9114 §4.1.2: DATA that falls short of Content-Length makes the
+    // request malformed; the upstream never sees it.
+    let mut req = get_abs(&f, "/upload");
+    *req.method_mut() = http::Method::POST;
+    req.headers_mut()
+        .insert("content-length", http::HeaderValue::from_static("10"));
+    let r = h3.send_body(req, b"short").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
