@@ -4,7 +4,7 @@
 //! bounded whatever the file's size), and the exchange recorded.
 use super::{Guard, Limits};
 use crate::observe::Sent;
-use crate::pipeline::{App, Pipeline, ReqBody};
+use crate::pipeline::{App, Pipeline, ReqBody, CONNECTION_SPECIFIC};
 use bytes::{Buf as _, Bytes};
 use futures_util::FutureExt as _;
 use h3::error::Code;
@@ -125,21 +125,33 @@ async fn respond(
 /// containing connection-specific fields", such as a `Connection: close`
 /// the pipeline sets on its short answers for HTTP/1.1.
 fn strip_connection_fields(h: &mut HeaderMap) {
-    for name in [
-        header::CONNECTION,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        header::HeaderName::from_static("keep-alive"),
-        header::HeaderName::from_static("proxy-connection"),
-    ] {
+    for name in &CONNECTION_SPECIFIC {
         h.remove(name);
     }
 }
 
+/// Whether a request with these fields is malformed by RFC 9114 §4.2 (h3
+/// checks the pseudo-header fields, not these).
+fn connection_specific(h: &HeaderMap) -> bool {
+    // "… any message containing connection-specific fields MUST be treated
+    // as malformed. The only exception to this is the TE header field,
+    // which MAY be present in an HTTP/3 request header; when it is, it MUST
+    // NOT contain any value other than "trailers"."
+    CONNECTION_SPECIFIC.iter().any(|n| h.contains_key(n))
+        || h.get_all(header::TE).iter().any(|v| v != "trailers")
+}
+
 /// The body of a request with these `headers`, read from `recv`; `None`
-/// (the receive side stopped) when they are malformed: an invalid
-/// Content-Length.
+/// (the receive side stopped) when they are malformed: a connection-specific
+/// field, or an invalid Content-Length. As hyper's HTTP/2 (h2) does, the
+/// request is not answered: its stream is reset (H3_MESSAGE_ERROR, RFC 9114
+/// §4.1.2).
 fn request_body(headers: &HeaderMap, mut recv: RecvHalf) -> Option<ReqBody> {
+    if connection_specific(headers) {
+        tracing::debug!("malformed request: a connection-specific field");
+        recv.stop_sending(Code::H3_MESSAGE_ERROR);
+        return None;
+    }
     let mut fields = crate::framing::Fields::default();
     for value in headers.get_all(header::CONTENT_LENGTH) {
         if fields.see(&header::CONTENT_LENGTH, value.as_bytes()).is_err() {
@@ -274,6 +286,29 @@ mod tests {
         strip_connection_fields(&mut h);
         assert_eq!(h.len(), 1);
         assert_eq!(h[header::CONTENT_LENGTH], "3");
+    }
+
+    #[test]
+    fn connection_specific_request_fields_are_malformed_rfc_9114_4_2() {
+        for (name, value, malformed) in [
+            ("connection", "close", true),
+            ("keep-alive", "timeout=5", true),
+            ("proxy-connection", "keep-alive", true),
+            ("transfer-encoding", "chunked", true),
+            ("upgrade", "websocket", true),
+            ("te", "gzip", true),
+            ("te", "trailers, gzip", true),
+            ("te", "trailers", false),
+            ("content-length", "3", false),
+            ("proxy-authorization", "Basic eDp5", false),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(
+                header::HeaderName::from_static(name),
+                value.parse().unwrap(),
+            );
+            assert_eq!(connection_specific(&h), malformed, "{name}: {value}");
+        }
     }
 
     #[test]

@@ -404,6 +404,26 @@ async fn ferry_proxy_forwards_an_http3_get_without_a_body_and_checks_content_len
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_with_a_connection_specific_field_is_reset_rfc_9114_4_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (site, cert, key, root) = setup(dir.path(), 10);
+    let f = Ferry::serve_tls(&site, &cert, &key, &[]);
+    let h3 = h3_connect(&f, &root).await;
+    // Malformed: the stream is reset with H3_MESSAGE_ERROR, as h2 resets
+    // HTTP/2's (RFC 9113 §8.2.2); the connection goes on.
+    for (name, value) in [("connection", "keep-alive"), ("te", "gzip")] {
+        let mut req = get_abs(&f, "/a.txt");
+        req.headers_mut().insert(name, http::HeaderValue::from_static(value));
+        let e = h3.try_send(req).await.expect_err(name);
+        assert!(e.contains("H3_MESSAGE_ERROR"), "{name}: {e}");
+    }
+    let mut req = get_abs(&f, "/a.txt");
+    req.headers_mut()
+        .insert("te", http::HeaderValue::from_static("trailers"));
+    assert_eq!(h3.send(req).await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_the_quic_certificate_too() {
     let dir = tempfile::tempdir().unwrap();
     let (site, cert, key, root) = setup(dir.path(), 10);
