@@ -49,27 +49,37 @@ impl Conns {
     /// leave the connection in: it refuses it).
     pub(crate) fn slot(&self) -> Option<Slot> {
         let permit = self.slots.clone().try_acquire_owned().ok()?;
-        self.open.count.fetch_add(1, Ordering::AcqRel);
-        if self.open.metrics {
-            crate::metrics::connection_opened();
-        }
-        Some(Slot {
-            _permit: permit,
-            open: self.open.clone(),
-        })
+        Some(Slot::new(permit, self.open.clone(), true))
     }
 }
 
-/// One open connection of a [`Datagram`] listener (see [`Conns::slot`]).
-#[cfg_attr(not(feature = "http3"), allow(dead_code))]
+/// One open connection, of any listener: its `--max-connections` permit,
+/// and its place in the open-connection count (and in the gauge, if
+/// `gauged`), until it is dropped.
 pub(crate) struct Slot {
     _permit: tokio::sync::OwnedSemaphorePermit,
     open: Arc<Open>,
+    gauged: bool,
+}
+
+impl Slot {
+    fn new(permit: tokio::sync::OwnedSemaphorePermit, open: Arc<Open>, gauged: bool) -> Slot {
+        let gauged = gauged && open.metrics;
+        open.count.fetch_add(1, Ordering::AcqRel);
+        if gauged {
+            crate::metrics::connection_opened();
+        }
+        Slot {
+            _permit: permit,
+            open,
+            gauged,
+        }
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        if self.open.metrics {
+        if self.gauged {
             crate::metrics::connection_closed();
         }
         if self.open.count.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -327,12 +337,11 @@ async fn accept_loop(
     gauged: bool,
     mut stop: watch::Receiver<bool>,
 ) {
-    let gauge = open.metrics && gauged;
     let mut failing = AcceptFailures::default();
     loop {
         // At --max-connections, stop accepting: new connections wait in the
         // listen queue, as with nginx's worker_connections.
-        let slot = tokio::select! {
+        let permit = tokio::select! {
             biased;
             _ = stop.changed() => return,
             s = slots.clone().acquire_owned() => match s {
@@ -363,24 +372,14 @@ async fn accept_loop(
             },
         };
         let _ = stream.set_nodelay(true);
-        open.count.fetch_add(1, Ordering::AcqRel);
-        if gauge {
-            crate::metrics::connection_opened();
-        }
+        let slot = Slot::new(permit, open.clone(), gauged);
         let conn = serve(stream, peer, stop.clone());
-        let open = open.clone();
         let span = tracing::debug_span!("conn", %peer);
         tokio::spawn(tracing::Instrument::instrument(
             async move {
                 conn.await;
                 tracing::debug!("closed");
                 drop(slot);
-                if gauge {
-                    crate::metrics::connection_closed();
-                }
-                if open.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    open.done.notify_waiters();
-                }
             },
             span,
         ));
