@@ -554,29 +554,44 @@ impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Deadline<I> {
 }
 
 /// A connection's count of requests in flight, shared by its service (a
-/// [`BusyGuard`] per request, until its response head is given) and its
-/// [`Deadline`].
+/// [`BusyGuard`] per request: until its response head is given over hyper,
+/// its whole response over HTTP/3) and what times the connection out (its
+/// [`Deadline`], HTTP/3's connection loop).
 #[derive(Clone, Default)]
-pub(crate) struct Busy(Arc<AtomicUsize>);
+pub(crate) struct Busy(Arc<InFlight>);
+
+#[derive(Default)]
+struct InFlight {
+    count: AtomicUsize,
+    ended: Notify,
+}
 
 impl Busy {
-    fn any(&self) -> bool {
-        self.0.load(Ordering::Acquire) > 0
+    pub(crate) fn any(&self) -> bool {
+        self.0.count.load(Ordering::Acquire) > 0
     }
 
     /// One more request in flight, until the guard is dropped.
     pub(crate) fn enter(&self) -> BusyGuard {
-        self.0.fetch_add(1, Ordering::AcqRel);
+        self.0.count.fetch_add(1, Ordering::AcqRel);
         BusyGuard(self.0.clone())
+    }
+
+    /// Resolves once a request has ended (one that ended since the last
+    /// call counts).
+    #[cfg_attr(not(feature = "http3"), allow(dead_code))]
+    pub(crate) async fn ended(&self) {
+        self.0.ended.notified().await;
     }
 }
 
 /// See [`Busy::enter`].
-pub(crate) struct BusyGuard(Arc<AtomicUsize>);
+pub(crate) struct BusyGuard(Arc<InFlight>);
 
 impl Drop for BusyGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.count.fetch_sub(1, Ordering::AcqRel);
+        self.0.ended.notify_one();
     }
 }
 

@@ -14,7 +14,7 @@
 //! [RFC 9114]: https://www.rfc-editor.org/rfc/rfc9114
 mod stream;
 
-use crate::net::{Conns, Datagram, Slot};
+use crate::net::{Busy, BusyGuard, Conns, Datagram, Slot};
 use crate::pipeline::{App, Pipeline};
 use crate::settings::Settings;
 use crate::tls::Https;
@@ -22,10 +22,9 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use http::HeaderValue;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 /// HTTP/3's settings, from the TLS flags.
 #[derive(Clone, Copy, Debug)]
@@ -211,41 +210,12 @@ async fn accept_loop<A: App>(
     endpoint.wait_idle().await;
 }
 
-/// Requests in flight on one connection, when the last one ended, and a
-/// signal when one does.
+/// One request in flight: counted in its connection's [`Busy`], and
+/// holding the connection's `--max-connections` slot until its response is
+/// done.
 struct InFlight {
-    count: AtomicUsize,
-    last_end: std::sync::Mutex<tokio::time::Instant>,
-    ended: Notify,
-}
-
-impl InFlight {
-    fn last_end(&self) -> tokio::time::Instant {
-        *self
-            .last_end
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-/// One request in flight (see [`InFlight`]).
-struct Guard {
-    flight: Arc<InFlight>,
-    /// The connection's `--max-connections` slot: held until its last
-    /// response is done.
+    _busy: BusyGuard,
     _slot: Arc<Slot>,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        *self
-            .flight
-            .last_end
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = tokio::time::Instant::now();
-        self.flight.count.fetch_sub(1, Ordering::AcqRel);
-        self.flight.ended.notify_one();
-    }
 }
 
 /// HTTP/3's "no error" code (RFC 9114 §8.1), for closes without a fault.
@@ -287,14 +257,18 @@ async fn connection<A: App>(
             return;
         }
     };
-    let flight = Arc::new(InFlight {
-        count: AtomicUsize::new(0),
-        last_end: std::sync::Mutex::new(tokio::time::Instant::now()),
-        ended: Notify::new(),
-    });
+    let busy = Busy::default();
+    // When the connection last went idle (at first, now), and whether it
+    // was idle when last looked at (or a request began since).
+    let mut last_end = tokio::time::Instant::now();
+    let mut was_idle = true;
     let mut draining = false;
     loop {
-        let idle = flight.count.load(Ordering::Acquire) == 0;
+        let idle = !busy.any();
+        if idle && !was_idle {
+            last_end = tokio::time::Instant::now();
+        }
+        was_idle = idle;
         if draining && idle {
             // Every request accepted before the GOAWAY is answered (h3's
             // accept would wait for the client to go).
@@ -310,17 +284,18 @@ async fn connection<A: App>(
                     break;
                 }
             }
-            // A request ended: the idle timer starts again from then.
-            () = flight.ended.notified() => {}
-            () = tokio::time::sleep_until(flight.last_end() + limits.idle), if idle && !draining => {
+            // A request ended: if it was the last, the idle timer starts
+            // again from now (above).
+            () = busy.ended() => {}
+            () = tokio::time::sleep_until(last_end + limits.idle), if idle && !draining => {
                 tracing::debug!("idle");
                 quic.close(H3_NO_ERROR.into(), b"idle");
                 break;
             }
             accepted = conn.accept() => match accepted {
                 Ok(Some(resolver)) => {
-                    flight.count.fetch_add(1, Ordering::AcqRel);
-                    let guard = Guard { flight: flight.clone(), _slot: slot.clone() };
+                    let guard = InFlight { _busy: busy.enter(), _slot: slot.clone() };
+                    was_idle = false;
                     tokio::spawn(stream::request(pipeline.clone(), resolver, peer, limits, guard));
                 }
                 // After a GOAWAY (ours or the client's), once the requests
@@ -336,7 +311,7 @@ async fn connection<A: App>(
         // tail: closing now would cut it. A client that has read them closes
         // (RFC 9114 §5.2); one that does not is closed --write-timeout after
         // the last answer was handed over (as a stalled one would be).
-        let tail = limits.write.saturating_sub(flight.last_end().elapsed());
+        let tail = limits.write.saturating_sub(last_end.elapsed());
         let _ = tokio::time::timeout(tail, quic.closed()).await;
         quic.close(H3_NO_ERROR.into(), b"");
     }

@@ -2,7 +2,7 @@
 //! body handed to the application as it reads it, the pipeline's answer sent
 //! frame by frame (each waiting for QUIC's flow control, so memory stays
 //! bounded whatever the file's size), and the exchange recorded.
-use super::{Guard, Limits};
+use super::{InFlight, Limits};
 use crate::observe::Sent;
 use crate::pipeline::{App, Pipeline, ReqBody, CONNECTION_SPECIFIC};
 use bytes::{Buf as _, Bytes};
@@ -29,7 +29,7 @@ pub(super) async fn request<A: App>(
     resolver: Resolver,
     peer: SocketAddr,
     limits: Limits,
-    guard: Guard,
+    guard: InFlight,
 ) {
     let _in_flight = guard;
     // A malformed head is h3's to answer (a stream or connection error,
