@@ -316,3 +316,23 @@ async fn connection<A: App>(
         quic.close(H3_NO_ERROR.into(), b"");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alt_svc_names_the_port_and_max_age_rfc_7838_3() {
+        let h3 = Http3 {
+            alt_svc_max_age: 86_400,
+            retry: false,
+            max_streams: 100,
+        };
+        assert_eq!(h3.alt_svc(8443).unwrap(), r#"h3=":8443"; ma=86400"#);
+        let off = Http3 {
+            alt_svc_max_age: 0,
+            ..h3
+        };
+        assert!(off.alt_svc(8443).is_none());
+    }
+}

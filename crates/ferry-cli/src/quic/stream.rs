@@ -9,7 +9,7 @@ use bytes::{Buf as _, Bytes};
 use futures_util::FutureExt as _;
 use h3::error::Code;
 use h3::server::{RequestResolver, RequestStream};
-use http::{header, HeaderMap, Version};
+use http::{header, HeaderMap};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt as _;
 use std::io;
@@ -44,7 +44,6 @@ pub(super) async fn request<A: App>(
         return;
     };
     let mut req = req.map(|()| body);
-    *req.version_mut() = Version::HTTP_3;
     let mut app = pipeline.app.conn();
     let (res, pending) = pipeline.respond(&mut app, &mut req, peer).await;
     let status = res.status().as_u16();
@@ -309,20 +308,5 @@ mod tests {
             );
             assert_eq!(connection_specific(&h), malformed, "{name}: {value}");
         }
-    }
-
-    #[test]
-    fn alt_svc_names_the_port_and_max_age_rfc_7838_3() {
-        let h3 = super::super::Http3 {
-            alt_svc_max_age: 86_400,
-            retry: false,
-            max_streams: 100,
-        };
-        assert_eq!(h3.alt_svc(8443).unwrap(), r#"h3=":8443"; ma=86400"#);
-        let off = super::super::Http3 {
-            alt_svc_max_age: 0,
-            ..h3
-        };
-        assert!(off.alt_svc(8443).is_none());
     }
 }
