@@ -24,12 +24,14 @@ pub(crate) type Serve = Arc<
         + Sync,
 >;
 
-/// A listener that is not TCP (HTTP/3's UDP endpoint): started on the main
-/// runtime once set-up is done, it accepts and serves its own connections,
-/// takes a [`Conns::slot`] for each, and returns once shutdown began and its
-/// connections are done.
-pub(crate) type Datagram =
-    Box<dyn FnOnce(Conns) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+/// A listener that is not TCP (HTTP/3's UDP endpoint): started in the main
+/// runtime before set-up (an error then stops ferry before anything is
+/// announced), it returns the future that, once set-up is done, accepts and
+/// serves its own connections, takes a [`Conns::slot`] for each, and ends
+/// once shutdown began and its connections are done.
+pub(crate) type Datagram = Box<
+    dyn FnOnce(Conns) -> anyhow::Result<Pin<Box<dyn Future<Output = ()> + Send>>> + Send,
+>;
 
 /// What a [`Datagram`] listener shares with the connection layer: its own
 /// `--max-connections` slots, the process's open-connection count (for the
@@ -219,15 +221,28 @@ where
     F: Future<Output = anyhow::Result<()>>,
 {
     let rt = runtime()?;
-    // SIGHUP handlers are installed before any worker accepts: a HUP that
-    // arrived first would terminate the process.
-    rt.block_on(setup)?;
     let open = Arc::new(Open {
         count: AtomicUsize::new(0),
         done: Notify::new(),
         metrics: settings.metrics.is_some(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
+    let datagrams = {
+        let _main = rt.enter();
+        datagrams
+            .into_iter()
+            .map(|d| {
+                d(Conns {
+                    open: open.clone(),
+                    slots: Arc::new(Semaphore::new(settings.max_connections)),
+                    stop: stop_rx.clone(),
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
+    // SIGHUP handlers are installed before any worker accepts: a HUP that
+    // arrived first would terminate the process.
+    rt.block_on(setup)?;
     let drain = settings.drain_timeout;
     // One worker per core this process may run on (taskset narrows it).
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -247,16 +262,7 @@ where
         );
     }
     rt.block_on(async {
-        let udp: Vec<_> = datagrams
-            .into_iter()
-            .map(|d| {
-                tokio::spawn(d(Conns {
-                    open: open.clone(),
-                    slots: Arc::new(Semaphore::new(settings.max_connections)),
-                    stop: stop_rx.clone(),
-                }))
-            })
-            .collect();
+        let udp: Vec<_> = datagrams.into_iter().map(tokio::spawn).collect();
         let main = tokio::spawn(worker(listeners, open.clone(), stop_rx, drain));
         shutdown_signal().await;
         eprintln!("ferry: shutting down, finishing in-flight requests");

@@ -21,7 +21,9 @@ use crate::tls::Https;
 use anyhow::Context as _;
 use bytes::Bytes;
 use http::HeaderValue;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -123,7 +125,8 @@ fn server_config(
 /// too).
 ///
 /// # Errors
-/// A TLS configuration QUIC cannot use.
+/// A TLS configuration QUIC cannot use; the returned listener's start, a
+/// socket quinn cannot use.
 pub(crate) fn serve<A: App>(
     pipeline: Arc<Pipeline<A>>,
     s: &Settings,
@@ -142,22 +145,19 @@ pub(crate) fn serve<A: App>(
         retry: h3.retry,
     };
     let config = server_config(https, s, h3, limits.field_section)?;
+    let at = socket.local_addr()?;
     Ok(Box::new(move |conns: Conns| {
-        Box::pin(async move {
-            let endpoint = match quinn::Endpoint::new(
-                quinn::EndpointConfig::default(),
-                Some(config),
-                socket,
-                Arc::new(quinn::TokioRuntime),
-            ) {
-                Ok(e) => e,
-                Err(e) => {
-                    eprintln!("ferry: HTTP/3: {e}");
-                    return;
-                }
-            };
+        // In the main runtime, which drives the endpoint.
+        let endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(config),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .with_context(|| format!("cannot serve HTTP/3 on UDP {at} (--no-http3 turns it off)"))?;
+        Ok(Box::pin(async move {
             accept_loop(&endpoint, pipeline, conns, limits).await;
-        })
+        }) as Pin<Box<dyn Future<Output = ()> + Send>>)
     }))
 }
 
