@@ -182,6 +182,7 @@ async fn accept_loop<A: App>(
         // RFC 9000 §8.1.2: a Retry makes the client prove it receives at
         // its address before the server spends a handshake on it.
         if limits.retry && !incoming.remote_address_validated() && incoming.may_retry() {
+            tracing::debug!(peer = %incoming.remote_address(), "QUIC Retry sent");
             let _ = incoming.retry();
             continue;
         }

@@ -152,13 +152,22 @@ async fn streams_beyond_http3_max_streams_wait_for_a_free_one() {
     let dir = tempfile::tempdir().unwrap();
     let (site, cert, key, root) = setup(dir.path(), LEN);
     // With Retry too: the client's second Initial carries the token.
-    let f = Ferry::serve_tls(
-        &site,
-        &cert,
-        &key,
-        &["--http3-max-streams", "1", "--quic-retry"],
+    let f = Ferry::start_env(
+        &[
+            "serve",
+            site.to_str().unwrap(),
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--http3-max-streams",
+            "1",
+            "--quic-retry",
+        ],
+        &[("FERRY_LOG", "ferry_cli::quic=debug")],
     );
     let h3 = h3_connect(&f, &root).await;
+    f.wait_log_n("QUIC Retry sent", 1);
     let (res, mut big) = h3.open(get_abs(&f, "/big.bin")).await;
     assert_eq!(res.status(), StatusCode::OK);
     let mut got = Vec::new();
