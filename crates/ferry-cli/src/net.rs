@@ -29,9 +29,8 @@ pub(crate) type Serve = Arc<
 /// announced), it returns the future that, once set-up is done, accepts and
 /// serves its own connections, takes a [`Conns::slot`] for each, and ends
 /// once shutdown began and its connections are done.
-pub(crate) type Datagram = Box<
-    dyn FnOnce(Conns) -> anyhow::Result<Pin<Box<dyn Future<Output = ()> + Send>>> + Send,
->;
+pub(crate) type Datagram =
+    Box<dyn FnOnce(Conns) -> anyhow::Result<Pin<Box<dyn Future<Output = ()> + Send>>> + Send>;
 
 /// What a [`Datagram`] listener shares with the connection layer: its own
 /// `--max-connections` slots, the process's open-connection count (for the

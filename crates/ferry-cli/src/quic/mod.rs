@@ -108,7 +108,9 @@ fn server_config(
         // The client's control and QPACK streams (RFC 9114 §6.2), and room
         // for extensions it may open.
         .max_concurrent_uni_streams(8u32.into())
-        .stream_receive_window(quinn::VarInt::from_u64(stream_window).context("QUIC's stream window")?)
+        .stream_receive_window(
+            quinn::VarInt::from_u64(stream_window).context("QUIC's stream window")?,
+        )
         .receive_window(quinn::VarInt::from_u64(window).context("QUIC's receive window")?)
         // No HTTP/3 datagrams (RFC 9297) are read: none are buffered.
         .datagram_receive_buffer_size(None)

@@ -153,7 +153,10 @@ fn request_body(headers: &HeaderMap, mut recv: RecvHalf) -> Option<ReqBody> {
     }
     let mut fields = crate::framing::Fields::default();
     for value in headers.get_all(header::CONTENT_LENGTH) {
-        if fields.see(&header::CONTENT_LENGTH, value.as_bytes()).is_err() {
+        if fields
+            .see(&header::CONTENT_LENGTH, value.as_bytes())
+            .is_err()
+        {
             tracing::debug!("malformed request: Content-Length");
             recv.stop_sending(Code::H3_MESSAGE_ERROR);
             return None;

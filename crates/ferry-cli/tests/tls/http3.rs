@@ -121,11 +121,7 @@ impl Sender {
         Ok((res, stream))
     }
 
-    async fn try_send_body(
-        &self,
-        req: Request<Empty<Bytes>>,
-        body: &[u8],
-    ) -> Result<Resp, String> {
+    async fn try_send_body(&self, req: Request<Empty<Bytes>>, body: &[u8]) -> Result<Resp, String> {
         let (res, mut stream) = self.try_open(req, body).await?;
         let mut got = BytesMut::new();
         while let Some(mut chunk) = stream.recv_data().await.map_err(|e| e.to_string())? {

@@ -211,7 +211,11 @@ async fn unread_request_bodies_are_held_to_one_window_a_connection() {
         streams.push(s);
     }
     let out = h3.quic.stats().udp_tx.bytes;
-    assert!(out < 3 << 19, "{out} bytes sent on {} streams", streams.len());
+    assert!(
+        out < 3 << 19,
+        "{out} bytes sent on {} streams",
+        streams.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -422,7 +426,8 @@ async fn a_request_with_a_connection_specific_field_is_reset_rfc_9114_4_2() {
     // HTTP/2's (RFC 9113 §8.2.2); the connection goes on.
     for (name, value) in [("connection", "keep-alive"), ("te", "gzip")] {
         let mut req = get_abs(&f, "/a.txt");
-        req.headers_mut().insert(name, http::HeaderValue::from_static(value));
+        req.headers_mut()
+            .insert(name, http::HeaderValue::from_static(value));
         let e = h3.try_send(req).await.expect_err(name);
         assert!(e.contains("H3_MESSAGE_ERROR"), "{name}: {e}");
     }
@@ -522,7 +527,13 @@ async fn a_response_head_the_client_takes_no_credit_for_is_cut_after_write_timeo
     loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         if let Some(line) = text.lines().find(|l| l.contains("\"GET /a.txt\" 200 0 ")) {
-            let ms: f64 = line.rsplit(' ').next().unwrap().trim_end_matches("ms").parse().unwrap();
+            let ms: f64 = line
+                .rsplit(' ')
+                .next()
+                .unwrap()
+                .trim_end_matches("ms")
+                .parse()
+                .unwrap();
             assert!(ms >= 900.0, "{line}");
             break;
         }
