@@ -29,7 +29,7 @@ build=(--sanitizer "${SANITIZER:-address}")
 [ -n "${DEV:-}" ] && build+=(--dev)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/../target}/fuzz-nightly"
 [ -n "${NOBUILD:-}" ] || cargo +nightly fuzz build "${build[@]}"
-bin="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/$([ -n "${DEV:-}" ] && echo debug || echo release)"
+bin="$CARGO_TARGET_DIR/$(rustc -vV | sed -n 's/^host: //p')/$([ -n "${DEV:-}" ] && echo debug || echo release)"
 mkdir -p "$WORK"
 rows=()
 failed=0

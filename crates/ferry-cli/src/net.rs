@@ -24,12 +24,13 @@ pub(crate) type Serve = Arc<
         + Sync,
 >;
 
-/// A listener that is not TCP (HTTP/3's UDP endpoint): started on the main
-/// runtime once set-up is done, it accepts and serves its own connections,
-/// takes a [`Conns::slot`] for each, and returns once shutdown began and its
-/// connections are done.
+/// A listener that is not TCP (HTTP/3's UDP endpoint): started in the main
+/// runtime before set-up (an error then stops ferry before anything is
+/// announced), it returns the future that, once set-up is done, accepts and
+/// serves its own connections, takes a [`Conns::slot`] for each, and ends
+/// once shutdown began and its connections are done.
 pub(crate) type Datagram =
-    Box<dyn FnOnce(Conns) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+    Box<dyn FnOnce(Conns) -> anyhow::Result<Pin<Box<dyn Future<Output = ()> + Send>>> + Send>;
 
 /// What a [`Datagram`] listener shares with the connection layer: its own
 /// `--max-connections` slots, the process's open-connection count (for the
@@ -49,27 +50,37 @@ impl Conns {
     /// leave the connection in: it refuses it).
     pub(crate) fn slot(&self) -> Option<Slot> {
         let permit = self.slots.clone().try_acquire_owned().ok()?;
-        self.open.count.fetch_add(1, Ordering::AcqRel);
-        if self.open.metrics {
-            crate::metrics::connection_opened();
-        }
-        Some(Slot {
-            _permit: permit,
-            open: self.open.clone(),
-        })
+        Some(Slot::new(permit, self.open.clone(), true))
     }
 }
 
-/// One open connection of a [`Datagram`] listener (see [`Conns::slot`]).
-#[cfg_attr(not(feature = "http3"), allow(dead_code))]
+/// One open connection, of any listener: its `--max-connections` permit,
+/// and its place in the open-connection count (and in the gauge, if
+/// `gauged`), until it is dropped.
 pub(crate) struct Slot {
     _permit: tokio::sync::OwnedSemaphorePermit,
     open: Arc<Open>,
+    gauged: bool,
+}
+
+impl Slot {
+    fn new(permit: tokio::sync::OwnedSemaphorePermit, open: Arc<Open>, gauged: bool) -> Slot {
+        let gauged = gauged && open.metrics;
+        open.count.fetch_add(1, Ordering::AcqRel);
+        if gauged {
+            crate::metrics::connection_opened();
+        }
+        Slot {
+            _permit: permit,
+            open,
+            gauged,
+        }
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        if self.open.metrics {
+        if self.gauged {
             crate::metrics::connection_closed();
         }
         if self.open.count.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -209,15 +220,28 @@ where
     F: Future<Output = anyhow::Result<()>>,
 {
     let rt = runtime()?;
-    // SIGHUP handlers are installed before any worker accepts: a HUP that
-    // arrived first would terminate the process.
-    rt.block_on(setup)?;
     let open = Arc::new(Open {
         count: AtomicUsize::new(0),
         done: Notify::new(),
         metrics: settings.metrics.is_some(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
+    let datagrams = {
+        let _main = rt.enter();
+        datagrams
+            .into_iter()
+            .map(|d| {
+                d(Conns {
+                    open: open.clone(),
+                    slots: Arc::new(Semaphore::new(settings.max_connections)),
+                    stop: stop_rx.clone(),
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
+    // SIGHUP handlers are installed before any worker accepts: a HUP that
+    // arrived first would terminate the process.
+    rt.block_on(setup)?;
     let drain = settings.drain_timeout;
     // One worker per core this process may run on (taskset narrows it).
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -237,16 +261,7 @@ where
         );
     }
     rt.block_on(async {
-        let udp: Vec<_> = datagrams
-            .into_iter()
-            .map(|d| {
-                tokio::spawn(d(Conns {
-                    open: open.clone(),
-                    slots: Arc::new(Semaphore::new(settings.max_connections)),
-                    stop: stop_rx.clone(),
-                }))
-            })
-            .collect();
+        let udp: Vec<_> = datagrams.into_iter().map(tokio::spawn).collect();
         let main = tokio::spawn(worker(listeners, open.clone(), stop_rx, drain));
         shutdown_signal().await;
         eprintln!("ferry: shutting down, finishing in-flight requests");
@@ -327,12 +342,11 @@ async fn accept_loop(
     gauged: bool,
     mut stop: watch::Receiver<bool>,
 ) {
-    let gauge = open.metrics && gauged;
     let mut failing = AcceptFailures::default();
     loop {
         // At --max-connections, stop accepting: new connections wait in the
         // listen queue, as with nginx's worker_connections.
-        let slot = tokio::select! {
+        let permit = tokio::select! {
             biased;
             _ = stop.changed() => return,
             s = slots.clone().acquire_owned() => match s {
@@ -363,24 +377,14 @@ async fn accept_loop(
             },
         };
         let _ = stream.set_nodelay(true);
-        open.count.fetch_add(1, Ordering::AcqRel);
-        if gauge {
-            crate::metrics::connection_opened();
-        }
+        let slot = Slot::new(permit, open.clone(), gauged);
         let conn = serve(stream, peer, stop.clone());
-        let open = open.clone();
         let span = tracing::debug_span!("conn", %peer);
         tokio::spawn(tracing::Instrument::instrument(
             async move {
                 conn.await;
                 tracing::debug!("closed");
                 drop(slot);
-                if gauge {
-                    crate::metrics::connection_closed();
-                }
-                if open.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    open.done.notify_waiters();
-                }
             },
             span,
         ));
@@ -555,29 +559,44 @@ impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Deadline<I> {
 }
 
 /// A connection's count of requests in flight, shared by its service (a
-/// [`BusyGuard`] per request, until its response head is given) and its
-/// [`Deadline`].
+/// [`BusyGuard`] per request: until its response head is given over hyper,
+/// its whole response over HTTP/3) and what times the connection out (its
+/// [`Deadline`], HTTP/3's connection loop).
 #[derive(Clone, Default)]
-pub(crate) struct Busy(Arc<AtomicUsize>);
+pub(crate) struct Busy(Arc<InFlight>);
+
+#[derive(Default)]
+struct InFlight {
+    count: AtomicUsize,
+    ended: Notify,
+}
 
 impl Busy {
-    fn any(&self) -> bool {
-        self.0.load(Ordering::Acquire) > 0
+    pub(crate) fn any(&self) -> bool {
+        self.0.count.load(Ordering::Acquire) > 0
     }
 
     /// One more request in flight, until the guard is dropped.
     pub(crate) fn enter(&self) -> BusyGuard {
-        self.0.fetch_add(1, Ordering::AcqRel);
+        self.0.count.fetch_add(1, Ordering::AcqRel);
         BusyGuard(self.0.clone())
+    }
+
+    /// Resolves once a request has ended (one that ended since the last
+    /// call counts).
+    #[cfg_attr(not(feature = "http3"), allow(dead_code))]
+    pub(crate) async fn ended(&self) {
+        self.0.ended.notified().await;
     }
 }
 
 /// See [`Busy::enter`].
-pub(crate) struct BusyGuard(Arc<AtomicUsize>);
+pub(crate) struct BusyGuard(Arc<InFlight>);
 
 impl Drop for BusyGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.count.fetch_sub(1, Ordering::AcqRel);
+        self.0.ended.notify_one();
     }
 }
 

@@ -9,10 +9,22 @@
 use crate::observe::{Observer, Pending};
 pub(crate) use crate::reqbody::ReqBody;
 use ferry::Body;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use std::future::Future;
 use std::net::SocketAddr;
+
+/// The connection-specific fields (RFC 9110 §7.6.1): they belong to one
+/// hop. HTTP/2 and HTTP/3 forbid them (RFC 9113 §8.2.2, RFC 9114 §4.2: a
+/// message with one is malformed), and `ferry proxy` never forwards them.
+/// `TE` is one too, but `TE: trailers` may cross.
+pub(crate) const CONNECTION_SPECIFIC: [HeaderName; 5] = [
+    header::CONNECTION,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+];
 
 /// What answers the requests that passed the wire checks: `ferry serve`'s
 /// sites, `ferry proxy`'s upstream, the redirect listener.

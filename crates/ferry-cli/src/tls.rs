@@ -53,6 +53,24 @@ impl<S: Store> ResolvesServerCert for BySite<S> {
     }
 }
 
+/// A TLS server configuration (ring) with `resolver`'s certificates,
+/// `versions`, and `alpn` in order of preference.
+fn server_config(
+    resolver: &Arc<dyn ResolvesServerCert>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    alpn: &[&[u8]],
+) -> anyhow::Result<rustls::ServerConfig> {
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(versions)
+    .context("TLS configuration")?
+    .with_no_client_auth()
+    .with_cert_resolver(resolver.clone());
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(config)
+}
+
 /// HTTPS on a listener: the certificates (files reloaded on SIGHUP, ACME, or
 /// what `wrap` adds, such as sites' own), ALPN, `--redirect-http`, `--hsts`.
 pub(crate) struct Https {
@@ -93,14 +111,11 @@ impl Https {
             check_https_flags(tls, false)?;
             return Ok(None);
         };
-        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .context("TLS configuration")?
-        .with_no_client_auth()
-        .with_cert_resolver(resolver.clone());
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let mut config = server_config(
+            &resolver,
+            &[&rustls::version::TLS13, &rustls::version::TLS12],
+            &[b"h2", b"http/1.1"],
+        )?;
         if acme.is_some() {
             // Last: a client that offers h2 or http/1.1 never selects it.
             config
@@ -133,14 +148,8 @@ impl Https {
     /// [RFC 9001 §9.2]: https://www.rfc-editor.org/rfc/rfc9001#section-9.2
     #[cfg(feature = "http3")]
     pub(crate) fn quic_tls(&self) -> anyhow::Result<rustls::ServerConfig> {
-        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .context("TLS configuration for QUIC")?
-        .with_no_client_auth()
-        .with_cert_resolver(self.resolver.clone());
-        config.alpn_protocols = vec![b"h3".to_vec()];
+        let mut config = server_config(&self.resolver, &[&rustls::version::TLS13], &[b"h3"])
+            .context("for QUIC")?;
         config.max_early_data_size = 0;
         Ok(config)
     }

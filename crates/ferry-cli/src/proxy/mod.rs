@@ -16,7 +16,7 @@ pub(crate) mod upstream;
 
 use crate::args::ProxyArgs;
 use crate::observe::Observer;
-use crate::pipeline::{App, ReqBody};
+use crate::pipeline::{App, ReqBody, CONNECTION_SPECIFIC};
 use anyhow::{bail, Context as _};
 use ferry::sendfile::Honor;
 use ferry::{Body, FsStore, ServeDir};
@@ -158,16 +158,14 @@ impl App for Proxy {
     }
 }
 
-/// Hop-by-hop fields (RFC 9110 §7.6.1), never forwarded.
-const HOP_BY_HOP: [HeaderName; 8] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
+/// Hop-by-hop fields (RFC 9110 §7.6.1), never forwarded: these and the
+/// connection-specific ones ([`CONNECTION_SPECIFIC`]), which HTTP/3 also
+/// forbids (these four it allows).
+const HOP_BY_HOP: [HeaderName; 4] = [
     header::PROXY_AUTHENTICATE,
     header::PROXY_AUTHORIZATION,
     header::TE,
     header::TRAILER,
-    header::UPGRADE,
 ];
 
 fn strip_hop_by_hop(h: &mut HeaderMap) {
@@ -178,7 +176,7 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
         .collect();
-    for name in listed.iter().chain(HOP_BY_HOP.iter()) {
+    for name in listed.iter().chain(&CONNECTION_SPECIFIC).chain(&HOP_BY_HOP) {
         // End-to-end fields the message cannot do without are never taken
         // off because a Connection header names them: a client listing
         // `host` would otherwise make the app see the upstream's own address.
@@ -187,7 +185,6 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
         }
         h.remove(name);
     }
-    h.remove(header::TRANSFER_ENCODING);
 }
 
 /// ferry's own short answers (404, 400, 413, 502, 504): the same as every

@@ -6,26 +6,27 @@
 //! Limits, as for HTTP/2: `--http3-max-streams` concurrent requests a
 //! connection, `--idle-timeout` without a request in flight, the header
 //! section bounded like HTTP/2's header list, `--max-connections` slots,
-//! `--header-timeout` for the handshake and each request head,
-//! `--write-timeout` for a client that takes no more of a response, a
-//! graceful drain on SIGTERM (GOAWAY, then in-flight responses finish), and
-//! `--quic-retry` for address validation.
+//! `--header-timeout` for the handshakes (QUIC's, then HTTP/3's set-up) and
+//! each request head, `--write-timeout` for a client that takes no more of a
+//! response, a graceful drain on SIGTERM (GOAWAY, then in-flight responses
+//! finish), and `--quic-retry` for address validation.
 //!
 //! [RFC 9114]: https://www.rfc-editor.org/rfc/rfc9114
 mod stream;
 
-use crate::net::{Conns, Datagram, Slot};
+use crate::net::{Busy, BusyGuard, Conns, Datagram, Slot};
 use crate::pipeline::{App, Pipeline};
 use crate::settings::Settings;
 use crate::tls::Https;
 use anyhow::Context as _;
 use bytes::Bytes;
 use http::HeaderValue;
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 /// HTTP/3's settings, from the TLS flags.
 #[derive(Clone, Copy, Debug)]
@@ -74,21 +75,45 @@ struct Limits {
     retry: bool,
 }
 
+/// What a client may have sent that ferry has not read yet, on one
+/// connection: hyper's HTTP/2 connection window (1 MiB). quinn's default
+/// has no connection-wide bound, and `ferry serve` never reads a request
+/// body.
+const RECEIVE_WINDOW: u32 = 1 << 20;
+
+/// The same for one stream, unless the header section's bound is larger
+/// (h3 holds a whole HEADERS frame before it decodes it).
+const STREAM_RECEIVE_WINDOW: u32 = 256 << 10;
+
 /// The QUIC endpoint's configuration: `https`'s certificates for ALPN `h3`,
-/// `h3`'s stream limit, and the transport's idle timeout (a dead peer);
-/// keep-alive pings keep a live but quiet one (a long answer, a slow
-/// upstream) open, and ferry's own `--idle-timeout` counts from the last
-/// answer instead, as over TCP.
-fn server_config(https: &Https, s: &Settings, h3: Http3) -> anyhow::Result<quinn::ServerConfig> {
+/// `h3`'s stream limit, the receive windows (what a client can make ferry
+/// hold), and the transport's idle timeout (a dead peer); keep-alive pings
+/// keep a live but quiet one (a long answer, a slow upstream) open, and
+/// ferry's own `--idle-timeout` counts from the last answer instead, as
+/// over TCP. Responses are bounded by the client's windows, not these.
+fn server_config(
+    https: &Https,
+    s: &Settings,
+    h3: Http3,
+    field_section: u64,
+) -> anyhow::Result<quinn::ServerConfig> {
     let tls = quinn::crypto::rustls::QuicServerConfig::try_from(https.quic_tls()?)
         .context("QUIC's TLS configuration")?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(tls));
+    let stream_window = u64::from(STREAM_RECEIVE_WINDOW).max(field_section);
+    let window = u64::from(RECEIVE_WINDOW).max(stream_window);
     let mut transport = quinn::TransportConfig::default();
     transport
         .max_concurrent_bidi_streams(h3.max_streams.into())
         // The client's control and QPACK streams (RFC 9114 §6.2), and room
         // for extensions it may open.
         .max_concurrent_uni_streams(8u32.into())
+        .stream_receive_window(
+            quinn::VarInt::from_u64(stream_window).context("QUIC's stream window")?,
+        )
+        .receive_window(quinn::VarInt::from_u64(window).context("QUIC's receive window")?)
+        // No HTTP/3 datagrams (RFC 9297) are read: none are buffered.
+        .datagram_receive_buffer_size(None)
         .max_idle_timeout(Some(
             quinn::IdleTimeout::try_from(s.idle_timeout).context("--idle-timeout for QUIC")?,
         ))
@@ -102,7 +127,8 @@ fn server_config(https: &Https, s: &Settings, h3: Http3) -> anyhow::Result<quinn
 /// too).
 ///
 /// # Errors
-/// A TLS configuration QUIC cannot use.
+/// A TLS configuration QUIC cannot use; the returned listener's start, a
+/// socket quinn cannot use.
 pub(crate) fn serve<A: App>(
     pipeline: Arc<Pipeline<A>>,
     s: &Settings,
@@ -110,7 +136,6 @@ pub(crate) fn serve<A: App>(
     h3: Http3,
     socket: std::net::UdpSocket,
 ) -> anyhow::Result<Datagram> {
-    let config = server_config(https, s, h3)?;
     let limits = Limits {
         handshake: s.header_timeout,
         idle: s.idle_timeout,
@@ -121,22 +146,20 @@ pub(crate) fn serve<A: App>(
         field_section: (s.max_head as u64).saturating_mul(2),
         retry: h3.retry,
     };
+    let config = server_config(https, s, h3, limits.field_section)?;
+    let at = socket.local_addr()?;
     Ok(Box::new(move |conns: Conns| {
-        Box::pin(async move {
-            let endpoint = match quinn::Endpoint::new(
-                quinn::EndpointConfig::default(),
-                Some(config),
-                socket,
-                Arc::new(quinn::TokioRuntime),
-            ) {
-                Ok(e) => e,
-                Err(e) => {
-                    eprintln!("ferry: HTTP/3: {e}");
-                    return;
-                }
-            };
+        // In the main runtime, which drives the endpoint.
+        let endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(config),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .with_context(|| format!("cannot serve HTTP/3 on UDP {at} (--no-http3 turns it off)"))?;
+        Ok(Box::pin(async move {
             accept_loop(&endpoint, pipeline, conns, limits).await;
-        })
+        }) as Pin<Box<dyn Future<Output = ()> + Send>>)
     }))
 }
 
@@ -161,6 +184,7 @@ async fn accept_loop<A: App>(
         // RFC 9000 §8.1.2: a Retry makes the client prove it receives at
         // its address before the server spends a handshake on it.
         if limits.retry && !incoming.remote_address_validated() && incoming.may_retry() {
+            tracing::debug!(peer = %incoming.remote_address(), "QUIC Retry sent");
             let _ = incoming.retry();
             continue;
         }
@@ -189,45 +213,18 @@ async fn accept_loop<A: App>(
     endpoint.wait_idle().await;
 }
 
-/// Requests in flight on one connection, when the last one ended, and a
-/// signal when one does.
+/// One request in flight: counted in its connection's [`Busy`], and
+/// holding the connection's `--max-connections` slot until its response is
+/// done.
 struct InFlight {
-    count: AtomicUsize,
-    last_end: std::sync::Mutex<tokio::time::Instant>,
-    ended: Notify,
-}
-
-impl InFlight {
-    fn last_end(&self) -> tokio::time::Instant {
-        *self
-            .last_end
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-/// One request in flight (see [`InFlight`]).
-struct Guard {
-    flight: Arc<InFlight>,
-    /// The connection's `--max-connections` slot: held until its last
-    /// response is done.
+    _busy: BusyGuard,
     _slot: Arc<Slot>,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        *self
-            .flight
-            .last_end
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = tokio::time::Instant::now();
-        self.flight.count.fetch_sub(1, Ordering::AcqRel);
-        self.flight.ended.notify_one();
-    }
 }
 
 /// HTTP/3's "no error" code (RFC 9114 §8.1), for closes without a fault.
 const H3_NO_ERROR: u32 = 0x100;
+/// HTTP/3's code for a peer that broke the protocol otherwise (RFC 9114 §8.1).
+const H3_GENERAL_PROTOCOL_ERROR: u32 = 0x101;
 
 /// Serves one QUIC connection: the handshake, then its requests, each on a
 /// task of its own, until the client closes, `--idle-timeout` passes with
@@ -248,21 +245,33 @@ async fn connection<A: App>(
         tracing::debug!("QUIC handshake failed or timed out");
         return;
     };
-    let built = h3::server::builder()
-        .max_field_section_size(limits.field_section)
-        .build::<_, Bytes>(h3_quinn::Connection::new(quic.clone()))
-        .await;
-    let Ok(mut conn) = built else {
-        return;
+    // h3 opens its control and QPACK streams and sends its SETTINGS: a
+    // client that never allows them (RFC 9114 §6.2: it MUST) would hold the
+    // slot for ever, kept alive by the pings.
+    let mut builder = h3::server::builder();
+    builder.max_field_section_size(limits.field_section);
+    let built = builder.build::<_, Bytes>(h3_quinn::Connection::new(quic.clone()));
+    let mut conn = match tokio::time::timeout(limits.handshake, built).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(_)) => return,
+        Err(_) => {
+            tracing::debug!("HTTP/3 set-up timed out");
+            quic.close(H3_GENERAL_PROTOCOL_ERROR.into(), b"set-up timed out");
+            return;
+        }
     };
-    let flight = Arc::new(InFlight {
-        count: AtomicUsize::new(0),
-        last_end: std::sync::Mutex::new(tokio::time::Instant::now()),
-        ended: Notify::new(),
-    });
+    let busy = Busy::default();
+    // When the connection last went idle (at first, now), and whether it
+    // was idle when last looked at (or a request began since).
+    let mut last_end = tokio::time::Instant::now();
+    let mut was_idle = true;
     let mut draining = false;
     loop {
-        let idle = flight.count.load(Ordering::Acquire) == 0;
+        let idle = !busy.any();
+        if idle && !was_idle {
+            last_end = tokio::time::Instant::now();
+        }
+        was_idle = idle;
         if draining && idle {
             // Every request accepted before the GOAWAY is answered (h3's
             // accept would wait for the client to go).
@@ -278,17 +287,18 @@ async fn connection<A: App>(
                     break;
                 }
             }
-            // A request ended: the idle timer starts again from then.
-            () = flight.ended.notified() => {}
-            () = tokio::time::sleep_until(flight.last_end() + limits.idle), if idle && !draining => {
+            // A request ended: if it was the last, the idle timer starts
+            // again from now (above).
+            () = busy.ended() => {}
+            () = tokio::time::sleep_until(last_end + limits.idle), if idle && !draining => {
                 tracing::debug!("idle");
                 quic.close(H3_NO_ERROR.into(), b"idle");
                 break;
             }
             accepted = conn.accept() => match accepted {
                 Ok(Some(resolver)) => {
-                    flight.count.fetch_add(1, Ordering::AcqRel);
-                    let guard = Guard { flight: flight.clone(), _slot: slot.clone() };
+                    let guard = InFlight { _busy: busy.enter(), _slot: slot.clone() };
+                    was_idle = false;
                     tokio::spawn(stream::request(pipeline.clone(), resolver, peer, limits, guard));
                 }
                 // After a GOAWAY (ours or the client's), once the requests
@@ -304,8 +314,28 @@ async fn connection<A: App>(
         // tail: closing now would cut it. A client that has read them closes
         // (RFC 9114 §5.2); one that does not is closed --write-timeout after
         // the last answer was handed over (as a stalled one would be).
-        let tail = limits.write.saturating_sub(flight.last_end().elapsed());
+        let tail = limits.write.saturating_sub(last_end.elapsed());
         let _ = tokio::time::timeout(tail, quic.closed()).await;
         quic.close(H3_NO_ERROR.into(), b"");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alt_svc_names_the_port_and_max_age_rfc_7838_3() {
+        let h3 = Http3 {
+            alt_svc_max_age: 86_400,
+            retry: false,
+            max_streams: 100,
+        };
+        assert_eq!(h3.alt_svc(8443).unwrap(), r#"h3=":8443"; ma=86400"#);
+        let off = Http3 {
+            alt_svc_max_age: 0,
+            ..h3
+        };
+        assert!(off.alt_svc(8443).is_none());
     }
 }

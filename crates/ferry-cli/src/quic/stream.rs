@@ -2,13 +2,14 @@
 //! body handed to the application as it reads it, the pipeline's answer sent
 //! frame by frame (each waiting for QUIC's flow control, so memory stays
 //! bounded whatever the file's size), and the exchange recorded.
-use super::{Guard, Limits};
+use super::{InFlight, Limits};
 use crate::observe::Sent;
-use crate::pipeline::{App, Pipeline, ReqBody};
+use crate::pipeline::{App, Pipeline, ReqBody, CONNECTION_SPECIFIC};
 use bytes::{Buf as _, Bytes};
+use futures_util::FutureExt as _;
 use h3::error::Code;
 use h3::server::{RequestResolver, RequestStream};
-use http::{header, HeaderMap, Version};
+use http::{header, HeaderMap};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt as _;
 use std::io;
@@ -28,7 +29,7 @@ pub(super) async fn request<A: App>(
     resolver: Resolver,
     peer: SocketAddr,
     limits: Limits,
-    guard: Guard,
+    guard: InFlight,
 ) {
     let _in_flight = guard;
     // A malformed head is h3's to answer (a stream or connection error,
@@ -38,8 +39,11 @@ pub(super) async fn request<A: App>(
         return;
     };
     let (mut send, recv) = stream.split();
-    let mut req = req.map(|()| ReqBody::boxed(RecvBody { recv, ended: false }));
-    *req.version_mut() = Version::HTTP_3;
+    let Some(body) = request_body(req.headers(), recv) else {
+        send.stop_stream(Code::H3_MESSAGE_ERROR);
+        return;
+    };
+    let mut req = req.map(|()| body);
     let mut app = pipeline.app.conn();
     let (res, pending) = pipeline.respond(&mut app, &mut req, peer).await;
     let status = res.status().as_u16();
@@ -74,8 +78,15 @@ async fn respond(
     mut body: ferry::Body,
     limits: Limits,
 ) -> u64 {
-    if send.send_response(head).await.is_err() {
-        return 0;
+    // The head waits for the client's flow control as the body does.
+    match tokio::time::timeout(limits.write, send.send_response(head)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return 0,
+        Err(_) => {
+            tracing::debug!("write timeout");
+            send.stop_stream(Code::H3_REQUEST_CANCELLED);
+            return 0;
+        }
     }
     let mut sent = 0u64;
     loop {
@@ -113,22 +124,121 @@ async fn respond(
 /// containing connection-specific fields", such as a `Connection: close`
 /// the pipeline sets on its short answers for HTTP/1.1.
 fn strip_connection_fields(h: &mut HeaderMap) {
-    for name in [
-        header::CONNECTION,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        header::HeaderName::from_static("keep-alive"),
-        header::HeaderName::from_static("proxy-connection"),
-    ] {
+    for name in &CONNECTION_SPECIFIC {
         h.remove(name);
     }
 }
 
+/// Whether a request with these fields is malformed by RFC 9114 §4.2 (h3
+/// checks the pseudo-header fields, not these).
+fn connection_specific(h: &HeaderMap) -> bool {
+    // "… any message containing connection-specific fields MUST be treated
+    // as malformed. The only exception to this is the TE header field,
+    // which MAY be present in an HTTP/3 request header; when it is, it MUST
+    // NOT contain any value other than "trailers"."
+    CONNECTION_SPECIFIC.iter().any(|n| h.contains_key(n))
+        || h.get_all(header::TE).iter().any(|v| v != "trailers")
+}
+
+/// The body of a request with these `headers`, read from `recv`; `None`
+/// (the receive side stopped) when they are malformed: a connection-specific
+/// field, or an invalid Content-Length. As hyper's HTTP/2 (h2) does, the
+/// request is not answered: its stream is reset (H3_MESSAGE_ERROR, RFC 9114
+/// §4.1.2).
+fn request_body(headers: &HeaderMap, mut recv: RecvHalf) -> Option<ReqBody> {
+    if connection_specific(headers) {
+        tracing::debug!("malformed request: a connection-specific field");
+        recv.stop_sending(Code::H3_MESSAGE_ERROR);
+        return None;
+    }
+    let mut fields = crate::framing::Fields::default();
+    for value in headers.get_all(header::CONTENT_LENGTH) {
+        if fields
+            .see(&header::CONTENT_LENGTH, value.as_bytes())
+            .is_err()
+        {
+            tracing::debug!("malformed request: Content-Length");
+            recv.stop_sending(Code::H3_MESSAGE_ERROR);
+            return None;
+        }
+    }
+    let left = fields.length;
+    // Without a length, a client that sent no body has usually ended the
+    // stream with its head: the empty body GETs have on every transport.
+    let mut ahead = None;
+    if left.is_none() {
+        match recv.recv_data().now_or_never() {
+            Some(Ok(None)) => return Some(ReqBody::default()),
+            Some(Ok(Some(mut b))) => ahead = Some(Ok(b.copy_to_bytes(b.remaining()))),
+            Some(Err(e)) => ahead = Some(Err(e)),
+            None => {}
+        }
+    }
+    Some(ReqBody::boxed(RecvBody {
+        recv,
+        left,
+        ahead,
+        ended: false,
+    }))
+}
+
 /// A request body read from its stream as the application asks for it
-/// (QUIC's flow control holds the client back until then).
+/// (QUIC's flow control holds the client back until then), held to its
+/// Content-Length.
 struct RecvBody {
     recv: RecvHalf,
+    /// What Content-Length declares is still to come, if it was given.
+    left: Option<u64>,
+    /// What the look for an ended stream read, when Content-Length was not
+    /// given (see [`request_body`]).
+    ahead: Option<Result<Bytes, h3::error::StreamError>>,
     ended: bool,
+}
+
+impl RecvBody {
+    /// The frame for what the stream gave.
+    fn took(
+        &mut self,
+        got: Result<Option<Bytes>, h3::error::StreamError>,
+    ) -> Option<Result<Frame<Bytes>, io::Error>> {
+        match got {
+            Ok(Some(b)) => {
+                if let Some(left) = &mut self.left {
+                    match left.checked_sub(b.len() as u64) {
+                        Some(l) => *left = l,
+                        None => return self.malformed("more DATA than Content-Length"),
+                    }
+                }
+                Some(Ok(Frame::data(b)))
+            }
+            Ok(None) => {
+                self.ended = true;
+                if self.left.is_some_and(|l| l > 0) {
+                    return self.malformed("less DATA than Content-Length");
+                }
+                None
+            }
+            // A reset stream or a lost connection: never a body cut short
+            // passed on as a complete one.
+            Err(e) => {
+                self.ended = true;
+                Some(Err(io::Error::new(io::ErrorKind::UnexpectedEof, e)))
+            }
+        }
+    }
+
+    /// RFC 9114 §4.1.2: "A request or response that is defined as having
+    /// content when it contains a Content-Length header field is malformed
+    /// if the value of the Content-Length header field does not equal the
+    /// sum of the DATA frame lengths received", and malformed requests are
+    /// a stream error of type H3_MESSAGE_ERROR. The application sees a
+    /// failed body (the proxy answers 400).
+    fn malformed(&mut self, why: &'static str) -> Option<Result<Frame<Bytes>, io::Error>> {
+        tracing::debug!("malformed request: {why}");
+        self.ended = true;
+        self.recv.stop_sending(Code::H3_MESSAGE_ERROR);
+        Some(Err(io::Error::new(io::ErrorKind::InvalidData, why)))
+    }
 }
 
 impl http_body::Body for RecvBody {
@@ -142,31 +252,25 @@ impl http_body::Body for RecvBody {
         if self.ended {
             return Poll::Ready(None);
         }
-        match self.recv.poll_recv_data(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(Some(mut b))) => {
-                let bytes = b.copy_to_bytes(b.remaining());
-                Poll::Ready(Some(Ok(Frame::data(bytes))))
-            }
-            Poll::Ready(Ok(None)) => {
-                self.ended = true;
-                Poll::Ready(None)
-            }
-            // A reset stream or a lost connection: never a body cut short
-            // passed on as a complete one.
-            Poll::Ready(Err(e)) => {
-                self.ended = true;
-                Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::UnexpectedEof, e))))
-            }
+        if let Some(got) = self.ahead.take() {
+            return Poll::Ready(self.took(got.map(Some)));
         }
+        let got = match self.recv.poll_recv_data(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(got) => got.map(|b| b.map(|mut b| b.copy_to_bytes(b.remaining()))),
+        };
+        Poll::Ready(self.took(got))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.ended
+        self.ended || self.left == Some(0)
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
+        match self.left {
+            Some(n) => SizeHint::with_exact(if self.ended { 0 } else { n }),
+            None => SizeHint::default(),
+        }
     }
 }
 
@@ -187,17 +291,25 @@ mod tests {
     }
 
     #[test]
-    fn alt_svc_names_the_port_and_max_age_rfc_7838_3() {
-        let h3 = super::super::Http3 {
-            alt_svc_max_age: 86_400,
-            retry: false,
-            max_streams: 100,
-        };
-        assert_eq!(h3.alt_svc(8443).unwrap(), r#"h3=":8443"; ma=86400"#);
-        let off = super::super::Http3 {
-            alt_svc_max_age: 0,
-            ..h3
-        };
-        assert!(off.alt_svc(8443).is_none());
+    fn connection_specific_request_fields_are_malformed_rfc_9114_4_2() {
+        for (name, value, malformed) in [
+            ("connection", "close", true),
+            ("keep-alive", "timeout=5", true),
+            ("proxy-connection", "keep-alive", true),
+            ("transfer-encoding", "chunked", true),
+            ("upgrade", "websocket", true),
+            ("te", "gzip", true),
+            ("te", "trailers, gzip", true),
+            ("te", "trailers", false),
+            ("content-length", "3", false),
+            ("proxy-authorization", "Basic eDp5", false),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(
+                header::HeaderName::from_static(name),
+                value.parse().unwrap(),
+            );
+            assert_eq!(connection_specific(&h), malformed, "{name}: {value}");
+        }
     }
 }

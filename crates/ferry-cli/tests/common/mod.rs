@@ -24,8 +24,15 @@ impl Ferry {
     /// names its address ("ferry: … on http://ADDR/", or `https://` with TLS);
     /// the lines before it are kept in `early`, later ones collected in `log`.
     pub(crate) fn start(args: &[&str]) -> Ferry {
+        Ferry::start_env(args, &[])
+    }
+
+    /// As [`Ferry::start`], with these environment variables set too
+    /// (`FERRY_LOG`, say).
+    pub(crate) fn start_env(args: &[&str], env: &[(&str, &str)]) -> Ferry {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
             .args(args)
+            .envs(env.iter().copied())
             .args(["--listen", "127.0.0.1:0"])
             .stderr(Stdio::piped())
             .stdout(Stdio::null())

@@ -18,13 +18,11 @@ pub(crate) struct Sender {
     _endpoint: quinn::Endpoint,
 }
 
-/// A QUIC endpoint that trusts only `roots`, offering ALPN `h3`.
-pub(crate) fn endpoint(roots: &[CertificateDer<'static>]) -> quinn::Endpoint {
+/// QUIC's client configuration: trusts only `roots`, offers ALPN `h3`.
+pub(crate) fn client_config(roots: &[CertificateDer<'static>]) -> quinn::ClientConfig {
     let tls = client::config(roots, &[&rustls::version::TLS13], &[b"h3"]);
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
-    let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    ep.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
-    ep
+    quinn::ClientConfig::new(Arc::new(quic))
 }
 
 /// An HTTP/3 connection to UDP `addr`, verifying the server as `name`.
@@ -33,7 +31,17 @@ pub(crate) async fn connect(
     name: &str,
     roots: &[CertificateDer<'static>],
 ) -> Result<Sender, String> {
-    let ep = endpoint(roots);
+    connect_with(addr, name, client_config(roots)).await
+}
+
+/// As [`connect`], with `config` (its transport settings, say).
+pub(crate) async fn connect_with(
+    addr: SocketAddr,
+    name: &str,
+    config: quinn::ClientConfig,
+) -> Result<Sender, String> {
+    let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    ep.set_default_client_config(config);
     let quic = ep
         .connect(addr, name)
         .map_err(|e| e.to_string())?
@@ -56,17 +64,15 @@ pub(crate) async fn connect(
 pub(crate) type Stream = h3::client::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>;
 
 impl Sender {
+    /// Sends `req`'s head only: its body is the caller's to send, and the
+    /// stream's to finish.
+    pub(crate) async fn start(&self, req: Request<Empty<Bytes>>) -> Stream {
+        self.try_start(req).await.unwrap()
+    }
+
     /// Sends `req` and returns its stream once the response head is in.
     pub(crate) async fn open(&self, req: Request<Empty<Bytes>>) -> (http::Response<()>, Stream) {
-        let (parts, _) = req.into_parts();
-        let mut send = self.send.clone();
-        let mut stream = send
-            .send_request(Request::from_parts(parts, ()))
-            .await
-            .unwrap();
-        stream.finish().await.unwrap();
-        let res = stream.recv_response().await.unwrap();
-        (res, stream)
+        self.try_open(req, &[]).await.unwrap()
     }
 
     /// Sends `req` (an absolute URI: `:scheme` and `:authority`) and reads
@@ -77,52 +83,56 @@ impl Sender {
 
     /// Sends `req` with `body` (in two DATA frames) and reads the response.
     pub(crate) async fn send_body(&self, req: Request<Empty<Bytes>>, body: &[u8]) -> Resp {
-        let (parts, _) = req.into_parts();
-        let mut send = self.send.clone();
-        let mut stream = send
-            .send_request(Request::from_parts(parts, ()))
-            .await
-            .unwrap();
-        let (a, b) = body.split_at(body.len() / 2);
-        for part in [a, b] {
-            stream
-                .send_data(Bytes::copy_from_slice(part))
-                .await
-                .unwrap();
-        }
-        stream.finish().await.unwrap();
-        let res = stream.recv_response().await.unwrap();
-        let mut got = Vec::new();
-        read_at_least(&mut stream, &mut got, usize::MAX / 2).await;
-        let (parts, ()) = res.into_parts();
-        Resp {
-            status: parts.status,
-            version: parts.version,
-            headers: parts.headers,
-            body: got.into(),
-        }
+        self.try_send_body(req, body).await.unwrap()
     }
 
     /// As [`Sender::send`], or the stream's or connection's error.
     pub(crate) async fn try_send(&self, req: Request<Empty<Bytes>>) -> Result<Resp, String> {
+        self.try_send_body(req, &[]).await
+    }
+
+    async fn try_start(&self, req: Request<Empty<Bytes>>) -> Result<Stream, String> {
         let (parts, _) = req.into_parts();
         let mut send = self.send.clone();
-        let mut stream = send
-            .send_request(Request::from_parts(parts, ()))
+        send.send_request(Request::from_parts(parts, ()))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())
+    }
+
+    /// Sends `req`, then `body` (in two DATA frames; none if it is empty),
+    /// ends the stream, and waits for the response head.
+    async fn try_open(
+        &self,
+        req: Request<Empty<Bytes>>,
+        body: &[u8],
+    ) -> Result<(http::Response<()>, Stream), String> {
+        let mut stream = self.try_start(req).await?;
+        if !body.is_empty() {
+            let (a, b) = body.split_at(body.len() / 2);
+            for part in [a, b] {
+                stream
+                    .send_data(Bytes::copy_from_slice(part))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
         stream.finish().await.map_err(|e| e.to_string())?;
         let res = stream.recv_response().await.map_err(|e| e.to_string())?;
-        let mut body = BytesMut::new();
+        Ok((res, stream))
+    }
+
+    async fn try_send_body(&self, req: Request<Empty<Bytes>>, body: &[u8]) -> Result<Resp, String> {
+        let (res, mut stream) = self.try_open(req, body).await?;
+        let mut got = BytesMut::new();
         while let Some(mut chunk) = stream.recv_data().await.map_err(|e| e.to_string())? {
-            body.extend_from_slice(&chunk.copy_to_bytes(chunk.remaining()));
+            got.extend_from_slice(&chunk.copy_to_bytes(chunk.remaining()));
         }
         let (parts, ()) = res.into_parts();
         Ok(Resp {
             status: parts.status,
             version: parts.version,
             headers: parts.headers,
-            body: body.freeze(),
+            body: got.freeze(),
         })
     }
 }

@@ -152,13 +152,22 @@ async fn streams_beyond_http3_max_streams_wait_for_a_free_one() {
     let dir = tempfile::tempdir().unwrap();
     let (site, cert, key, root) = setup(dir.path(), LEN);
     // With Retry too: the client's second Initial carries the token.
-    let f = Ferry::serve_tls(
-        &site,
-        &cert,
-        &key,
-        &["--http3-max-streams", "1", "--quic-retry"],
+    let f = Ferry::start_env(
+        &[
+            "serve",
+            site.to_str().unwrap(),
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--http3-max-streams",
+            "1",
+            "--quic-retry",
+        ],
+        &[("FERRY_LOG", "ferry_cli::quic=debug")],
     );
     let h3 = h3_connect(&f, &root).await;
+    f.wait_log_n("QUIC Retry sent", 1);
     let (res, mut big) = h3.open(get_abs(&f, "/big.bin")).await;
     assert_eq!(res.status(), StatusCode::OK);
     let mut got = Vec::new();
@@ -174,6 +183,69 @@ async fn streams_beyond_http3_max_streams_wait_for_a_free_one() {
         .await
         .expect("the stream limit freed up");
     assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_request_bodies_are_held_to_one_window_a_connection() {
+    // `ferry serve` never reads a request body: what a client sends waits
+    // in QUIC's receive buffers, which hold at most 1 MiB a connection (as
+    // HTTP/2's window) and 256 KiB a stream, not quinn's default 1.25 MB a
+    // stream on each of 100 streams.
+    const LEN: usize = 16 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let (site, cert, key, root) = setup(dir.path(), LEN);
+    let f = Ferry::serve_tls(&site, &cert, &key, &[]);
+    let h3 = h3_connect(&f, &root).await;
+    let wait = Duration::from_millis(300);
+    let mut streams = Vec::new();
+    for _ in 0..8 {
+        // Answered with a body the client does not read either, so each
+        // request stays in flight with its body unread. Once the window is
+        // full, not even a request head goes out.
+        let Ok(mut s) = tokio::time::timeout(wait, h3.start(get_abs(&f, "/big.bin"))).await else {
+            break;
+        };
+        let body = bytes::Bytes::from(vec![b'x'; 1 << 20]);
+        let sent = tokio::time::timeout(wait, s.send_data(body)).await;
+        assert!(sent.is_err(), "a whole MiB of unread body went out");
+        streams.push(s);
+    }
+    let out = h3.quic.stats().udp_tx.bytes;
+    assert!(
+        out < 3 << 19,
+        "{out} bytes sent on {} streams",
+        streams.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_allows_no_control_stream_is_closed_after_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (site, cert, key, root) = setup(dir.path(), 10);
+    let f = Ferry::serve_tls(&site, &cert, &key, &["--header-timeout", "1"]);
+    // RFC 9114 §6.2: a client MUST let the server open its control stream;
+    // this one allows no unidirectional stream at all, so HTTP/3's set-up
+    // never ends (and the server's pings keep QUIC alive).
+    let mut config = http3::client_config(&[root.der()]);
+    let mut transport = quinn::TransportConfig::default();
+    transport.max_concurrent_uni_streams(0u32.into());
+    config.transport_config(std::sync::Arc::new(transport));
+    let ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let quic = ep
+        .connect_with(config, f.addr, "localhost")
+        .unwrap()
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(5), quic.closed())
+        .await
+        .expect("still open 5 s later");
+    match closed {
+        // H3_GENERAL_PROTOCOL_ERROR (RFC 9114 §8.1).
+        quinn::ConnectionError::ApplicationClosed(c) => {
+            assert_eq!(u64::from(c.error_code), 0x101, "{c:?}")
+        }
+        e => panic!("closed otherwise: {e:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,8 +306,10 @@ async fn sigterm_lets_h3_downloads_finish_then_exits_0() {
     assert!(status.success(), "{status:?}; {:?}", f.log.lock().unwrap());
 }
 
-/// An upstream for one request: answers with the body it got and the
-/// `X-Forwarded-Proto` and method it saw.
+/// An upstream for one request: answers with the body it got, the
+/// `X-Forwarded-Proto` and method it saw (`x-seen`), and the request's
+/// framing fields (`x-framing`: `none`, or `content-length: N` and
+/// `transfer-encoding: …` lines joined with `; `).
 fn echo_upstream() -> std::net::SocketAddr {
     use std::io::{BufRead as _, BufReader, Read as _, Write as _};
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -244,6 +318,7 @@ fn echo_upstream() -> std::net::SocketAddr {
         let (s, _) = l.accept().unwrap();
         let mut r = BufReader::new(s.try_clone().unwrap());
         let (mut len, mut proto, mut line) = (0usize, String::new(), String::new());
+        let mut framing = Vec::new();
         r.read_line(&mut line).unwrap();
         let method = line.split(' ').next().unwrap_or_default().to_owned();
         loop {
@@ -255,17 +330,26 @@ fn echo_upstream() -> std::net::SocketAddr {
             }
             let (k, v) = h.split_once(':').unwrap();
             match k.to_ascii_lowercase().as_str() {
-                "content-length" => len = v.trim().parse().unwrap(),
+                "content-length" => {
+                    len = v.trim().parse().unwrap();
+                    framing.push(format!("content-length: {len}"));
+                }
+                "transfer-encoding" => framing.push(format!("transfer-encoding: {}", v.trim())),
                 "x-forwarded-proto" => proto = v.trim().to_owned(),
                 _ => {}
             }
         }
+        let framing = if framing.is_empty() {
+            "none".to_owned()
+        } else {
+            framing.join("; ")
+        };
         let mut body = vec![0; len];
         r.read_exact(&mut body).unwrap();
         let mut s = s;
         write!(
             s,
-            "HTTP/1.1 200 OK\r\ncontent-length: {len}\r\nx-seen: {method} {proto}\r\nconnection: close\r\n\r\n"
+            "HTTP/1.1 200 OK\r\ncontent-length: {len}\r\nx-seen: {method} {proto}\r\nx-framing: {framing}\r\nconnection: close\r\n\r\n"
         )
         .unwrap();
         s.write_all(&body).unwrap();
@@ -298,6 +382,59 @@ async fn ferry_proxy_forwards_an_http3_request_body() {
     assert!(r.body == body[..], "the body came back different");
     let want = format!("h3=\":{}\"; ma=86400", f.addr.port());
     assert_eq!(r.header("alt-svc"), Some(want.as_str()));
+    assert_eq!(r.header("x-framing"), Some("content-length: 100000"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ferry_proxy_forwards_an_http3_get_without_a_body_and_checks_content_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cert, key, root) = setup(dir.path(), 10);
+    let upstream = format!("http://{}", echo_upstream());
+    let f = Ferry::start(&[
+        "proxy",
+        "--upstream",
+        &upstream,
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let h3 = h3_connect(&f, &root).await;
+    // A GET's stream ends with its head: the upstream gets no body, and no
+    // `content-length: 0` either, as from HTTP/1.1 and HTTP/2 clients.
+    let r = h3.send(get_abs(&f, "/x")).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.header("x-seen"), Some("GET https"));
+    assert_eq!(r.header("x-framing"), Some("none"));
+    // RFC 9114 §4.1.2: DATA that falls short of Content-Length makes the
+    // request malformed; the upstream never sees it.
+    let mut req = get_abs(&f, "/upload");
+    *req.method_mut() = http::Method::POST;
+    req.headers_mut()
+        .insert("content-length", http::HeaderValue::from_static("10"));
+    let r = h3.send_body(req, b"short").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_with_a_connection_specific_field_is_reset_rfc_9114_4_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (site, cert, key, root) = setup(dir.path(), 10);
+    let f = Ferry::serve_tls(&site, &cert, &key, &[]);
+    let h3 = h3_connect(&f, &root).await;
+    // Malformed: the stream is reset with H3_MESSAGE_ERROR, as h2 resets
+    // HTTP/2's (RFC 9113 §8.2.2); the connection goes on.
+    for (name, value) in [("connection", "keep-alive"), ("te", "gzip")] {
+        let mut req = get_abs(&f, "/a.txt");
+        req.headers_mut()
+            .insert(name, http::HeaderValue::from_static(value));
+        let e = h3.try_send(req).await.expect_err(name);
+        assert!(e.contains("H3_MESSAGE_ERROR"), "{name}: {e}");
+    }
+    let mut req = get_abs(&f, "/a.txt");
+    req.headers_mut()
+        .insert("te", http::HeaderValue::from_static("trailers"));
+    assert_eq!(h3.send(req).await.status, StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -351,6 +488,59 @@ async fn quic_connections_beyond_max_connections_are_refused() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_head_the_client_takes_no_credit_for_is_cut_after_write_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (site, cert, key, root) = setup(dir.path(), 10);
+    let log = dir.path().join("access.log");
+    // A head of some 4 KiB (the --hsts field on every response)…
+    let hsts = format!("max-age=60; x={}", "x".repeat(4096));
+    let f = Ferry::serve_tls(
+        &site,
+        &cert,
+        &key,
+        &[
+            "--write-timeout",
+            "1",
+            "--hsts",
+            &hsts,
+            "--access-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    // …to a client that takes 1 KiB on the whole connection and reads
+    // nothing: the head cannot go out, and must not wait for ever.
+    let mut config = http3::client_config(&[root.der()]);
+    let mut transport = quinn::TransportConfig::default();
+    transport.receive_window(1024u32.into());
+    config.transport_config(std::sync::Arc::new(transport));
+    let h3 = http3::connect_with(f.addr, "localhost", config)
+        .await
+        .unwrap();
+    let mut stream = h3.start(get_abs(&f, "/a.txt")).await;
+    stream.finish().await.unwrap();
+    // Cut after a second, so the exchange is over and logged, with no
+    // body bytes.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("\"GET /a.txt\" 200 0 ")) {
+            let ms: f64 = line
+                .rsplit(' ')
+                .next()
+                .unwrap()
+                .trim_end_matches("ms")
+                .parse()
+                .unwrap();
+            assert!(ms >= 900.0, "{line}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still in flight: {text:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(stream);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
