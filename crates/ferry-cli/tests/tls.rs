@@ -51,16 +51,22 @@ const HTTP11: &[u8] = b"http/1.1";
 impl Ferry {
     /// `ferry serve SITE --tls-cert CERT --tls-key KEY EXTRA…`.
     fn serve_tls(site: &Path, cert: &Path, key: &Path, extra: &[&str]) -> Ferry {
-        let mut args = vec![
-            "serve",
-            site.to_str().unwrap(),
+        Ferry::with_tls(&["serve", site.to_str().unwrap()], cert, key, extra)
+    }
+
+    /// `ferry proxy --upstream UPSTREAM --tls-cert CERT --tls-key KEY EXTRA…`.
+    fn proxy_tls(upstream: &str, cert: &Path, key: &Path, extra: &[&str]) -> Ferry {
+        Ferry::with_tls(&["proxy", "--upstream", upstream], cert, key, extra)
+    }
+
+    fn with_tls(command: &[&str], cert: &Path, key: &Path, extra: &[&str]) -> Ferry {
+        let tls = [
             "--tls-cert",
             cert.to_str().unwrap(),
             "--tls-key",
             key.to_str().unwrap(),
         ];
-        args.extend_from_slice(extra);
-        let f = Ferry::start(&args);
+        let f = Ferry::start(&[command, &tls, extra].concat());
         assert_eq!(f.scheme, "https");
         f
     }
@@ -424,20 +430,12 @@ async fn proxy_terminates_tls_with_h2_and_hands_off_files() {
     let (cert, key) = pki::write_pair(dir.path(), "live", &root.leaf("proxy", 20), &[]);
     let up = echo_upstream();
     let accel = format!("/protected/={}", files.display());
-    let f = Ferry::start(&[
-        "proxy",
-        "--upstream",
+    let f = Ferry::proxy_tls(
         &format!("http://{up}"),
-        "--accel",
-        &accel,
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-        "--hsts",
-        "max-age=60",
-    ]);
-    assert_eq!(f.scheme, "https");
+        &cert,
+        &key,
+        &["--accel", &accel, "--hsts", "max-age=60"],
+    );
     for alpn in [H2, HTTP11] {
         let config = client::config(&[root.der()], &[&TLS13], &[alpn]);
         let tls = client::connect(f.addr, "localhost", config.clone())

@@ -392,18 +392,12 @@ async fn idle_timeout_never_cuts_a_request_being_answered() {
     let root = Ca::root("ferry idle root");
     let (cert, key) = pki::write_pair(dir.path(), "live", &root.leaf("ferry idle", 1), &[]);
     let upstream = format!("http://{up_addr}");
-    let f = Ferry::start(&[
-        "proxy",
-        "--upstream",
+    let f = Ferry::proxy_tls(
         &upstream,
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-        "--idle-timeout",
-        "1",
-        "--no-access-log",
-    ]);
+        &cert,
+        &key,
+        &["--idle-timeout", "1", "--no-access-log"],
+    );
     for h2 in [true, false] {
         let alpn = if h2 { H2 } else { HTTP11 };
         let config = client::config(&[root.der()], &[&TLS13], &[alpn]);

@@ -362,16 +362,7 @@ async fn ferry_proxy_forwards_an_http3_request_body() {
     let dir = tempfile::tempdir().unwrap();
     let (_, cert, key, root) = setup(dir.path(), 10);
     let upstream = format!("http://{}", echo_upstream());
-    let f = Ferry::start(&[
-        "proxy",
-        "--upstream",
-        &upstream,
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ]);
-    assert_eq!(f.scheme, "https");
+    let f = Ferry::proxy_tls(&upstream, &cert, &key, &[]);
     let h3 = h3_connect(&f, &root).await;
     let body = pattern(100_000);
     let mut req = get_abs(&f, "/upload");
@@ -390,15 +381,7 @@ async fn ferry_proxy_forwards_an_http3_get_without_a_body_and_checks_content_len
     let dir = tempfile::tempdir().unwrap();
     let (_, cert, key, root) = setup(dir.path(), 10);
     let upstream = format!("http://{}", echo_upstream());
-    let f = Ferry::start(&[
-        "proxy",
-        "--upstream",
-        &upstream,
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ]);
+    let f = Ferry::proxy_tls(&upstream, &cert, &key, &[]);
     let h3 = h3_connect(&f, &root).await;
     // A GET's stream ends with its head: the upstream gets no body, and no
     // `content-length: 0` either, as from HTTP/1.1 and HTTP/2 clients.
