@@ -35,16 +35,18 @@ pub(crate) fn serve<A: App>(
         let (pipeline, https) = (pipeline.clone(), https.clone());
         Box::pin(async move {
             let limits = (header_timeout, max_head, idle, write);
+            // Closed with a lingering close (under TLS too, after its
+            // close_notify): what the client still sends, such as an HTTP/2
+            // WINDOW_UPDATE after the last DATA, is read instead of answered
+            // with a reset that would destroy what it has not read yet.
+            let io = crate::linger::Linger::new(stream);
             match https {
                 Some(h) => {
-                    if let Some((tls, proto)) = h.accept(stream, header_timeout).await {
+                    if let Some((tls, proto)) = h.accept(io, header_timeout).await {
                         connection(pipeline, tls, proto, peer, stop, limits).await;
                     }
                 }
-                None => {
-                    let io = crate::linger::Linger::new(stream);
-                    connection(pipeline, io, Proto::Any, peer, stop, limits).await;
-                }
+                None => connection(pipeline, io, Proto::Any, peer, stop, limits).await,
             }
         })
     })

@@ -185,10 +185,10 @@ impl Https {
     /// nothing to answer).
     pub(crate) async fn accept(
         &self,
-        stream: tokio::net::TcpStream,
+        stream: crate::linger::Linger,
         timeout: Duration,
     ) -> Option<(
-        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+        tokio_rustls::server::TlsStream<crate::linger::Linger>,
         Proto,
     )> {
         let Ok(Ok(tls)) = tokio::time::timeout(timeout, self.acceptor.accept(stream)).await else {
