@@ -16,6 +16,7 @@ mod framing;
 pub mod fuzz;
 mod h1;
 mod host;
+mod hpack;
 mod hyper_wire;
 mod linger;
 mod listeners;
