@@ -90,9 +90,9 @@ const MAX_LEN: usize = 30;
 
 /// Decoding tables, built once from [`CODES`].
 struct Tables {
-    /// For each `PEEK`-bit window of input: `len << 8 | symbol` of the code
-    /// the window starts with, or 0 when that code is longer than `PEEK`.
-    fast: Vec<u16>,
+    /// For each `PEEK`-bit window of input, the one or two codes it starts
+    /// with (see [`Fast`]), or 0 when the first is longer than `PEEK` bits.
+    fast: Vec<u32>,
     /// For codes longer than `PEEK` (which are consecutive numbers at each
     /// length, the code being canonical): the first code of each length,
     /// how many there are, and where they start in `by_code`.
@@ -103,18 +103,52 @@ struct Tables {
     by_code: Vec<u16>,
 }
 
+/// An entry of [`Tables::fast`]: the first symbol (bits 0–7), the second
+/// (8–15), both codes' length (16–20), the first's (21–25), and how many
+/// symbols (26–27).
+struct Fast;
+
+impl Fast {
+    fn pack(sym: u32, sym2: u32, len: u32, total: u32, n: u32) -> u32 {
+        sym | sym2 << 8 | total << 16 | len << 21 | n << 26
+    }
+    fn total(e: u32) -> u32 {
+        e >> 16 & 0x1f
+    }
+    fn first_len(e: u32) -> u32 {
+        e >> 21 & 0x1f
+    }
+    fn count(e: u32) -> usize {
+        (e >> 26) as usize
+    }
+}
+
 fn tables() -> &'static Tables {
     static TABLES: OnceLock<Tables> = OnceLock::new();
     TABLES.get_or_init(|| {
-        let mut fast = vec![0u16; 1 << PEEK];
+        // One code per window first, then a second code where it fits.
+        let mut one = vec![(0u32, 0u32); 1 << PEEK];
         for (sym, &(code, len)) in CODES.iter().enumerate() {
             let len = u32::from(len);
             if len <= PEEK {
                 let lo = (code << (PEEK - len)) as usize;
-                let entry = (len << 8) as u16 | sym as u16;
-                fast[lo..lo + (1 << (PEEK - len))].fill(entry);
+                one[lo..lo + (1 << (PEEK - len))].fill((sym as u32, len));
             }
         }
+        let fast = (0..1 << PEEK)
+            .map(|w: usize| {
+                let (sym, len) = one[w];
+                if len == 0 {
+                    return 0;
+                }
+                let (sym2, len2) = one[(w << len) & ((1 << PEEK) - 1)];
+                if len2 != 0 && len + len2 <= PEEK {
+                    Fast::pack(sym, sym2, len, len + len2, 2)
+                } else {
+                    Fast::pack(sym, 0, len, len, 1)
+                }
+            })
+            .collect();
         let mut by_code: Vec<u16> = (0..=EOS).collect();
         by_code.sort_by_key(|&s| (CODES[usize::from(s)].1, CODES[usize::from(s)].0));
         let (mut first, mut count, mut start) =
@@ -146,59 +180,78 @@ fn tables() -> &'static Tables {
 /// [RFC 7541 §5.2]: https://www.rfc-editor.org/rfc/rfc7541#section-5.2
 pub(crate) fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), DecodeError> {
     let t = tables();
-    // The shortest code is 5 bits.
-    dst.reserve(src.len() * 8 / 5);
+    // At most one symbol per 5 bits (the shortest code), and room for the
+    // second byte a one-symbol entry writes anyway.
+    let start = dst.len();
+    dst.resize(start + src.len() * 8 / 5 + 2, 0);
+    let out = &mut dst[start..];
+    let mut o = 0;
     let mask = (1u64 << PEEK) - 1;
-    // `acc`'s low `bits` bits are input not decoded yet.
+    // `acc`'s low `bits` bits are input not decoded yet; after a refill
+    // there are at least 32 unless the input has run out.
     let (mut acc, mut bits, mut next) = (0u64, 0u32, 0usize);
-    loop {
-        while bits <= 56 && next < src.len() {
-            acc = acc << 8 | u64::from(src[next]);
-            bits += 8;
-            next += 1;
-        }
-        if bits == 0 {
-            return Ok(());
-        }
-        // At the end, fewer than PEEK bits are padded with ones, so a code
-        // of at most `bits` bits is still found; a longer one is the tail.
-        let window = if bits >= PEEK {
-            acc >> (bits - PEEK)
-        } else {
-            acc << (PEEK - bits) | ((1 << (PEEK - bits)) - 1)
-        };
-        let e = t.fast[(window & mask) as usize];
-        if e != 0 {
-            let len = u32::from(e >> 8);
-            if len > bits {
-                break;
+    let result = loop {
+        if bits < 32 {
+            if let Some(chunk) = src.get(next..next + 8) {
+                let word = u64::from_be_bytes(chunk.try_into().expect("8 bytes"));
+                let take = (63 - bits) / 8;
+                acc = acc << (take * 8) | word >> (64 - take * 8);
+                bits += take * 8;
+                next += take as usize;
+            } else {
+                while bits <= 56 && next < src.len() {
+                    acc = acc << 8 | u64::from(src[next]);
+                    bits += 8;
+                    next += 1;
+                }
             }
-            dst.push(e as u8);
-            bits -= len;
-            continue;
         }
-        match long_code(t, acc, bits) {
-            Some((EOS, _)) => {
+        if bits >= PEEK {
+            let e = t.fast[((acc >> (bits - PEEK)) & mask) as usize];
+            if e != 0 {
+                out[o] = e as u8;
+                out[o + 1] = (e >> 8) as u8;
+                o += Fast::count(e);
+                bits -= Fast::total(e);
+                continue;
+            }
+            match long_code(t, acc, bits) {
                 // "A Huffman-encoded string literal containing the EOS
                 // symbol MUST be treated as a decoding error."
-                return Err(DecodeError::BadHuffman);
+                Some((EOS, _)) => break Err(DecodeError::BadHuffman),
+                Some((sym, len)) => {
+                    out[o] = sym as u8;
+                    o += 1;
+                    bits -= len;
+                    continue;
+                }
+                None => {}
             }
-            Some((sym, len)) => {
-                dst.push(sym as u8);
-                bits -= len;
+        } else if bits > 0 {
+            // The last bits, padded with ones: a code of at most `bits`
+            // bits is still found; a longer one means these are padding.
+            let window = acc << (PEEK - bits) | ((1 << (PEEK - bits)) - 1);
+            let e = t.fast[(window & mask) as usize];
+            if e != 0 && Fast::first_len(e) <= bits {
+                out[o] = e as u8;
+                o += 1;
+                bits -= Fast::first_len(e);
+                continue;
             }
-            None => break,
         }
-    }
-    // "A padding strictly longer than 7 bits MUST be treated as a decoding
-    // error. A padding not corresponding to the most significant bits of
-    // the code for the EOS symbol MUST be treated as a decoding error."
-    let ones = (1u64 << bits) - 1;
-    if bits <= 7 && acc & ones == ones {
-        Ok(())
-    } else {
-        Err(DecodeError::BadHuffman)
-    }
+        // "A padding strictly longer than 7 bits MUST be treated as a
+        // decoding error. A padding not corresponding to the most
+        // significant bits of the code for the EOS symbol MUST be treated
+        // as a decoding error."
+        let ones = (1u64 << bits) - 1;
+        break if bits <= 7 && acc & ones == ones {
+            Ok(())
+        } else {
+            Err(DecodeError::BadHuffman)
+        };
+    };
+    dst.truncate(start + o);
+    result
 }
 
 /// The symbol and length of the code longer than [`PEEK`] bits at the top
