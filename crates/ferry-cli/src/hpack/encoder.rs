@@ -57,6 +57,7 @@ impl Encoder {
     ///
     /// [RFC 7541 §4.2]: https://www.rfc-editor.org/rfc/rfc7541#section-4.2
     pub(crate) fn set_max_table_size(&mut self, n: usize) {
+        // Choice: never more than 4096 bytes of table per connection.
         let n = n.min(DEFAULT_TABLE_SIZE);
         match &mut self.pending {
             // "If the maximum size is changed multiple times between two
@@ -117,6 +118,7 @@ impl Encoder {
     pub(crate) fn field(&mut self, name: &[u8], value: &[u8], dst: &mut Vec<u8>) {
         self.start(dst);
         let static_index = static_name(name);
+        // Choice: index only what repeats across responses (module docs).
         if INDEXED.contains(&name) {
             let (exact, named) = self.table.find(name, value);
             if let Some(i) = exact {
@@ -198,6 +200,7 @@ pub(super) fn integer(dst: &mut Vec<u8>, flags: u8, n: u32, value: usize) {
 ///
 /// [RFC 7541 §5.2]: https://www.rfc-editor.org/rfc/rfc7541#section-5.2
 fn string(dst: &mut Vec<u8>, s: &[u8], huffman: bool) {
+    // Choice: Huffman only for what is indexed, sent once per connection.
     if huffman {
         let len = huffman::encoded_len(s);
         if len < s.len() {

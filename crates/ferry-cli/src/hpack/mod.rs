@@ -8,7 +8,7 @@
 //! Each side keeps a dynamic table in step with the peer's, so blocks must
 //! be decoded, and encoded blocks sent, in the order of the connection.
 //!
-//! Choices (RFC 7541 leaves them to the encoder, §2.3, §7.1):
+//! Choices (RFC 7541 leaves them to implementations, §2.3, §5.1, §7.1):
 //! - The encoder indexes (§6.2.1) only the fields whose values repeat from
 //!   one response to the next, [`encoder::INDEXED`]; `date`, `etag`,
 //!   `content-length` and the rest go as literals without indexing (§6.2.2),
