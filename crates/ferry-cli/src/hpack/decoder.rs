@@ -7,7 +7,6 @@ use super::DecodeError;
 
 /// RFC 7541 decoder, one per connection: the dynamic table the peer's
 /// encoder fills, and scratch space for Huffman-coded strings.
-#[allow(dead_code)] // until the HTTP/2 connection uses it
 #[derive(Debug)]
 pub(crate) struct Decoder {
     table: DynamicTable,
@@ -17,7 +16,6 @@ pub(crate) struct Decoder {
     value: Vec<u8>,
 }
 
-#[allow(dead_code)] // until the HTTP/2 connection uses it
 impl Decoder {
     /// A decoder for a connection on which we advertised
     /// SETTINGS_HEADER_TABLE_SIZE `max_table_size` (4096): its dynamic table

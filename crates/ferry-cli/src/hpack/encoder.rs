@@ -30,7 +30,6 @@ pub(crate) const INDEXED: [&[u8]; 9] = [
 /// RFC 7541 encoder for response headers, one per connection: a copy of
 /// the peer decoder's dynamic table, kept in step by encoding each block in
 /// the order it is sent.
-#[allow(dead_code)] // until the HTTP/2 connection uses it
 #[derive(Debug)]
 pub(crate) struct Encoder {
     table: DynamicTable,
@@ -39,7 +38,6 @@ pub(crate) struct Encoder {
     pending: Option<(usize, usize)>,
 }
 
-#[allow(dead_code)] // until the HTTP/2 connection uses it
 impl Encoder {
     /// An encoder for a peer that has not (yet) sent
     /// SETTINGS_HEADER_TABLE_SIZE: 4096 bytes.

@@ -29,16 +29,13 @@ mod table;
 #[cfg(test)]
 mod tests;
 
-#[allow(unused_imports)] // until the HTTP/2 connection uses them
 pub(crate) use decoder::Decoder;
-#[allow(unused_imports)] // until the HTTP/2 connection uses them
 pub(crate) use encoder::Encoder;
 
 /// Why a header block could not be decoded: each is a COMPRESSION_ERROR,
 /// which ends the connection ([RFC 9113 §4.3]).
 ///
 /// [RFC 9113 §4.3]: https://www.rfc-editor.org/rfc/rfc9113#section-4.3
-#[allow(dead_code)] // until the HTTP/2 connection uses it
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DecodeError {
     /// The block ends inside a representation's integer or its header.
