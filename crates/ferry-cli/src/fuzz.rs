@@ -1,7 +1,8 @@
 //! Bodies of the cargo-fuzz targets over the server's parsers of untrusted
 //! input: request heads (RFC 9112 §2–§3, §6), chunked framing (§7.1), the
 //! proxy's reading of upstream response heads (§4, §6.3), the TOML
-//! config file, and a request through a site policy. Each is a plain function that asserts its invariants, with a
+//! config file, a request through a site policy, and HPACK header blocks
+//! (RFC 7541). Each is a plain function that asserts its invariants, with a
 //! second implementation where one exists (`httparse`'s own view of a head);
 //! the stable tests drive them over generated inputs and
 //! `fuzz/fuzz_targets/*.rs` are two-line shells around them.
@@ -211,6 +212,53 @@ pub fn site_request(data: &[u8]) {
     policy.finish(headers, &d.key, &mut res);
 }
 
+/// HPACK header blocks (RFC 7541): `data`'s first byte sets the peer's
+/// SETTINGS_HEADER_TABLE_SIZE for the encoder (times 16), then each block
+/// is a byte of length and that many bytes, decoded in order by one decoder
+/// as on one connection. No panic; the decoder's table stays within 4096
+/// bytes; each list decoded, encoded again by one encoder and decoded by a
+/// second decoder (the peer's), is the same list: the encoder's table and
+/// the peer's stay in step.
+pub fn hpack(data: &[u8]) {
+    use crate::hpack::{Decoder, Encoder};
+    let Some((&size, mut rest)) = data.split_first() else {
+        return;
+    };
+    let mut decoder = Decoder::new(4096);
+    let (mut encoder, mut peer) = (Encoder::new(), Decoder::new(4096));
+    encoder.set_max_table_size(usize::from(size) * 16);
+    let mut fields = Vec::new();
+    let mut again = Vec::new();
+    while let Some((&len, tail)) = rest.split_first() {
+        let (block, tail) = tail.split_at(usize::from(len).min(tail.len()));
+        rest = tail;
+        fields.clear();
+        let decoded = decoder.decode(block, |n, v| fields.push((n.to_vec(), v.to_vec())));
+        if decoded.is_err() {
+            // The connection ends with COMPRESSION_ERROR.
+            return;
+        }
+        assert!(decoder.table().size() <= decoder.table().max());
+        assert!(decoder.table().max() <= 4096);
+        let mut wire = Vec::new();
+        for (i, (n, v)) in fields.iter().enumerate() {
+            let status = std::str::from_utf8(v)
+                .ok()
+                .and_then(|v| v.parse::<u16>().ok())
+                .filter(|s| i == 0 && n == b":status" && s.to_string().as_bytes() == v);
+            match status {
+                Some(s) => encoder.status(s, &mut wire),
+                None => encoder.field(n, v, &mut wire),
+            }
+        }
+        again.clear();
+        peer.decode(&wire, |n, v| again.push((n.to_vec(), v.to_vec())))
+            .expect("the encoder's own block");
+        assert_eq!(again, fields);
+        assert!(peer.table().size() <= 4096);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +302,33 @@ mod tests {
             site_request(head.as_bytes());
         }
         config(b"max-connections = -1\nsite = 3\n");
+    }
+
+    /// RFC 7541 Appendix C.3 and C.6 (a length byte before each block),
+    /// and blocks the decoder refuses.
+    #[test]
+    fn hpack_blocks_keep_the_invariants() {
+        let blocks = |size: u8, list: &[&[u8]]| {
+            let mut data = vec![size];
+            for b in list {
+                data.push(u8::try_from(b.len()).unwrap());
+                data.extend_from_slice(b);
+            }
+            data
+        };
+        let c3: [&[u8]; 3] = [
+            b"\x82\x86\x84\x41\x0fwww.example.com",
+            b"\x82\x86\x84\xbe\x58\x08no-cache",
+            b"\x82\x87\x85\xbf\x40\x0acustom-key\x0ccustom-value",
+        ];
+        let c6: [&[u8]; 1] = [b"\x48\x82\x64\x02\x58\x85\xae\xc3\x77\x1a\x4b"];
+        for size in [0, 4, 255] {
+            hpack(&blocks(size, &c3));
+            hpack(&blocks(size, &c6));
+        }
+        for bad in [&b"\x80"[..], b"\x82\x20", b"\x3f\xe2\x1f", b"\x00\x81\xff"] {
+            hpack(&blocks(0, &[bad]));
+        }
     }
 
     proptest! {
@@ -316,6 +391,14 @@ mod tests {
             }
             head.extend_from_slice(b"\r\n");
             upstream_response(&head);
+        }
+
+        #[test]
+        fn hpack_inputs(data in proptest::collection::vec(
+            prop_oneof![Just(0x40u8), Just(0x20), Just(0x3f), Just(0x80), Just(0xbe), Just(0x0f), Just(0x05), any::<u8>()],
+            0..200,
+        )) {
+            hpack(&data);
         }
 
         #[test]

@@ -1,8 +1,10 @@
-//! The wire layer for HTTPS (HTTP/2 and HTTP/1.1 by ALPN) and h2c: hyper's
-//! codecs, under the same connection layer and over the same pipeline as the
+//! The wire layer for HTTPS (HTTP/2 and HTTP/1.1 by ALPN) and h2c: ferry's
+//! own HTTP/2 ([`crate::h2`]) for applications that read no request bodies,
+//! hyper's codecs for the rest, under the same connection layer and over the same pipeline as the
 //! HTTP/1.1 fast path. Only framing is hyper's; every answer is the
 //! pipeline's, and every exchange is recorded by its observer with the body
 //! bytes really sent.
+use crate::h2::Sniffed;
 use crate::net::Deadline;
 use crate::observe::{Observer, Pending, Sent};
 use crate::pipeline::{App, Pipeline, ReqBody};
@@ -40,12 +42,28 @@ pub(crate) fn serve<A: App>(
             // WINDOW_UPDATE after the last DATA, is read instead of answered
             // with a reset that would destroy what it has not read yet.
             let io = crate::linger::Linger::new(stream);
+            let own = crate::h2::Limits { max_head };
             match https {
-                Some(h) => {
-                    if let Some((tls, proto)) = h.accept(io, header_timeout).await {
+                Some(h) => match h.accept(io, header_timeout).await {
+                    Some((tls, Proto::H2)) if !A::READS_BODIES => {
+                        crate::h2::connection(pipeline, tls, peer, stop, idle, write, &own, true)
+                            .await;
+                    }
+                    Some((tls, proto)) => {
                         connection(pipeline, tls, proto, peer, stop, limits).await;
                     }
-                }
+                    None => {}
+                },
+                None if !A::READS_BODIES => match crate::h2::sniff(io, header_timeout).await {
+                    Some(Sniffed::H2(io)) => {
+                        crate::h2::connection(pipeline, io, peer, stop, idle, write, &own, false)
+                            .await;
+                    }
+                    Some(Sniffed::H1(io)) => {
+                        connection(pipeline, io, Proto::H1, peer, stop, limits).await;
+                    }
+                    None => {}
+                },
                 None => connection(pipeline, io, Proto::Any, peer, stop, limits).await,
             }
         })

@@ -15,7 +15,9 @@ mod framing;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 mod h1;
+mod h2;
 mod host;
+mod hpack;
 mod hyper_wire;
 mod linger;
 mod listeners;

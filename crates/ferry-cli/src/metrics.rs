@@ -121,6 +121,7 @@ pub(crate) struct Exposition;
 
 impl crate::pipeline::App for Exposition {
     type Conn = ();
+    const READS_BODIES: bool = false;
 
     fn conn(&self) {}
 

@@ -33,6 +33,11 @@ pub(crate) trait App: Send + Sync + 'static {
     /// its snapshot of the sites).
     type Conn: Send;
 
+    /// Whether the app reads request bodies (`ferry proxy` streams them
+    /// upstream). One that does not is served over HTTP/2 by ferry's own
+    /// wire layer ([`crate::h2`]), which reads and drops them.
+    const READS_BODIES: bool = true;
+
     /// The state of a new connection.
     fn conn(&self) -> Self::Conn;
 

@@ -249,6 +249,7 @@ pub(crate) struct Redirect {
 
 impl App for Redirect {
     type Conn = ();
+    const READS_BODIES: bool = false;
 
     fn conn(&self) {}
 

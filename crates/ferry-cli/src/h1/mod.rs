@@ -12,6 +12,8 @@ pub(crate) mod parse;
 mod pool;
 mod write;
 
+pub(crate) use write::read_exact_at;
+
 use crate::pipeline::{App, Pipeline};
 use crate::settings::Settings;
 use std::sync::Arc;

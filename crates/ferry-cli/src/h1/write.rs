@@ -252,7 +252,11 @@ fn body_len(body: &Body) -> Option<u64> {
     http_body::Body::size_hint(body).exact()
 }
 
-fn read_exact_at(file: &std::fs::File, mut buf: &mut [u8], mut pos: u64) -> io::Result<()> {
+pub(crate) fn read_exact_at(
+    file: &std::fs::File,
+    mut buf: &mut [u8],
+    mut pos: u64,
+) -> io::Result<()> {
     use std::os::unix::fs::FileExt;
     while !buf.is_empty() {
         match file.read_at(buf, pos) {

@@ -1,0 +1,914 @@
+//! One HTTP/2 connection (RFC 9113), driven from one task by one poll
+//! function: read frames, hand each request to the pipeline, write the
+//! answers' HEADERS and DATA as the flow-control windows allow, all in one
+//! write buffer that goes out with as few writes as possible.
+//!
+//! The limits every HTTP/2 server needs are here: SETTINGS_MAX_CONCURRENT_STREAMS
+//! with REFUSED_STREAM beyond it, a bound on streams the client resets
+//! (rapid reset, CVE-2023-44487), header blocks and decoded field sections
+//! bounded before they are kept (CONTINUATION floods, HPACK bombs), and no
+//! read while the write buffer is full, so that PING, SETTINGS and request
+//! floods from a client that does not read cannot grow memory, and a
+//! zero-window client cannot make ferry buffer a file: DATA is made only as
+//! the windows allow. Idle and write timeouts come from [`Deadline`].
+use super::frame::{self, flag, kind, Code, Head};
+use super::request::{Fields, Refused};
+use crate::hpack;
+use crate::net::{Busy, BusyGuard, Deadline};
+use crate::observe::{Pending, Sent};
+use crate::pipeline::{App, Pipeline, ReqBody};
+use bytes::Bytes;
+use ferry::Body;
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
+use http::{Method, Response, StatusCode};
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// SETTINGS_MAX_CONCURRENT_STREAMS ferry advertises (nginx's default).
+pub(crate) const MAX_STREAMS: usize = 128;
+/// How much may wait in the write buffer before ferry stops reading and
+/// making DATA.
+const HIGH_WATER: usize = 128 * 1024;
+/// The read buffer's size: a whole frame of the largest size ferry accepts
+/// and then some.
+const READ_BUF: usize = 32 * 1024;
+/// Streams the client may reset before the connection is closed, beyond
+/// the ones it let finish.
+const FREE_RESETS: u64 = 200;
+
+type Answer = Pin<Box<dyn Future<Output = (u32, Response<Body>, Option<Pending>)> + Send>>;
+
+/// What a stream still has to send.
+enum Out {
+    /// The pipeline has not answered yet.
+    Waiting,
+    /// The body, sent as DATA frames; `at` is the next file offset for a file
+    /// body, `chunk` what a streamed body gave and is not sent yet.
+    Body { body: Body, at: u64, chunk: Bytes },
+    /// The response was sent to its end.
+    Done,
+}
+
+struct Stream {
+    id: u32,
+    /// The client has not ended its side (no END_STREAM yet).
+    recv_open: bool,
+    recv_window: i64,
+    send_window: i64,
+    head: bool,
+    out: Out,
+    record: Option<(Pending, u16)>,
+    sent: u64,
+    _busy: BusyGuard,
+}
+
+/// A header block being received in HEADERS and CONTINUATION frames.
+struct Continuing {
+    stream: u32,
+    end_stream: bool,
+    refuse: Option<Code>,
+    block: Vec<u8>,
+}
+
+/// The limits of one connection.
+pub(crate) struct Limits {
+    pub(crate) max_head: usize,
+}
+
+pub(crate) struct Conn<A: App, I> {
+    io: Deadline<I>,
+    /// The streams open, for the idle timeout of `io`.
+    busy: Busy,
+    pipeline: Arc<Pipeline<A>>,
+    peer: SocketAddr,
+    max_head: usize,
+    rbuf: Box<[u8]>,
+    rstart: usize,
+    rend: usize,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    need_flush: bool,
+    /// The client's preface is still to be read.
+    preface: bool,
+    /// The client's first frame, which must be SETTINGS, is still to come.
+    first_frame: bool,
+    decoder: hpack::Decoder,
+    encoder: hpack::Encoder,
+    block: Vec<u8>,
+    streams: Vec<Stream>,
+    /// Where the last DATA round stopped, for round-robin among streams.
+    turn: usize,
+    answers: FuturesUnordered<Answer>,
+    continuing: Option<Continuing>,
+    last_stream: u32,
+    peer_window: i64,
+    peer_max_frame: usize,
+    send_window: i64,
+    /// Bytes of DATA read and not yet given back with a WINDOW_UPDATE.
+    unacked: u32,
+    resets: u64,
+    finished: u64,
+    /// GOAWAY was sent: no new streams; close once the open ones end.
+    draining: bool,
+    /// A connection error: the GOAWAY is in the buffer; close once it is out.
+    failed: bool,
+    /// The client sent GOAWAY or closed its side.
+    peer_done: bool,
+}
+
+impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
+    /// A connection over `io`; `preface` says whether the client's preface
+    /// is still to be read (h2c's was read to tell it from HTTP/1.1).
+    pub(crate) fn new(
+        io: Deadline<I>,
+        busy: Busy,
+        pipeline: Arc<Pipeline<A>>,
+        peer: SocketAddr,
+        limits: &Limits,
+        preface: bool,
+    ) -> Self {
+        let mut wbuf = Vec::with_capacity(4096);
+        // RFC 9113 §3.4: the server's preface is a SETTINGS frame.
+        frame::settings(
+            &mut wbuf,
+            &[
+                (frame::setting::MAX_CONCURRENT_STREAMS, MAX_STREAMS as u32),
+                (
+                    frame::setting::MAX_HEADER_LIST_SIZE,
+                    u32::try_from(list_limit(limits.max_head)).unwrap_or(u32::MAX),
+                ),
+            ],
+        );
+        Conn {
+            io,
+            busy,
+            pipeline,
+            peer,
+            max_head: limits.max_head,
+            rbuf: vec![0; READ_BUF].into_boxed_slice(),
+            rstart: 0,
+            rend: 0,
+            wbuf,
+            wpos: 0,
+            need_flush: false,
+            preface,
+            first_frame: true,
+            decoder: hpack::Decoder::new(4096),
+            encoder: hpack::Encoder::new(),
+            block: Vec::new(),
+            streams: Vec::new(),
+            turn: 0,
+            answers: FuturesUnordered::new(),
+            continuing: None,
+            last_stream: 0,
+            peer_window: frame::DEFAULT_WINDOW,
+            peer_max_frame: frame::DEFAULT_MAX_FRAME,
+            send_window: frame::DEFAULT_WINDOW,
+            unacked: 0,
+            resets: 0,
+            finished: 0,
+            draining: false,
+            failed: false,
+            peer_done: false,
+        }
+    }
+
+    /// Graceful shutdown (RFC 9113 §6.8): GOAWAY with the last stream
+    /// taken, the open streams answered, then close.
+    pub(crate) fn drain(&mut self) {
+        if !self.draining && !self.failed {
+            self.draining = true;
+            frame::goaway(&mut self.wbuf, self.last_stream, Code::NoError);
+        }
+    }
+
+    /// The connection's idle timeout fired: say goodbye before closing.
+    pub(crate) fn timed_out(&mut self) {
+        self.drain();
+    }
+
+    /// Shuts the connection down after the loop.
+    pub(crate) async fn shutdown(&mut self) {
+        use tokio::io::AsyncWriteExt as _;
+        if self.wpos < self.wbuf.len() {
+            let _ = self.io.write_all(&self.wbuf[self.wpos..]).await;
+        }
+        let _ = self.io.shutdown().await;
+    }
+
+    /// Drives the connection until it is done.
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let mut progress = false;
+            while let Poll::Ready(Some((id, res, pending))) = self.answers.poll_next_unpin(cx) {
+                self.respond(id, res, pending);
+                progress = true;
+            }
+            progress |= self.make_data(cx);
+            if self.wpos < self.wbuf.len() {
+                match Pin::new(&mut self.io).poll_write(cx, &self.wbuf[self.wpos..]) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    Poll::Ready(Ok(n)) => {
+                        self.wpos += n;
+                        progress = true;
+                        if self.wpos == self.wbuf.len() {
+                            self.wbuf.clear();
+                            self.wpos = 0;
+                            self.need_flush = true;
+                            if self.wbuf.capacity() > 4 * HIGH_WATER {
+                                self.wbuf = Vec::with_capacity(4096);
+                            }
+                        }
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {}
+                }
+            } else if self.need_flush {
+                match Pin::new(&mut self.io).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => self.need_flush = false,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {}
+                }
+            }
+            let done_reading = self.failed || self.peer_done;
+            if !done_reading && self.wbuf.len() - self.wpos < HIGH_WATER {
+                if self.rstart == self.rend {
+                    self.rstart = 0;
+                    self.rend = 0;
+                } else if self.rend == self.rbuf.len() {
+                    self.rbuf.copy_within(self.rstart..self.rend, 0);
+                    self.rend -= self.rstart;
+                    self.rstart = 0;
+                }
+                let mut buf = ReadBuf::new(&mut self.rbuf[self.rend..]);
+                match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+                    Poll::Ready(Ok(())) => {
+                        let n = buf.filled().len();
+                        if n == 0 {
+                            self.peer_done = true;
+                        } else {
+                            self.rend += n;
+                            self.frames();
+                        }
+                        progress = true;
+                    }
+                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::TimedOut => {
+                        if !self.streams.is_empty() || self.draining {
+                            return Poll::Ready(Err(e));
+                        }
+                        self.timed_out();
+                        self.peer_done = true;
+                        progress = true;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {}
+                }
+            }
+            let ending = self.failed || self.draining || self.peer_done;
+            if ending
+                && (self.failed || (self.streams.is_empty() && self.answers.is_empty()))
+                && self.wpos == self.wbuf.len()
+                && !self.need_flush
+            {
+                return Poll::Ready(Ok(()));
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// A connection error (RFC 9113 §5.4.1): GOAWAY, and nothing more.
+    fn fail(&mut self, code: Code) {
+        if self.failed {
+            return;
+        }
+        tracing::debug!(?code, "h2 connection error");
+        self.failed = true;
+        for s in std::mem::take(&mut self.streams) {
+            self.end(s);
+        }
+        self.answers = FuturesUnordered::new();
+        frame::goaway(&mut self.wbuf, self.last_stream, code);
+    }
+
+    /// A stream error (RFC 9113 §5.4.2): RST_STREAM, and the stream is gone.
+    fn reset(&mut self, id: u32, code: Code) {
+        frame::rst_stream(&mut self.wbuf, id, code);
+        if let Some(i) = self.find(id) {
+            let s = self.streams.swap_remove(i);
+            self.end(s);
+        }
+    }
+
+    fn find(&self, id: u32) -> Option<usize> {
+        self.streams.iter().position(|s| s.id == id)
+    }
+
+    /// Records a stream that ended, however it ended.
+    fn end(&mut self, s: Stream) {
+        if let Some((p, status)) = s.record {
+            let sent = Sent {
+                bytes: s.sent,
+                zero_copy: false,
+            };
+            self.pipeline.observer.finish(p, self.peer, status, sent);
+        }
+    }
+
+    /// Handles every whole frame in the read buffer.
+    fn frames(&mut self) {
+        if self.preface {
+            let have = &self.rbuf[self.rstart..self.rend];
+            let n = have.len().min(frame::PREFACE.len());
+            if have[..n] != frame::PREFACE[..n] {
+                // RFC 9113 §3.4: not HTTP/2.
+                self.fail(Code::Protocol);
+                return;
+            }
+            if n < frame::PREFACE.len() {
+                return;
+            }
+            self.rstart += n;
+            self.preface = false;
+        }
+        while !self.failed {
+            let have = &self.rbuf[self.rstart..self.rend];
+            let Some(h) = Head::parse(have) else { break };
+            // §4.2: larger than SETTINGS_MAX_FRAME_SIZE (ferry's is the default).
+            if h.len > frame::DEFAULT_MAX_FRAME {
+                self.fail(Code::FrameSize);
+                break;
+            }
+            if have.len() < frame::HEAD + h.len {
+                break;
+            }
+            let start = self.rstart + frame::HEAD;
+            self.rstart = start + h.len;
+            // The payload is copied out of the read buffer only for header
+            // blocks split across frames; everything else borrows it.
+            let rbuf = std::mem::take(&mut self.rbuf);
+            self.frame(h, &rbuf[start..start + h.len]);
+            self.rbuf = rbuf;
+        }
+        if self.unacked > 0 && !self.failed {
+            // What DATA took from the connection's window is given back at
+            // once: ferry's applications do not read request bodies here.
+            frame::window_update(&mut self.wbuf, 0, self.unacked);
+            self.unacked = 0;
+        }
+    }
+
+    fn frame(&mut self, h: Head, payload: &[u8]) {
+        if std::mem::take(&mut self.first_frame) && h.kind != kind::SETTINGS {
+            // §3.4: the client preface ends with a SETTINGS frame.
+            return self.fail(Code::Protocol);
+        }
+        if let Some(c) = &self.continuing {
+            // §6.10: a header block is contiguous, nothing in between.
+            if h.kind != kind::CONTINUATION || h.stream != c.stream {
+                return self.fail(Code::Protocol);
+            }
+        }
+        match h.kind {
+            kind::DATA => self.data(h, payload),
+            kind::HEADERS => self.headers(h, payload),
+            kind::PRIORITY => {
+                if h.stream == 0 {
+                    return self.fail(Code::Protocol);
+                }
+                if h.len != 5 {
+                    return self.reset(h.stream, Code::FrameSize);
+                }
+                if frame::dependency(payload) == Some(h.stream) {
+                    // §5.3.1 of RFC 7540: a stream cannot depend on itself.
+                    self.reset(h.stream, Code::Protocol);
+                }
+            }
+            kind::RST_STREAM => {
+                if h.stream == 0 {
+                    return self.fail(Code::Protocol);
+                }
+                if h.len != 4 {
+                    return self.fail(Code::FrameSize);
+                }
+                if self.idle(h.stream) {
+                    return self.fail(Code::Protocol);
+                }
+                if let Some(i) = self.find(h.stream) {
+                    let s = self.streams.swap_remove(i);
+                    self.end(s);
+                    // CVE-2023-44487: streams opened and reset at once
+                    // cost ferry work the client does not wait for.
+                    self.resets += 1;
+                    if self.resets > FREE_RESETS + self.finished {
+                        self.fail(Code::EnhanceYourCalm);
+                    }
+                }
+            }
+            kind::SETTINGS => self.settings(h, payload),
+            kind::PUSH_PROMISE => self.fail(Code::Protocol),
+            kind::PING => {
+                if h.stream != 0 {
+                    return self.fail(Code::Protocol);
+                }
+                if h.len != 8 {
+                    return self.fail(Code::FrameSize);
+                }
+                if !h.has(flag::ACK) {
+                    frame::ping_ack(&mut self.wbuf, payload);
+                }
+            }
+            kind::GOAWAY => {
+                if h.stream != 0 {
+                    return self.fail(Code::Protocol);
+                }
+                if h.len < 8 {
+                    return self.fail(Code::FrameSize);
+                }
+                self.peer_done = true;
+            }
+            kind::WINDOW_UPDATE => self.window_update(h, payload),
+            kind::CONTINUATION => self.continuation(h, payload),
+            // §5.5: unknown frame types are ignored.
+            _ => {}
+        }
+    }
+
+    /// A stream the client has not opened yet (§5.1: "idle").
+    fn idle(&self, id: u32) -> bool {
+        id > self.last_stream
+    }
+
+    fn settings(&mut self, h: Head, payload: &[u8]) {
+        use frame::setting;
+        if h.stream != 0 {
+            return self.fail(Code::Protocol);
+        }
+        if h.has(flag::ACK) {
+            if h.len != 0 {
+                self.fail(Code::FrameSize);
+            }
+            return;
+        }
+        if h.len % 6 != 0 {
+            return self.fail(Code::FrameSize);
+        }
+        for p in payload.chunks_exact(6) {
+            let id = u16::from_be_bytes([p[0], p[1]]);
+            let v = u32::from_be_bytes([p[2], p[3], p[4], p[5]]);
+            match id {
+                setting::HEADER_TABLE_SIZE => self.encoder.set_max_table_size(v as usize),
+                setting::ENABLE_PUSH if v > 1 => return self.fail(Code::Protocol),
+                setting::INITIAL_WINDOW_SIZE => {
+                    let v = i64::from(v);
+                    if v > frame::MAX_WINDOW {
+                        return self.fail(Code::FlowControl);
+                    }
+                    // §6.9.2: the change applies to every open stream.
+                    let delta = v - self.peer_window;
+                    self.peer_window = v;
+                    for s in &mut self.streams {
+                        s.send_window += delta;
+                        if s.send_window > frame::MAX_WINDOW {
+                            return self.fail(Code::FlowControl);
+                        }
+                    }
+                }
+                setting::MAX_FRAME_SIZE => {
+                    if !(16_384..=16_777_215).contains(&v) {
+                        return self.fail(Code::Protocol);
+                    }
+                    // Larger DATA frames save nothing once TLS cuts them
+                    // into 16 KiB records.
+                    self.peer_max_frame = frame::DEFAULT_MAX_FRAME;
+                }
+                _ => {}
+            }
+        }
+        frame::settings_ack(&mut self.wbuf);
+    }
+
+    fn window_update(&mut self, h: Head, payload: &[u8]) {
+        if h.len != 4 {
+            return self.fail(Code::FrameSize);
+        }
+        let inc = i64::from(frame::word(payload) & 0x7fff_ffff);
+        if h.stream == 0 {
+            if inc == 0 {
+                return self.fail(Code::Protocol);
+            }
+            self.send_window += inc;
+            if self.send_window > frame::MAX_WINDOW {
+                self.fail(Code::FlowControl);
+            }
+            return;
+        }
+        if self.idle(h.stream) {
+            return self.fail(Code::Protocol);
+        }
+        if inc == 0 {
+            return self.reset(h.stream, Code::Protocol);
+        }
+        if let Some(i) = self.find(h.stream) {
+            let s = &mut self.streams[i];
+            s.send_window += inc;
+            if s.send_window > frame::MAX_WINDOW {
+                self.reset(h.stream, Code::FlowControl);
+            }
+        }
+    }
+
+    fn data(&mut self, h: Head, payload: &[u8]) {
+        if h.stream == 0 || self.idle(h.stream) {
+            return self.fail(Code::Protocol);
+        }
+        // §6.9.1: the whole payload, padding included, counts.
+        let len = h.len as u32;
+        self.unacked += len;
+        if frame::unpad(&h, payload).is_none() {
+            return self.fail(Code::Protocol);
+        }
+        let Some(i) = self.find(h.stream) else {
+            // A stream ferry closed (answered, or reset): DATA may still be
+            // on its way; ignored.
+            return;
+        };
+        let s = &mut self.streams[i];
+        if !s.recv_open {
+            return self.reset(h.stream, Code::StreamClosed);
+        }
+        s.recv_window -= i64::from(len);
+        if s.recv_window < 0 {
+            return self.reset(h.stream, Code::FlowControl);
+        }
+        if h.has(flag::END_STREAM) {
+            s.recv_open = false;
+            if matches!(s.out, Out::Done) {
+                let s = self.streams.swap_remove(i);
+                self.close(s);
+            }
+        } else if len > 0 {
+            s.recv_window += i64::from(len);
+            frame::window_update(&mut self.wbuf, h.stream, len);
+        }
+    }
+
+    fn headers(&mut self, h: Head, payload: &[u8]) {
+        if h.stream == 0 || h.stream % 2 == 0 {
+            // §5.1.1: client streams are odd.
+            return self.fail(Code::Protocol);
+        }
+        let Some(mut block) = frame::unpad(&h, payload) else {
+            return self.fail(Code::Protocol);
+        };
+        let mut refuse = None;
+        if h.has(flag::PRIORITY) {
+            let Some(dep) = frame::dependency(block).filter(|_| block.len() >= 5) else {
+                return self.fail(Code::FrameSize);
+            };
+            if dep == h.stream {
+                refuse = Some(Code::Protocol);
+            }
+            block = &block[5..];
+        }
+        let end_stream = h.has(flag::END_STREAM);
+        if h.has(flag::END_HEADERS) {
+            self.block(h.stream, end_stream, refuse, block);
+        } else {
+            self.continuing = Some(Continuing {
+                stream: h.stream,
+                end_stream,
+                refuse,
+                block: block.to_vec(),
+            });
+        }
+    }
+
+    fn continuation(&mut self, h: Head, payload: &[u8]) {
+        let Some(c) = &mut self.continuing else {
+            // §6.10: CONTINUATION only follows a header block's frame.
+            return self.fail(Code::Protocol);
+        };
+        // CVE-2024-27316: a header block is bounded before it is kept.
+        if c.block.len() + payload.len() > block_limit(self.max_head) {
+            return self.fail(Code::EnhanceYourCalm);
+        }
+        c.block.extend_from_slice(payload);
+        if h.has(flag::END_HEADERS) {
+            let Some(c) = self.continuing.take() else {
+                return;
+            };
+            self.block(c.stream, c.end_stream, c.refuse, &c.block);
+        }
+    }
+
+    /// A whole header block on stream `id`.
+    fn block(&mut self, id: u32, end_stream: bool, refuse: Option<Code>, block: &[u8]) {
+        let mut fields = Fields::new(list_limit(self.max_head));
+        // The block is decoded even when the stream is refused: the
+        // decoder's table must follow the client's (RFC 7541 §2.2).
+        if self
+            .decoder
+            .decode(block, |n, v| fields.field(n, v))
+            .is_err()
+        {
+            return self.fail(Code::Compression);
+        }
+        if !self.idle(id) {
+            return match self.find(id) {
+                // §8.1: trailers end the request; ferry does not use them.
+                Some(i) if self.streams[i].recv_open => {
+                    if !end_stream {
+                        return self.reset(id, Code::Protocol);
+                    }
+                    self.streams[i].recv_open = false;
+                    if matches!(self.streams[i].out, Out::Done) {
+                        let s = self.streams.swap_remove(i);
+                        self.close(s);
+                    }
+                }
+                Some(_) => self.reset(id, Code::StreamClosed),
+                // §5.1.1: a stream identifier cannot be reused.
+                None => self.fail(Code::StreamClosed),
+            };
+        }
+        self.last_stream = id;
+        if self.draining {
+            // §6.8: streams after the GOAWAY's last one are not processed.
+            return;
+        }
+        if let Some(code) = refuse {
+            return self.reset(id, code);
+        }
+        if self.streams.len() >= MAX_STREAMS {
+            // §5.1.2: beyond SETTINGS_MAX_CONCURRENT_STREAMS.
+            frame::rst_stream(&mut self.wbuf, id, Code::RefusedStream);
+            return;
+        }
+        let stream = Stream {
+            id,
+            recv_open: !end_stream,
+            recv_window: frame::DEFAULT_WINDOW,
+            send_window: self.peer_window,
+            head: false,
+            out: Out::Waiting,
+            record: None,
+            sent: 0,
+            _busy: self.busy.enter(),
+        };
+        match fields.request::<ReqBody>() {
+            Ok(mut req) => {
+                let mut stream = stream;
+                stream.head = req.method() == Method::HEAD;
+                self.streams.push(stream);
+                let pipeline = self.pipeline.clone();
+                let peer = self.peer;
+                self.answers.push(Box::pin(async move {
+                    let mut app = pipeline.app.conn();
+                    let (res, pending) = pipeline.respond(&mut app, &mut req, peer).await;
+                    (id, res, pending)
+                }));
+            }
+            Err(Refused::Malformed(why)) => {
+                tracing::debug!(why, "malformed HTTP/2 request");
+                self.reset(id, Code::Protocol);
+            }
+            Err(Refused::TooLarge) => {
+                self.streams.push(stream);
+                let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+                self.pipeline.observer.reject(self.peer, status.as_u16(), 0);
+                let mut res = Response::new(Body::empty());
+                *res.status_mut() = status;
+                self.respond(id, res, None);
+            }
+        }
+    }
+
+    /// The pipeline's answer for stream `id`: its HEADERS, and its body
+    /// from then on as the windows allow.
+    fn respond(&mut self, id: u32, res: Response<Body>, pending: Option<Pending>) {
+        let status = res.status();
+        let Some(i) = self.find(id) else {
+            // Reset by the client meanwhile.
+            if let Some(p) = pending {
+                let sent = Sent::default();
+                self.pipeline
+                    .observer
+                    .finish(p, self.peer, status.as_u16(), sent);
+            }
+            return;
+        };
+        let (parts, body) = res.into_parts();
+        let s = &mut self.streams[i];
+        s.record = pending.map(|p| (p, status.as_u16()));
+        let no_body = s.head
+            || status == StatusCode::NOT_MODIFIED
+            || status == StatusCode::NO_CONTENT
+            || status.is_informational();
+        let exact = http_body::Body::size_hint(&body).exact();
+        self.block.clear();
+        self.encoder.status(status.as_u16(), &mut self.block);
+        for (name, value) in &parts.headers {
+            // §8.2.2: connection-specific fields are not HTTP/2's.
+            if crate::pipeline::CONNECTION_SPECIFIC.contains(name) {
+                continue;
+            }
+            self.encoder
+                .field(name.as_str().as_bytes(), value.as_bytes(), &mut self.block);
+        }
+        if !no_body && !parts.headers.contains_key(http::header::CONTENT_LENGTH) {
+            if let Some(n) = exact {
+                let mut b = [0; 20];
+                self.encoder
+                    .field(b"content-length", decimal(n, &mut b), &mut self.block);
+            }
+        }
+        let end = no_body || exact == Some(0);
+        frame::headers(&mut self.wbuf, id, &self.block, end, self.peer_max_frame);
+        let s = &mut self.streams[i];
+        if end {
+            s.out = Out::Done;
+            self.sent_all(i);
+        } else {
+            let at = body.as_file().map_or(0, |(_, r)| r.start);
+            s.out = Out::Body {
+                body,
+                at,
+                chunk: Bytes::new(),
+            };
+        }
+    }
+
+    /// Stream `i` sent its last frame.
+    fn sent_all(&mut self, i: usize) {
+        self.finished += 1;
+        let s = self.streams.swap_remove(i);
+        if s.recv_open {
+            // §8.1: the response is complete while the request is not; the
+            // client may stop sending it.
+            frame::rst_stream(&mut self.wbuf, s.id, Code::NoError);
+        }
+        self.close(s);
+    }
+
+    fn close(&mut self, s: Stream) {
+        self.end(s);
+    }
+
+    /// Makes DATA frames for the streams that have a body and window, in
+    /// turn, until the buffer is full; whether any was made.
+    fn make_data(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut made = false;
+        let mut blocked = 0;
+        while !self.streams.is_empty()
+            && self.send_window > 0
+            && self.wbuf.len() - self.wpos < HIGH_WATER
+            && blocked < self.streams.len()
+        {
+            let i = self.turn % self.streams.len();
+            self.turn = self.turn.wrapping_add(1);
+            match self.data_frame(i, cx) {
+                Some(true) => {
+                    made = true;
+                    blocked = 0;
+                }
+                Some(false) => blocked += 1,
+                None => {
+                    made = true;
+                    blocked = 0;
+                }
+            }
+        }
+        made
+    }
+
+    /// One DATA frame of stream `i`: `Some(true)` made one, `Some(false)`
+    /// nothing to send now, `None` the stream is gone (ended or failed).
+    fn data_frame(&mut self, i: usize, cx: &mut Context<'_>) -> Option<bool> {
+        let room = self
+            .send_window
+            .min(self.streams[i].send_window)
+            .min(self.peer_max_frame as i64);
+        if room <= 0 {
+            return Some(false);
+        }
+        let room = room as usize;
+        let s = &mut self.streams[i];
+        let id = s.id;
+        let Out::Body { body, at, chunk } = &mut s.out else {
+            return Some(false);
+        };
+        if let Some((file, range)) = body.as_file() {
+            let left = range.end - *at;
+            let n = (left.min(room as u64)) as usize;
+            let last = n as u64 == left;
+            let start = self.wbuf.len();
+            frame::head(
+                &mut self.wbuf,
+                n,
+                kind::DATA,
+                if last { flag::END_STREAM } else { 0 },
+                id,
+            );
+            let from = self.wbuf.len();
+            self.wbuf.resize(from + n, 0);
+            if crate::h1::read_exact_at(file, &mut self.wbuf[from..], *at).is_err() {
+                // The file shrank or failed: the declared length cannot be met.
+                self.wbuf.truncate(start);
+                self.reset(id, Code::Internal);
+                return None;
+            }
+            *at += n as u64;
+            s.sent += n as u64;
+            s.send_window -= n as i64;
+            self.send_window -= n as i64;
+            if last {
+                s.out = Out::Done;
+                self.sent_all(i);
+                return None;
+            }
+            return Some(true);
+        }
+        if chunk.is_empty() {
+            match http_body::Body::poll_frame(Pin::new(&mut *body), cx) {
+                Poll::Pending => return Some(false),
+                Poll::Ready(Some(Ok(f))) => {
+                    if let Ok(d) = f.into_data() {
+                        *chunk = d;
+                    }
+                    if chunk.is_empty() && !http_body::Body::is_end_stream(body) {
+                        return Some(true);
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    tracing::debug!(error = %e, "response body failed");
+                    self.reset(id, Code::Internal);
+                    return None;
+                }
+                Poll::Ready(None) => {
+                    frame::head(&mut self.wbuf, 0, kind::DATA, flag::END_STREAM, id);
+                    s.out = Out::Done;
+                    self.sent_all(i);
+                    return None;
+                }
+            }
+        }
+        let n = chunk.len().min(room);
+        let last = n == chunk.len() && http_body::Body::is_end_stream(body);
+        let fl = if last { flag::END_STREAM } else { 0 };
+        frame::head(&mut self.wbuf, n, kind::DATA, fl, id);
+        self.wbuf.extend_from_slice(&chunk.split_to(n));
+        s.sent += n as u64;
+        s.send_window -= n as i64;
+        self.send_window -= n as i64;
+        if last {
+            s.out = Out::Done;
+            self.sent_all(i);
+            return None;
+        }
+        Some(true)
+    }
+}
+
+/// The largest decoded field section kept (RFC 7541 §4.1 sizes): above
+/// `--max-header-bytes` so that the pipeline answers 431 as on every other
+/// protocol, bounded so that an HPACK bomb is not.
+fn list_limit(max_head: usize) -> usize {
+    max_head.saturating_mul(2).max(16 * 1024)
+}
+
+/// The largest header block (HEADERS and its CONTINUATION frames) kept.
+fn block_limit(max_head: usize) -> usize {
+    list_limit(max_head) + frame::DEFAULT_MAX_FRAME
+}
+
+/// `n` in decimal, without allocating.
+fn decimal(n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decimal_rfc_9110_8_6() {
+        for n in [0, 7, 10, 1024, u64::MAX] {
+            let mut b = [0; 20];
+            assert_eq!(super::decimal(n, &mut b), n.to_string().as_bytes());
+        }
+    }
+}
