@@ -34,11 +34,12 @@ build_ferry() {
     [ -x "$FERRY_BIN" ] || die "ferry binary $FERRY_BIN is not executable"
 }
 
-# nginx_conf T SERVER: nginx.conf under T/nginx (one worker, sendfile, ETags,
-# no access log, long keep-alive, no types table, temp files under T), listening
-# on PORT_nginx with SERVER (the directives inside its `server` block).
+# nginx_conf T SERVER [LISTEN_PARAMS]: nginx.conf under T/nginx (one worker,
+# sendfile, ETags, no access log, long keep-alive, no types table, temp files
+# under T), listening on PORT_nginx (with LISTEN_PARAMS, e.g. `ssl http2`) with
+# SERVER (the directives inside its `server` block).
 nginx_conf() {
-    local T=$1 server=$2 user=
+    local T=$1 server=$2 params=${3:-} user=
     mkdir -p "$T/nginx/tmp"
     [ "$(id -u)" = 0 ] && user='user root;'
     cat >"$T/nginx/nginx.conf" <<CONF
@@ -63,7 +64,7 @@ http {
     uwsgi_temp_path $T/nginx/tmp/uwsgi;
     scgi_temp_path $T/nginx/tmp/scgi;
     server {
-        listen 127.0.0.1:$PORT_nginx;
+        listen 127.0.0.1:$PORT_nginx${params:+ $params};
 $server
     }
 }
@@ -136,3 +137,58 @@ ratio() {
     if [ -z "$1" ] || [ -z "$2" ]; then printf -- '-'; else awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) printf "-"; else printf "%.2f", a / b }'; fi
 }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# ---------------------------------------------------------------- servers
+# stop_server NAME: SIGTERM to PID[NAME], SIGKILL after 5 s, then SIGKILL to
+# the children it had (nginx's worker); forgets the PID.
+stop_server() {
+    local pid=${PID[$1]:-} kids
+    [ -n "$pid" ] || return 0
+    kids=$(ps -o pid= --ppid "$pid" 2>/dev/null || true)
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
+    PID[$1]=
+}
+# The server's processes: the main one and its children (nginx's worker).
+mem_kib() { # NAME FIELD(VmRSS|VmHWM) -> sum over its processes, KiB
+    local total=0 p v
+    for p in $(procs_of "$1"); do
+        v=$(awk -v f="$2:" '$1 == f { print $2 }' "/proc/$p/status" 2>/dev/null) || continue
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+
+# ---------------------------------------------------------------- the table
+# ferry, nginx and lighttpd side by side. Results are files
+# $T/res/KEY.METRIC.NAME, one number a line; a cell is their median.
+kib_to_mib() { [ -n "$1" ] && awk -v k="$1" 'BEGIN { printf "%.6f", k / 1024 }'; return 0; }
+
+TABLE_FMT='%-2s %-34s %-6s %10s %10s %10s %8s %8s  %9s %9s %9s %s\n'
+table_header() {
+    # shellcheck disable=SC2059
+    printf "$TABLE_FMT" '#' measurement unit ferry nginx lighttpd f/nginx f/lighty 'cpu ferry' 'cpu nginx' 'cpu lighty' 'cpu unit'
+}
+# table_row NUM LABEL UNIT KEY.METRIC DECIMALS [CPU_METRIC CPU_UNIT]
+# METRICs ending in .hwm or .rss are KiB and shown in MiB.
+table_row() {
+    local num=$1 label=$2 unit=$3 metric=$4 dec=$5 cpum=${6:-} cpuu=${7:-} s
+    local -A v=() c=()
+    for s in ferry nginx lighttpd; do
+        v[$s]=$(median "$T/res/$metric.$s")
+        case $metric in *.hwm | *.rss) v[$s]=$(kib_to_mib "${v[$s]}") ;; esac
+        c[$s]=-
+        if [ -n "$cpum" ]; then
+            c[$s]=$(median "$T/res/$cpum.$s")
+            if [ -z "${c[$s]}" ]; then c[$s]=-; else c[$s]=$(fmt "${c[$s]}" 2); fi
+        fi
+    done
+    # shellcheck disable=SC2059
+    printf "$TABLE_FMT" "$num" "$label" "$unit" \
+        "$(fmt "${v[ferry]}" "$dec")" "$(fmt "${v[nginx]}" "$dec")" "$(fmt "${v[lighttpd]}" "$dec")" \
+        "$(ratio "${v[ferry]}" "${v[nginx]}")" "$(ratio "${v[ferry]}" "${v[lighttpd]}")" \
+        "${c[ferry]}" "${c[nginx]}" "${c[lighttpd]}" "$cpuu"
+}

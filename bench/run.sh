@@ -46,17 +46,6 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 # ---------------------------------------------------------------- cleanup
 T=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench.XXXXXX")
 declare -A PID=()
-stop_server() { # NAME
-    local pid=${PID[$1]:-} kids
-    [ -n "$pid" ] || return 0
-    kids=$(ps -o pid= --ppid "$pid" 2>/dev/null || true)
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
-    PID[$1]=
-}
 cleanup() {
     local s
     for s in "${SERVERS[@]}"; do stop_server "$s"; done
@@ -113,15 +102,6 @@ start_server() { # NAME
         sleep 0.1
     done
     die "$name did not listen on 127.0.0.1:$port"
-}
-# The server's processes: the main one and its children (nginx's worker).
-mem_kib() { # NAME FIELD(VmRSS|VmHWM) -> sum over its processes, KiB
-    local total=0 p v
-    for p in $(procs_of "$1"); do
-        v=$(awk -v f="$2:" '$1 == f { print $2 }' "/proc/$p/status" 2>/dev/null) || continue
-        total=$((total + ${v:-0}))
-    done
-    echo "$total"
 }
 
 # ---------------------------------------------------------------- checks
@@ -290,29 +270,6 @@ for s in "${SERVERS[@]}"; do
 done
 
 # ---------------------------------------------------------------- the table
-kib_to_mib() { [ -n "$1" ] && awk -v k="$1" 'BEGIN { printf "%.6f", k / 1024 }'; return 0; }
-
-ROWFMT='%-2s %-34s %-6s %10s %10s %10s %8s %8s  %9s %9s %9s %s\n'
-# row NUM LABEL UNIT KEY.METRIC DECIMALS [CPU_METRIC CPU_UNIT]
-row() {
-    local num=$1 label=$2 unit=$3 metric=$4 dec=$5 cpum=${6:-} cpuu=${7:-} s
-    local -A v=() c=()
-    for s in "${SERVERS[@]}"; do
-        v[$s]=$(median "$T/res/$metric.$s")
-        case $metric in *.hwm | *.rss) v[$s]=$(kib_to_mib "${v[$s]}") ;; esac
-        c[$s]=-
-        if [ -n "$cpum" ]; then
-            c[$s]=$(median "$T/res/$cpum.$s")
-            if [ -z "${c[$s]}" ]; then c[$s]=-; else c[$s]=$(fmt "${c[$s]}" 2); fi
-        fi
-    done
-    # shellcheck disable=SC2059
-    printf "$ROWFMT" "$num" "$label" "$unit" \
-        "$(fmt "${v[ferry]}" "$dec")" "$(fmt "${v[nginx]}" "$dec")" "$(fmt "${v[lighttpd]}" "$dec")" \
-        "$(ratio "${v[ferry]}" "${v[nginx]}")" "$(ratio "${v[ferry]}" "${v[lighttpd]}")" \
-        "${c[ferry]}" "${c[nginx]}" "${c[lighttpd]}" "$cpuu"
-}
-
 ferry_version=$("$FERRY_BIN" --version 2>&1 | head -1) || true
 nginx_version=$("$NGINX" -v 2>&1 | head -1 | sed 's/^nginx version: //') || true
 lighttpd_version=$("$LIGHTTPD" -v 2>&1 | head -1 | sed 's/ - .*//') || true
@@ -322,21 +279,20 @@ echo "ferry bench $(date -u '+%Y-%m-%d %H:%M UTC'): $ferry_version, $nginx_versi
 echo "kernel $(uname -r), ${cpu_model:-unknown CPU}, $(nproc --all) cores; servers on core 0, wrk -t1 on core 1"
 echo "median of REPEAT=$REPEAT runs of DURATION=${DURATION}s; f/x = ferry / x; cpu = server CPU time (user+sys) per request or per GiB"
 echo
-# shellcheck disable=SC2059
-printf "$ROWFMT" '#' measurement unit ferry nginx lighttpd f/nginx f/lighty 'cpu ferry' 'cpu nginx' 'cpu lighty' 'cpu unit'
-row 1 'GET 1 KiB, 50 conns' req/s get1k.rps 0 get1k.cpu_us us/req
-row 2 '304 If-None-Match, 50 conns' req/s inm.rps 0 inm.cpu_us us/req
-row 3 '304 If-Modified-Since, 50 conns' req/s ims.rps 0 ims.cpu_us us/req
-row 4 'GET 64 KiB, 50 conns' req/s get64k.rps 0 get64k.cpu_us us/req
-row 4 'GET 64 KiB, 50 conns' MiB/s get64k.mibs 1
-row 5 'GET 100 MiB, 4 conns' MiB/s get100m.mibs 1 get100m.cpu_s_gib s/GiB
-row 6 'Range 1000 B of 100 MiB, 50 conns' req/s range.rps 0 range.cpu_us us/req
-row 7 'GET 1 KiB, 1000 conns' req/s c1000.rps 0 c1000.cpu_us us/req
-row 7 'GET 1 KiB, 1000 conns: peak RSS' MiB c1000.hwm 1
-row 8 'idle RSS after start' MiB idle.rss 1
+table_header
+table_row 1 'GET 1 KiB, 50 conns' req/s get1k.rps 0 get1k.cpu_us us/req
+table_row 2 '304 If-None-Match, 50 conns' req/s inm.rps 0 inm.cpu_us us/req
+table_row 3 '304 If-Modified-Since, 50 conns' req/s ims.rps 0 ims.cpu_us us/req
+table_row 4 'GET 64 KiB, 50 conns' req/s get64k.rps 0 get64k.cpu_us us/req
+table_row 4 'GET 64 KiB, 50 conns' MiB/s get64k.mibs 1
+table_row 5 'GET 100 MiB, 4 conns' MiB/s get100m.mibs 1 get100m.cpu_s_gib s/GiB
+table_row 6 'Range 1000 B of 100 MiB, 50 conns' req/s range.rps 0 range.cpu_us us/req
+table_row 7 'GET 1 KiB, 1000 conns' req/s c1000.rps 0 c1000.cpu_us us/req
+table_row 7 'GET 1 KiB, 1000 conns: peak RSS' MiB c1000.hwm 1
+table_row 8 'idle RSS after start' MiB idle.rss 1
 echo
 echo "for information, both cores unpinned, wrk -t2 (nginx and lighttpd: one worker process; ferry: one per core):"
-row i 'GET 1 KiB, 50 conns, 2 cores' req/s get1k2c.rps 0 get1k2c.cpu_us us/req
+table_row i 'GET 1 KiB, 50 conns, 2 cores' req/s get1k2c.rps 0 get1k2c.cpu_us us/req
 if [ ${#FAILS[@]} -gt 0 ]; then
     echo
     echo "wrong answers (those measurements were skipped):"
