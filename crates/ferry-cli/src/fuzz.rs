@@ -298,6 +298,8 @@ mod tests {
             "GET /old//evil.test HTTP/1.1\r\nHost: a\r\n\r\n",
             "GET /%61dmin/ HTTP/1.1\r\nHost: a\r\nAuthorization: Basic YW5uOnB3\r\n\r\n",
             "GET /.well-known/x HTTP/1.1\r\nHost: a\r\n\r\n",
+            // Found by the fuzzer: a backslash in the query of a redirect.
+            "G /old/ld//ev//gggho/o,ld/ld//ev///d:lst?q\\mit?q=1 HTTP/1.1\r\nHost:]a\r\n\r\n",
         ] {
             site_request(head.as_bytes());
         }

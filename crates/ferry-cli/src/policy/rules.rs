@@ -156,7 +156,8 @@ pub(crate) fn redirect(
 ) -> Option<(StatusCode, HeaderValue)> {
     let r = rules.iter().find(|r| r.glob.matches(key))?;
     // A backslash is not a URI character (RFC 3986 §2), but browsers read
-    // `/\evil` as `//evil` (WHATWG URL): it goes out percent-encoded.
+    // `/\evil` as `//evil` (WHATWG URL): it goes out percent-encoded, in
+    // the path and in the query alike.
     let mut location = r.target.replace("$path", &path.replace('\\', "%5C"));
     // One leading slash only: `//host/x` would be a network-path reference
     // (RFC 3986 §4.2) to another host, from a request path like `//evil`.
@@ -165,7 +166,7 @@ pub(crate) fn redirect(
     }
     if let Some(q) = query.filter(|q| !q.is_empty()) {
         location.push(if location.contains('?') { '&' } else { '?' });
-        location.push_str(q);
+        location.push_str(&q.replace('\\', "%5C"));
     }
     // The path and query came from a valid request-target.
     HeaderValue::try_from(location).ok().map(|v| (r.status, v))
