@@ -38,10 +38,24 @@ pub(super) async fn request<A: App>(
     let Ok(Ok((req, stream))) = resolved else {
         return;
     };
-    let (mut send, recv) = stream.split();
-    let Some(body) = request_body(req.headers(), recv) else {
-        send.stop_stream(Code::H3_MESSAGE_ERROR);
-        return;
+    let (mut send, mut recv) = stream.split();
+    let length = match check_head(req.headers()) {
+        Ok(length) => length,
+        Err(why) => {
+            // As hyper's HTTP/2 (h2) does, the request is not answered: its
+            // stream is reset (H3_MESSAGE_ERROR, RFC 9114 §4.1.2).
+            tracing::debug!("malformed request: {why}");
+            recv.stop_sending(Code::H3_MESSAGE_ERROR);
+            send.stop_stream(Code::H3_MESSAGE_ERROR);
+            return;
+        }
+    };
+    // An application that reads no request body (`ferry serve`) never
+    // touches the receive side; it is stopped once the answer is sent.
+    let (body, unread) = if A::READS_BODIES {
+        (request_body(length, recv), None)
+    } else {
+        (ReqBody::default(), Some(recv))
     };
     let mut req = req.map(|()| body);
     let mut app = pipeline.app.conn();
@@ -59,6 +73,11 @@ pub(super) async fn request<A: App>(
     // The request (and its receive half) lives until the answer is sent:
     // dropping it early would stop the client's stream (STOP_SENDING).
     drop(req);
+    if let Some(mut recv) = unread {
+        // See [`RecvBody`]'s Drop. quinn sends nothing if the request's
+        // stream has already ended.
+        recv.stop_sending(Code::H3_NO_ERROR);
+    }
     if let Some(p) = pending {
         let sent = Sent {
             bytes: sent,
@@ -140,16 +159,12 @@ fn connection_specific(h: &HeaderMap) -> bool {
         || h.get_all(header::TE).iter().any(|v| v != "trailers")
 }
 
-/// The body of a request with these `headers`, read from `recv`; `None`
-/// (the receive side stopped) when they are malformed: a connection-specific
-/// field, or an invalid Content-Length. As hyper's HTTP/2 (h2) does, the
-/// request is not answered: its stream is reset (H3_MESSAGE_ERROR, RFC 9114
-/// §4.1.2).
-fn request_body(headers: &HeaderMap, mut recv: RecvHalf) -> Option<ReqBody> {
+/// The request body's Content-Length, if given; why the request is
+/// malformed (RFC 9114 §4.1.2) if it has a connection-specific field or an
+/// invalid Content-Length.
+fn check_head(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
     if connection_specific(headers) {
-        tracing::debug!("malformed request: a connection-specific field");
-        recv.stop_sending(Code::H3_MESSAGE_ERROR);
-        return None;
+        return Err("a connection-specific field");
     }
     let mut fields = crate::framing::Fields::default();
     for value in headers.get_all(header::CONTENT_LENGTH) {
@@ -157,29 +172,33 @@ fn request_body(headers: &HeaderMap, mut recv: RecvHalf) -> Option<ReqBody> {
             .see(&header::CONTENT_LENGTH, value.as_bytes())
             .is_err()
         {
-            tracing::debug!("malformed request: Content-Length");
-            recv.stop_sending(Code::H3_MESSAGE_ERROR);
-            return None;
+            return Err("Content-Length");
         }
     }
-    let left = fields.length;
+    Ok(fields.length)
+}
+
+/// The body of a request, read from `recv`, held to `left` (its
+/// Content-Length) if given.
+fn request_body(left: Option<u64>, mut recv: RecvHalf) -> ReqBody {
     // Without a length, a client that sent no body has usually ended the
     // stream with its head: the empty body GETs have on every transport.
-    let mut ahead = None;
+    let (mut ahead, mut reading) = (None, false);
     if left.is_none() {
         match recv.recv_data().now_or_never() {
-            Some(Ok(None)) => return Some(ReqBody::default()),
+            Some(Ok(None)) => return ReqBody::default(),
             Some(Ok(Some(mut b))) => ahead = Some(Ok(b.copy_to_bytes(b.remaining()))),
             Some(Err(e)) => ahead = Some(Err(e)),
-            None => {}
+            None => reading = true,
         }
     }
-    Some(ReqBody::boxed(RecvBody {
+    ReqBody::boxed(RecvBody {
         recv,
         left,
         ahead,
         ended: false,
-    }))
+        reading,
+    })
 }
 
 /// A request body read from its stream as the application asks for it
@@ -193,6 +212,9 @@ struct RecvBody {
     /// given (see [`request_body`]).
     ahead: Option<Result<Bytes, h3::error::StreamError>>,
     ended: bool,
+    /// Whether a read is pending: h3-quinn then holds quinn's stream in
+    /// its read future, and the stream cannot be stopped.
+    reading: bool,
 }
 
 impl RecvBody {
@@ -201,6 +223,7 @@ impl RecvBody {
         &mut self,
         got: Result<Option<Bytes>, h3::error::StreamError>,
     ) -> Option<Result<Frame<Bytes>, io::Error>> {
+        self.reading = false;
         match got {
             Ok(Some(b)) => {
                 if let Some(left) = &mut self.left {
@@ -241,6 +264,32 @@ impl RecvBody {
     }
 }
 
+/// RFC 9114 §4.1: "When the server does not need to receive the remainder
+/// of the request, it MAY abort reading the request stream, send a complete
+/// response, and cleanly close the sending part of the stream. The error code
+/// H3_NO_ERROR SHOULD be used when requesting that the client stop sending on
+/// the request stream." Left to quinn, a receive half dropped unread stops
+/// the stream with code 0, which is no HTTP/3 code at all.
+impl Drop for RecvBody {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        if self.reading {
+            // One more look brings quinn's stream back if its read is done
+            // (the request's end has usually arrived by the answer's end).
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            match self.recv.poll_recv_data(&mut cx) {
+                Poll::Ready(Ok(Some(_))) => {}
+                // Ended or reset: nothing to stop. Still pending: quinn
+                // stops it, with its code 0, as the read future drops.
+                Poll::Ready(_) | Poll::Pending => return,
+            }
+        }
+        self.recv.stop_sending(Code::H3_NO_ERROR);
+    }
+}
+
 impl http_body::Body for RecvBody {
     type Data = Bytes;
     type Error = io::Error;
@@ -255,6 +304,7 @@ impl http_body::Body for RecvBody {
         if let Some(got) = self.ahead.take() {
             return Poll::Ready(self.took(got.map(Some)));
         }
+        self.reading = true;
         let got = match self.recv.poll_recv_data(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(got) => got.map(|b| b.map(|mut b| b.copy_to_bytes(b.remaining()))),

@@ -107,18 +107,28 @@ impl Sender {
         body: &[u8],
     ) -> Result<(http::Response<()>, Stream), String> {
         let mut stream = self.try_start(req).await?;
+        // A server may answer before the request's end and stop reading
+        // (RFC 9114 §4.1), so sending can fail on a stream whose answer is
+        // whole: "Clients MUST NOT discard complete responses as a result of
+        // having their request terminated abruptly". Its error is the one
+        // reported only if no response comes.
+        let mut sent = Ok(());
         if !body.is_empty() {
             let (a, b) = body.split_at(body.len() / 2);
             for part in [a, b] {
-                stream
-                    .send_data(Bytes::copy_from_slice(part))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                sent = stream.send_data(Bytes::copy_from_slice(part)).await;
+                if sent.is_err() {
+                    break;
+                }
             }
         }
-        stream.finish().await.map_err(|e| e.to_string())?;
-        let res = stream.recv_response().await.map_err(|e| e.to_string())?;
-        Ok((res, stream))
+        if sent.is_ok() {
+            sent = stream.finish().await;
+        }
+        match stream.recv_response().await {
+            Ok(res) => Ok((res, stream)),
+            Err(e) => Err(sent.err().unwrap_or(e).to_string()),
+        }
     }
 
     async fn try_send_body(&self, req: Request<Empty<Bytes>>, body: &[u8]) -> Result<Resp, String> {

@@ -587,3 +587,37 @@ async fn a_client_that_stops_reading_is_cut_after_write_timeout() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_stream_left_open_gets_its_whole_answer_then_h3_no_error() {
+    // RFC 9114 §4.1: a server that needs no more of the request "MAY abort
+    // reading the request stream, send a complete response, and cleanly
+    // close the sending part of the stream. The error code H3_NO_ERROR
+    // SHOULD be used when requesting that the client stop sending".
+    let dir = tempfile::tempdir().unwrap();
+    let (site, cert, key, root) = setup(dir.path(), 10);
+    let f = Ferry::serve_tls(&site, &cert, &key, &[]);
+    let h3 = h3_connect(&f, &root).await;
+    // The head goes out; the request stream is never finished.
+    let mut s = h3.start(get_abs(&f, "/a.txt")).await;
+    let res = s.recv_response().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut body = bytes::BytesMut::new();
+    while let Some(mut chunk) = s.recv_data().await.unwrap() {
+        use bytes::Buf as _;
+        body.extend_from_slice(&chunk.copy_to_bytes(chunk.remaining()));
+    }
+    assert_eq!(&body[..], &std::fs::read(site.join("a.txt")).unwrap()[..]);
+    // Then the server stops the request's stream, with H3_NO_ERROR.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let err = loop {
+        match s.send_data(bytes::Bytes::from_static(b"more")).await {
+            Err(e) => break e.to_string(),
+            Ok(()) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Ok(()) => panic!("the request stream is still open 5 s after its answer"),
+        }
+    };
+    assert!(err.contains("H3_NO_ERROR"), "{err}");
+}
