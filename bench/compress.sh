@@ -50,26 +50,7 @@ build_ferry
 [ "$(nproc --all)" -ge 2 ] || die "needs at least 2 cores (servers on core 0, wrk on core 1)"
 
 # ---------------------------------------------------------------- cleanup
-T=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench-compress.XXXXXX")
-declare -A PID=()
-stop_server() { # NAME
-    local pid=${PID[$1]:-} kids
-    [ -n "$pid" ] || return 0
-    kids=$(ps -o pid= --ppid "$pid" 2>/dev/null || true)
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
-    PID[$1]=
-}
-cleanup() {
-    local s
-    for s in "${SERVERS[@]}"; do stop_server "$s"; done
-    if [ -n "${KEEP_TMP:-}" ]; then log "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_tmp ferry-bench-compress
 
 # ---------------------------------------------------------------- fixture
 # 100 KiB of stylesheet as a framework writes it: rules over a vocabulary of

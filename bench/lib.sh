@@ -152,6 +152,22 @@ stop_server() {
     for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
     PID[$1]=
 }
+# bench_tmp PREFIX [NAME...]: the temp dir $T, the PID table, and an exit
+# trap that stops every server in SERVERS and the NAMEs, then removes $T
+# (kept with KEEP_TMP=1).
+bench_tmp() {
+    T=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+    shift
+    EXTRA_SERVERS=("$@")
+    declare -gA PID=()
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+bench_cleanup() {
+    local s
+    for s in "${SERVERS[@]}" "${EXTRA_SERVERS[@]}"; do stop_server "$s"; done
+    if [ -n "${KEEP_TMP:-}" ]; then log "kept $T"; else rm -rf "$T"; fi
+}
 # The server's processes: the main one and its children (nginx's worker).
 mem_kib() { # NAME FIELD(VmRSS|VmHWM) -> sum over its processes, KiB
     local total=0 p v

@@ -58,26 +58,7 @@ fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # ---------------------------------------------------------------- cleanup
-T=$(mktemp -d "${TMPDIR:-/tmp}/ferry-proxy-bench.XXXXXX")
-declare -A PID=()
-stop_server() { # NAME
-    local pid=${PID[$1]:-} kids
-    [ -n "$pid" ] || return 0
-    kids=$(ps -o pid= --ppid "$pid" 2>/dev/null || true)
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
-    PID[$1]=
-}
-cleanup() {
-    local s
-    for s in "${SERVERS[@]}" app; do stop_server "$s"; done
-    if [ -n "${KEEP_TMP:-}" ]; then log "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_tmp ferry-proxy-bench app
 
 # ---------------------------------------------------------------- fixture
 D=$T/files

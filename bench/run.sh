@@ -44,15 +44,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [ "$(ulimit -n)" -ge 2200 ] || log "warning: ulimit -n is $(ulimit -n); the 1000-connection run may fail"
 
 # ---------------------------------------------------------------- cleanup
-T=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench.XXXXXX")
-declare -A PID=()
-cleanup() {
-    local s
-    for s in "${SERVERS[@]}"; do stop_server "$s"; done
-    if [ -n "${KEEP_TMP:-}" ]; then log "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_tmp ferry-bench
 
 # ---------------------------------------------------------------- fixture
 W=$T/www

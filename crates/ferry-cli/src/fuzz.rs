@@ -1,8 +1,8 @@
 //! Bodies of the cargo-fuzz targets over the server's parsers of untrusted
 //! input: request heads (RFC 9112 §2–§3, §6), chunked framing (§7.1), the
 //! proxy's reading of upstream response heads (§4, §6.3), the TOML
-//! config file, a request through a site policy, and HPACK header blocks
-//! (RFC 7541). Each is a plain function that asserts its invariants, with a
+//! config file, a request through a site policy, HPACK header blocks
+//! (RFC 7541) and the HTTP/2 request they make (RFC 9113 §8). Each is a plain function that asserts its invariants, with a
 //! second implementation where one exists (`httparse`'s own view of a head);
 //! the stable tests drive them over generated inputs and
 //! `fuzz/fuzz_targets/*.rs` are two-line shells around them.
@@ -212,6 +212,44 @@ pub fn site_request(data: &[u8]) {
     policy.finish(headers, &d.key, &mut res);
 }
 
+/// An HTTP/2 HEADERS frame's payload (RFC 9113 §6.2) with the PADDED flag,
+/// its block decoded (RFC 7541) into the request ferry builds from it
+/// (§8.3): no panic; the padding never reaches past the payload; a request
+/// built has a method, version 2, a `:path` that is origin-form (or `*` for
+/// OPTIONS, or none for CONNECT) and no connection-specific field (§8.2.2).
+pub fn h2_request(data: &[u8]) {
+    use crate::h2::{frame, request};
+    let head = frame::Head {
+        len: data.len(),
+        kind: frame::kind::HEADERS,
+        flags: frame::flag::PADDED | frame::flag::END_HEADERS,
+        stream: 1,
+    };
+    let Some(block) = frame::unpad(&head, data) else {
+        return;
+    };
+    assert!(block.len() < data.len());
+    let mut fields = request::Fields::new(MAX_HEAD);
+    let mut decoder = crate::hpack::Decoder::new(4096);
+    if decoder.decode(block, |n, v| fields.field(n, v)).is_err() {
+        return;
+    }
+    let Ok(req) = fields.request::<()>() else {
+        return;
+    };
+    assert_eq!(req.version(), Version::HTTP_2);
+    let path = req.uri().path_and_query().map(|p| p.as_str());
+    match path {
+        None => assert_eq!(req.method(), Method::CONNECT),
+        Some("*") => assert_eq!(req.method(), Method::OPTIONS),
+        Some(p) => assert!(p.starts_with('/'), "{p:?}"),
+    }
+    for (name, value) in req.headers() {
+        assert!(!crate::pipeline::CONNECTION_SPECIFIC.contains(name));
+        assert!(name != http::header::TE || value == "trailers");
+    }
+}
+
 /// HPACK header blocks (RFC 7541): `data`'s first byte sets the peer's
 /// SETTINGS_HEADER_TABLE_SIZE for the encoder (times 16), then each block
 /// is a byte of length and that many bytes, decoded in order by one decoder
@@ -328,6 +366,11 @@ mod tests {
             hpack(&blocks(size, &c3));
             hpack(&blocks(size, &c6));
         }
+        // As HEADERS payloads: a pad length, the block, the padding.
+        h2_request(b"\x00\x82\x86\x84\x41\x0fwww.example.com");
+        h2_request(b"\x02\x82\x86\x84\x41\x0fwww.example.com\x00\x00");
+        h2_request(b"\x00\x82\x86\x41\x01a");
+        h2_request(b"\x09\x82");
         for bad in [&b"\x80"[..], b"\x82\x20", b"\x3f\xe2\x1f", b"\x00\x81\xff"] {
             hpack(&blocks(0, &[bad]));
         }
@@ -401,6 +444,32 @@ mod tests {
             0..200,
         )) {
             hpack(&data);
+        }
+
+        /// HEADERS payloads of static-table references (:method GET/POST,
+        /// :path /, :scheme http/https) and literal fields, padded or not.
+        #[test]
+        fn h2_requests(
+            pad in 0u8..3,
+            fields in proptest::collection::vec(
+                prop_oneof![
+                    proptest::sample::select(vec![0x82u8, 0x83, 0x84, 0x86, 0x87]).prop_map(|b| vec![b]),
+                    ("(:method|:path|:scheme|:authority|:status|connection|te|Accept|x)", "(GET|CONNECT|OPTIONS|/|\\*|a b| x|trailers|h:1)?")
+                        .prop_map(|(n, v)| {
+                            let mut b = vec![0, n.len() as u8];
+                            b.extend_from_slice(n.as_bytes());
+                            b.push(v.len() as u8);
+                            b.extend_from_slice(v.as_bytes());
+                            b
+                        }),
+                ],
+                0..7,
+            ),
+        ) {
+            let mut data = vec![pad];
+            data.extend(fields.concat());
+            data.extend(std::iter::repeat_n(0, usize::from(pad)));
+            h2_request(&data);
         }
 
         #[test]

@@ -1,7 +1,7 @@
 //! The wire layer for HTTPS (HTTP/2 and HTTP/1.1 by ALPN) and h2c: ferry's
 //! own HTTP/2 ([`crate::h2`]) for applications that read no request bodies,
-//! hyper's codecs for the rest, under the same connection layer and over the same pipeline as the
-//! HTTP/1.1 fast path. Only framing is hyper's; every answer is the
+//! hyper's codecs for the rest, under the same connection layer and over
+//! the same pipeline as the HTTP/1.1 fast path. Only framing is hyper's; every answer is the
 //! pipeline's, and every exchange is recorded by its observer with the body
 //! bytes really sent.
 use crate::h2::Sniffed;
@@ -42,12 +42,15 @@ pub(crate) fn serve<A: App>(
             // WINDOW_UPDATE after the last DATA, is read instead of answered
             // with a reset that would destroy what it has not read yet.
             let io = crate::linger::Linger::new(stream);
-            let own = crate::h2::Limits { max_head };
+            let own = crate::h2::Limits {
+                max_head,
+                idle,
+                write,
+            };
             match https {
                 Some(h) => match h.accept(io, header_timeout).await {
                     Some((tls, Proto::H2)) if !A::READS_BODIES => {
-                        crate::h2::connection(pipeline, tls, peer, stop, idle, write, &own, true)
-                            .await;
+                        crate::h2::connection(pipeline, tls, peer, stop, &own, true).await;
                     }
                     Some((tls, proto)) => {
                         connection(pipeline, tls, proto, peer, stop, limits).await;
@@ -56,8 +59,7 @@ pub(crate) fn serve<A: App>(
                 },
                 None if !A::READS_BODIES => match crate::h2::sniff(io, header_timeout).await {
                     Some(Sniffed::H2(io)) => {
-                        crate::h2::connection(pipeline, io, peer, stop, idle, write, &own, false)
-                            .await;
+                        crate::h2::connection(pipeline, io, peer, stop, &own, false).await;
                     }
                     Some(Sniffed::H1(io)) => {
                         connection(pipeline, io, Proto::H1, peer, stop, limits).await;

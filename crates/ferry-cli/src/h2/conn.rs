@@ -58,7 +58,6 @@ struct Stream {
     id: u32,
     /// The client has not ended its side (no END_STREAM yet).
     recv_open: bool,
-    recv_window: i64,
     send_window: i64,
     head: bool,
     out: Out,
@@ -77,7 +76,11 @@ struct Continuing {
 
 /// The limits of one connection.
 pub(crate) struct Limits {
+    /// `--max-header-bytes`.
     pub(crate) max_head: usize,
+    /// `--idle-timeout` and `--write-timeout`, kept by [`Deadline`].
+    pub(crate) idle: std::time::Duration,
+    pub(crate) write: std::time::Duration,
 }
 
 pub(crate) struct Conn<A: App, I> {
@@ -107,7 +110,6 @@ pub(crate) struct Conn<A: App, I> {
     continuing: Option<Continuing>,
     last_stream: u32,
     peer_window: i64,
-    peer_max_frame: usize,
     send_window: i64,
     /// Bytes of DATA read and not yet given back with a WINDOW_UPDATE.
     unacked: u32,
@@ -167,7 +169,6 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
             continuing: None,
             last_stream: 0,
             peer_window: frame::DEFAULT_WINDOW,
-            peer_max_frame: frame::DEFAULT_MAX_FRAME,
             send_window: frame::DEFAULT_WINDOW,
             unacked: 0,
             resets: 0,
@@ -185,11 +186,6 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
             self.draining = true;
             frame::goaway(&mut self.wbuf, self.last_stream, Code::NoError);
         }
-    }
-
-    /// The connection's idle timeout fired: say goodbye before closing.
-    pub(crate) fn timed_out(&mut self) {
-        self.drain();
     }
 
     /// Shuts the connection down after the loop.
@@ -261,7 +257,8 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
                         if !self.streams.is_empty() || self.draining {
                             return Poll::Ready(Err(e));
                         }
-                        self.timed_out();
+                        // Idle: say goodbye before closing.
+                        self.drain();
                         self.peer_done = true;
                         progress = true;
                     }
@@ -480,13 +477,10 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
                         }
                     }
                 }
-                setting::MAX_FRAME_SIZE => {
-                    if !(16_384..=16_777_215).contains(&v) {
-                        return self.fail(Code::Protocol);
-                    }
-                    // Larger DATA frames save nothing once TLS cuts them
-                    // into 16 KiB records.
-                    self.peer_max_frame = frame::DEFAULT_MAX_FRAME;
+                // A larger maximum is accepted and not used: larger DATA
+                // frames save nothing once TLS cuts them into 16 KiB records.
+                setting::MAX_FRAME_SIZE if !(16_384..=16_777_215).contains(&v) => {
+                    return self.fail(Code::Protocol);
                 }
                 _ => {}
             }
@@ -543,18 +537,16 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
         if !s.recv_open {
             return self.reset(h.stream, Code::StreamClosed);
         }
-        s.recv_window -= i64::from(len);
-        if s.recv_window < 0 {
-            return self.reset(h.stream, Code::FlowControl);
-        }
+        // The stream's window is given back with every frame, so it never
+        // falls below the initial 65,535 less one frame of at most 16,384
+        // bytes: a client cannot overrun it (§6.9.1).
         if h.has(flag::END_STREAM) {
             s.recv_open = false;
             if matches!(s.out, Out::Done) {
                 let s = self.streams.swap_remove(i);
-                self.close(s);
+                self.end(s);
             }
         } else if len > 0 {
-            s.recv_window += i64::from(len);
             frame::window_update(&mut self.wbuf, h.stream, len);
         }
     }
@@ -630,7 +622,7 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
                     self.streams[i].recv_open = false;
                     if matches!(self.streams[i].out, Out::Done) {
                         let s = self.streams.swap_remove(i);
-                        self.close(s);
+                        self.end(s);
                     }
                 }
                 Some(_) => self.reset(id, Code::StreamClosed),
@@ -654,7 +646,6 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
         let stream = Stream {
             id,
             recv_open: !end_stream,
-            recv_window: frame::DEFAULT_WINDOW,
             send_window: self.peer_window,
             head: false,
             out: Out::Waiting,
@@ -683,9 +674,8 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
                 self.streams.push(stream);
                 let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
                 self.pipeline.observer.reject(self.peer, status.as_u16(), 0);
-                let mut res = Response::new(Body::empty());
-                *res.status_mut() = status;
-                self.respond(id, res, None);
+                // The same answer as the pipeline's own 431.
+                self.respond(id, crate::answer::closing(status), None);
             }
         }
     }
@@ -730,7 +720,13 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
             }
         }
         let end = no_body || exact == Some(0);
-        frame::headers(&mut self.wbuf, id, &self.block, end, self.peer_max_frame);
+        frame::headers(
+            &mut self.wbuf,
+            id,
+            &self.block,
+            end,
+            frame::DEFAULT_MAX_FRAME,
+        );
         let s = &mut self.streams[i];
         if end {
             s.out = Out::Done;
@@ -754,10 +750,6 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
             // client may stop sending it.
             frame::rst_stream(&mut self.wbuf, s.id, Code::NoError);
         }
-        self.close(s);
-    }
-
-    fn close(&mut self, s: Stream) {
         self.end(s);
     }
 
@@ -794,7 +786,7 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
         let room = self
             .send_window
             .min(self.streams[i].send_window)
-            .min(self.peer_max_frame as i64);
+            .min(frame::DEFAULT_MAX_FRAME as i64);
         if room <= 0 {
             return Some(false);
         }
@@ -825,15 +817,7 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
                 return None;
             }
             *at += n as u64;
-            s.sent += n as u64;
-            s.send_window -= n as i64;
-            self.send_window -= n as i64;
-            if last {
-                s.out = Out::Done;
-                self.sent_all(i);
-                return None;
-            }
-            return Some(true);
+            return self.sent_data(i, n, last);
         }
         if chunk.is_empty() {
             match http_body::Body::poll_frame(Pin::new(&mut *body), cx) {
@@ -864,6 +848,13 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
         let fl = if last { flag::END_STREAM } else { 0 };
         frame::head(&mut self.wbuf, n, kind::DATA, fl, id);
         self.wbuf.extend_from_slice(&chunk.split_to(n));
+        self.sent_data(i, n, last)
+    }
+
+    /// Stream `i` made a DATA frame of `n` bytes: the windows shrink; the
+    /// stream is done after its `last`. What [`Conn::data_frame`] returns.
+    fn sent_data(&mut self, i: usize, n: usize, last: bool) -> Option<bool> {
+        let s = &mut self.streams[i];
         s.sent += n as u64;
         s.send_window -= n as i64;
         self.send_window -= n as i64;

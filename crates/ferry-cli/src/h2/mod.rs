@@ -27,14 +27,11 @@ pub(crate) use conn::Limits;
 /// Serves one HTTP/2 connection until it ends, or gracefully (GOAWAY, the
 /// open streams answered) once `stop` turns true. `preface`: the client's
 /// preface is still to be read.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn connection<A, I>(
     pipeline: Arc<Pipeline<A>>,
     io: I,
     peer: SocketAddr,
     mut stop: watch::Receiver<bool>,
-    idle: Duration,
-    write: Duration,
     limits: &Limits,
     preface: bool,
 ) where
@@ -42,7 +39,7 @@ pub(crate) async fn connection<A, I>(
     I: AsyncRead + AsyncWrite + Unpin,
 {
     let busy = Busy::default();
-    let io = Deadline::new(io, idle, write, busy.clone());
+    let io = Deadline::new(io, limits.idle, limits.write, busy.clone());
     let mut c = conn::Conn::new(io, busy, pipeline, peer, limits, preface);
     let mut stopping = *stop.borrow();
     if !stopping {
