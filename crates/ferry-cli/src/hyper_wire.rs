@@ -1,9 +1,9 @@
 //! The wire layer for HTTPS (HTTP/2 and HTTP/1.1 by ALPN) and h2c: ferry's
 //! own HTTP/2 ([`crate::h2`]) for applications that read no request bodies,
 //! hyper's codecs for the rest, under the same connection layer and over
-//! the same pipeline as the HTTP/1.1 fast path. Only framing is hyper's; every answer is the
-//! pipeline's, and every exchange is recorded by its observer with the body
-//! bytes really sent.
+//! the same pipeline as the HTTP/1.1 fast path. Only framing differs: every
+//! answer is the pipeline's, and every exchange is recorded by its observer
+//! with the body bytes really sent.
 use crate::h2::Sniffed;
 use crate::net::Deadline;
 use crate::observe::{Observer, Pending, Sent};

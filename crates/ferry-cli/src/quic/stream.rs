@@ -70,8 +70,8 @@ pub(super) async fn request<A: App>(
         limits,
     )
     .await;
-    // The request (and its receive half) lives until the answer is sent:
-    // dropping it early would stop the client's stream (STOP_SENDING).
+    // The request (and the receive half in its body, or `unread`) lives
+    // until the answer is sent: the client's stream is stopped only then.
     drop(req);
     if let Some(mut recv) = unread {
         // See [`RecvBody`]'s Drop. quinn sends nothing if the request's
