@@ -12,7 +12,7 @@
 //! zero-window client cannot make ferry buffer a file: DATA is made only as
 //! the windows allow. Idle and write timeouts come from [`Deadline`].
 use super::frame::{self, flag, kind, Code, Head};
-use super::request::{Fields, Refused};
+use super::request::{Fields, Memo, Refused};
 use crate::hpack;
 use crate::net::{Busy, BusyGuard, Deadline};
 use crate::observe::{Pending, Sent};
@@ -102,10 +102,15 @@ pub(crate) struct Conn<A: App, I> {
     first_frame: bool,
     decoder: hpack::Decoder,
     encoder: hpack::Encoder,
+    /// The previous request's fields, reused by the next (see [`Memo`]).
+    memo: Memo,
     block: Vec<u8>,
     streams: Vec<Stream>,
     /// Where the last DATA round stopped, for round-robin among streams.
     turn: usize,
+    /// Answers not polled yet: most are ready at once and never wait in
+    /// [`Conn::answers`].
+    fresh: Vec<Answer>,
     answers: FuturesUnordered<Answer>,
     continuing: Option<Continuing>,
     last_stream: u32,
@@ -162,9 +167,11 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
             first_frame: true,
             decoder: hpack::Decoder::new(4096),
             encoder: hpack::Encoder::new(),
+            memo: Memo::default(),
             block: Vec::new(),
             streams: Vec::new(),
             turn: 0,
+            fresh: Vec::new(),
             answers: FuturesUnordered::new(),
             continuing: None,
             last_stream: 0,
@@ -201,6 +208,17 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
             let mut progress = false;
+            if !self.fresh.is_empty() {
+                let mut fresh = std::mem::take(&mut self.fresh);
+                for mut answer in fresh.drain(..) {
+                    match answer.as_mut().poll(cx) {
+                        Poll::Ready((id, res, pending)) => self.respond(id, res, pending),
+                        Poll::Pending => self.answers.push(answer),
+                    }
+                }
+                self.fresh = fresh;
+                progress = true;
+            }
             while let Poll::Ready(Some((id, res, pending))) = self.answers.poll_next_unpin(cx) {
                 self.respond(id, res, pending);
                 progress = true;
@@ -268,7 +286,10 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
             }
             let ending = self.failed || self.draining || self.peer_done;
             if ending
-                && (self.failed || (self.streams.is_empty() && self.answers.is_empty()))
+                && (self.failed
+                    || (self.streams.is_empty()
+                        && self.fresh.is_empty()
+                        && self.answers.is_empty()))
                 && self.wpos == self.wbuf.len()
                 && !self.need_flush
             {
@@ -290,6 +311,7 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
         for s in std::mem::take(&mut self.streams) {
             self.end(s);
         }
+        self.fresh.clear();
         self.answers = FuturesUnordered::new();
         frame::goaway(&mut self.wbuf, self.last_stream, code);
     }
@@ -602,7 +624,7 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
 
     /// A whole header block on stream `id`.
     fn block(&mut self, id: u32, end_stream: bool, refuse: Option<Code>, block: &[u8]) {
-        let mut fields = Fields::new(list_limit(self.max_head));
+        let mut fields = Fields::new(list_limit(self.max_head), &mut self.memo);
         // The block is decoded even when the stream is refused: the
         // decoder's table must follow the client's (RFC 7541 §2.2).
         if self
@@ -612,6 +634,7 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
         {
             return self.fail(Code::Compression);
         }
+        let built = fields.request::<ReqBody>();
         if !self.idle(id) {
             return match self.find(id) {
                 // §8.1: trailers end the request; ferry does not use them.
@@ -653,14 +676,14 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
             sent: 0,
             _busy: self.busy.enter(),
         };
-        match fields.request::<ReqBody>() {
+        match built {
             Ok(mut req) => {
                 let mut stream = stream;
                 stream.head = req.method() == Method::HEAD;
                 self.streams.push(stream);
                 let pipeline = self.pipeline.clone();
                 let peer = self.peer;
-                self.answers.push(Box::pin(async move {
+                self.fresh.push(Box::pin(async move {
                     let mut app = pipeline.app.conn();
                     let (res, pending) = pipeline.respond(&mut app, &mut req, peer).await;
                     (id, res, pending)
@@ -706,7 +729,7 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
         self.encoder.status(status.as_u16(), &mut self.block);
         for (name, value) in &parts.headers {
             // §8.2.2: connection-specific fields are not HTTP/2's.
-            if crate::pipeline::CONNECTION_SPECIFIC.contains(name) {
+            if crate::pipeline::connection_specific(name) {
                 continue;
             }
             self.encoder

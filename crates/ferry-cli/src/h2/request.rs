@@ -1,7 +1,14 @@
 //! An HTTP/2 request head from its decoded fields (RFC 9113 §8.2, §8.3):
 //! pseudo-header fields first, lowercase names, no connection-specific
 //! fields, and a `Request` built the way the other wire layers build theirs.
+//!
+//! A connection's requests repeat themselves: a browser sends the same
+//! fields in the same order, HPACK sends them as indexes, and they decode
+//! to the same bytes. [`Memo`] keeps the previous request's parsed fields,
+//! so a repeated one is a comparison and a reference count, not a parse,
+//! a validation and a copy.
 use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, Parts, PathAndQuery, Scheme};
 use http::{Method, Request, Uri, Version};
 
 /// Why a request is not answered as a request.
@@ -13,33 +20,57 @@ pub(crate) enum Refused {
     TooLarge,
 }
 
+/// The previous request's parsed fields on one connection, reused when the
+/// next request carries the same bytes: `:authority` and `:path`, and each
+/// regular field by its position in the block.
+#[derive(Default)]
+pub(crate) struct Memo {
+    authority: Option<Authority>,
+    path: Option<PathAndQuery>,
+    fields: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// At most this many regular fields are remembered per connection.
+const MEMO_FIELDS: usize = 64;
+
 /// Collects one header block's fields as the HPACK decoder yields them.
-pub(crate) struct Fields {
+pub(crate) struct Fields<'m> {
     method: Option<Method>,
-    scheme: Option<HeaderValue>,
-    authority: Option<HeaderValue>,
-    path: Option<HeaderValue>,
+    scheme: Option<Scheme>,
+    authority: Option<Authority>,
+    path: Option<PathAndQuery>,
+    /// Seen, but not parsed, when malformed: refused anyway.
+    pseudo: u8,
     headers: HeaderMap,
     regular: bool,
     /// RFC 7541 §4.1's size of what was decoded (name + value + 32 each).
     size: usize,
     limit: usize,
     refused: Option<Refused>,
+    memo: &'m mut Memo,
 }
 
-impl Fields {
-    /// Fields of a block whose decoded size may reach `limit`.
-    pub(crate) fn new(limit: usize) -> Fields {
+/// Bits of [`Fields::pseudo`].
+const SCHEME: u8 = 1;
+const AUTHORITY: u8 = 2;
+const PATH: u8 = 4;
+
+impl<'m> Fields<'m> {
+    /// Fields of a block whose decoded size may reach `limit`, reusing what
+    /// `memo` kept of the connection's previous request.
+    pub(crate) fn new(limit: usize, memo: &'m mut Memo) -> Fields<'m> {
         Fields {
             method: None,
             scheme: None,
             authority: None,
             path: None,
-            headers: HeaderMap::new(),
+            pseudo: 0,
+            headers: HeaderMap::with_capacity(memo.fields.len()),
             regular: false,
             size: 0,
             limit,
             refused: None,
+            memo,
         }
     }
 
@@ -60,49 +91,22 @@ impl Fields {
         if self.refused.is_some() {
             return;
         }
-        // §8.2.1: a field value must not start or end with whitespace, nor
-        // hold NUL, CR or LF.
-        if value.first().is_some_and(|b| matches!(b, b' ' | b'\t'))
-            || value.last().is_some_and(|b| matches!(b, b' ' | b'\t'))
-            || value.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n'))
-        {
-            return self.malformed("bad field value");
-        }
         if let Some(pseudo) = name.strip_prefix(b":") {
-            // §8.3: "All pseudo-header fields MUST appear in a field block
-            // before all regular field lines."
-            if self.regular {
-                return self.malformed("pseudo-header after a regular field");
-            }
-            let slot = match pseudo {
-                b"method" => {
-                    if self.method.is_some() {
-                        return self.malformed("two :method");
-                    }
-                    match Method::from_bytes(value) {
-                        Ok(m) => self.method = Some(m),
-                        Err(_) => self.malformed("bad :method"),
-                    }
-                    return;
-                }
-                b"scheme" => &mut self.scheme,
-                b"authority" => &mut self.authority,
-                b"path" => &mut self.path,
-                // §8.3: "Endpoints MUST treat a request or response that
-                // contains undefined or invalid pseudo-header fields as
-                // malformed" (`:status` included, `:protocol` not offered).
-                _ => return self.malformed("unknown pseudo-header"),
-            };
-            if slot.is_some() {
-                return self.malformed("repeated pseudo-header");
-            }
-            match HeaderValue::from_bytes(value) {
-                Ok(v) => *slot = Some(v),
-                Err(_) => self.malformed("bad pseudo-header value"),
-            }
-            return;
+            return self.pseudo(pseudo, value);
         }
         self.regular = true;
+        // The same field at the same place as in the previous request: it
+        // passed every check below then.
+        let at = self.headers.len();
+        if let Some((n, v)) = self.memo.fields.get(at) {
+            if n.as_str().as_bytes() == name && v.as_bytes() == value {
+                self.headers.append(n.clone(), v.clone());
+                return;
+            }
+        }
+        if bad_value(value) {
+            return self.malformed("bad field value");
+        }
         // §8.2: "A field name MUST NOT contain characters in the ranges
         // 0x00-0x20, 0x41-0x5a, or 0x7f-0xff (all ranges inclusive)."
         if name.iter().any(u8::is_ascii_uppercase) {
@@ -113,16 +117,85 @@ impl Fields {
         };
         // §8.2.2: connection-specific fields make the message malformed;
         // TE may only say "trailers".
-        if crate::pipeline::CONNECTION_SPECIFIC.contains(&name)
+        if crate::pipeline::connection_specific(&name)
             || (name == http::header::TE && value != b"trailers")
         {
             return self.malformed("connection-specific field");
         }
-        match HeaderValue::from_bytes(value) {
-            Ok(v) => {
-                self.headers.append(name, v);
+        let Ok(value) = HeaderValue::from_bytes(value) else {
+            return self.malformed("bad field value");
+        };
+        if at < self.memo.fields.len() {
+            self.memo.fields[at] = (name.clone(), value.clone());
+        } else if at == self.memo.fields.len() && at < MEMO_FIELDS {
+            self.memo.fields.push((name.clone(), value.clone()));
+        }
+        self.headers.append(name, value);
+    }
+
+    /// A pseudo-header field (§8.3.1), `name` without its colon.
+    fn pseudo(&mut self, name: &[u8], value: &[u8]) {
+        // §8.3: "All pseudo-header fields MUST appear in a field block
+        // before all regular field lines."
+        if self.regular {
+            return self.malformed("pseudo-header after a regular field");
+        }
+        if bad_value(value) {
+            return self.malformed("bad field value");
+        }
+        let bit = match name {
+            b"method" => {
+                if self.method.is_some() {
+                    return self.malformed("two :method");
+                }
+                match Method::from_bytes(value) {
+                    Ok(m) => self.method = Some(m),
+                    Err(_) => self.malformed("bad :method"),
+                }
+                return;
             }
-            Err(_) => self.malformed("bad field value"),
+            b"scheme" => SCHEME,
+            b"authority" => AUTHORITY,
+            b"path" => PATH,
+            // §8.3: "Endpoints MUST treat a request or response that
+            // contains undefined or invalid pseudo-header fields as
+            // malformed" (`:status` included, `:protocol` not offered).
+            _ => return self.malformed("unknown pseudo-header"),
+        };
+        if self.pseudo & bit != 0 {
+            return self.malformed("repeated pseudo-header");
+        }
+        self.pseudo |= bit;
+        let memo = &mut *self.memo;
+        match bit {
+            SCHEME => match value {
+                b"https" => self.scheme = Some(Scheme::HTTPS),
+                b"http" => self.scheme = Some(Scheme::HTTP),
+                _ => match Scheme::try_from(value) {
+                    Ok(s) => self.scheme = Some(s),
+                    Err(_) => self.malformed("bad :scheme"),
+                },
+            },
+            AUTHORITY => match &memo.authority {
+                Some(a) if a.as_str().as_bytes() == value => self.authority = Some(a.clone()),
+                _ => match Authority::try_from(value) {
+                    Ok(a) => {
+                        memo.authority = Some(a.clone());
+                        self.authority = Some(a);
+                    }
+                    Err(_) => self.malformed("bad :authority"),
+                },
+            },
+            _ => match &memo.path {
+                Some(p) if p.as_str().as_bytes() == value => self.path = Some(p.clone()),
+                _ => match PathAndQuery::try_from(value) {
+                    Ok(p) => {
+                        memo.path = Some(p.clone());
+                        self.path = Some(p);
+                    }
+                    Err(_) => self.malformed("bad :path"),
+                },
+            },
         }
     }
 
@@ -134,32 +207,30 @@ impl Fields {
         let Some(method) = self.method else {
             return Err(Refused::Malformed("no :method"));
         };
-        let uri = if method == Method::CONNECT {
+        let mut parts = Parts::default();
+        if method == Method::CONNECT {
             // §8.5: only :authority; ferry serves no tunnels, the
             // application answers it.
-            let (Some(a), None, None) = (&self.authority, &self.scheme, &self.path) else {
+            let (Some(a), None, None) = (self.authority, &self.scheme, &self.path) else {
                 return Err(Refused::Malformed("CONNECT with :scheme or :path"));
             };
-            Uri::builder().authority(a.as_bytes()).build()
+            parts.authority = Some(a);
         } else {
             // §8.3.1: ":method", ":scheme" and ":path" are required.
-            let (Some(scheme), Some(path)) = (&self.scheme, &self.path) else {
+            let (Some(scheme), Some(path)) = (self.scheme, self.path) else {
                 return Err(Refused::Malformed("no :scheme or :path"));
             };
-            let p = path.as_bytes();
-            if !(p.starts_with(b"/") || (p == b"*" && method == Method::OPTIONS)) {
+            let p = path.as_str();
+            if !(p.starts_with('/') || (p == "*" && method == Method::OPTIONS)) {
                 return Err(Refused::Malformed("bad :path"));
             }
-            match &self.authority {
-                Some(a) => Uri::builder()
-                    .scheme(scheme.as_bytes())
-                    .authority(a.as_bytes())
-                    .path_and_query(p)
-                    .build(),
-                None => Uri::builder().path_and_query(p).build(),
+            if let Some(a) = self.authority {
+                parts.scheme = Some(scheme);
+                parts.authority = Some(a);
             }
-        };
-        let Ok(uri) = uri else {
+            parts.path_and_query = Some(path);
+        }
+        let Ok(uri) = Uri::from_parts(parts) else {
             return Err(Refused::Malformed("bad request target"));
         };
         let mut req = Request::new(B::default());
@@ -171,12 +242,21 @@ impl Fields {
     }
 }
 
+/// §8.2.1: a field value must not start or end with whitespace, nor hold
+/// NUL, CR or LF.
+fn bad_value(value: &[u8]) -> bool {
+    value.first().is_some_and(|b| matches!(b, b' ' | b'\t'))
+        || value.last().is_some_and(|b| matches!(b, b' ' | b'\t'))
+        || value.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn build(fields: &[(&str, &str)]) -> Result<Request<()>, Refused> {
-        let mut f = Fields::new(16 * 1024);
+        let mut memo = Memo::default();
+        let mut f = Fields::new(16 * 1024, &mut memo);
         for (n, v) in fields {
             f.field(n.as_bytes(), v.as_bytes());
         }
@@ -257,8 +337,57 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_s_requests_reuse_what_repeats_and_only_that() {
+        let mut memo = Memo::default();
+        let mut one = |fields: &[(&str, &str)]| {
+            let mut f = Fields::new(16 * 1024, &mut memo);
+            for (n, v) in fields {
+                f.field(n.as_bytes(), v.as_bytes());
+            }
+            f.request::<()>()
+        };
+        let mut first = GET.to_vec();
+        first.extend([("accept", "*/*"), ("x-a", "1"), ("x-b", "2")]);
+        let r = one(&first).unwrap();
+        assert_eq!(r.uri(), "https://example.com/a?b=c");
+        // The same fields: the same request.
+        let again = one(&first).unwrap();
+        assert_eq!(again.uri(), r.uri());
+        assert_eq!(again.headers(), r.headers());
+        // Another authority, path, value, a field dropped and one added.
+        let second = [
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":authority", "example.org"),
+            (":path", "/d"),
+            ("accept", "text/html"),
+            ("x-b", "2"),
+            ("x-c", "3"),
+        ];
+        let r = one(&second).unwrap();
+        assert_eq!(r.uri(), "https://example.org/d");
+        let got: Vec<_> = r
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(got, [("accept", "text/html"), ("x-b", "2"), ("x-c", "3")]);
+        // A field remembered from a valid request is still checked where it
+        // is malformed now: after a regular field, or with another value.
+        let mut late = second.to_vec();
+        late.push((":path", "/e"));
+        assert!(matches!(one(&late), Err(Refused::Malformed(_))));
+        let mut te = GET.to_vec();
+        te.push(("te", "trailers"));
+        assert!(one(&te).is_ok());
+        te[4] = ("te", "gzip");
+        assert!(matches!(one(&te), Err(Refused::Malformed(_))));
+    }
+
+    #[test]
     fn a_field_section_over_the_limit_is_too_large_and_not_kept() {
-        let mut f = Fields::new(200);
+        let mut memo = Memo::default();
+        let mut f = Fields::new(200, &mut memo);
         for (n, v) in GET {
             f.field(n.as_bytes(), v.as_bytes());
         }

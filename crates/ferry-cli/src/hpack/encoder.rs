@@ -10,22 +10,25 @@ use super::table::{static_name, DynamicTable, ENTRY_OVERHEAD};
 /// [RFC 9113 §6.5.2]: https://www.rfc-editor.org/rfc/rfc9113#section-6.5.2
 pub(crate) const DEFAULT_TABLE_SIZE: usize = 4096;
 
-/// The fields the encoder adds to the dynamic table: their values repeat
-/// from one response to the next, so after the first response of a
-/// connection each costs one byte. Others (`date`, `etag`,
-/// `last-modified`, `content-length`, `content-range`...) change with
-/// every response and would only push these out.
-pub(crate) const INDEXED: [&[u8]; 9] = [
-    b"server",
-    b"content-type",
-    b"accept-ranges",
-    b"cache-control",
-    b"vary",
-    b"strict-transport-security",
-    b"alt-svc",
-    b"content-encoding",
-    b"x-content-type-options",
-];
+/// Whether the encoder adds a field named `name` to the dynamic table:
+/// these fields' values repeat from one response to the next, so after the
+/// first response of a connection each costs one byte. Others (`date`,
+/// `etag`, `last-modified`, `content-length`, `content-range`...) change
+/// with every response and would only push these out.
+pub(crate) fn indexed(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"server"
+            | b"content-type"
+            | b"accept-ranges"
+            | b"cache-control"
+            | b"vary"
+            | b"strict-transport-security"
+            | b"alt-svc"
+            | b"content-encoding"
+            | b"x-content-type-options"
+    )
+}
 
 /// RFC 7541 encoder for response headers, one per connection: a copy of
 /// the peer decoder's dynamic table, kept in step by encoding each block in
@@ -36,7 +39,17 @@ pub(crate) struct Encoder {
     /// A lowered (or raised) table size to announce at the start of the
     /// next block: the smallest since the last block, and the latest.
     pending: Option<(usize, usize)>,
+    /// The position of the next field in the current block.
+    at: usize,
+    /// By position in the block: the insertion number (see
+    /// [`DynamicTable::seq`]) of the entry the previous block's field there
+    /// was, tried before a search since responses repeat their fields in
+    /// the same order.
+    hints: Vec<u64>,
 }
+
+/// Positions in a block that keep a hint.
+const HINTS: usize = 64;
 
 impl Encoder {
     /// An encoder for a peer that has not (yet) sent
@@ -45,6 +58,8 @@ impl Encoder {
         Encoder {
             table: DynamicTable::new(DEFAULT_TABLE_SIZE),
             pending: None,
+            at: 0,
+            hints: Vec::new(),
         }
     }
 
@@ -77,6 +92,7 @@ impl Encoder {
     /// [RFC 7541 §6.1]: https://www.rfc-editor.org/rfc/rfc7541#section-6.1
     pub(crate) fn status(&mut self, status: u16, dst: &mut Vec<u8>) {
         self.start(dst);
+        self.at = 0;
         let index = match status {
             200 => 8,
             204 => 9,
@@ -105,8 +121,8 @@ impl Encoder {
         integer(dst, 0x80, 7, index);
     }
 
-    /// Appends one field; `name` is lowercase already. Fields in
-    /// [`INDEXED`] are sent as an index into the dynamic table when an
+    /// Appends one field; `name` is lowercase already. Fields
+    /// [`indexed`] are sent as an index into the dynamic table when an
     /// earlier response added them, else added to it ([RFC 7541 §6.2.1]);
     /// `set-cookie` is never indexed (§6.2.3, §7.1.3); the rest are
     /// literals without indexing (§6.2.2). The name is the static table's
@@ -117,26 +133,39 @@ impl Encoder {
         self.start(dst);
         let static_index = static_name(name);
         // Choice: index only what repeats across responses (module docs).
-        if INDEXED.contains(&name) {
-            let (exact, named) = self.table.find(name, value);
-            if let Some(i) = exact {
-                integer(dst, 0x80, 7, 62 + i);
-                return;
-            }
-            let size = name.len() + value.len() + ENTRY_OVERHEAD;
-            if size <= self.table.max() {
-                match static_index.or(named.map(|i| 62 + i)) {
-                    Some(i) => integer(dst, 0x40, 6, i),
-                    None => {
-                        dst.push(0x40);
-                        string(dst, name, true);
+        let at = self.at;
+        self.at += 1;
+        if indexed(name) {
+            let hinted = self.hints.get(at).and_then(|&seq| self.table.by_seq(seq));
+            let exact = match hinted {
+                Some(i) if self.table.get(i) == Some((name, value)) => Some(i),
+                _ => {
+                    let (exact, named) = self.table.find(name, value);
+                    if exact.is_none() {
+                        let size = name.len() + value.len() + ENTRY_OVERHEAD;
+                        if size <= self.table.max() {
+                            match static_index.or(named.map(|i| 62 + i)) {
+                                Some(i) => integer(dst, 0x40, 6, i),
+                                None => {
+                                    dst.push(0x40);
+                                    string(dst, name, true);
+                                }
+                            }
+                            string(dst, value, true);
+                            let mut buf = Vec::with_capacity(name.len() + value.len());
+                            buf.extend_from_slice(name);
+                            buf.extend_from_slice(value);
+                            self.table.insert(buf.into_boxed_slice(), name.len());
+                            self.hint(at, self.table.seq(0));
+                            return;
+                        }
                     }
+                    exact
                 }
-                string(dst, value, true);
-                let mut buf = Vec::with_capacity(name.len() + value.len());
-                buf.extend_from_slice(name);
-                buf.extend_from_slice(value);
-                self.table.insert(buf.into_boxed_slice(), name.len());
+            };
+            if let Some(i) = exact {
+                self.hint(at, self.table.seq(i));
+                integer(dst, 0x80, 7, 62 + i);
                 return;
             }
         }
@@ -150,6 +179,17 @@ impl Encoder {
             string(dst, name, false);
         }
         string(dst, value, false);
+    }
+
+    /// Remembers that the field at position `at` is the entry inserted
+    /// `seq`th.
+    fn hint(&mut self, at: usize, seq: u64) {
+        if at < self.hints.len() {
+            self.hints[at] = seq;
+        } else if at < HINTS {
+            self.hints.resize(at, u64::MAX);
+            self.hints.push(seq);
+        }
     }
 
     /// Starts a block with the pending dynamic table size update, if any

@@ -10,7 +10,7 @@
 //!
 //! Choices (RFC 7541 leaves them to implementations, §2.3, §5.1, §7.1):
 //! - The encoder indexes (§6.2.1) only the fields whose values repeat from
-//!   one response to the next, [`encoder::INDEXED`]; `date`, `etag`,
+//!   one response to the next, [`encoder::indexed`]; `date`, `etag`,
 //!   `content-length` and the rest go as literals without indexing (§6.2.2),
 //!   and `set-cookie` never indexed (§6.2.3, §7.1.3).
 //! - The encoder Huffman-codes (§5.2) only what it indexes, and only when

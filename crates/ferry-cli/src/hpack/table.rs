@@ -148,6 +148,9 @@ pub(crate) struct DynamicTable {
     entries: VecDeque<Entry>,
     size: usize,
     max: usize,
+    /// Entries ever inserted: entry `i` is the `inserted - 1 - i`th, a
+    /// number that stays its own while indexes shift (see [`Self::seq`]).
+    inserted: u64,
 }
 
 /// One entry: name and value in one allocation.
@@ -173,6 +176,7 @@ impl DynamicTable {
             entries: VecDeque::new(),
             size: 0,
             max,
+            inserted: 0,
         }
     }
 
@@ -226,6 +230,19 @@ impl DynamicTable {
         self.evict_to(self.max - size);
         self.entries.push_front(Entry { buf, name_len });
         self.size += size;
+        self.inserted += 1;
+    }
+
+    /// The insertion number of entry `i` (0 newest): it names the entry
+    /// while newer ones push its index up.
+    pub(crate) fn seq(&self, i: usize) -> u64 {
+        self.inserted - 1 - i as u64
+    }
+
+    /// The index of the entry inserted `seq`th, if it is still there.
+    pub(crate) fn by_seq(&self, seq: u64) -> Option<usize> {
+        let i = self.inserted.checked_sub(seq)?.checked_sub(1)?;
+        usize::try_from(i).ok().filter(|&i| i < self.entries.len())
     }
 
     fn evict_to(&mut self, max: usize) {
@@ -288,6 +305,13 @@ mod tests {
         assert_eq!(t.get(0), Some((&b"eeee"[..], &b"ffff"[..])));
         assert_eq!(t.get(1), Some((&b"cccc"[..], &b"dddd"[..])));
         assert_eq!(t.find(b"cccc", b"x"), (None, Some(1)));
+        // Entries keep their insertion numbers; evicted ones are gone.
+        assert_eq!((t.seq(0), t.seq(1)), (2, 1));
+        assert_eq!(
+            (t.by_seq(2), t.by_seq(1), t.by_seq(0)),
+            (Some(0), Some(1), None)
+        );
+        assert_eq!(t.by_seq(3), None);
         t.set_max(50);
         assert_eq!((t.len(), t.size()), (1, 40));
         // Larger than the table: empties it.
