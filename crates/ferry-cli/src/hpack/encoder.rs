@@ -41,15 +41,24 @@ pub(crate) struct Encoder {
     pending: Option<(usize, usize)>,
     /// The position of the next field in the current block.
     at: usize,
-    /// By position in the block: the insertion number (see
-    /// [`DynamicTable::seq`]) of the entry the previous block's field there
-    /// was, tried before a search since responses repeat their fields in
-    /// the same order.
-    hints: Vec<u64>,
+    /// By position in the block: the field the previous block had there
+    /// and its encoding, replayed when the next block repeats it (responses
+    /// send the same fields in the same order) while the dynamic table is
+    /// as it was.
+    replay: Vec<Replay>,
 }
 
-/// Positions in a block that keep a hint.
-const HINTS: usize = 64;
+/// Positions in a block that keep a [`Replay`].
+const REPLAYED: usize = 64;
+
+/// A field as it was encoded, and the table state its encoding holds for.
+#[derive(Debug, Default)]
+struct Replay {
+    name: Vec<u8>,
+    value: Vec<u8>,
+    code: Vec<u8>,
+    table: (u64, usize),
+}
 
 impl Encoder {
     /// An encoder for a peer that has not (yet) sent
@@ -59,7 +68,7 @@ impl Encoder {
             table: DynamicTable::new(DEFAULT_TABLE_SIZE),
             pending: None,
             at: 0,
-            hints: Vec::new(),
+            replay: Vec::new(),
         }
     }
 
@@ -131,41 +140,59 @@ impl Encoder {
     /// [RFC 7541 §6.2.1]: https://www.rfc-editor.org/rfc/rfc7541#section-6.2.1
     pub(crate) fn field(&mut self, name: &[u8], value: &[u8], dst: &mut Vec<u8>) {
         self.start(dst);
-        let static_index = static_name(name);
-        // Choice: index only what repeats across responses (module docs).
         let at = self.at;
         self.at += 1;
+        let table = self.table.state();
+        if let Some(r) = self.replay.get(at) {
+            if r.table == table && r.name == name && r.value == value {
+                dst.extend_from_slice(&r.code);
+                return;
+            }
+        }
+        let from = dst.len();
+        self.encode(name, value, dst);
+        // An encoding that added to the table is never replayed: the peer
+        // would add the entry a second time.
+        if at < REPLAYED && self.table.state() == table {
+            if at >= self.replay.len() {
+                self.replay.resize_with(at + 1, Replay::default);
+            }
+            let r = &mut self.replay[at];
+            r.table = table;
+            for (to, from) in [
+                (&mut r.name, name),
+                (&mut r.value, value),
+                (&mut r.code, &dst[from..]),
+            ] {
+                to.clear();
+                to.extend_from_slice(from);
+            }
+        }
+    }
+
+    fn encode(&mut self, name: &[u8], value: &[u8], dst: &mut Vec<u8>) {
+        let static_index = static_name(name);
+        // Choice: index only what repeats across responses (module docs).
         if indexed(name) {
-            let hinted = self.hints.get(at).and_then(|&seq| self.table.by_seq(seq));
-            let exact = match hinted {
-                Some(i) if self.table.get(i) == Some((name, value)) => Some(i),
-                _ => {
-                    let (exact, named) = self.table.find(name, value);
-                    if exact.is_none() {
-                        let size = name.len() + value.len() + ENTRY_OVERHEAD;
-                        if size <= self.table.max() {
-                            match static_index.or(named.map(|i| 62 + i)) {
-                                Some(i) => integer(dst, 0x40, 6, i),
-                                None => {
-                                    dst.push(0x40);
-                                    string(dst, name, true);
-                                }
-                            }
-                            string(dst, value, true);
-                            let mut buf = Vec::with_capacity(name.len() + value.len());
-                            buf.extend_from_slice(name);
-                            buf.extend_from_slice(value);
-                            self.table.insert(buf.into_boxed_slice(), name.len());
-                            self.hint(at, self.table.seq(0));
-                            return;
-                        }
-                    }
-                    exact
-                }
-            };
+            let (exact, named) = self.table.find(name, value);
             if let Some(i) = exact {
-                self.hint(at, self.table.seq(i));
                 integer(dst, 0x80, 7, 62 + i);
+                return;
+            }
+            let size = name.len() + value.len() + ENTRY_OVERHEAD;
+            if size <= self.table.max() {
+                match static_index.or(named.map(|i| 62 + i)) {
+                    Some(i) => integer(dst, 0x40, 6, i),
+                    None => {
+                        dst.push(0x40);
+                        string(dst, name, true);
+                    }
+                }
+                string(dst, value, true);
+                let mut buf = Vec::with_capacity(name.len() + value.len());
+                buf.extend_from_slice(name);
+                buf.extend_from_slice(value);
+                self.table.insert(buf.into_boxed_slice(), name.len());
                 return;
             }
         }
@@ -179,17 +206,6 @@ impl Encoder {
             string(dst, name, false);
         }
         string(dst, value, false);
-    }
-
-    /// Remembers that the field at position `at` is the entry inserted
-    /// `seq`th.
-    fn hint(&mut self, at: usize, seq: u64) {
-        if at < self.hints.len() {
-            self.hints[at] = seq;
-        } else if at < HINTS {
-            self.hints.resize(at, u64::MAX);
-            self.hints.push(seq);
-        }
     }
 
     /// Starts a block with the pending dynamic table size update, if any

@@ -148,8 +148,7 @@ pub(crate) struct DynamicTable {
     entries: VecDeque<Entry>,
     size: usize,
     max: usize,
-    /// Entries ever inserted: entry `i` is the `inserted - 1 - i`th, a
-    /// number that stays its own while indexes shift (see [`Self::seq`]).
+    /// Insertions so far, emptying ones included (see [`Self::state`]).
     inserted: u64,
 }
 
@@ -225,6 +224,7 @@ impl DynamicTable {
             // results in an empty table."
             self.entries.clear();
             self.size = 0;
+            self.inserted += 1;
             return;
         }
         self.evict_to(self.max - size);
@@ -233,16 +233,11 @@ impl DynamicTable {
         self.inserted += 1;
     }
 
-    /// The insertion number of entry `i` (0 newest): it names the entry
-    /// while newer ones push its index up.
-    pub(crate) fn seq(&self, i: usize) -> u64 {
-        self.inserted - 1 - i as u64
-    }
-
-    /// The index of the entry inserted `seq`th, if it is still there.
-    pub(crate) fn by_seq(&self, seq: u64) -> Option<usize> {
-        let i = self.inserted.checked_sub(seq)?.checked_sub(1)?;
-        usize::try_from(i).ok().filter(|&i| i < self.entries.len())
+    /// What an encoding that refers to the table depends on: the entries
+    /// inserted so far and the maximum size. While it is unchanged, no
+    /// entry was added, evicted or re-indexed.
+    pub(crate) fn state(&self) -> (u64, usize) {
+        (self.inserted, self.max)
     }
 
     fn evict_to(&mut self, max: usize) {
@@ -305,18 +300,14 @@ mod tests {
         assert_eq!(t.get(0), Some((&b"eeee"[..], &b"ffff"[..])));
         assert_eq!(t.get(1), Some((&b"cccc"[..], &b"dddd"[..])));
         assert_eq!(t.find(b"cccc", b"x"), (None, Some(1)));
-        // Entries keep their insertion numbers; evicted ones are gone.
-        assert_eq!((t.seq(0), t.seq(1)), (2, 1));
-        assert_eq!(
-            (t.by_seq(2), t.by_seq(1), t.by_seq(0)),
-            (Some(0), Some(1), None)
-        );
-        assert_eq!(t.by_seq(3), None);
+        // Every insertion, evicting or not, changes the state.
+        assert_eq!(t.state(), (3, 100));
         t.set_max(50);
         assert_eq!((t.len(), t.size()), (1, 40));
         // Larger than the table: empties it.
         let (b, n) = entry("a-name-long-enough", "and-a-value");
         t.insert(b, n);
         assert_eq!((t.len(), t.size()), (0, 0));
+        assert_eq!(t.state(), (4, 50));
     }
 }

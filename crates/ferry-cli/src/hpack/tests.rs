@@ -487,6 +487,58 @@ fn the_encoder_indexes_repeating_fields_only() {
     );
 }
 
+#[test]
+fn repeated_blocks_replay_only_while_the_table_stands_still() {
+    let mut e = Encoder::new();
+    let mut d = Decoder::new(4096);
+    let block = |e: &mut Encoder, ctype: &str, date: &str| {
+        let mut out = Vec::new();
+        e.status(200, &mut out);
+        for (n, v) in [
+            ("date", date),
+            ("content-type", ctype),
+            ("x-custom", "1"),
+            ("cache-control", "no-cache"),
+        ] {
+            e.field(n.as_bytes(), v.as_bytes(), &mut out);
+        }
+        out
+    };
+    let want = |ctype: &str, date: &str| {
+        fields(&[
+            (":status", "200"),
+            ("date", date),
+            ("content-type", ctype),
+            ("x-custom", "1"),
+            ("cache-control", "no-cache"),
+        ])
+    };
+    let steps: [(Option<usize>, &str, &str); 7] = [
+        (None, "text/html", DATE1),
+        (None, "text/html", DATE1),
+        (None, "text/html", DATE2),
+        // A new value is inserted: every index after it moves.
+        (None, "text/css", DATE2),
+        (None, "text/html", DATE2),
+        // A smaller table evicts; a larger one is announced.
+        (Some(64), "text/html", DATE2),
+        (Some(4096), "text/html", DATE2),
+    ];
+    let mut blocks = Vec::new();
+    for (size, ctype, date) in steps {
+        if let Some(n) = size {
+            e.set_max_table_size(n);
+        }
+        let b = block(&mut e, ctype, date);
+        assert_eq!(decode(&mut d, &b).unwrap(), want(ctype, date), "{b:02x?}");
+        blocks.push(b);
+    }
+    // The second block is the first's indexed fields by index: replayed
+    // or not, the same bytes as an encoder without a past would make.
+    assert_eq!(blocks[1].len(), blocks[4].len());
+    assert!(blocks[1].len() < blocks[0].len());
+}
+
 /// The names the encoder indexes (module docs).
 const INDEXED: [&[u8]; 9] = [
     b"server",
