@@ -9,7 +9,7 @@
 //! protocol.
 mod conn;
 pub(crate) mod parse;
-mod pool;
+pub(crate) mod pool;
 mod write;
 
 pub(crate) use write::read_exact_at;

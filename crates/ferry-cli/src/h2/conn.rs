@@ -13,6 +13,7 @@
 //! the windows allow. Idle and write timeouts come from [`Deadline`].
 use super::frame::{self, flag, kind, Code, Head};
 use super::request::{Fields, Memo, Refused};
+use crate::h1::pool;
 use crate::hpack;
 use crate::net::{Busy, BusyGuard, Deadline};
 use crate::observe::{Pending, Sent};
@@ -139,7 +140,7 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
         limits: &Limits,
         preface: bool,
     ) -> Self {
-        let mut wbuf = Vec::with_capacity(4096);
+        let mut wbuf = pool::take();
         // RFC 9113 §3.4: the server's preface is a SETTINGS frame.
         frame::settings(
             &mut wbuf,
@@ -157,7 +158,7 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
             pipeline,
             peer,
             max_head: limits.max_head,
-            rbuf: vec![0; READ_BUF].into_boxed_slice(),
+            rbuf: Box::default(),
             rstart: 0,
             rend: 0,
             wbuf,
@@ -206,6 +207,9 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
 
     /// Drives the connection until it is done.
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.wbuf.capacity() == 0 {
+            self.wbuf = pool::take();
+        }
         loop {
             let mut progress = false;
             if !self.fresh.is_empty() {
@@ -235,7 +239,7 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
                             self.wpos = 0;
                             self.need_flush = true;
                             if self.wbuf.capacity() > 4 * HIGH_WATER {
-                                self.wbuf = Vec::with_capacity(4096);
+                                self.wbuf = pool::take();
                             }
                         }
                     }
@@ -258,6 +262,9 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
                     self.rbuf.copy_within(self.rstart..self.rend, 0);
                     self.rend -= self.rstart;
                     self.rstart = 0;
+                }
+                if self.rbuf.is_empty() {
+                    self.rbuf = spare::take();
                 }
                 let mut buf = ReadBuf::new(&mut self.rbuf[self.rend..]);
                 match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
@@ -296,8 +303,26 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
                 return Poll::Ready(Ok(()));
             }
             if !progress {
+                self.rest();
                 return Poll::Pending;
             }
+        }
+    }
+
+    /// Between rounds, when nothing is in flight: the buffers go back to the
+    /// worker's spares, so that connections that wait for their client hold
+    /// none (as the HTTP/1.1 fast path does between requests).
+    fn rest(&mut self) {
+        let quiet = self.streams.is_empty()
+            && self.fresh.is_empty()
+            && self.answers.is_empty()
+            && self.continuing.is_none()
+            && self.wpos == self.wbuf.len()
+            && self.rstart == self.rend;
+        if quiet {
+            spare::give(std::mem::take(&mut self.rbuf));
+            (self.rstart, self.rend, self.wpos) = (0, 0, 0);
+            pool::give(std::mem::take(&mut self.wbuf));
         }
     }
 
@@ -887,6 +912,33 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
             return None;
         }
         Some(true)
+    }
+}
+
+/// Each worker's spare read buffers (as [`pool`] keeps write buffers).
+mod spare {
+    use std::cell::RefCell;
+
+    const KEEP: usize = 16;
+
+    thread_local! {
+        static FREE: RefCell<Vec<Box<[u8]>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(super) fn take() -> Box<[u8]> {
+        FREE.with(|f| f.borrow_mut().pop())
+            .unwrap_or_else(|| vec![0; super::READ_BUF].into_boxed_slice())
+    }
+
+    pub(super) fn give(buf: Box<[u8]>) {
+        if buf.len() == super::READ_BUF {
+            FREE.with(|f| {
+                let mut f = f.borrow_mut();
+                if f.len() < KEEP {
+                    f.push(buf);
+                }
+            });
+        }
     }
 }
 
