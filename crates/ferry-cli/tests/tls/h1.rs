@@ -276,3 +276,68 @@ async fn https_h1_sends_close_notify_before_closing() {
     assert!(out.contains("connection: close\r\n"), "{out}");
     assert!(out.ends_with("\r\n\r\nalpha\n"), "{out}");
 }
+
+/// An upstream for `ferry proxy` that answers every request with the body
+/// it got (framed by Content-Length, as ferry spools request bodies).
+fn body_echo_upstream() -> std::net::SocketAddr {
+    use std::io::{Read as _, Write as _};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap_or(0) == 1 {
+                    head.push(b[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_lowercase();
+                let len: usize = head
+                    .split("\r\n")
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .map_or(0, |v| v.parse().unwrap());
+                let mut body = vec![0u8; len];
+                if s.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let res = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {len}\r\nconnection: close\r\n\r\n"
+                );
+                let _ = s.write_all(&[res.as_bytes(), &body].concat());
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn https_h1_proxy_reads_a_chunked_request_body_after_100_continue() {
+    let root = Ca::root("ferry h1 proxy root");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = pki::write_pair(dir.path(), "live", &root.leaf("ferry h1 proxy", 2), &[]);
+    let up = body_echo_upstream();
+    let f = Ferry::proxy_tls(&format!("http://{up}"), &cert, &key, &["--no-access-log"]);
+    let mut tls = connect(&f, &root).await;
+    tls.write_all(
+        b"POST /echo HTTP/1.1\r\nhost: localhost\r\ntransfer-encoding: chunked\r\nexpect: 100-continue\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    // RFC 9110 §10.1.1: the client waits for 100 Continue before its body.
+    let mut rest = Vec::new();
+    let (head, _) = response(&mut tls, &mut rest, true).await;
+    assert!(head.starts_with("http/1.1 100 "), "{head}");
+    let body = big()[..200_000].to_vec();
+    let mut wire = Vec::new();
+    for c in body.chunks(7000) {
+        wire.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        wire.extend_from_slice(c);
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire.extend_from_slice(b"0\r\n\r\n");
+    tls.write_all(&wire).await.unwrap();
+    let (head, got) = response(&mut tls, &mut rest, false).await;
+    assert!(head.starts_with("http/1.1 200 "), "{head}");
+    assert!(got == body, "the upstream got another body");
+}
