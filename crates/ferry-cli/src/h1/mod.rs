@@ -52,7 +52,11 @@ pub(crate) fn serve<A: App>(pipeline: Arc<Pipeline<A>>, s: &Settings) -> crate::
     let shared = Arc::new(Shared::new(pipeline, s));
     Arc::new(move |stream, peer, stop| {
         let shared = shared.clone();
-        Box::pin(async move { connection(&shared, stream, peer, stop).await })
+        Box::pin(async move {
+            let mut c = conn::Conn::new(stream, peer, &shared, stop);
+            let r = c.run().await;
+            tracing::debug!(result = ?r.err(), "h1 connection done");
+        })
     })
 }
 

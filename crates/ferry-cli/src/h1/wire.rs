@@ -23,6 +23,11 @@ pub(crate) trait Wire {
     /// (`sendfile(2)`), so a head before it is best sent with `MSG_MORE`.
     const ZERO_COPY: bool;
 
+    /// Whether bytes taken by [`Wire::try_write`] may wait in the transport
+    /// for [`Wire::try_flush`] (sealed TLS records); without it the flush
+    /// is skipped at compile time.
+    const HOLDS: bool;
+
     /// The TCP socket underneath, for readiness and the final shutdown.
     fn tcp(&self) -> &TcpStream;
 
@@ -51,6 +56,7 @@ pub(crate) trait Wire {
 
 impl Wire for TcpStream {
     const ZERO_COPY: bool = true;
+    const HOLDS: bool = false;
 
     fn tcp(&self) -> &TcpStream {
         self
@@ -176,6 +182,7 @@ impl Tls {
 
 impl Wire for Tls {
     const ZERO_COPY: bool = false;
+    const HOLDS: bool = true;
 
     fn tcp(&self) -> &TcpStream {
         &self.tcp
@@ -218,17 +225,16 @@ impl Wire for Tls {
         if buf.is_empty() {
             return Ok(0);
         }
-        loop {
-            // rustls seals what fits under its buffer limit (64 KiB), in
-            // records of at most 16 KiB (RFC 8446 §5.1).
-            let n = self.conn.writer().write(buf)?;
-            if n > 0 {
-                self.send_some()?;
-                return Ok(n);
-            }
+        // rustls seals what fits under its buffer limit (64 KiB), in records
+        // of at most 16 KiB (RFC 8446 §5.1).
+        let mut n = self.conn.writer().write(buf)?;
+        if n == 0 {
             // The buffer is full: send it, then seal more.
             self.send_records()?;
+            n = self.conn.writer().write(buf)?;
         }
+        self.send_some()?;
+        Ok(n)
     }
 
     fn try_flush(&mut self) -> io::Result<()> {

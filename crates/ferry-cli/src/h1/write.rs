@@ -219,7 +219,9 @@ impl<A: App, W: Wire> Conn<'_, A, W> {
                 Err(e) => return Err(e),
             }
         }
-        self.with_send_timeout(W::try_flush).await?;
+        if W::HOLDS {
+            self.with_send_timeout(W::try_flush).await?;
+        }
         self.wbuf.clear();
         if self.wbuf.capacity() > 64 * 1024 {
             // A listing or a multipart head made it large: give it back.
