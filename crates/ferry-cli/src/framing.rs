@@ -2,11 +2,10 @@
 //! (§7.1), or the end of the connection, decoded over a connection's read
 //! buffer. Request bodies on the fast path and the upstream's responses in
 //! `ferry proxy` are read with it.
+use crate::h1::wire::Wire;
 use bytes::Bytes;
 use std::io;
 use std::time::Duration;
-use tokio::io::AsyncReadExt as _;
-use tokio::net::TcpStream;
 
 /// Longest chunk-size line (with extensions) and trailer section accepted.
 const MAX_LINE: usize = 4096;
@@ -211,9 +210,9 @@ impl Decoder {
 
     /// The next piece of the body: buffered bytes at `rbuf[*rpos..]` first,
     /// then reads, each within `timeout`; `None` at the end of the body.
-    pub(crate) async fn next(
+    pub(crate) async fn next<W: Wire>(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut W,
         rbuf: &mut Vec<u8>,
         rpos: &mut usize,
         timeout: Duration,
@@ -238,7 +237,7 @@ impl Decoder {
                     if rbuf.capacity() - rbuf.len() < 4096 {
                         rbuf.reserve(64 * 1024);
                     }
-                    let n = tokio::time::timeout(timeout, stream.read_buf(rbuf))
+                    let n = tokio::time::timeout(timeout, crate::h1::wire::read(stream, rbuf))
                         .await
                         .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
                     if n == 0 && self.state == State::Close {

@@ -1,9 +1,10 @@
 //! The wire layer for HTTPS (HTTP/2 and HTTP/1.1 by ALPN) and h2c: ferry's
 //! own HTTP/2 ([`crate::h2`]) for applications that read no request bodies,
-//! hyper's codecs for the rest, under the same connection layer and over
-//! the same pipeline as the HTTP/1.1 fast path. Only framing differs: every
-//! answer is the pipeline's, and every exchange is recorded by its observer
-//! with the body bytes really sent.
+//! the HTTP/1.1 fast path ([`crate::h1`]) for HTTPS connections that are not
+//! HTTP/2, hyper's codecs for the rest (HTTP/2 of `ferry proxy`, h2c's
+//! HTTP/1.1), all over the same pipeline. Only framing differs: every answer
+//! is the pipeline's, and every exchange is recorded by its observer with the
+//! body bytes really sent.
 use crate::h2::Sniffed;
 use crate::net::Deadline;
 use crate::observe::{Observer, Pending, Sent};
@@ -33,8 +34,9 @@ pub(crate) fn serve<A: App>(
 ) -> crate::net::Serve {
     let (header_timeout, max_head) = (s.header_timeout, s.max_head);
     let (idle, write) = (s.idle_timeout, s.write_timeout);
+    let h1 = Arc::new(crate::h1::Shared::new(pipeline.clone(), s));
     Arc::new(move |stream, peer, stop| {
-        let (pipeline, https) = (pipeline.clone(), https.clone());
+        let (pipeline, https, h1) = (pipeline.clone(), https.clone(), h1.clone());
         Box::pin(async move {
             let limits = (header_timeout, max_head, idle, write);
             // Closed with a lingering close (under TLS too, after its
@@ -51,6 +53,10 @@ pub(crate) fn serve<A: App>(
                 Some(h) => match h.accept(io, header_timeout).await {
                     Some((tls, Proto::H2)) if !A::READS_BODIES => {
                         crate::h2::connection(pipeline, tls, peer, stop, &own, true).await;
+                    }
+                    Some((tls, Proto::H1)) => {
+                        let wire = crate::h1::wire::Tls::new(tls);
+                        crate::h1::connection(&h1, wire, peer, stop).await;
                     }
                     Some((tls, proto)) => {
                         connection(pipeline, tls, proto, peer, stop, limits).await;

@@ -66,6 +66,12 @@ impl Linger {
             lingering: Lingering::default(),
         }
     }
+
+    /// The TCP stream, for a wire layer that shuts it down and lingers
+    /// itself (the HTTP/1.1 fast path over TLS).
+    pub(crate) fn into_inner(self) -> TcpStream {
+        self.inner
+    }
 }
 
 impl AsyncRead for Linger {

@@ -1,6 +1,6 @@
 //! A command's listeners, put together: the main listener with its wire
-//! layer (the HTTP/1.1 fast path for plaintext, hyper for HTTPS and h2c, and
-//! QUIC's UDP endpoint for HTTP/3 beside HTTPS), the
+//! layer (the HTTP/1.1 fast path for plaintext, [`crate::hyper_wire`] for
+//! HTTPS and h2c, and QUIC's UDP endpoint for HTTP/3 beside HTTPS), the
 //! `--redirect-http` listener, the signal handlers, and the announcement.
 //! Both `ferry serve` and `ferry proxy` start here.
 use crate::net::{self, Bound};

@@ -1,7 +1,8 @@
 //! HTTPS for both commands: rustls (TLS 1.2 and 1.3, ALPN `h2` and
 //! `http/1.1`), certificates from files (reloaded on SIGHUP), ACME or sites'
 //! own by SNI, `--hsts`, and the `--redirect-http` listener's application.
-//! The connections themselves are served by [`crate::hyper_wire`].
+//! The connections themselves are served by [`crate::hyper_wire`], which
+//! hands HTTP/1.1 to [`crate::h1`] and HTTP/2 to [`crate::h2`] or hyper.
 use crate::args::TlsArgs;
 use crate::certs::Reloadable;
 use crate::pipeline::{App, ReqBody};

@@ -1,7 +1,8 @@
 //! `ferry serve` over HTTPS and HTTP/2, with certificates made in the test
 //! (rcgen, ring): the handshake here (TLS 1.3 and 1.2, ALPN, the chain sent
 //! whole, untrusted clients refused); SIGHUP reload and SIGTERM with downloads
-//! in flight (`lifecycle`); `--hsts` and `--redirect-http` (`redirect`); and
+//! in flight (`lifecycle`); `--hsts` and `--redirect-http` (`redirect`); what
+//! the HTTP/1.1 wire layer owns over TLS, at the socket (`h1`); and
 //! one behaviour table over the plaintext fast path, HTTPS (h2 and HTTP/1.1)
 //! and h2c (`table`, `transports`); the site policy's table (`site`); HTTP/3
 //! over QUIC on the same port, in the table and on its own (`quic`, with the
@@ -23,6 +24,8 @@ mod common;
 mod compress;
 #[path = "tls/fixture.rs"]
 mod fixture;
+#[path = "tls/h1.rs"]
+mod h1;
 #[path = "tls/http3.rs"]
 mod http3;
 #[path = "tls/lifecycle.rs"]

@@ -2,6 +2,7 @@
 //! header timeout), parse it, run the exchange (the body fed to the
 //! application while it runs), write the response, and close or linger.
 use super::parse::{self, Framing, Parsed};
+use super::wire::{self, Wire};
 use super::{pool, Shared};
 use crate::framing::Decoder;
 use crate::pipeline::App;
@@ -14,8 +15,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncWriteExt as _, Interest};
-use tokio::net::TcpStream;
+use tokio::io::AsyncWriteExt as _;
 use tokio::sync::{mpsc, watch, Notify};
 
 /// Request bodies nobody asked for are read and dropped up to this size, to
@@ -32,8 +32,8 @@ pub(super) enum Close {
     Linger,
 }
 
-pub(super) struct Conn<'a, A: App> {
-    pub(super) stream: TcpStream,
+pub(super) struct Conn<'a, A: App, W: Wire> {
+    pub(super) stream: W,
     pub(super) peer: SocketAddr,
     pub(super) shared: &'a Shared<A>,
     app: A::Conn,
@@ -72,9 +72,9 @@ enum Fed {
     Failed,
 }
 
-impl<'a, A: App> Conn<'a, A> {
+impl<'a, A: App, W: Wire> Conn<'a, A, W> {
     pub(super) fn new(
-        stream: TcpStream,
+        stream: W,
         peer: SocketAddr,
         shared: &'a Shared<A>,
         stop: watch::Receiver<bool>,
@@ -101,10 +101,16 @@ impl<'a, A: App> Conn<'a, A> {
             Err(_) => return Ok(()), // The peer is gone; nothing to flush.
         };
         self.flush().await?;
-        let _ = self.stream.shutdown().await;
+        // Over TLS, close_notify goes out after the last answer and before
+        // the FIN (RFC 8446 §6.1).
+        self.stream.close();
+        self.flush().await?;
+        let _ = self.stream.tcp_mut().shutdown().await;
         if let Close::Linger = close {
+            // What the client still sends is drained as it comes, not
+            // decrypted.
             let mut lingering = crate::linger::Lingering::default();
-            let stream = &mut self.stream;
+            let stream = self.stream.tcp_mut();
             std::future::poll_fn(|cx| lingering.poll(Pin::new(&mut *stream), cx)).await;
         }
         Ok(())
@@ -298,19 +304,7 @@ impl<'a, A: App> Conn<'a, A> {
                     self.rbuf.reserve(4096);
                 }
             }
-            let spare = self.rbuf.capacity() - self.rbuf.len();
-            let n = match self.stream.try_read_buf(&mut self.rbuf) {
-                Ok(n) if n > 0 && n < spare => {
-                    // A short read drained the socket: forget its readiness now,
-                    // so the next wait goes straight to epoll instead of first
-                    // making a read that would fail with EAGAIN. (New data
-                    // raises a new edge; a FIN stays visible, tokio keeps
-                    // closed states.)
-                    let _ = self.stream.try_io(Interest::READABLE, || {
-                        Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
-                    });
-                    n
-                }
+            let n = match self.stream.try_read(&mut self.rbuf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if self.rbuf.is_empty() {
@@ -344,7 +338,7 @@ impl<'a, A: App> Conn<'a, A> {
                     }
                     tokio::select! {
                         biased;
-                        r = self.stream.readable() => { r?; continue; }
+                        r = self.stream.tcp().readable() => { r?; continue; }
                         () = &mut self.timer => {
                             if !partial {
                                 // Set before this idle spell began? Wait the rest.
@@ -389,8 +383,8 @@ async fn run_beside<M: std::future::Future, S: std::future::Future>(
 }
 
 /// The connection's parts a body feed borrows.
-struct Feed<'a> {
-    stream: &'a mut TcpStream,
+struct Feed<'a, W> {
+    stream: &'a mut W,
     rbuf: &'a mut Vec<u8>,
     rpos: &'a mut usize,
     decoder: &'a mut Decoder,
@@ -400,8 +394,8 @@ struct Feed<'a> {
 
 /// Feeds a request body to the application once it asks for it (sending
 /// `100 Continue` first to a client that waits for it).
-async fn feed(
-    f: Feed<'_>,
+async fn feed<W: Wire>(
+    f: Feed<'_, W>,
     tx: mpsc::Sender<Piece>,
     want: &Arc<Notify>,
     expect: bool,
@@ -410,7 +404,7 @@ async fn feed(
     want.notified().await;
     started.store(true, Ordering::Relaxed);
     if expect {
-        let cont = f.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+        let cont = wire::write_all(f.stream, b"HTTP/1.1 100 Continue\r\n\r\n");
         if !matches!(
             tokio::time::timeout(f.write_timeout, cont).await,
             Ok(Ok(()))

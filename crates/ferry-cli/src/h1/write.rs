@@ -1,9 +1,11 @@
 //! Writing responses: the head formatted into the connection's buffer, small
-//! file bodies read into it and written with the head in one call, large ones
-//! sent with `sendfile(2)`, other bodies copied (chunked when their length is
+//! file bodies read into it and written with the head in one call (over TLS,
+//! sealed into one record up to 16 KiB), large ones sent with `sendfile(2)`
+//! or read in chunks (TLS), other bodies copied (chunked when their length is
 //! unknown), every wait bounded by `--write-timeout`.
 use super::conn::Conn;
 use super::pool;
+use super::wire::Wire;
 use crate::observe::{Pending, Sent};
 use crate::pipeline::App;
 use ferry::Body;
@@ -11,15 +13,12 @@ use http::header::{self, HeaderMap};
 use http::{Response, StatusCode};
 use http_body_util::BodyExt as _;
 use std::io::{self, Write as _};
-use std::os::fd::AsFd;
-use tokio::io::Interest;
-use tokio::net::TcpStream;
 
 /// File bodies up to this size are read into the response buffer and written
 /// with the head in one call; larger ones go out with `sendfile(2)`.
 const INLINE_BODY: u64 = 32 * 1024;
 
-impl<A: App> Conn<'_, A> {
+impl<A: App, W: Wire> Conn<'_, A, W> {
     /// Writes `res` (its head, and its body unless `head` or the status has
     /// none) and records it with the observer. A body that fails mid-way
     /// still gets its record, with the bytes sent, and ends the connection.
@@ -92,7 +91,7 @@ impl<A: App> Conn<'_, A> {
         result.map(|()| sent)
     }
 
-    /// Sends the body, counting the bytes handed to the socket in `sent`;
+    /// Sends the body, counting the bytes handed to the transport in `sent`;
     /// returns whether `sendfile(2)` sent them.
     async fn send_body(
         &mut self,
@@ -109,19 +108,14 @@ impl<A: App> Conn<'_, A> {
                 *sent = len;
                 return Ok(false);
             }
-            self.flush_with(true).await?;
+            self.flush_with(W::ZERO_COPY).await?;
             let mut off = range.start;
             while off < range.end {
                 let count = usize::try_from(range.end - off)
                     .unwrap_or(usize::MAX)
                     .min(1 << 30);
                 let n = self
-                    .with_send_timeout(|s| {
-                        s.try_io(Interest::WRITABLE, || {
-                            rustix::fs::sendfile(s.as_fd(), file, Some(&mut off), count)
-                                .map_err(io::Error::from)
-                        })
-                    })
+                    .with_send_timeout(|s| s.try_send_file(file, &mut off, count))
                     .await?;
                 *sent += n as u64;
                 if n == 0 {
@@ -133,7 +127,7 @@ impl<A: App> Conn<'_, A> {
                     ));
                 }
             }
-            return Ok(true);
+            return Ok(W::ZERO_COPY);
         }
         loop {
             // What is ready is gathered; before waiting for more, what was
@@ -184,17 +178,17 @@ impl<A: App> Conn<'_, A> {
     /// socket to become writable, for at most `--write-timeout`.
     async fn with_send_timeout<T>(
         &mut self,
-        mut op: impl FnMut(&TcpStream) -> io::Result<T>,
+        mut op: impl FnMut(&mut W) -> io::Result<T>,
     ) -> io::Result<T> {
         // Taken at the first wait: most writes never wait.
         let mut deadline = None;
         loop {
-            match op(&self.stream) {
+            match op(&mut self.stream) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     let d = *deadline.get_or_insert_with(|| {
                         tokio::time::Instant::now() + self.shared.write_timeout
                     });
-                    tokio::time::timeout_at(d, self.stream.writable())
+                    tokio::time::timeout_at(d, self.stream.tcp().writable())
                         .await
                         .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
                 }
@@ -207,24 +201,16 @@ impl<A: App> Conn<'_, A> {
         self.flush_with(false).await
     }
 
-    /// Writes the buffer out; `more` says a body follows at once (MSG_MORE), so
-    /// the kernel sends the head in the same segment as the body's first bytes,
-    /// as nginx's `tcp_nopush` does.
+    /// Writes the buffer out, and what the transport still holds (sealed TLS
+    /// records); `more` says a body follows at once (MSG_MORE), so the kernel
+    /// sends the head in the same segment as the body's first bytes, as
+    /// nginx's `tcp_nopush` does.
     async fn flush_with(&mut self, more: bool) -> io::Result<()> {
         let mut at = 0;
         while at < self.wbuf.len() {
             let buf = std::mem::take(&mut self.wbuf);
             let r = self
-                .with_send_timeout(|s| {
-                    if more {
-                        s.try_io(Interest::WRITABLE, || {
-                            rustix::net::send(s, &buf[at..], rustix::net::SendFlags::MORE)
-                                .map_err(io::Error::from)
-                        })
-                    } else {
-                        s.try_write(&buf[at..])
-                    }
-                })
+                .with_send_timeout(|s| s.try_write(&buf[at..], more))
                 .await;
             self.wbuf = buf;
             match r {
@@ -232,6 +218,9 @@ impl<A: App> Conn<'_, A> {
                 Ok(n) => at += n,
                 Err(e) => return Err(e),
             }
+        }
+        if W::HOLDS {
+            self.with_send_timeout(W::try_flush).await?;
         }
         self.wbuf.clear();
         if self.wbuf.capacity() > 64 * 1024 {

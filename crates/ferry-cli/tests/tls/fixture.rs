@@ -9,7 +9,8 @@ pub(crate) fn a_txt() -> Vec<u8> {
     (0..100).map(|i| alphabet[i % alphabet.len()]).collect()
 }
 /// 200 KiB: above the fast path's inline limit (32 KiB), so it goes out with
-/// sendfile(2) there and through hyper's body stream elsewhere.
+/// sendfile(2) over TCP, in file chunks over TLS, and through the body
+/// stream on HTTP/2 and HTTP/3.
 pub(crate) fn big_bin() -> Vec<u8> {
     (0..200 * 1024u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
