@@ -101,7 +101,9 @@ impl Wire for TcpStream {
 /// A short read drained the socket: forget its readiness now, so the next
 /// wait goes straight to epoll instead of first making a read that would
 /// fail with EAGAIN. (New data raises a new edge; a FIN stays visible, tokio
-/// keeps closed states.)
+/// keeps closed states.) Sound only because every connection runs on a
+/// current-thread runtime (`net::runtime`): no I/O driver can record a new
+/// edge between the read and this call, where it would be cleared unseen.
 fn drained(tcp: &TcpStream) {
     let _ = tcp.try_io(Interest::READABLE, || {
         Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))

@@ -186,6 +186,11 @@ impl<'m> Fields<'m> {
                     Err(_) => self.malformed("bad :authority"),
                 },
             },
+            // §8.3.1: origin-form or `*`, judged on the bytes sent (the
+            // parsed form would drop a fragment: `#x` would become `/`).
+            _ if value.contains(&b'#') || !(value.starts_with(b"/") || value == b"*") => {
+                self.malformed("bad :path")
+            }
             _ => match &memo.path {
                 Some(p) if p.as_str().as_bytes() == value => self.path = Some(p.clone()),
                 _ => match PathAndQuery::try_from(value) {
@@ -317,6 +322,17 @@ mod tests {
         assert!(m(&[(":method", "GET"), (":path", "/")]));
         assert!(m(&[(":method", "GET"), (":scheme", "http")]));
         assert!(m(&[(":method", "GET"), (":scheme", "http"), (":path", "")]));
+        // A fragment is no part of :path (RFC 3986 §3.5).
+        assert!(m(&[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", "#x")
+        ]));
+        assert!(m(&[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", "/a#x")
+        ]));
         assert!(m(&[
             (":method", "GET"),
             (":scheme", "http"),

@@ -148,8 +148,9 @@ pub(crate) struct DynamicTable {
     entries: VecDeque<Entry>,
     size: usize,
     max: usize,
-    /// Insertions so far, emptying ones included (see [`Self::state`]).
-    inserted: u64,
+    /// Changes so far: insertions (emptying ones included) and size
+    /// changes (see [`Self::state`]).
+    generation: u64,
 }
 
 /// One entry: name and value in one allocation.
@@ -175,7 +176,7 @@ impl DynamicTable {
             entries: VecDeque::new(),
             size: 0,
             max,
-            inserted: 0,
+            generation: 0,
         }
     }
 
@@ -210,6 +211,9 @@ impl DynamicTable {
     pub(crate) fn set_max(&mut self, max: usize) {
         self.max = max;
         self.evict_to(max);
+        // Even back to the same maximum: entries may have been evicted on
+        // the way (0, then 4096).
+        self.generation += 1;
     }
 
     /// Adds `buf` (a name of `name_len` bytes, then the value) as the newest
@@ -224,20 +228,21 @@ impl DynamicTable {
             // results in an empty table."
             self.entries.clear();
             self.size = 0;
-            self.inserted += 1;
+            self.generation += 1;
             return;
         }
         self.evict_to(self.max - size);
         self.entries.push_front(Entry { buf, name_len });
         self.size += size;
-        self.inserted += 1;
+        self.generation += 1;
     }
 
-    /// What an encoding that refers to the table depends on: the entries
-    /// inserted so far and the maximum size. While it is unchanged, no
-    /// entry was added, evicted or re-indexed.
+    /// What an encoding that refers to the table depends on: a count of
+    /// the table's changes (every insertion and every size change) and the
+    /// maximum size. While it is unchanged, no entry was added, evicted or
+    /// re-indexed.
     pub(crate) fn state(&self) -> (u64, usize) {
-        (self.inserted, self.max)
+        (self.generation, self.max)
     }
 
     fn evict_to(&mut self, max: usize) {
@@ -300,14 +305,18 @@ mod tests {
         assert_eq!(t.get(0), Some((&b"eeee"[..], &b"ffff"[..])));
         assert_eq!(t.get(1), Some((&b"cccc"[..], &b"dddd"[..])));
         assert_eq!(t.find(b"cccc", b"x"), (None, Some(1)));
-        // Every insertion, evicting or not, changes the state.
+        // Every insertion, evicting or not, changes the state; so does a
+        // size change, even back to the same size.
         assert_eq!(t.state(), (3, 100));
+        let before = t.state();
+        t.set_max(100);
+        assert_ne!(t.state(), before);
         t.set_max(50);
         assert_eq!((t.len(), t.size()), (1, 40));
         // Larger than the table: empties it.
         let (b, n) = entry("a-name-long-enough", "and-a-value");
         t.insert(b, n);
         assert_eq!((t.len(), t.size()), (0, 0));
-        assert_eq!(t.state(), (4, 50));
+        assert_eq!(t.state(), (6, 50));
     }
 }

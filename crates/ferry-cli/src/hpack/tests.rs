@@ -533,6 +533,21 @@ fn repeated_blocks_replay_only_while_the_table_stands_still() {
         assert_eq!(decode(&mut d, &b).unwrap(), want(ctype, date), "{b:02x?}");
         blocks.push(b);
     }
+    // Lowered to 0 and raised back between two blocks that insert
+    // nothing: the table was emptied on the way, and a replayed index would
+    // name an entry the peer no longer has (RFC 7541 §4.2).
+    for _ in 0..2 {
+        let b = block(&mut e, "text/html", DATE2);
+        assert_eq!(decode(&mut d, &b).unwrap(), want("text/html", DATE2));
+    }
+    e.set_max_table_size(0);
+    e.set_max_table_size(4096);
+    let b = block(&mut e, "text/html", DATE2);
+    assert_eq!(
+        decode(&mut d, &b).unwrap(),
+        want("text/html", DATE2),
+        "{b:02x?}"
+    );
     // The second block is the first's indexed fields by index: replayed
     // or not, the same bytes as an encoder without a past would make.
     assert_eq!(blocks[1].len(), blocks[4].len());
