@@ -390,11 +390,11 @@ async fn each_site_has_its_own_certificate_by_sni() {
     assert_eq!(res.header("strict-transport-security"), Some("max-age=9"));
 }
 
-/// A tiny upstream for `ferry proxy`: `/download` hands off to
-/// `/protected/a.txt` (X-Accel-Redirect); anything else echoes the request
-/// head it received as its body.
-fn echo_upstream() -> std::net::SocketAddr {
-    use std::io::{Read as _, Write as _};
+/// An upstream for `ferry proxy` on a loopback port: each connection's
+/// request head is read (lowercased) and `answer` writes the response,
+/// reading a body first if it wants one.
+fn upstream(answer: fn(&str, &mut std::net::TcpStream)) -> std::net::SocketAddr {
+    use std::io::Read as _;
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -406,20 +406,29 @@ fn echo_upstream() -> std::net::SocketAddr {
                 while !head.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap_or(0) == 1 {
                     head.push(b[0]);
                 }
-                let head = String::from_utf8_lossy(&head).to_lowercase();
-                let res = if head.starts_with("get /download") {
-                    "HTTP/1.1 200 OK\r\nx-accel-redirect: /protected/a.txt\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
-                } else {
-                    format!(
-                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{head}",
-                        head.len()
-                    )
-                };
-                let _ = s.write_all(res.as_bytes());
+                answer(&String::from_utf8_lossy(&head).to_lowercase(), &mut s);
             });
         }
     });
     addr
+}
+
+/// A tiny upstream for `ferry proxy`: `/download` hands off to
+/// `/protected/a.txt` (X-Accel-Redirect); anything else echoes the request
+/// head it received as its body.
+fn echo_upstream() -> std::net::SocketAddr {
+    upstream(|head, s| {
+        use std::io::Write as _;
+        let res = if head.starts_with("get /download") {
+            "HTTP/1.1 200 OK\r\nx-accel-redirect: /protected/a.txt\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+        } else {
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{head}",
+                head.len()
+            )
+        };
+        let _ = s.write_all(res.as_bytes());
+    })
 }
 
 /// `ferry proxy` over HTTPS: HTTP/2 and HTTP/1.1 by ALPN, the host from

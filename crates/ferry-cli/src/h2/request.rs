@@ -176,30 +176,18 @@ impl<'m> Fields<'m> {
                     Err(_) => self.malformed("bad :scheme"),
                 },
             },
-            AUTHORITY => match &memo.authority {
-                Some(a) if a.as_str().as_bytes() == value => self.authority = Some(a.clone()),
-                _ => match Authority::try_from(value) {
-                    Ok(a) => {
-                        memo.authority = Some(a.clone());
-                        self.authority = Some(a);
-                    }
-                    Err(_) => self.malformed("bad :authority"),
-                },
+            AUTHORITY => match recall(&mut memo.authority, value, Authority::as_str) {
+                Some(a) => self.authority = Some(a),
+                None => self.malformed("bad :authority"),
             },
             // §8.3.1: origin-form or `*`, judged on the bytes sent (the
             // parsed form would drop a fragment: `#x` would become `/`).
             _ if value.contains(&b'#') || !(value.starts_with(b"/") || value == b"*") => {
                 self.malformed("bad :path")
             }
-            _ => match &memo.path {
-                Some(p) if p.as_str().as_bytes() == value => self.path = Some(p.clone()),
-                _ => match PathAndQuery::try_from(value) {
-                    Ok(p) => {
-                        memo.path = Some(p.clone());
-                        self.path = Some(p);
-                    }
-                    Err(_) => self.malformed("bad :path"),
-                },
+            _ => match recall(&mut memo.path, value, PathAndQuery::as_str) {
+                Some(p) => self.path = Some(p),
+                None => self.malformed("bad :path"),
             },
         }
     }
@@ -225,8 +213,9 @@ impl<'m> Fields<'m> {
             let (Some(scheme), Some(path)) = (self.scheme, self.path) else {
                 return Err(Refused::Malformed("no :scheme or :path"));
             };
-            let p = path.as_str();
-            if !(p.starts_with('/') || (p == "*" && method == Method::OPTIONS)) {
+            // The bytes were origin-form or `*` (Fields::pseudo); `*` is
+            // for OPTIONS only.
+            if path.as_str() == "*" && method != Method::OPTIONS {
                 return Err(Refused::Malformed("bad :path"));
             }
             if let Some(a) = self.authority {
@@ -245,6 +234,20 @@ impl<'m> Fields<'m> {
         *req.headers_mut() = self.headers;
         Ok(req)
     }
+}
+
+/// `value` parsed, or a clone of `memo`'s when it holds the same bytes;
+/// a newly parsed value replaces the memo's.
+fn recall<'a, T>(memo: &mut Option<T>, value: &'a [u8], text: fn(&T) -> &str) -> Option<T>
+where
+    T: Clone + TryFrom<&'a [u8]>,
+{
+    if let Some(m) = memo.as_ref().filter(|m| text(m).as_bytes() == value) {
+        return Some(m.clone());
+    }
+    let parsed = T::try_from(value).ok()?;
+    *memo = Some(parsed.clone());
+    Some(parsed)
 }
 
 /// §8.2.1: a field value must not start or end with whitespace, nor hold

@@ -280,35 +280,19 @@ async fn https_h1_sends_close_notify_before_closing() {
 /// An upstream for `ferry proxy` that answers every request with the body
 /// it got (framed by Content-Length, as ferry spools request bodies).
 fn body_echo_upstream() -> std::net::SocketAddr {
-    use std::io::{Read as _, Write as _};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut b = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap_or(0) == 1 {
-                    head.push(b[0]);
-                }
-                let head = String::from_utf8_lossy(&head).to_lowercase();
-                let len: usize = head
-                    .split("\r\n")
-                    .find_map(|l| l.strip_prefix("content-length: "))
-                    .map_or(0, |v| v.parse().unwrap());
-                let mut body = vec![0u8; len];
-                if s.read_exact(&mut body).is_err() {
-                    return;
-                }
-                let res = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-length: {len}\r\nconnection: close\r\n\r\n"
-                );
-                let _ = s.write_all(&[res.as_bytes(), &body].concat());
-            });
+    super::upstream(|head, s| {
+        use std::io::{Read as _, Write as _};
+        let len: usize = head
+            .split("\r\n")
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .map_or(0, |v| v.parse().unwrap());
+        let mut body = vec![0u8; len];
+        if s.read_exact(&mut body).is_err() {
+            return;
         }
-    });
-    addr
+        let res = format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\nconnection: close\r\n\r\n");
+        let _ = s.write_all(&[res.as_bytes(), &body].concat());
+    })
 }
 
 #[tokio::test]
