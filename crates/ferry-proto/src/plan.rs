@@ -125,20 +125,20 @@ pub fn plan(method: &Method, headers: &HeaderMap, meta: &Meta, now: SystemTime) 
         last_modified: meta.last_modified,
         len: meta.len,
     };
-    match precondition::evaluate(method, headers, &v) {
+    let fields = precondition::Fields::of(headers);
+    match fields.evaluate(method, &v) {
         Outcome::NotModified => return Plan::NotModified,
         Outcome::PreconditionFailed => return Plan::PreconditionFailed,
         Outcome::Proceed => {}
     }
-    let mut ranges = headers.get_all(header::RANGE).iter();
-    let (Some(value), None) = (ranges.next(), ranges.next()) else {
+    let Some(value) = fields.range() else {
         // No Range, or several lines: If-Range is ignored (§13.1.5) and so is Range.
         return Plan::Full;
     };
-    if precondition::if_range(headers, &v, now) == Condition::False {
+    if fields.if_range(&v, now) == Condition::False {
         return Plan::Full;
     }
-    match range::resolve(value.as_bytes(), meta.len) {
+    match range::resolve(value, meta.len) {
         Resolved::Ignore => Plan::Full,
         Resolved::Unsatisfiable => Plan::RangeNotSatisfiable,
         Resolved::Satisfiable(set) => match set.as_slice() {

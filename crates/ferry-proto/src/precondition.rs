@@ -46,35 +46,115 @@ pub struct Validators<'a> {
     pub len: u64,
 }
 
-/// Matches every field line of `name` (a list may span several lines).
-fn match_field(
-    headers: &HeaderMap,
-    name: HeaderName,
-    tag: Option<&EntityTag>,
-    strong: bool,
-) -> Option<ListMatch> {
-    let mut result = None;
-    for v in headers.get_all(name) {
-        let m = match_list(v.as_bytes(), tag, strong);
-        result = Some(match (result, m) {
-            (_, ListMatch::Invalid) | (Some(ListMatch::Invalid), _) => ListMatch::Invalid,
-            (Some(ListMatch::Any), _) | (_, ListMatch::Any) => ListMatch::Any,
-            (Some(ListMatch::Matched), _) | (_, ListMatch::Matched) => ListMatch::Matched,
-            _ => ListMatch::NoMatch,
-        });
-    }
-    result
+/// The request fields that preconditions and Range read, found in one pass
+/// over the request's fields rather than by one lookup per field and rule
+/// (a request carries none of them, or one or two).
+#[derive(Clone, Copy)]
+pub(crate) struct Fields<'a> {
+    headers: &'a HeaderMap,
+    if_match: Seen<'a>,
+    if_none_match: Seen<'a>,
+    if_modified_since: Seen<'a>,
+    if_unmodified_since: Seen<'a>,
+    if_range: Seen<'a>,
+    range: Seen<'a>,
 }
 
-/// The single value of a date field; several lines make it invalid.
-fn single(headers: &HeaderMap, name: HeaderName) -> Option<Option<&[u8]>> {
-    let mut all = headers.get_all(name).iter();
-    let first = all.next()?;
-    Some(if all.next().is_some() {
-        None
-    } else {
-        Some(first.as_bytes())
-    })
+/// How many lines of one field a request has.
+#[derive(Clone, Copy)]
+enum Seen<'a> {
+    Absent,
+    One(&'a [u8]),
+    /// Several: a list field reads them all from the map; a single-valued
+    /// one is invalid.
+    Many,
+}
+
+impl<'a> Fields<'a> {
+    pub(crate) fn of(headers: &'a HeaderMap) -> Self {
+        let mut f = Fields {
+            headers,
+            if_match: Seen::Absent,
+            if_none_match: Seen::Absent,
+            if_modified_since: Seen::Absent,
+            if_unmodified_since: Seen::Absent,
+            if_range: Seen::Absent,
+            range: Seen::Absent,
+        };
+        for (name, value) in headers {
+            let seen = if *name == header::IF_MATCH {
+                &mut f.if_match
+            } else if *name == header::IF_NONE_MATCH {
+                &mut f.if_none_match
+            } else if *name == header::IF_MODIFIED_SINCE {
+                &mut f.if_modified_since
+            } else if *name == header::IF_UNMODIFIED_SINCE {
+                &mut f.if_unmodified_since
+            } else if *name == header::IF_RANGE {
+                &mut f.if_range
+            } else if *name == header::RANGE {
+                &mut f.range
+            } else {
+                continue;
+            };
+            *seen = match seen {
+                Seen::Absent => Seen::One(value.as_bytes()),
+                _ => Seen::Many,
+            };
+        }
+        f
+    }
+
+    /// The Range field's value; `None` when absent or sent on several lines
+    /// (an invalid field, ignored).
+    pub(crate) fn range(&self) -> Option<&'a [u8]> {
+        match self.range {
+            Seen::One(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Matches every field line of a list field (a list may span several
+    /// lines); `None` when absent.
+    fn list(
+        &self,
+        seen: Seen<'_>,
+        name: HeaderName,
+        tag: Option<&EntityTag>,
+        strong: bool,
+    ) -> Option<ListMatch> {
+        match seen {
+            Seen::Absent => None,
+            Seen::One(v) => Some(match_list(v, tag, strong)),
+            Seen::Many => {
+                let mut result = None;
+                for v in self.headers.get_all(name) {
+                    let m = match_list(v.as_bytes(), tag, strong);
+                    result = Some(match (result, m) {
+                        (_, ListMatch::Invalid) | (Some(ListMatch::Invalid), _) => {
+                            ListMatch::Invalid
+                        }
+                        (Some(ListMatch::Any), _) | (_, ListMatch::Any) => ListMatch::Any,
+                        (Some(ListMatch::Matched), _) | (_, ListMatch::Matched) => {
+                            ListMatch::Matched
+                        }
+                        _ => ListMatch::NoMatch,
+                    });
+                }
+                result
+            }
+        }
+    }
+}
+
+/// The single value of a date field: `None` when absent, `Some(None)` when
+/// sent on several lines (invalid).
+fn single(seen: Seen<'_>) -> Option<Option<&[u8]>> {
+    match seen {
+        Seen::Absent => None,
+        Seen::One(v) => Some(Some(v)),
+        Seen::Many => Some(None),
+    }
 }
 
 /// [RFC 9110 §13.1.1] If-Match: true when the field is `*` (a current
@@ -86,10 +166,16 @@ fn single(headers: &HeaderMap, name: HeaderName) -> Option<Option<&[u8]>> {
 ///
 /// [RFC 9110 §13.1.1]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1
 pub fn if_match(headers: &HeaderMap, v: &Validators<'_>) -> Condition {
-    match match_field(headers, header::IF_MATCH, v.etag, true) {
-        None => Condition::Absent,
-        Some(ListMatch::Any | ListMatch::Matched) => Condition::True,
-        Some(ListMatch::NoMatch | ListMatch::Invalid) => Condition::False,
+    Fields::of(headers).if_match(v)
+}
+
+impl Fields<'_> {
+    fn if_match(&self, v: &Validators<'_>) -> Condition {
+        match self.list(self.if_match, header::IF_MATCH, v.etag, true) {
+            None => Condition::Absent,
+            Some(ListMatch::Any | ListMatch::Matched) => Condition::True,
+            Some(ListMatch::NoMatch | ListMatch::Invalid) => Condition::False,
+        }
     }
 }
 
@@ -100,19 +186,23 @@ pub fn if_match(headers: &HeaderMap, v: &Validators<'_>) -> Condition {
 ///
 /// [RFC 9110 §13.1.4]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.4
 pub fn if_unmodified_since(headers: &HeaderMap, v: &Validators<'_>) -> Condition {
-    if headers.contains_key(header::IF_MATCH) {
-        return Condition::Absent;
-    }
-    let (Some(Some(value)), Some(lm)) = (
-        single(headers, header::IF_UNMODIFIED_SINCE),
-        v.last_modified,
-    ) else {
-        return Condition::Absent;
-    };
-    match parse_http_date(value) {
-        None => Condition::Absent,
-        Some(date) if secs(lm) <= secs(date) => Condition::True,
-        Some(_) => Condition::False,
+    Fields::of(headers).if_unmodified_since(v)
+}
+
+impl Fields<'_> {
+    fn if_unmodified_since(&self, v: &Validators<'_>) -> Condition {
+        if !matches!(self.if_match, Seen::Absent) {
+            return Condition::Absent;
+        }
+        let (Some(Some(value)), Some(lm)) = (single(self.if_unmodified_since), v.last_modified)
+        else {
+            return Condition::Absent;
+        };
+        match parse_http_date(value) {
+            None => Condition::Absent,
+            Some(date) if secs(lm) <= secs(date) => Condition::True,
+            Some(_) => Condition::False,
+        }
     }
 }
 
@@ -121,10 +211,16 @@ pub fn if_unmodified_since(headers: &HeaderMap, v: &Validators<'_>) -> Condition
 ///
 /// [RFC 9110 §13.1.2]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.2
 pub fn if_none_match(headers: &HeaderMap, v: &Validators<'_>) -> Condition {
-    match match_field(headers, header::IF_NONE_MATCH, v.etag, false) {
-        None | Some(ListMatch::Invalid) => Condition::Absent,
-        Some(ListMatch::Any | ListMatch::Matched) => Condition::False,
-        Some(ListMatch::NoMatch) => Condition::True,
+    Fields::of(headers).if_none_match(v)
+}
+
+impl Fields<'_> {
+    fn if_none_match(&self, v: &Validators<'_>) -> Condition {
+        match self.list(self.if_none_match, header::IF_NONE_MATCH, v.etag, false) {
+            None | Some(ListMatch::Invalid) => Condition::Absent,
+            Some(ListMatch::Any | ListMatch::Matched) => Condition::False,
+            Some(ListMatch::NoMatch) => Condition::True,
+        }
     }
 }
 
@@ -137,26 +233,31 @@ pub fn if_none_match(headers: &HeaderMap, v: &Validators<'_>) -> Condition {
 ///
 /// [RFC 9110 §13.1.3]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.3
 pub fn if_modified_since(method: &Method, headers: &HeaderMap, v: &Validators<'_>) -> Condition {
-    if (method != Method::GET && method != Method::HEAD)
-        || headers.contains_key(header::IF_NONE_MATCH)
-    {
-        return Condition::Absent;
-    }
-    let (Some(Some(value)), Some(lm)) =
-        (single(headers, header::IF_MODIFIED_SINCE), v.last_modified)
-    else {
-        return Condition::Absent;
-    };
-    let Some(ims) = parse_if_modified_since(value) else {
-        return Condition::Absent;
-    };
-    if ims.length.is_some_and(|n| n != v.len) {
-        return Condition::True;
-    }
-    if secs(lm) > secs(ims.date) {
-        Condition::True
-    } else {
-        Condition::False
+    Fields::of(headers).if_modified_since(method, v)
+}
+
+impl Fields<'_> {
+    fn if_modified_since(&self, method: &Method, v: &Validators<'_>) -> Condition {
+        if (method != Method::GET && method != Method::HEAD)
+            || !matches!(self.if_none_match, Seen::Absent)
+        {
+            return Condition::Absent;
+        }
+        let (Some(Some(value)), Some(lm)) = (single(self.if_modified_since), v.last_modified)
+        else {
+            return Condition::Absent;
+        };
+        let Some(ims) = parse_if_modified_since(value) else {
+            return Condition::Absent;
+        };
+        if ims.length.is_some_and(|n| n != v.len) {
+            return Condition::True;
+        }
+        if secs(lm) > secs(ims.date) {
+            Condition::True
+        } else {
+            Condition::False
+        }
     }
 }
 
@@ -173,36 +274,42 @@ pub fn if_modified_since(method: &Method, headers: &HeaderMap, v: &Validators<'_
 ///
 /// [RFC 9110 §13.1.5]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.5
 pub fn if_range(headers: &HeaderMap, v: &Validators<'_>, now: SystemTime) -> Condition {
-    let Some(value) = single(headers, header::IF_RANGE) else {
-        return Condition::Absent;
-    };
-    let Some(value) = value else {
-        return Condition::False;
-    };
-    let trimmed = crate::list::trim(value);
-    if trimmed.first() == Some(&b'"') || trimmed.starts_with(b"W/") {
-        let ok = crate::etag::parse(trimmed)
-            .zip(v.etag)
-            .is_some_and(|(theirs, ours)| theirs.strong_eq(ours));
-        return if ok {
+    Fields::of(headers).if_range(v, now)
+}
+
+impl Fields<'_> {
+    pub(crate) fn if_range(&self, v: &Validators<'_>, now: SystemTime) -> Condition {
+        let Some(value) = single(self.if_range) else {
+            return Condition::Absent;
+        };
+        let Some(value) = value else {
+            return Condition::False;
+        };
+        let trimmed = crate::list::trim(value);
+        if trimmed.first() == Some(&b'"') || trimmed.starts_with(b"W/") {
+            let ok = crate::etag::parse(trimmed)
+                .zip(v.etag)
+                .is_some_and(|(theirs, ours)| theirs.strong_eq(ours));
+            return if ok {
+                Condition::True
+            } else {
+                Condition::False
+            };
+        }
+        let ok = match (parse_http_date(trimmed), v.last_modified) {
+            (Some(date), Some(lm)) => {
+                let strong = now
+                    .duration_since(lm)
+                    .is_ok_and(|d| d >= Duration::from_secs(1));
+                strong && secs(lm) == secs(date)
+            }
+            _ => false,
+        };
+        if ok {
             Condition::True
         } else {
             Condition::False
-        };
-    }
-    let ok = match (parse_http_date(trimmed), v.last_modified) {
-        (Some(date), Some(lm)) => {
-            let strong = now
-                .duration_since(lm)
-                .is_ok_and(|d| d >= Duration::from_secs(1));
-            strong && secs(lm) == secs(date)
         }
-        _ => false,
-    };
-    if ok {
-        Condition::True
-    } else {
-        Condition::False
     }
 }
 
@@ -215,25 +322,32 @@ pub fn if_range(headers: &HeaderMap, v: &Validators<'_>, now: SystemTime) -> Con
 ///
 /// [RFC 9110 §13.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
 pub fn evaluate(method: &Method, headers: &HeaderMap, v: &Validators<'_>) -> Outcome {
-    // Step 1, else step 2.
-    let first = match if_match(headers, v) {
-        Condition::Absent => if_unmodified_since(headers, v),
-        c => c,
-    };
-    if first == Condition::False {
-        return Outcome::PreconditionFailed;
+    Fields::of(headers).evaluate(method, v)
+}
+
+impl Fields<'_> {
+    /// [`evaluate`] over fields already found.
+    pub(crate) fn evaluate(&self, method: &Method, v: &Validators<'_>) -> Outcome {
+        // Step 1, else step 2.
+        let first = match self.if_match(v) {
+            Condition::Absent => self.if_unmodified_since(v),
+            c => c,
+        };
+        if first == Condition::False {
+            return Outcome::PreconditionFailed;
+        }
+        let get_or_head = method == Method::GET || method == Method::HEAD;
+        // Step 3.
+        match self.if_none_match(v) {
+            Condition::False if get_or_head => return Outcome::NotModified,
+            Condition::False => return Outcome::PreconditionFailed,
+            Condition::True => return Outcome::Proceed,
+            Condition::Absent => {}
+        }
+        // Step 4.
+        if self.if_modified_since(method, v) == Condition::False {
+            return Outcome::NotModified;
+        }
+        Outcome::Proceed
     }
-    let get_or_head = method == Method::GET || method == Method::HEAD;
-    // Step 3.
-    match if_none_match(headers, v) {
-        Condition::False if get_or_head => return Outcome::NotModified,
-        Condition::False => return Outcome::PreconditionFailed,
-        Condition::True => return Outcome::Proceed,
-        Condition::Absent => {}
-    }
-    // Step 4.
-    if if_modified_since(method, headers, v) == Condition::False {
-        return Outcome::NotModified;
-    }
-    Outcome::Proceed
 }
