@@ -195,10 +195,7 @@ impl Compressor {
     /// synchronous test every response pays; only those that pass it go on to
     /// [`Compressor::select`].
     pub(crate) fn applies(entity: &Entity) -> bool {
-        !entity.meta().coded
-            && entity
-                .get_content_type()
-                .is_some_and(|t| crate::mime::is_compressible(t.as_bytes()))
+        !entity.meta().coded && entity.compressible_type()
     }
 
     /// `entity` (opened as `key`, [`Compressor::applies`] to it), or its coded

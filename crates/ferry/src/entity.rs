@@ -35,6 +35,9 @@ pub struct Entity {
     vary: bool,
     /// The ETag field value, when the store keeps it formatted.
     etag_value: Option<HeaderValue>,
+    /// Whether the Content-Type is one on-the-fly compression applies to,
+    /// when the store decided it once for many requests.
+    pub(crate) compressible: Option<bool>,
     source: Box<dyn Source>,
 }
 
@@ -63,6 +66,7 @@ impl Entity {
             encoding: None,
             vary: false,
             etag_value: None,
+            compressible: None,
             source: Box::new(source),
         }
     }
@@ -102,6 +106,7 @@ impl Entity {
     #[must_use]
     pub fn content_type(mut self, v: HeaderValue) -> Self {
         self.content_type = Some(v);
+        self.compressible = None;
         self
     }
 
@@ -157,6 +162,16 @@ impl Entity {
     /// The Content-Encoding a 200 or 206 of this entity carries.
     pub(crate) fn content_encoding_header(&self) -> Option<&HeaderValue> {
         self.encoding.as_ref()
+    }
+
+    /// Whether the Content-Type is compressible ([`crate::mime::is_compressible`]).
+    #[cfg_attr(not(feature = "compress"), allow(dead_code))]
+    pub(crate) fn compressible_type(&self) -> bool {
+        self.compressible.unwrap_or_else(|| {
+            self.content_type
+                .as_ref()
+                .is_some_and(|t| crate::mime::is_compressible(t.as_bytes()))
+        })
     }
 
     /// Whether responses vary on Accept-Encoding.

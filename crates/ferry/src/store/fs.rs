@@ -325,6 +325,9 @@ pub(crate) struct Opened {
     /// small file, so a hit costs no formatting and no read.
     pub(crate) etag_value: Option<http::HeaderValue>,
     pub(crate) contents: Option<Bytes>,
+    /// Kept by the open-file cache: whether on-the-fly compression applies
+    /// to the type ([`crate::mime::is_compressible`]), decided once.
+    pub(crate) compressible: Option<bool>,
 }
 
 impl Opened {
@@ -349,6 +352,7 @@ impl Opened {
         if let Some(c) = self.coding {
             e = e.coding(c);
         }
+        e.compressible = self.compressible;
         e
     }
 }
@@ -377,6 +381,7 @@ pub(crate) fn open_file_in(
                 paths: vec![path.to_owned(), PathBuf::from(name)],
                 etag_value: None,
                 contents: None,
+                compressible: None,
             });
         }
     }
@@ -390,6 +395,7 @@ pub(crate) fn open_file_in(
         paths: vec![path.to_owned()],
         etag_value: None,
         contents: None,
+        compressible: None,
     })
 }
 

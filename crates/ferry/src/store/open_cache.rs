@@ -123,6 +123,7 @@ impl OpenCache {
         if self.watch_all(&mut state, opened) && self.still_current(opened) {
             let mut kept = opened.clone();
             kept.etag_value = Some(kept.etag.to_header_value());
+            kept.compressible = Some(crate::mime::is_compressible(kept.content_type.as_bytes()));
             if kept.len <= SMALL {
                 // Read with the watches in place: a write after this raises an
                 // event, so the copy is never served stale.
