@@ -38,10 +38,17 @@ pub(super) struct Conn<'a, A: App, W: Wire> {
     pub(super) shared: &'a Shared<A>,
     app: A::Conn,
     stop: watch::Receiver<bool>,
+    /// Resolves when shutdown begins (the stop value changes, or its sender
+    /// is gone). Made once per connection: each wait polls it again rather
+    /// than join and leave the channel's waiters, as `changed()` made anew
+    /// for every wait would.
+    stopping: Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
     pub(super) rbuf: Vec<u8>,
     /// Bytes of `rbuf` already consumed by parsed requests.
     pub(super) rpos: usize,
     pub(super) wbuf: Vec<u8>,
+    /// The last request head and what it parsed to.
+    memo: parse::Memo,
     /// The connection's one timer, and which wait it is set for.
     timer: Pin<Box<tokio::time::Sleep>>,
     armed: Armed,
@@ -84,11 +91,18 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
             peer,
             app: shared.pipeline.app.conn(),
             shared,
+            stopping: {
+                let mut stop = stop.clone();
+                Box::pin(async move {
+                    let _ = stop.changed().await;
+                })
+            },
             stop,
             // Allocated when a request arrives, given back between requests.
             rbuf: Vec::new(),
             rpos: 0,
             wbuf: Vec::new(),
+            memo: parse::Memo::default(),
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
             armed: Armed::Nothing,
             idle_since: tokio::time::Instant::now(),
@@ -148,6 +162,7 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
             req,
             keep_alive: _,
             body: framing,
+            ..
         } = p;
         let head = req.method() == Method::HEAD;
         let http10 = req.version() == Version::HTTP_10;
@@ -267,7 +282,11 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
         let mut idle_started = false;
         loop {
             if self.rpos < self.rbuf.len() {
-                match parse::parse(&self.rbuf[self.rpos..], self.shared.max_head) {
+                match parse::parse_with(
+                    &mut self.memo,
+                    &self.rbuf[self.rpos..],
+                    self.shared.max_head,
+                ) {
                     Ok(Some((parsed, used))) => {
                         self.rpos += used;
                         return Ok(Some(Ok(parsed)));
@@ -353,7 +372,7 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
                             // keep-alive connection likewise.
                             return Ok(None);
                         }
-                        _ = self.stop.changed(), if !partial => return Ok(None),
+                        () = &mut self.stopping, if !partial => return Ok(None),
                     }
                 }
                 Err(e) => return Err(e),

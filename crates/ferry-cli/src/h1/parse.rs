@@ -15,6 +15,70 @@ pub(crate) struct Parsed {
     pub(crate) req: Request<()>,
     pub(crate) keep_alive: bool,
     pub(crate) body: Framing,
+    /// The head's bytes, of which the target and field values are slices.
+    head: Bytes,
+}
+
+impl Parsed {
+    /// A copy: the target and the field values share the head's bytes.
+    fn copy(&self) -> Parsed {
+        let mut req = Request::new(());
+        *req.method_mut() = self.req.method().clone();
+        *req.uri_mut() = self.req.uri().clone();
+        *req.version_mut() = self.req.version();
+        *req.headers_mut() = self.req.headers().clone();
+        Parsed {
+            req,
+            keep_alive: self.keep_alive,
+            body: self.body,
+            head: self.head.clone(),
+        }
+    }
+}
+
+/// A connection's last request head, so that the same bytes again are
+/// answered with a copy of what they parsed to instead of being parsed:
+/// [`parse`] depends on nothing but the bytes (and `--max-header-bytes`,
+/// fixed for the connection). Clients that repeat a request on one
+/// connection — polling, health checks, load generators — send exactly that.
+///
+/// A head is kept parsed only once it has come twice in a row; until then
+/// only its bytes are (a reference count), so a connection whose requests
+/// all differ pays a comparison that stops at the first differing byte.
+#[derive(Default)]
+pub(crate) struct Memo {
+    /// The last head's bytes, CRLFCRLF included; empty before the first.
+    head: Bytes,
+    parsed: Option<Parsed>,
+}
+
+/// [`parse`], through `memo`.
+pub(crate) fn parse_with(
+    memo: &mut Memo,
+    buf: &[u8],
+    max_head: usize,
+) -> Result<Option<(Parsed, usize)>, StatusCode> {
+    let n = memo.head.len();
+    let same = n > 0 && buf.len() >= n && buf[..n] == memo.head[..];
+    if same {
+        if let Some(p) = &memo.parsed {
+            return Ok(Some((p.copy(), n)));
+        }
+    }
+    let r = parse(buf, max_head);
+    if let Ok(Some((p, used))) = &r {
+        if same {
+            memo.parsed = Some(p.copy());
+        } else {
+            memo.head = if p.head.len() == *used {
+                p.head.clone()
+            } else {
+                Bytes::copy_from_slice(&buf[..*used])
+            };
+            memo.parsed = None;
+        }
+    }
+    r
 }
 
 /// Parses one request head from the start of `buf`.
@@ -110,6 +174,7 @@ pub(crate) fn parse(buf: &[u8], max_head: usize) -> Result<Option<(Parsed, usize
             req,
             keep_alive,
             body,
+            head,
         },
         used,
     )))
@@ -254,6 +319,42 @@ mod tests {
             framing("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
             Err(400)
         );
+    }
+
+    #[test]
+    fn a_repeated_head_is_answered_from_the_memo_and_only_the_same_bytes_are() {
+        let mut memo = Memo::default();
+        let a = b"GET /a HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"x\"\r\n\r\n";
+        let b = b"GET /b HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"x\"\r\n\r\n";
+        let get = |memo: &mut Memo, buf: &[u8]| {
+            let (p, n) = parse_with(memo, buf, 1024).unwrap().unwrap();
+            (p.req.uri().path().to_owned(), p.req.headers().clone(), n)
+        };
+        // Seen once, then twice (kept parsed), then answered from the memo.
+        for _ in 0..3 {
+            let (path, h, n) = get(&mut memo, a);
+            assert_eq!((path.as_str(), n), ("/a", a.len()));
+            assert_eq!(h["if-none-match"], "\"x\"");
+        }
+        assert!(memo.parsed.is_some());
+        // Pipelined: the head is a prefix of what is buffered.
+        let mut two = a.to_vec();
+        two.extend_from_slice(b);
+        assert_eq!(get(&mut memo, &two).2, a.len());
+        // Another head, and the first cut short, are parsed, not recalled.
+        assert_eq!(get(&mut memo, b).0, "/b");
+        assert!(memo.parsed.is_none());
+        assert!(parse_with(&mut memo, &a[..a.len() - 1], 1024)
+            .unwrap()
+            .is_none());
+        // A head that fails is never kept: it fails again.
+        let bad = b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: x\r\n\r\n";
+        for _ in 0..3 {
+            assert_eq!(
+                parse_with(&mut memo, bad, 1024).err(),
+                Some(StatusCode::BAD_REQUEST)
+            );
+        }
     }
 
     proptest::proptest! {
