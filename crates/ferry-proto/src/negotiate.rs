@@ -69,6 +69,21 @@ pub struct AcceptEncoding {
     star: Option<u16>,
 }
 
+/// The longest Accept-Encoding value [`AcceptEncoding::from_headers`] keeps
+/// its last parse of.
+const LAST_MAX: usize = 64;
+
+thread_local! {
+    /// The last single-line value parsed on this thread (its bytes and
+    /// length) and what it parsed to.
+    static LAST: std::cell::RefCell<([u8; LAST_MAX], usize, AcceptEncoding)> =
+        const { std::cell::RefCell::new(([0; LAST_MAX], 0, AcceptEncoding {
+            q: [None; 3],
+            identity: None,
+            star: None,
+        })) };
+}
+
 /// Parses a qvalue (§12.4.2): `0`, `0.ddd`, `1`, `1.000`. `None` if malformed.
 fn qvalue(v: &[u8]) -> Option<u16> {
     let (int, frac) = match v.iter().position(|&b| b == b'.') {
@@ -96,8 +111,31 @@ impl AcceptEncoding {
     /// never enables a coding the client did not clearly accept). When a coding
     /// is listed twice, the highest weight wins.
     pub fn from_headers(headers: &HeaderMap) -> Self {
+        let mut lines = headers.get_all(header::ACCEPT_ENCODING).iter();
+        match (lines.next(), lines.next()) {
+            (None, _) => AcceptEncoding::default(),
+            // One line, as browsers send: the same bytes as this thread's
+            // last parse give its result (a browser repeats its value on
+            // every request).
+            (Some(v), None) if v.len() <= LAST_MAX => LAST.with(|last| {
+                let mut last = last.borrow_mut();
+                let (bytes, len, parsed) = &mut *last;
+                if *len == v.len() && bytes[..*len] == *v.as_bytes() {
+                    return parsed.clone();
+                }
+                let a = Self::parse([v]);
+                bytes[..v.len()].copy_from_slice(v.as_bytes());
+                *len = v.len();
+                *parsed = a.clone();
+                a
+            }),
+            _ => Self::parse(headers.get_all(header::ACCEPT_ENCODING)),
+        }
+    }
+
+    fn parse<'a>(lines: impl IntoIterator<Item = &'a http::HeaderValue>) -> Self {
         let mut a = AcceptEncoding::default();
-        for v in headers.get_all(header::ACCEPT_ENCODING) {
+        for v in lines {
             for item in crate::list::split(v.as_bytes()) {
                 let mut params = item.split(|&b| b == b';');
                 let coding = crate::list::trim(params.next().unwrap_or(b""));
@@ -212,6 +250,27 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::ACCEPT_ENCODING, v.parse().unwrap());
         AcceptEncoding::from_headers(&h)
+    }
+
+    proptest::proptest! {
+        /// The thread's last-value memo never changes an answer: any
+        /// sequence of values (repeats included) parses as each alone.
+        #[test]
+        fn the_last_value_memo_gives_the_parse(
+            picks in proptest::collection::vec(0usize..6, 1..20),
+            extra in "[a-z0-9=.;, ]{0,70}",
+        ) {
+            let values = ["", "gzip", "br;q=0", "gzip, br", "identity", extra.as_str()];
+            for i in picks {
+                let Ok(v) = http::HeaderValue::from_str(values[i]) else { continue };
+                let mut h = HeaderMap::new();
+                h.insert(header::ACCEPT_ENCODING, v.clone());
+                proptest::prop_assert_eq!(
+                    AcceptEncoding::from_headers(&h),
+                    AcceptEncoding::parse([&v])
+                );
+            }
+        }
     }
 
     #[test]
