@@ -43,6 +43,10 @@ pub(super) struct Conn<'a, A: App, W: Wire> {
     /// than join and leave the channel's waiters, as `changed()` made anew
     /// for every wait would.
     stopping: Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    /// The waker `stopping` was last polled with: while the task's waker
+    /// stays the same, a wait checks the channel's version instead of
+    /// polling it again.
+    stop_waker: Option<std::task::Waker>,
     pub(super) rbuf: Vec<u8>,
     /// Bytes of `rbuf` already consumed by parsed requests.
     pub(super) rpos: usize,
@@ -98,6 +102,7 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
                 })
             },
             stop,
+            stop_waker: None,
             // Allocated when a request arrives, given back between requests.
             rbuf: Vec::new(),
             rpos: 0,
@@ -355,9 +360,15 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
                             self.armed = Armed::Idle;
                         }
                     }
+                    let stop = (&self.stop, &mut self.stopping, &mut self.stop_waker);
                     tokio::select! {
                         biased;
-                        r = self.stream.tcp().readable() => { r?; continue; }
+                        // The socket's own waker slot, not a waiter list entry
+                        // made and removed each time as `readable()` would.
+                        r = std::future::poll_fn(|cx| self.stream.tcp().poll_read_ready(cx)) => {
+                            r?;
+                            continue;
+                        }
                         () = &mut self.timer => {
                             if !partial {
                                 // Set before this idle spell began? Wait the rest.
@@ -372,7 +383,8 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
                             // keep-alive connection likewise.
                             return Ok(None);
                         }
-                        () = &mut self.stopping, if !partial => return Ok(None),
+                        () = std::future::poll_fn(|cx| poll_stop(stop.0, stop.1, stop.2, cx)),
+                            if !partial => return Ok(None),
                     }
                 }
                 Err(e) => return Err(e),
@@ -383,6 +395,30 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
             }
         }
     }
+}
+
+/// Ready once shutdown begins: `stopping` is polled when the waker is new
+/// (to join the channel's waiters with it); after that, a wake-up is told
+/// from the channel's version, which a send always moves.
+fn poll_stop(
+    stop: &watch::Receiver<bool>,
+    stopping: &mut Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    waker: &mut Option<std::task::Waker>,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<()> {
+    if waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        // A sender gone (Err) is a shutdown too, as `changed()` reports it.
+        return if stop.has_changed().unwrap_or(true) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        };
+    }
+    let r = stopping.as_mut().poll(cx);
+    if r.is_pending() {
+        *waker = Some(cx.waker().clone());
+    }
+    r
 }
 
 /// Runs `main` to its end while driving `side` beside it; `side`'s result

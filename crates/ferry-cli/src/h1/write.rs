@@ -233,7 +233,16 @@ impl<A: App, W: Wire> Conn<'_, A, W> {
 
 /// A response's Content-Length, when it has a valid one.
 pub(crate) fn content_length(h: &HeaderMap) -> Option<u64> {
-    h.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+    // 1*DIGIT (RFC 9110 §8.6), read as bytes: no sign, no space.
+    let v = h.get(header::CONTENT_LENGTH)?.as_bytes();
+    if v.is_empty() {
+        return None;
+    }
+    v.iter().try_fold(0u64, |n, &b| {
+        b.is_ascii_digit()
+            .then_some(())
+            .and_then(|()| n.checked_mul(10)?.checked_add(u64::from(b - b'0')))
+    })
 }
 
 /// The exact length a body knows it has, when it knows.
@@ -288,5 +297,24 @@ fn write_headers(out: &mut Vec<u8>, headers: &HeaderMap) {
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn content_length_is_digits_only_rfc_9110_8_6() {
+        let of = |v: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert(http::header::CONTENT_LENGTH, v.parse().unwrap());
+            super::content_length(&h)
+        };
+        assert_eq!(of("0"), Some(0));
+        assert_eq!(of("1024"), Some(1024));
+        assert_eq!(of("18446744073709551615"), Some(u64::MAX));
+        for bad in ["", "+5", "-1", " 5", "5 ", "0x10", "18446744073709551616"] {
+            assert_eq!(of(bad), None, "{bad:?}");
+        }
+        assert_eq!(super::content_length(&http::HeaderMap::new()), None);
     }
 }
