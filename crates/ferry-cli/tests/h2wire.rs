@@ -295,3 +295,82 @@ fn malformed_requests_are_stream_errors_rfc_9113_8_1_1() {
     let data = c.until(|k, s| k == DATA && s == 11).expect("DATA");
     assert_eq!(data.3, b"hello");
 }
+
+#[test]
+fn a_graceful_shutdown_serves_the_streams_sent_before_the_client_saw_it_rfc_9113_6_8() {
+    let (_d, mut f) = serve();
+    // Stream 1 stays open: its 1 MiB body waits on the stream's 64 KiB
+    // window (the connection's is opened wide).
+    let mut c = Client::new(&f, &[]);
+    let mut out = frame(8, 0, 0, &(4u32 << 20).to_be_bytes());
+    out.extend(frame(
+        HEADERS,
+        END_STREAM | END_HEADERS,
+        1,
+        &get("/big.bin"),
+    ));
+    c.send(&out);
+    let mut body = 0;
+    while body < 16_384 {
+        match c.next().expect("the download begins") {
+            (DATA, _, 1, p) => body += p.len(),
+            _ => {}
+        }
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &f.child.id().to_string()])
+        .status()
+        .unwrap();
+    // §6.8: the first GOAWAY takes every stream (2^31-1), and a PING times
+    // the round trip.
+    let (mut first, mut ping) = (None, None);
+    while first.is_none() || ping.is_none() {
+        match c.next().expect("the connection stays open") {
+            (DATA, _, 1, p) => body += p.len(),
+            (GOAWAY, _, 0, p) => first = Some((code(&p, 0), code(&p, 4))),
+            (PING, 0, 0, p) => ping = Some(p),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        first,
+        Some((0x7fff_ffff, 0)),
+        "GOAWAY: last stream, NO_ERROR"
+    );
+    // A request the client sent before it read the GOAWAY is served.
+    let mut out = frame(HEADERS, END_STREAM | END_HEADERS, 3, &get("/a.txt"));
+    out.extend(frame(PING, 1, 0, &ping.unwrap()));
+    c.send(&out);
+    let (mut hello, mut last) = (None, None);
+    while hello.is_none() || last.is_none() {
+        match c.next().expect("the connection stays open") {
+            (DATA, _, 1, p) => body += p.len(),
+            (DATA, _, 3, p) => hello = Some(p),
+            (GOAWAY, _, 0, p) => last = Some((code(&p, 0), code(&p, 4))),
+            _ => {}
+        }
+    }
+    assert_eq!(hello.as_deref(), Some(&b"hello"[..]));
+    assert_eq!(last, Some((3, 0)), "the final GOAWAY names stream 3");
+    // A stream after the final GOAWAY is not processed; the open download
+    // finishes whole once the window allows it.
+    let mut out = frame(HEADERS, END_STREAM | END_HEADERS, 5, &get("/a.txt"));
+    out.extend(frame(8, 0, 1, &(2u32 << 20).to_be_bytes()));
+    c.send(&out);
+    let mut later = 0;
+    while let Some(fr) = c.next() {
+        match fr {
+            (DATA, _, 1, p) => body += p.len(),
+            (_, _, 5, _) => later += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(body, 1 << 20, "the open download arrives whole");
+    assert_eq!(later, 0, "nothing answers stream 5");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let status = rt.block_on(f.exit_within(Duration::from_secs(10), "ferry exits once drained"));
+    assert!(status.success(), "{status:?}");
+}

@@ -42,6 +42,9 @@ const READ_BUF: usize = 32 * 1024;
 /// the ones it let finish.
 const FREE_RESETS: u64 = 200;
 
+/// The payload of the PING that follows a graceful shutdown's first GOAWAY.
+const DRAIN_PING: [u8; 8] = *b"ferry-gw";
+
 type Answer = Pin<Box<dyn Future<Output = (u32, Response<Body>, Option<Pending>)> + Send>>;
 
 /// What a stream still has to send.
@@ -121,7 +124,11 @@ pub(crate) struct Conn<A: App, I> {
     unacked: u32,
     resets: u64,
     finished: u64,
-    /// GOAWAY was sent: no new streams; close once the open ones end.
+    /// A graceful shutdown was announced: the first GOAWAY (every stream
+    /// still welcome) and its PING are sent; the final GOAWAY follows the
+    /// PING's ACK.
+    announced: bool,
+    /// The final GOAWAY was sent: no new streams; close once the open ones end.
     draining: bool,
     /// A connection error: the GOAWAY is in the buffer; close once it is out.
     failed: bool,
@@ -181,15 +188,31 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
             unacked: 0,
             resets: 0,
             finished: 0,
+            announced: false,
             draining: false,
             failed: false,
             peer_done: false,
         }
     }
 
-    /// Graceful shutdown (RFC 9113 §6.8): GOAWAY with the last stream
-    /// taken, the open streams answered, then close.
+    /// Begins a graceful shutdown (RFC 9113 §6.8): a GOAWAY with the last
+    /// stream 2^31-1 tells the client to open no more streams, while the
+    /// requests it sent before reading it are still served; a PING marks
+    /// the round trip, and its ACK brings the final GOAWAY
+    /// ([`Conn::close_streams`]). A client that never answers the PING is
+    /// closed by the caller's bound on that wait.
     pub(crate) fn drain(&mut self) {
+        if !self.announced && !self.draining && !self.failed {
+            self.announced = true;
+            frame::goaway(&mut self.wbuf, 0x7fff_ffff, Code::NoError);
+            frame::ping(&mut self.wbuf, DRAIN_PING);
+        }
+    }
+
+    /// The final GOAWAY (RFC 9113 §6.8), with the last stream taken: the
+    /// open streams are answered, later ones are not, then the connection
+    /// closes.
+    pub(crate) fn close_streams(&mut self) {
         if !self.draining && !self.failed {
             self.draining = true;
             frame::goaway(&mut self.wbuf, self.last_stream, Code::NoError);
@@ -283,7 +306,7 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
                             return Poll::Ready(Err(e));
                         }
                         // Idle: say goodbye before closing.
-                        self.drain();
+                        self.close_streams();
                         self.peer_done = true;
                         progress = true;
                     }
@@ -466,6 +489,10 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
                 }
                 if !h.has(flag::ACK) {
                     frame::ping_ack(&mut self.wbuf, payload);
+                } else if self.announced && payload == DRAIN_PING {
+                    // A round trip after the first GOAWAY: every stream
+                    // the client opened before it has arrived.
+                    self.close_streams();
                 }
             }
             kind::GOAWAY => {

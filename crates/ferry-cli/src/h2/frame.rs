@@ -142,6 +142,12 @@ pub(crate) fn settings_ack(dst: &mut Vec<u8>) {
     head(dst, 0, kind::SETTINGS, flag::ACK, 0);
 }
 
+/// Appends a PING frame (RFC 9113 §6.7) that asks the client to echo `payload`.
+pub(crate) fn ping(dst: &mut Vec<u8>, payload: [u8; 8]) {
+    head(dst, 8, kind::PING, 0, 0);
+    dst.extend_from_slice(&payload);
+}
+
 /// Appends a PING frame with the ACK flag and the client's payload.
 pub(crate) fn ping_ack(dst: &mut Vec<u8>, payload: &[u8]) {
     head(dst, 8, kind::PING, flag::ACK, 0);

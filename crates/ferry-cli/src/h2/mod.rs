@@ -24,6 +24,10 @@ use tokio::sync::watch;
 
 pub(crate) use conn::Limits;
 
+/// How long a graceful shutdown waits for the client to answer its PING
+/// before the final GOAWAY.
+const DRAIN_ROUND_TRIP: Duration = Duration::from_secs(1);
+
 /// Serves one HTTP/2 connection until it ends, or gracefully (GOAWAY, the
 /// open streams answered) once `stop` turns true. `preface`: the client's
 /// preface is still to be read.
@@ -55,8 +59,19 @@ pub(crate) async fn connection<A, I>(
     }
     if stopping {
         c.drain();
-        if std::future::poll_fn(|cx| c.poll(cx)).await.is_err() {
-            return;
+        // The PING's ACK normally brings the final GOAWAY within a round
+        // trip; a client that does not answer gets it after this bound.
+        let announced =
+            tokio::time::timeout(DRAIN_ROUND_TRIP, std::future::poll_fn(|cx| c.poll(cx)));
+        match announced.await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return,
+            Err(_) => {
+                c.close_streams();
+                if std::future::poll_fn(|cx| c.poll(cx)).await.is_err() {
+                    return;
+                }
+            }
         }
     }
     c.shutdown().await;
