@@ -312,9 +312,8 @@ fn a_graceful_shutdown_serves_the_streams_sent_before_the_client_saw_it_rfc_9113
     c.send(&out);
     let mut body = 0;
     while body < 16_384 {
-        match c.next().expect("the download begins") {
-            (DATA, _, 1, p) => body += p.len(),
-            _ => {}
+        if let (DATA, _, 1, p) = c.next().expect("the download begins") {
+            body += p.len();
         }
     }
     std::process::Command::new("kill")
