@@ -58,6 +58,12 @@ pub(super) struct Conn<'a, A: App, W: Wire> {
     armed: Armed,
     /// When the connection last became idle.
     idle_since: tokio::time::Instant,
+    /// No request head has arrived yet.
+    fresh: bool,
+    /// Shutdown began while the connection was fresh: its first request
+    /// is awaited for [`crate::net::DRAIN_GRACE`] (the timer's deadline),
+    /// and the stop signal is not watched again.
+    grace: bool,
 }
 
 /// What [`Conn::timer`] is set for.
@@ -111,6 +117,8 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
             armed: Armed::Nothing,
             idle_since: tokio::time::Instant::now(),
+            fresh: true,
+            grace: false,
         }
     }
 
@@ -294,6 +302,7 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
                 ) {
                     Ok(Some((parsed, used))) => {
                         self.rpos += used;
+                        self.fresh = false;
                         return Ok(Some(Ok(parsed)));
                     }
                     Ok(None) => {}
@@ -370,7 +379,7 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
                             continue;
                         }
                         () = &mut self.timer => {
-                            if !partial {
+                            if !partial && !self.grace {
                                 // Set before this idle spell began? Wait the rest.
                                 let end = self.idle_since + self.shared.idle_timeout;
                                 if end > tokio::time::Instant::now() {
@@ -384,7 +393,19 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
                             return Ok(None);
                         }
                         () = std::future::poll_fn(|cx| poll_stop(stop.0, stop.1, stop.2, cx)),
-                            if !partial => return Ok(None),
+                            if !partial && !self.grace => {
+                            if self.fresh {
+                                // A client that connected before the drain
+                                // began may have its request on the way (after
+                                // a TLS handshake, say): it gets a round trip.
+                                self.grace = true;
+                                let d = tokio::time::Instant::now() + crate::net::DRAIN_GRACE;
+                                self.timer.as_mut().reset(d);
+                                self.armed = Armed::Idle;
+                                continue;
+                            }
+                            return Ok(None);
+                        }
                     }
                 }
                 Err(e) => return Err(e),

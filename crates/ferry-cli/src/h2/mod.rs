@@ -24,10 +24,6 @@ use tokio::sync::watch;
 
 pub(crate) use conn::Limits;
 
-/// How long a graceful shutdown waits for the client to answer its PING
-/// before the final GOAWAY.
-const DRAIN_ROUND_TRIP: Duration = Duration::from_secs(1);
-
 /// Serves one HTTP/2 connection until it ends, or gracefully (GOAWAY, the
 /// open streams answered) once `stop` turns true. `preface`: the client's
 /// preface is still to be read.
@@ -61,8 +57,10 @@ pub(crate) async fn connection<A, I>(
         c.drain();
         // The PING's ACK normally brings the final GOAWAY within a round
         // trip; a client that does not answer gets it after this bound.
-        let announced =
-            tokio::time::timeout(DRAIN_ROUND_TRIP, std::future::poll_fn(|cx| c.poll(cx)));
+        let announced = tokio::time::timeout(
+            crate::net::DRAIN_GRACE,
+            std::future::poll_fn(|cx| c.poll(cx)),
+        );
         match announced.await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return,

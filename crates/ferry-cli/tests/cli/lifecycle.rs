@@ -49,6 +49,45 @@ fn sigterm_finishes_in_flight_responses_then_exits_0() {
 }
 
 #[test]
+fn sigterm_answers_the_first_request_of_a_fresh_connection_and_closes_idle_ones() {
+    let d = site();
+    let mut f = Ferry::serve(d.path(), &["--no-access-log"]);
+    // Kept alive after one exchange: idle when the drain begins.
+    let mut idle = TcpStream::connect(f.addr).unwrap();
+    idle.write_all(b"GET /a.txt HTTP/1.1\r\nhost: t\r\n\r\n")
+        .unwrap();
+    let mut b = [0u8; 4096];
+    assert!(idle.read(&mut b).unwrap() > 0);
+    // Connected (and accepted) before the drain, its request still to come,
+    // as after a slow TLS handshake.
+    let mut fresh = TcpStream::connect(f.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let start = Instant::now();
+    f.signal_term();
+    std::thread::sleep(Duration::from_millis(300));
+    fresh
+        .write_all(b"GET /a.txt HTTP/1.1\r\nhost: t\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    fresh.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        header(&answer, "connection").is_some_and(|v| v.eq_ignore_ascii_case("close")),
+        "{answer}"
+    );
+    let mut rest = Vec::new();
+    idle.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "the idle connection closed without a word");
+    let status = f.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
 fn drain_timeout_bounds_shutdown_with_a_stalled_client() {
     let d = site();
     std::fs::write(d.path().join("big.bin"), vec![1u8; 20_000_000]).unwrap();
