@@ -13,14 +13,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify, Semaphore};
 
 /// When a graceful shutdown begins, how long a connection's client still
 /// has to get a request in that it sent before it could know: a fresh
 /// HTTP/1.1 connection's first request, an HTTP/2 client's answer to the
 /// PING after the first GOAWAY (RFC 9113 §6.8). A round trip, generously.
 pub(crate) const DRAIN_GRACE: Duration = Duration::from_secs(1);
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify, Semaphore};
 
 /// Serves one accepted connection until it is done; `stop` turns true when
 /// shutdown begins (finish what is in flight, accept no new request).

@@ -58,9 +58,7 @@ pub(super) struct Conn<'a, A: App, W: Wire> {
     armed: Armed,
     /// When the connection last became idle.
     idle_since: tokio::time::Instant,
-    /// No request head has arrived yet.
-    fresh: bool,
-    /// Shutdown began while the connection was fresh: its first request
+    /// Shutdown began before the first request head arrived: that request
     /// is awaited for [`crate::net::DRAIN_GRACE`] (the timer's deadline),
     /// and the stop signal is not watched again.
     grace: bool,
@@ -117,7 +115,6 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
             armed: Armed::Nothing,
             idle_since: tokio::time::Instant::now(),
-            fresh: true,
             grace: false,
         }
     }
@@ -302,7 +299,6 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
                 ) {
                     Ok(Some((parsed, used))) => {
                         self.rpos += used;
-                        self.fresh = false;
                         return Ok(Some(Ok(parsed)));
                     }
                     Ok(None) => {}
@@ -394,7 +390,7 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
                         }
                         () = std::future::poll_fn(|cx| poll_stop(stop.0, stop.1, stop.2, cx)),
                             if !partial && !self.grace => {
-                            if self.fresh {
+                            if self.memo.is_empty() {
                                 // A client that connected before the drain
                                 // began may have its request on the way (after
                                 // a TLS handshake, say): it gets a round trip.

@@ -52,6 +52,13 @@ pub(crate) struct Memo {
     parsed: Option<Parsed>,
 }
 
+impl Memo {
+    /// No request head has been parsed on this connection yet.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.is_empty()
+    }
+}
+
 /// [`parse`], through `memo`.
 pub(crate) fn parse_with(
     memo: &mut Memo,
