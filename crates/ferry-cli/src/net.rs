@@ -248,6 +248,12 @@ where
     // SIGHUP handlers are installed before any worker accepts: a HUP that
     // arrived first would terminate the process.
     rt.block_on(setup)?;
+    // Descriptors of the listening sockets that stay here: at shutdown they
+    // stop listening before ferry says so, whatever its workers are busy with.
+    let closers = listeners
+        .iter()
+        .map(|b| b.listener.try_clone())
+        .collect::<io::Result<Vec<_>>>()?;
     let drain = settings.drain_timeout;
     // One worker per core this process may run on (taskset narrows it).
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -270,8 +276,9 @@ where
         let udp: Vec<_> = datagrams.into_iter().map(tokio::spawn).collect();
         let main = tokio::spawn(worker(listeners, open.clone(), stop_rx, drain));
         shutdown_signal().await;
-        eprintln!("ferry: shutting down, finishing in-flight requests");
         let _ = stop_tx.send(true);
+        stop_listening(closers);
+        eprintln!("ferry: shutting down, finishing in-flight requests");
         let _ = main.await;
         // Their connections are drained (or the drain timed out) by now:
         // a moment to close the endpoints.
@@ -289,6 +296,20 @@ where
         );
     }
     Ok(())
+}
+
+/// Ends the listening of every socket in `listeners` now, though other
+/// descriptors of them (one per worker) are open until their workers see the
+/// stop: `shutdown(SHUT_RD)` on a listening socket closes it for the protocol
+/// (Linux: a new connection is refused, one waiting in the queue is reset,
+/// and `accept` fails), as closing its last descriptor would. A connection
+/// after the drain began is then refused at once, never accepted into a queue
+/// that no one serves. The stop is sent first, so a worker woken by the
+/// failing `accept` sees it before it.
+fn stop_listening(listeners: Vec<std::net::TcpListener>) {
+    for l in &listeners {
+        let _ = rustix::net::shutdown(l, rustix::net::Shutdown::Read);
+    }
 }
 
 impl Bound {

@@ -88,6 +88,30 @@ fn sigterm_answers_the_first_request_of_a_fresh_connection_and_closes_idle_ones(
 }
 
 #[test]
+fn once_ferry_says_it_is_shutting_down_a_new_connection_is_refused() {
+    let d = site();
+    std::fs::write(d.path().join("big.bin"), vec![1u8; 20_000_000]).unwrap();
+    let mut f = Ferry::serve(d.path(), &["--no-access-log", "--drain-timeout", "3"]);
+    // Downloads in flight that stall keep the drain (and the workers) going.
+    let stalled: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = TcpStream::connect(f.addr).unwrap();
+            s.write_all(b"GET /big.bin HTTP/1.1\r\nhost: t\r\n\r\n")
+                .unwrap();
+            let mut first = [0u8; 4096];
+            s.read_exact(&mut first).unwrap();
+            s
+        })
+        .collect();
+    f.signal_term();
+    f.wait_log("shutting down");
+    let e = TcpStream::connect(f.addr).expect_err("a connection after the drain began");
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+    drop(stalled);
+    assert!(f.child.wait().unwrap().success());
+}
+
+#[test]
 fn drain_timeout_bounds_shutdown_with_a_stalled_client() {
     let d = site();
     std::fs::write(d.path().join("big.bin"), vec![1u8; 20_000_000]).unwrap();
