@@ -102,7 +102,7 @@ impl CachePolicy {
         if let Some((_, v)) = self.rules.iter().find(|(g, _)| g.matches(key)) {
             return Some(v);
         }
-        let name = key.rsplit('/').next().unwrap_or(key);
+        let name = key.rfind('/').map_or(key, |i| &key[i + 1..]);
         if self.fingerprinted.is_some() && is_fingerprinted(name) {
             return self.fingerprinted.as_ref();
         }
@@ -115,30 +115,34 @@ impl CachePolicy {
 /// `-`-separated stem part of 8 to 12 URL-safe base64 characters with both a digit
 /// and a letter, as Vite makes (`index-D8bDIgVR.js`).
 pub fn is_fingerprinted(name: &str) -> bool {
-    // Without allocating: this runs for every file response.
-    let dots = name.bytes().filter(|&b| b == b'.').count();
-    if dots >= 2 {
-        // The parts strictly between the first and the last dot.
-        let inner = name.split('.').skip(1).take(dots - 1);
-        if inner
-            .into_iter()
-            .any(|p| p.len() >= 8 && p.bytes().all(|b| b.is_ascii_hexdigit()))
-        {
-            return true;
+    // One pass over the bytes, without allocating or string searchers: this
+    // runs for every file response.
+    let b = name.as_bytes();
+    let Some(first) = b.iter().position(|&c| c == b'.') else {
+        return false;
+    };
+    // A dot-separated middle part: strictly between the first and last dot.
+    let mut start = first + 1;
+    for (i, &c) in b.iter().enumerate().skip(start) {
+        if c == b'.' {
+            if i - start >= 8 && b[start..i].iter().all(u8::is_ascii_hexdigit) {
+                return true;
+            }
+            start = i + 1;
         }
     }
-    if dots >= 1 {
-        let stem = name.split('.').next().unwrap_or("");
-        if let Some((_, hash)) = stem.rsplit_once('-') {
-            return (8..=12).contains(&hash.len())
-                && hash
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-                && hash.bytes().any(|b| b.is_ascii_digit())
-                && hash.bytes().any(|b| b.is_ascii_alphabetic());
-        }
-    }
-    false
+    // The stem's last `-`-separated part.
+    let stem = &b[..first];
+    let Some(dash) = stem.iter().rposition(|&c| c == b'-') else {
+        return false;
+    };
+    let hash = &stem[dash + 1..];
+    (8..=12).contains(&hash.len())
+        && hash
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+        && hash.iter().any(u8::is_ascii_digit)
+        && hash.iter().any(u8::is_ascii_alphabetic)
 }
 
 /// A glob over `/`-separated keys: `*` (no `/`), `**` (anything), `?` (one
@@ -217,8 +221,53 @@ mod tests {
             ("jquery.min.js", false),
             ("report.final.pdf", false),
             ("deadbeef.js", false),
+            // The bounds: 8 hex digits, 8 and 12 characters after the dash.
+            ("app.3f9c2b1.js", false),
+            ("index-D8bDIgV.js", false),
+            ("index-D8bDIgVRa1b2.js", true),
+            ("index-D8bDIgVRa1b2c.js", false),
+            ("index-abcdefghij.js", false),
+            (".hidden.3f9c2b1a.js", true),
+            ("3f9c2b1a", false),
         ] {
             assert_eq!(is_fingerprinted(name), want, "{name}");
+        }
+    }
+
+    /// The definition as first written (split on dots, then on `-`): the
+    /// byte-level version above must agree with it on every name.
+    fn reference(name: &str) -> bool {
+        let dots = name.bytes().filter(|&b| b == b'.').count();
+        if dots >= 2 {
+            // The parts strictly between the first and the last dot.
+            let inner = name.split('.').skip(1).take(dots - 1);
+            if inner
+                .into_iter()
+                .any(|p| p.len() >= 8 && p.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return true;
+            }
+        }
+        if dots >= 1 {
+            let stem = name.split('.').next().unwrap_or("");
+            if let Some((_, hash)) = stem.rsplit_once('-') {
+                return (8..=12).contains(&hash.len())
+                    && hash
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                    && hash.bytes().any(|b| b.is_ascii_digit())
+                    && hash.bytes().any(|b| b.is_ascii_alphabetic());
+            }
+        }
+        false
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fingerprint_agrees_with_its_definition(
+            name in "[a-zA-Z0-9._-]{0,24}|[a-z]{0,3}(-[0-9a-zA-Z_-]{6,13})?([.][0-9a-fA-F]{6,10}|[.][a-z]{0,3}){0,3}"
+        ) {
+            proptest::prop_assert_eq!(is_fingerprinted(&name), reference(&name), "{}", name);
         }
     }
 
