@@ -80,6 +80,7 @@ pub use entity::{Entity, Source};
 pub use error::{Error, ErrorKind};
 #[cfg(feature = "fs")]
 pub use file_service::ServeFile;
+pub use respond::recycle_headers;
 #[cfg(feature = "fs")]
 pub use sendfile::{serve_file, try_serve_file};
 pub use service::{ResponseFuture, ServeDir};

@@ -30,7 +30,7 @@ impl<A: App, W: Wire> Conn<'_, A, W> {
         http10: bool,
         keep_alive: bool,
     ) -> io::Result<Sent> {
-        let (parts, body) = res.into_parts();
+        let (mut parts, body) = res.into_parts();
         let head_only = head
             || parts.status == StatusCode::NOT_MODIFIED
             || parts.status == StatusCode::NO_CONTENT
@@ -73,6 +73,7 @@ impl<A: App, W: Wire> Conn<'_, A, W> {
             self.wbuf.extend_from_slice(b"connection: keep-alive\r\n");
         }
         self.wbuf.extend_from_slice(b"\r\n");
+        ferry::recycle_headers(std::mem::take(&mut parts.headers));
 
         let mut sent = Sent::default();
         let mut result = Ok(());

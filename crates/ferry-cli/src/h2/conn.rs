@@ -794,6 +794,7 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
                     .field(b"content-length", decimal(n, &mut b), &mut self.block);
             }
         }
+        ferry::recycle_headers(parts.headers);
         let end = no_body || exact == Some(0);
         frame::headers(
             &mut self.wbuf,
