@@ -167,26 +167,25 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
     }
 
     /// One request and its response; `Some` when the connection ends after it.
-    async fn exchange(&mut self, p: Parsed, keep_alive: bool) -> io::Result<Option<Close>> {
-        let Parsed {
-            req,
-            keep_alive: _,
-            body: framing,
-            ..
-        } = p;
-        let head = req.method() == Method::HEAD;
-        let http10 = req.version() == Version::HTTP_10;
+    async fn exchange(
+        &mut self,
+        mut p: Box<Parsed>,
+        keep_alive: bool,
+    ) -> io::Result<Option<Close>> {
+        let framing = p.body;
+        let head = p.req.method() == Method::HEAD;
+        let http10 = p.req.version() == Version::HTTP_10;
         let pipeline = &self.shared.pipeline;
         let (res, pending, keep_alive, linger, mut leftover) = if framing == Framing::None {
-            let mut req = req.map(|()| ReqBody::default());
-            let (res, pending) = pipeline.respond(&mut self.app, &mut req, self.peer).await;
+            let (res, pending) = pipeline.respond(&mut self.app, &mut p.req, self.peer).await;
             (res, pending, keep_alive, false, None)
         } else {
             // What pipelined requests produced goes out before a 100 Continue.
             self.flush().await?;
-            let expect = expects_continue(&req);
+            let expect = expects_continue(&p.req);
             let (body, tx, want) = ChannelBody::new(framing.len());
-            let mut req = req.map(|()| ReqBody::channel(body));
+            let req = &mut p.req;
+            *req.body_mut() = ReqBody::channel(body);
             let mut decoder = Decoder::new(framing);
             let started = AtomicBool::new(false);
             let (out, fed) = {
@@ -199,7 +198,7 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
                     shared,
                     ..
                 } = self;
-                let respond = std::pin::pin!(shared.pipeline.respond(app, &mut req, *peer));
+                let respond = std::pin::pin!(shared.pipeline.respond(app, req, *peer));
                 let feed = std::pin::pin!(feed(
                     Feed {
                         stream,
@@ -216,7 +215,8 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
                 ));
                 run_beside(respond, feed).await
             };
-            drop(req);
+            // The body's receiving end goes now: the feeder stops with it.
+            *p.req.body_mut() = ReqBody::default();
             let (res, pending) = out;
             // What is left of a body the application did not read whole.
             let (mut keep_alive, mut linger, mut leftover) = (keep_alive, false, None);
@@ -285,7 +285,7 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
 
     /// The next request head: `None` when the client closed (or went idle, or
     /// shutdown began) between requests.
-    async fn next_head(&mut self) -> io::Result<Option<Result<Parsed, StatusCode>>> {
+    async fn next_head(&mut self) -> io::Result<Option<Result<Box<Parsed>, StatusCode>>> {
         // An idle keep-alive connection may wait --idle-timeout for its next
         // request; once a head has begun, it has the header timeout to finish.
         let mut head_deadline = None;
