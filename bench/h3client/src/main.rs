@@ -194,11 +194,12 @@ async fn get(o: Opts) -> Result<(), String> {
     let ep = endpoint(&o.ca)?;
     let mut send = connect(&ep, &o.url).await?;
     let (res, n, body) = request(&mut send, &o, o.out.is_some(), None).await?;
-    println!("HTTP/3 {}", res.status().as_u16());
+    let mut head = format!("HTTP/3 {}\n", res.status().as_u16());
     for (k, v) in res.headers() {
-        println!("{k}: {}", String::from_utf8_lossy(v.as_bytes()));
+        head += &format!("{k}: {}\n", String::from_utf8_lossy(v.as_bytes()));
     }
-    println!("body-bytes {n}");
+    head += &format!("body-bytes {n}\n");
+    say(&head)?;
     if let Some(path) = &o.out {
         std::fs::write(path, body).map_err(|e| format!("{path}: {e}"))?;
     }
@@ -247,11 +248,21 @@ async fn load(o: Opts) -> Result<(), String> {
     for t in tasks {
         t.abort();
     }
-    println!(
-        "requests {r} bytes {b} secs {secs:.3} errors {}",
+    say(&format!(
+        "requests {r} bytes {b} secs {secs:.3} errors {}\n",
         errors.load(Ordering::Relaxed)
-    );
-    Ok(())
+    ))
+}
+
+/// Writes `text` to stdout; a reader that has gone (`| head -1`, `grep -q`)
+/// is not an error, as with other command-line tools, where `println!`
+/// would panic.
+fn say(text: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("stdout: {e}")),
+        _ => Ok(()),
+    }
 }
 
 fn main() {
