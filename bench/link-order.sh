@@ -43,6 +43,11 @@ grep -q 'serving' "$T/vg.log" || die "ferry did not start under valgrind: $(tail
 # start-up code goes first, so that an idle server's pages are one run.
 sleep 1
 callgrind_control -d "$PID" >/dev/null 2>&1
+# Then a connection opened and closed without a request (a readiness probe,
+# a health check's connect): accepting and closing come next.
+(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || die "no connection to ferry"
+sleep 1
+callgrind_control -d "$PID" >/dev/null 2>&1
 # What `ferry serve` answers most: GETs, 304s both ways, ranges, HEAD, 404,
 # a directory, compressed text; on keep-alive connections and fresh ones.
 python3 - "$PORT" <<'PY'
