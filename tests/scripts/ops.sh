@@ -48,4 +48,45 @@ check "serves on the socket systemd passed (not --listen)" \
 for _ in $(seq 100); do [ -s "$WORK/port.early" ] && break; sleep 0.05; done
 check "a connection made before ferry started is answered" \
   grep -q "^activated" "$WORK/port.early"
+
+# A restart under socket activation: systemd keeps its copy of the socket, so
+# after ferry's SIGTERM the socket still listens; a client that connects while
+# no ferry runs is queued, and the next ferry on the same socket answers it.
+restart=$("$(command -v python3)" - "$FERRY" "$WORK/site" <<'PY'
+import os, signal, socket, sys, urllib.request
+ferry, site = sys.argv[1:3]
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(128)
+port = s.getsockname()[1]
+def start():
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(s.fileno(), 3)
+        os.set_inheritable(3, True)
+        env = dict(os.environ, LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+        os.execve(ferry, [ferry, "serve", site, "--listen", "127.0.0.1:1", "--no-access-log"], env)
+    return pid
+first = start()
+body = urllib.request.urlopen(f"http://127.0.0.1:{port}/a.txt", timeout=10).read()
+os.kill(first, signal.SIGTERM)
+os.waitpid(first, 0)
+try:
+    c = socket.create_connection(("127.0.0.1", port), timeout=10)
+    c.sendall(b"GET /a.txt HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+except OSError as e:
+    print(f"no connection while ferry was stopped: {e}")
+    sys.exit()
+second = start()
+data = b""
+while chunk := c.recv(65536):
+    data += chunk
+os.kill(second, signal.SIGTERM)
+os.waitpid(second, 0)
+print("answered" if body == b"activated\n" and data.endswith(b"activated\n") else f"not answered: {data[:100]!r}")
+PY
+)
+echo "#   $restart"
+check "after a SIGTERM, the next ferry on systemd's socket answers what queued meanwhile" \
+  [ "$restart" = answered ]
 finish

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd as _;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -141,10 +142,19 @@ pub(crate) fn listen_main(addr: SocketAddr) -> anyhow::Result<std::net::TcpListe
         .take_tcp_listener(0)
         .context("LISTEN_FDS names a socket that is not a TCP listener")?;
     match passed {
-        Some(l) => nonblocking(l),
+        Some(l) => {
+            let _ = SYSTEMD_LISTENER.set(l.as_raw_fd());
+            nonblocking(l)
+        }
         None => listen(addr),
     }
 }
+
+/// The descriptor of the listening socket systemd passed, if it did: that
+/// socket is systemd's too, and stays listening after ferry stops (the next
+/// start takes the connections that queued meanwhile), so shutdown leaves it
+/// alone.
+static SYSTEMD_LISTENER: std::sync::OnceLock<std::os::fd::RawFd> = std::sync::OnceLock::new();
 
 /// The UDP socket for HTTP/3 beside the TCP listener on `addr`: the
 /// datagram socket systemd passed (`ListenDatagram=` in the socket unit), else
@@ -249,9 +259,11 @@ where
     // arrived first would terminate the process.
     rt.block_on(setup)?;
     // Descriptors of the listening sockets that stay here: at shutdown they
-    // stop listening before ferry says so, whatever its workers are busy with.
+    // stop listening before ferry says so, whatever its workers are busy with
+    // (all but systemd's, which outlives this process).
     let closers = listeners
         .iter()
+        .filter(|b| SYSTEMD_LISTENER.get() != Some(&b.listener.as_raw_fd()))
         .map(|b| b.listener.try_clone())
         .collect::<io::Result<Vec<_>>>()?;
     let drain = settings.drain_timeout;
