@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates crates/ferry-cli/link-order.txt: the functions of the release
-# binary that start `ferry serve` and answer its requests, hottest first,
-# which the linker then places side by side (build.rs passes the file to
+# binary that start `ferry serve` (first), accept and close a connection
+# (next) and answer its requests (hottest first), which the linker then places side by side (build.rs passes the file to
 # rust-lld as --symbol-ordering-file). Executable pages are mapped 64 KiB at
 # a time around each one first touched (the kernel's fault-around), so code
 # spread over the 9 MiB of .text made ~3.5 MiB of it resident at start; laid
