@@ -41,6 +41,15 @@ use std::process::ExitCode;
 
 /// Runs the command line of this process; what the `ferry` binary does.
 pub fn main() -> ExitCode {
+    main_with(|| {})
+}
+
+/// As [`main`], calling `after_startup` once on the main thread when the
+/// server is set up and before it serves its first connection: the binary
+/// passes its allocator's call to give freed memory back (the command line's
+/// parser and the configuration's text are gone by then).
+pub fn main_with(after_startup: fn()) -> ExitCode {
+    let _ = net::AFTER_STARTUP.set(after_startup);
     let (argv, provenance) = match config::argv() {
         Ok(x) => x,
         Err(e) => {

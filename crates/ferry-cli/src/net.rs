@@ -156,6 +156,9 @@ pub(crate) fn listen_main(addr: SocketAddr) -> anyhow::Result<std::net::TcpListe
 /// alone.
 static SYSTEMD_LISTENER: std::sync::OnceLock<std::os::fd::RawFd> = std::sync::OnceLock::new();
 
+/// What [`crate::main_with`] was given to run when start-up is over.
+pub(crate) static AFTER_STARTUP: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
 /// The UDP socket for HTTP/3 beside the TCP listener on `addr`: the
 /// datagram socket systemd passed (`ListenDatagram=` in the socket unit), else
 /// one bound to `addr`; a port that cannot be bound is an error naming it.
@@ -258,6 +261,9 @@ where
     // SIGHUP handlers are installed before any worker accepts: a HUP that
     // arrived first would terminate the process.
     rt.block_on(setup)?;
+    if let Some(f) = AFTER_STARTUP.get() {
+        f();
+    }
     // Descriptors of the listening sockets that stay here: at shutdown they
     // stop listening before ferry says so, whatever its workers are busy with
     // (all but systemd's, which outlives this process).
