@@ -31,8 +31,13 @@ head -c $((4 << 20)) /dev/urandom >"$T/www/4m.bin"
 printf '<h1>hi</h1>\n' >"$T/www/index.html"
 seq 1 2000 >"$T/www/sub/a.txt"
 PORT=18099
-valgrind --tool=callgrind --demangle=no --callgrind-out-file="$T/cg.out" \
-    "$FERRY_BIN" serve "$T/www" --listen "127.0.0.1:$PORT" 2>"$T/vg.log" &
+# record NAME [SERVE_FLAGS...]: one server's run under callgrind, in three
+# dumps (start-up; a connection opened and closed; requests).
+record() {
+NAME=$1
+shift
+valgrind --tool=callgrind --demangle=no --callgrind-out-file="$T/cg.$NAME.out" \
+    "$FERRY_BIN" serve "$T/www" --listen "127.0.0.1:$PORT" "$@" 2>"$T/vg.log" &
 PID=$!
 for _ in $(seq 200); do
     grep -q 'serving' "$T/vg.log" && break
@@ -80,7 +85,12 @@ PY
 kill -TERM "$PID"
 wait "$PID" || true
 PID=
-python3 - "$FERRY_BIN" "$T"/cg.out* >"$ROOT/crates/ferry-cli/link-order.txt" <<'PY'
+}
+# With the access log (the default) and without it (as the benchmarks run
+# it): their connections are different instantiations of the same code.
+record log
+record nolog --no-access-log
+python3 - "$FERRY_BIN" "$T"/cg.*.out* >"$ROOT/crates/ferry-cli/link-order.txt" <<'PY'
 import re, sys
 binary, outs = sys.argv[1], sys.argv[2:]
 
