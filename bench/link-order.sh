@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates crates/ferry-cli/link-order.txt: the functions of the release
 # binary that start `ferry serve` (first), accept and close a connection
-# (next) and answer its requests (hottest first), which the linker then places side by side (build.rs passes the file to
-# rust-lld as --symbol-ordering-file). Executable pages are mapped 64 KiB at
+# (next) and answer its requests (hottest first), which the linker then
+# places side by side (build.rs passes the file to rust-lld as
+# --symbol-ordering-file). Executable pages are mapped 64 KiB at
 # a time around each one first touched (the kernel's fault-around), so code
 # spread over the 9 MiB of .text made ~3.5 MiB of it resident at start; laid
 # out together it is one run of pages, and the request path shares fewer
@@ -31,12 +32,13 @@ head -c $((4 << 20)) /dev/urandom >"$T/www/4m.bin"
 printf '<h1>hi</h1>\n' >"$T/www/index.html"
 seq 1 2000 >"$T/www/sub/a.txt"
 PORT=18099
-# record NAME [SERVE_FLAGS...]: one server's run under callgrind, in three
-# dumps (start-up; a connection opened and closed; requests).
+# record NAME [SERVE_FLAGS...]: one server's run under callgrind, dumped in
+# parts: start-up; a connection opened and closed; requests; and, at exit,
+# the shutdown. (The body is not indented: it holds heredocs.)
 record() {
-NAME=$1
+local name=$1
 shift
-valgrind --tool=callgrind --demangle=no --callgrind-out-file="$T/cg.$NAME.out" \
+valgrind --tool=callgrind --demangle=no --callgrind-out-file="$T/cg.$name.out" \
     "$FERRY_BIN" serve "$T/www" --listen "127.0.0.1:$PORT" "$@" 2>"$T/vg.log" &
 PID=$!
 for _ in $(seq 200); do
