@@ -48,6 +48,12 @@ pub(crate) trait App: Send + Sync + 'static {
     /// wire layer ([`crate::h2`]), which reads and drops them.
     const READS_BODIES: bool = true;
 
+    /// Whether [`call`](App::call) may change the request it is given. One
+    /// that never does (`ferry serve`'s sites only read it) can be handed the
+    /// HTTP/1.1 connection's remembered parse of a repeated head itself,
+    /// rather than a copy ([`crate::h1::parse::parse_with`]).
+    const CHANGES_REQUESTS: bool = true;
+
     /// The state of a new connection.
     fn conn(&self) -> Self::Conn;
 

@@ -272,6 +272,7 @@ pub(crate) struct SitesApp<S: Store> {
 impl<S: Store> App for SitesApp<S> {
     type Conn = Snapshot<S>;
     const READS_BODIES: bool = false;
+    const CHANGES_REQUESTS: bool = false;
 
     fn conn(&self) -> Snapshot<S> {
         Snapshot::of(&self.live)

@@ -178,6 +178,7 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
         let pipeline = &self.shared.pipeline;
         let (res, pending, keep_alive, linger, mut leftover) = if framing == Framing::None {
             let (res, pending) = pipeline.respond(&mut self.app, &mut p.req, self.peer).await;
+            self.memo.give_back(p);
             (res, pending, keep_alive, false, None)
         } else {
             // What pipelined requests produced goes out before a 100 Continue.
@@ -296,6 +297,7 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
                     &mut self.memo,
                     &self.rbuf[self.rpos..],
                     self.shared.max_head,
+                    !A::CHANGES_REQUESTS,
                 ) {
                     Ok(Some((parsed, used))) => {
                         self.rpos += used;

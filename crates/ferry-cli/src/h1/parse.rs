@@ -21,6 +21,8 @@ pub(crate) struct Parsed {
     pub(crate) body: Framing,
     /// The head's bytes, of which the target and field values are slices.
     head: Bytes,
+    /// The memo's own, lent by [`parse_with`]: [`Memo::give_back`] keeps it.
+    lent: bool,
 }
 
 impl Parsed {
@@ -36,6 +38,7 @@ impl Parsed {
             keep_alive: self.keep_alive,
             body: self.body,
             head: self.head.clone(),
+            lent: false,
         })
     }
 }
@@ -61,19 +64,43 @@ impl Memo {
     pub(crate) fn is_empty(&self) -> bool {
         self.head.is_empty()
     }
+
+    /// Takes back a request [`parse_with`] lent; any other is dropped.
+    pub(crate) fn give_back(&mut self, p: Box<Parsed>) {
+        if p.lent {
+            self.parsed = Some(p);
+        }
+    }
 }
 
 /// [`parse`], through `memo`.
+///
+/// With `lend`, a repeated head without a body is answered with the memo's
+/// own request rather than a copy of it (a copy is most of what a repeated
+/// request costs to read: the field map, and a reference count taken and
+/// dropped for every value). The caller promises to leave it as it is and to
+/// hand it to [`Memo::give_back`] when done; until then the memo parses
+/// again, and one never given back is only a memo lost.
 pub(crate) fn parse_with(
     memo: &mut Memo,
     buf: &[u8],
     max_head: usize,
+    lend: bool,
 ) -> Result<Option<(Box<Parsed>, usize)>, StatusCode> {
     let n = memo.head.len();
     let same = n > 0 && buf.len() >= n && buf[..n] == memo.head[..];
     if same {
-        if let Some(p) = &memo.parsed {
-            return Ok(Some((p.copy(), n)));
+        match memo.parsed.take() {
+            Some(mut p) if lend && p.body == Framing::None => {
+                p.lent = true;
+                return Ok(Some((p, n)));
+            }
+            Some(p) => {
+                let copy = p.copy();
+                memo.parsed = Some(p);
+                return Ok(Some((copy, n)));
+            }
+            None => {}
         }
     }
     let r = parse(buf, max_head);
@@ -189,6 +216,7 @@ pub(crate) fn parse(
             keep_alive,
             body,
             head,
+            lent: false,
         }),
         used,
     )))
@@ -344,7 +372,7 @@ mod tests {
         let a = b"GET /a HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"x\"\r\n\r\n";
         let b = b"GET /b HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"x\"\r\n\r\n";
         let get = |memo: &mut Memo, buf: &[u8]| {
-            let (p, n) = parse_with(memo, buf, 1024).unwrap().unwrap();
+            let (p, n) = parse_with(memo, buf, 1024, false).unwrap().unwrap();
             (p.req.uri().path().to_owned(), p.req.headers().clone(), n)
         };
         // Seen once, then twice (kept parsed), then answered from the memo.
@@ -361,17 +389,48 @@ mod tests {
         // Another head, and the first cut short, are parsed, not recalled.
         assert_eq!(get(&mut memo, b).0, "/b");
         assert!(memo.parsed.is_none());
-        assert!(parse_with(&mut memo, &a[..a.len() - 1], 1024)
+        assert!(parse_with(&mut memo, &a[..a.len() - 1], 1024, false)
             .unwrap()
             .is_none());
         // A head that fails is never kept: it fails again.
         let bad = b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: x\r\n\r\n";
         for _ in 0..3 {
             assert_eq!(
-                parse_with(&mut memo, bad, 1024).err(),
+                parse_with(&mut memo, bad, 1024, true).err(),
                 Some(StatusCode::BAD_REQUEST)
             );
         }
+    }
+
+    #[test]
+    fn a_lent_head_is_the_memos_own_until_given_back() {
+        let mut memo = Memo::default();
+        let a = b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n";
+        for _ in 0..2 {
+            parse_with(&mut memo, a, 1024, true).unwrap().unwrap();
+        }
+        let (p, n) = parse_with(&mut memo, a, 1024, true).unwrap().unwrap();
+        assert_eq!((p.req.uri().path(), n), ("/a", a.len()));
+        assert!(p.lent && memo.parsed.is_none());
+        // While it is out, the same bytes are parsed again (and kept).
+        let (q, _) = parse_with(&mut memo, a, 1024, true).unwrap().unwrap();
+        assert!(!q.lent);
+        memo.give_back(q);
+        memo.parsed = None;
+        memo.give_back(p);
+        let (p, _) = parse_with(&mut memo, a, 1024, true).unwrap().unwrap();
+        assert!(p.lent, "given back, then lent again");
+        memo.give_back(p);
+        // Without `lend`, a copy; the memo keeps its own.
+        let (c, _) = parse_with(&mut memo, a, 1024, false).unwrap().unwrap();
+        assert!(!c.lent && memo.parsed.is_some());
+        // A head with a body is never lent: the connection gives it one.
+        let b = b"POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\n";
+        for _ in 0..3 {
+            let (p, _) = parse_with(&mut memo, b, 1024, true).unwrap().unwrap();
+            assert_eq!((p.lent, p.body), (false, Framing::Length(1)));
+        }
+        assert!(memo.parsed.is_some());
     }
 
     proptest::proptest! {
