@@ -48,9 +48,29 @@ pub fn parse_http_date(value: &[u8]) -> Option<SystemTime> {
 /// the day name is that date's weekday (`httpdate` checks all of this by a round
 /// trip through `SystemTime`).
 ///
+/// The last answer is kept per thread: a client polling one file sends the
+/// same `If-Modified-Since` again and again (the `Last-Modified` it was given),
+/// and comparing 29 bytes costs a tenth of parsing them.
+///
 /// [RFC 9110 §5.6.7]: https://www.rfc-editor.org/rfc/rfc9110#section-5.6.7
 fn parse_imf_fixdate(s: &[u8]) -> Option<Option<SystemTime>> {
+    type Answer = ([u8; 29], Option<Option<SystemTime>>);
+    thread_local! {
+        // 29 zero bytes are not shaped like a date: the right first answer.
+        static LAST: std::cell::Cell<Answer> = const { std::cell::Cell::new(([0; 29], None)) };
+    }
     let s: &[u8; 29] = s.try_into().ok()?;
+    let (last, answer) = LAST.get();
+    if *s == last {
+        return answer;
+    }
+    let answer = parse_fixdate(s);
+    LAST.set((*s, answer));
+    answer
+}
+
+/// [`parse_imf_fixdate`], without the memory.
+fn parse_fixdate(s: &[u8; 29]) -> Option<Option<SystemTime>> {
     if &s[3..5] != b", "
         || s[7] != b' '
         || s[11] != b' '
@@ -333,6 +353,26 @@ mod tests {
             assert_eq!(parse_http_date(s.as_bytes()), None, "{s}");
             assert_eq!(parse_imf_fixdate(s.as_bytes()), Some(None), "{s}");
         }
+    }
+
+    #[test]
+    fn the_remembered_answer_is_the_answer_for_those_bytes() {
+        // A fresh thread, so the first lookup meets the initial memory.
+        std::thread::spawn(|| {
+            assert_eq!(parse_imf_fixdate(&[0; 29]), None);
+            let a = "Sun, 06 Nov 1994 08:49:37 GMT";
+            let b = "Mon, 07 Nov 1994 08:49:37 GMT";
+            let bad = "Mon, 06 Nov 1994 08:49:37 GMT"; // the wrong weekday
+            let utc = "Sun, 06 Nov 1994 08:49:37 UTC"; // not the shape
+            for s in [a, a, b, a, bad, bad, a, b, b, utc, a] {
+                let fresh = parse_fixdate(s.as_bytes().try_into().unwrap());
+                assert_eq!(parse_imf_fixdate(s.as_bytes()), fresh, "{s}");
+            }
+            assert_eq!(parse_imf_fixdate(bad.as_bytes()), Some(None));
+            assert!(parse_imf_fixdate(a.as_bytes()).unwrap().is_some());
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
