@@ -100,7 +100,7 @@ async fn connection<A, I>(
             let _in_flight = guard;
             let mut req = req.map(ReqBody::hyper);
             let mut app = pipeline.app.conn();
-            let (res, pending) = pipeline.respond(&mut app, &mut req, peer).await;
+            let (res, pending) = pipeline.respond(&mut app, &mut req, peer, None).await;
             let Some(pending) = pending else {
                 return Ok::<_, Infallible>(res);
             };

@@ -89,15 +89,18 @@ pub(crate) struct Pipeline<A> {
 
 impl<A: App> Pipeline<A> {
     /// Begins recording `req` (see [`Observer::begin`]) and answers it.
+    /// `size` is [`head_size`] of `req` when the wire layer has it already
+    /// (HTTP/1.1 reckons it once per distinct head); `None` has it reckoned.
     pub(crate) async fn respond(
         &self,
         conn: &mut A::Conn,
         req: &mut Request<ReqBody>,
         peer: SocketAddr,
+        size: Option<usize>,
     ) -> (Response<Body>, Option<Pending>) {
         let mut pending = self.observer.begin(req);
         let span = tracing::debug_span!("request", method = %req.method(), target = %req.uri(), version = ?req.version());
-        let mut res = match self.check(req) {
+        let mut res = match self.check(req, size) {
             Some(res) => res,
             None => tracing::Instrument::instrument(self.app.call(conn, req, peer), span).await,
         };
@@ -116,8 +119,9 @@ impl<A: App> Pipeline<A> {
 
     /// The answers given before the application sees a request: 431 for a
     /// head over `--max-header-bytes`, 400 for a bad Host, the health check.
-    fn check(&self, req: &Request<ReqBody>) -> Option<Response<Body>> {
-        if head_size(req) > self.max_head {
+    fn check(&self, req: &Request<ReqBody>, size: Option<usize>) -> Option<Response<Body>> {
+        debug_assert!(size.is_none_or(|n| n == head_size(req)));
+        if size.unwrap_or_else(|| head_size(req)) > self.max_head {
             return Some(crate::answer::closing(
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ));

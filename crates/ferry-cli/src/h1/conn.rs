@@ -177,7 +177,9 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
         let http10 = p.req.version() == Version::HTTP_10;
         let pipeline = &self.shared.pipeline;
         let (res, pending, keep_alive, linger, mut leftover) = if framing == Framing::None {
-            let (res, pending) = pipeline.respond(&mut self.app, &mut p.req, self.peer).await;
+            let (res, pending) = pipeline
+                .respond(&mut self.app, &mut p.req, self.peer, Some(p.size))
+                .await;
             self.memo.give_back(p);
             (res, pending, keep_alive, false, None)
         } else {
@@ -185,6 +187,7 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
             self.flush().await?;
             let expect = expects_continue(&p.req);
             let (body, tx, want) = ChannelBody::new(framing.len());
+            let size = Some(p.size);
             let req = &mut p.req;
             *req.body_mut() = ReqBody::channel(body);
             let mut decoder = Decoder::new(framing);
@@ -199,7 +202,7 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
                     shared,
                     ..
                 } = self;
-                let respond = std::pin::pin!(shared.pipeline.respond(app, req, *peer));
+                let respond = std::pin::pin!(shared.pipeline.respond(app, req, *peer, size));
                 let feed = std::pin::pin!(feed(
                     Feed {
                         stream,

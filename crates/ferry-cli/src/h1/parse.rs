@@ -23,6 +23,9 @@ pub(crate) struct Parsed {
     head: Bytes,
     /// The memo's own, lent by [`parse_with`]: [`Memo::give_back`] keeps it.
     lent: bool,
+    /// [`crate::pipeline::head_size`] of `req`, reckoned once per parse, so
+    /// that a head answered from the memo is not measured again.
+    pub(crate) size: usize,
 }
 
 impl Parsed {
@@ -39,6 +42,7 @@ impl Parsed {
             body: self.body,
             head: self.head.clone(),
             lent: false,
+            size: self.size,
         })
     }
 }
@@ -210,6 +214,7 @@ pub(crate) fn parse(
     *req.uri_mut() = uri;
     *req.version_mut() = version;
     *req.headers_mut() = headers;
+    let size = crate::pipeline::head_size(&req);
     Ok(Some((
         Box::new(Parsed {
             req,
@@ -217,6 +222,7 @@ pub(crate) fn parse(
             body,
             head,
             lent: false,
+            size,
         }),
         used,
     )))

@@ -737,7 +737,7 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
                 let peer = self.peer;
                 self.fresh.push(Box::pin(async move {
                     let mut app = pipeline.app.conn();
-                    let (res, pending) = pipeline.respond(&mut app, &mut req, peer).await;
+                    let (res, pending) = pipeline.respond(&mut app, &mut req, peer, None).await;
                     (id, res, pending)
                 }));
             }

@@ -59,7 +59,7 @@ pub(super) async fn request<A: App>(
     };
     let mut req = req.map(|()| body);
     let mut app = pipeline.app.conn();
-    let (res, pending) = pipeline.respond(&mut app, &mut req, peer).await;
+    let (res, pending) = pipeline.respond(&mut app, &mut req, peer, None).await;
     let status = res.status().as_u16();
     let (mut head, body) = res.into_parts();
     strip_connection_fields(&mut head.headers);
