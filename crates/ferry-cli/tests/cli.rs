@@ -94,3 +94,59 @@ fn ferry(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// One response from a keep-alive connection: its head, and a body of its
+/// Content-Length.
+fn read_response(s: &mut TcpStream) -> (String, String) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let len = header(&head, "content-length").map_or(0, |v| v.parse().unwrap());
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    (head, String::from_utf8(body).unwrap())
+}
+
+/// The same request bytes again and again on one connection are answered
+/// from what ferry remembers of the head (parsed once, then reused), and
+/// each answer is still decided afresh: a file changed between two of them
+/// is seen by the next, for a GET and for a conditional GET alike.
+#[test]
+fn a_request_repeated_on_one_connection_sees_the_file_change() {
+    let d = site();
+    let f = Ferry::serve(d.path(), &[]);
+    let mut s = TcpStream::connect(f.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let get = b"GET /a.txt HTTP/1.1\r\nhost: t\r\n\r\n";
+    let mut etag = String::new();
+    for _ in 0..4 {
+        s.write_all(get).unwrap();
+        let (head, body) = read_response(&mut s);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert_eq!(body, "hello");
+        etag = header(&head, "etag").unwrap().to_owned();
+    }
+    std::fs::write(d.path().join("a.txt"), "changed!").unwrap();
+    s.write_all(get).unwrap();
+    let (head, body) = read_response(&mut s);
+    assert_eq!(body, "changed!", "{head}");
+    let new_tag = header(&head, "etag").unwrap().to_owned();
+    assert_ne!(new_tag, etag);
+
+    let inm = format!("GET /a.txt HTTP/1.1\r\nhost: t\r\nif-none-match: {new_tag}\r\n\r\n");
+    for _ in 0..4 {
+        s.write_all(inm.as_bytes()).unwrap();
+        let (head, body) = read_response(&mut s);
+        assert!(head.starts_with("HTTP/1.1 304"), "{head}");
+        assert_eq!(body, "");
+    }
+    std::fs::write(d.path().join("a.txt"), "changed again").unwrap();
+    s.write_all(inm.as_bytes()).unwrap();
+    let (head, body) = read_response(&mut s);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, "changed again");
+}
