@@ -90,7 +90,8 @@ pub(crate) struct Pipeline<A> {
 impl<A: App> Pipeline<A> {
     /// Begins recording `req` (see [`Observer::begin`]) and answers it.
     /// `size` is [`head_size`] of `req` when the wire layer has it already
-    /// (HTTP/1.1 reckons it once per distinct head); `None` has it reckoned.
+    /// (HTTP/1.1 reckons it when it parses, not for a head answered from its
+    /// memo); `None` has it reckoned here.
     pub(crate) async fn respond(
         &self,
         conn: &mut A::Conn,

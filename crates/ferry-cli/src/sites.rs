@@ -288,6 +288,9 @@ impl<S: Store> App for SitesApp<S> {
         req: &mut Request<ReqBody>,
         _peer: SocketAddr,
     ) -> Response<Body> {
+        // Read only, as CHANGES_REQUESTS = false promises: the request may be
+        // the connection's remembered one, answering the next repeat too.
+        let req: &Request<ReqBody> = req;
         match conn
             .get(&self.live)
             .route(req.method(), req.uri(), req.headers())
