@@ -784,8 +784,7 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
             if crate::pipeline::connection_specific(name) {
                 continue;
             }
-            self.encoder
-                .field(name.as_str().as_bytes(), value.as_bytes(), &mut self.block);
+            self.encoder.header(name, value, &mut self.block);
         }
         if !no_body && !parts.headers.contains_key(http::header::CONTENT_LENGTH) {
             if let Some(n) = exact {

@@ -3,6 +3,7 @@
 //! [RFC 7541 §6]: https://www.rfc-editor.org/rfc/rfc7541#section-6
 use super::huffman;
 use super::table::{static_name, DynamicTable, ENTRY_OVERHEAD};
+use http::header::{HeaderName, HeaderValue};
 
 /// The peer's SETTINGS_HEADER_TABLE_SIZE until it says otherwise, and the
 /// most this encoder uses even if the peer allows more ([RFC 9113 §6.5.2]).
@@ -58,6 +59,10 @@ struct Replay {
     value: Vec<u8>,
     code: Vec<u8>,
     table: (u64, usize),
+    /// The field itself when it came as a [`HeaderName`] and
+    /// [`HeaderValue`] ([`Encoder::header`]). Held, their bytes cannot be
+    /// freed and reused, so a field at the same addresses is the same field.
+    held: Option<(HeaderName, HeaderValue)>,
 }
 
 impl Encoder {
@@ -139,13 +144,49 @@ impl Encoder {
     ///
     /// [RFC 7541 §6.2.1]: https://www.rfc-editor.org/rfc/rfc7541#section-6.2.1
     pub(crate) fn field(&mut self, name: &[u8], value: &[u8], dst: &mut Vec<u8>) {
+        self.field_held(name, value, None, dst);
+    }
+
+    /// [`Encoder::field`] for a response's own field: the same bytes, and
+    /// when the previous block had this very name and value at this place
+    /// (the same `Date`, the same file's `ETag` and `Content-Type`, shared
+    /// from one response to the next), its encoding is replayed without
+    /// comparing a byte.
+    pub(crate) fn header(&mut self, name: &HeaderName, value: &HeaderValue, dst: &mut Vec<u8>) {
+        self.start(dst);
+        if let Some(r) = self.replay.get(self.at) {
+            if let Some((n, v)) = &r.held {
+                if r.table == self.table.state()
+                    && same(n.as_str(), name.as_str())
+                    && same(v.as_bytes(), value.as_bytes())
+                {
+                    self.at += 1;
+                    dst.extend_from_slice(&r.code);
+                    return;
+                }
+            }
+        }
+        let held = Some((name, value));
+        self.field_held(name.as_str().as_bytes(), value.as_bytes(), held, dst);
+    }
+
+    fn field_held(
+        &mut self,
+        name: &[u8],
+        value: &[u8],
+        held: Option<(&HeaderName, &HeaderValue)>,
+        dst: &mut Vec<u8>,
+    ) {
         self.start(dst);
         let at = self.at;
         self.at += 1;
         let table = self.table.state();
-        if let Some(r) = self.replay.get(at) {
+        if let Some(r) = self.replay.get_mut(at) {
             if r.table == table && r.name == name && r.value == value {
                 dst.extend_from_slice(&r.code);
+                // Held from now on: the next block's same field is
+                // recognised by its address.
+                r.held = held.map(|(n, v)| (n.clone(), v.clone()));
                 return;
             }
         }
@@ -159,6 +200,7 @@ impl Encoder {
             }
             let r = &mut self.replay[at];
             r.table = table;
+            r.held = held.map(|(n, v)| (n.clone(), v.clone()));
             for (to, from) in [
                 (&mut r.name, name),
                 (&mut r.value, value),
@@ -228,6 +270,12 @@ impl Encoder {
     pub(crate) fn table(&self) -> &DynamicTable {
         &self.table
     }
+}
+
+/// Whether `a` and `b` are the same bytes in memory, not only equal ones.
+fn same<T: AsRef<[u8]> + ?Sized>(a: &T, b: &T) -> bool {
+    let (a, b) = (a.as_ref(), b.as_ref());
+    a.len() == b.len() && std::ptr::eq(a.as_ptr(), b.as_ptr())
 }
 
 /// Appends `value` as an integer with an `n`-bit prefix, the byte's other

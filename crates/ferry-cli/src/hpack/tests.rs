@@ -688,3 +688,104 @@ proptest! {
         }
     }
 }
+
+/// Fields a response holds as `HeaderName` and `HeaderValue`: some share
+/// their bytes' addresses from one block to the next (the same `Date`, the
+/// same file's `ETag`), some are equal bytes at other addresses, some
+/// differ.
+fn held_pool() -> Vec<(http::HeaderName, http::HeaderValue)> {
+    use http::header::{self, HeaderName, HeaderValue};
+    let v = |s: &str| HeaderValue::from_bytes(s.as_bytes()).unwrap();
+    vec![
+        (header::DATE, v(DATE1)),
+        (header::DATE, v(DATE1)),
+        (header::DATE, v(DATE2)),
+        (header::CONTENT_TYPE, HeaderValue::from_static("text/html")),
+        (header::CONTENT_TYPE, v("text/css")),
+        (header::ETAG, v("\"abc\"")),
+        (header::CONTENT_LENGTH, HeaderValue::from(1024u64)),
+        (header::CONTENT_LENGTH, HeaderValue::from(1024u64)),
+        (HeaderName::from_static("x-custom"), v("1")),
+        (HeaderName::from_static("x-custom"), v("2")),
+        (header::CACHE_CONTROL, v("no-cache")),
+        (header::VARY, v("accept-encoding")),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn held_fields_encode_as_their_bytes(
+        blocks in proptest::collection::vec(
+            (
+                proptest::option::of(prop_oneof![Just(0usize), Just(64usize), 0..5000usize]),
+                proptest::collection::vec((0..12usize, any::<bool>()), 0..8),
+            ),
+            1..12,
+        ),
+    ) {
+        let pool = held_pool();
+        let (mut e, mut d) = (Encoder::new(), Decoder::new(4096));
+        for (table_size, list) in blocks {
+            if let Some(n) = table_size {
+                e.set_max_table_size(n);
+            }
+            let mut out = Vec::new();
+            e.status(200, &mut out);
+            let mut want = vec![(b":status".to_vec(), b"200".to_vec())];
+            for (i, as_header) in list {
+                let (n, v) = &pool[i];
+                if as_header {
+                    e.header(n, v, &mut out);
+                } else {
+                    e.field(n.as_str().as_bytes(), v.as_bytes(), &mut out);
+                }
+                want.push((n.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()));
+            }
+            prop_assert_eq!(decode(&mut d, &out), Ok(want));
+            prop_assert_eq!(entries(d.table()), entries(e.table()));
+        }
+    }
+}
+
+#[test]
+fn a_held_field_is_replayed_by_address_and_only_while_the_table_stands_still() {
+    let pool = held_pool();
+    let (mut e, mut d) = (Encoder::new(), Decoder::new(4096));
+    let block = |e: &mut Encoder, picks: &[usize]| {
+        let mut out = Vec::new();
+        e.status(200, &mut out);
+        for &i in picks {
+            e.header(&pool[i].0, &pool[i].1, &mut out);
+        }
+        out
+    };
+    let want = |date: &str| {
+        fields(&[
+            (":status", "200"),
+            ("date", date),
+            ("content-type", "text/html"),
+            ("etag", "\"abc\""),
+        ])
+    };
+    let mut send = |b: Vec<u8>, date: &str| {
+        assert_eq!(decode(&mut d, &b).unwrap(), want(date), "{b:02x?}");
+        b
+    };
+    let first = send(block(&mut e, &[0, 3, 5]), DATE1);
+    let second = send(block(&mut e, &[0, 3, 5]), DATE1);
+    // content-type went into the table with the first block: an index now.
+    assert!(second.len() < first.len());
+    let third = send(block(&mut e, &[0, 3, 5]), DATE1);
+    assert_eq!(second, third);
+    // Equal bytes at another address, then other bytes at that place.
+    assert_eq!(send(block(&mut e, &[1, 3, 5]), DATE1), third);
+    assert_ne!(send(block(&mut e, &[2, 3, 5]), DATE2), third);
+    assert_eq!(send(block(&mut e, &[0, 3, 5]), DATE1), third);
+    // The table emptied and refilled between two blocks: nothing replayed
+    // names an entry the peer no longer has.
+    e.set_max_table_size(0);
+    e.set_max_table_size(4096);
+    let after = send(block(&mut e, &[0, 3, 5]), DATE1);
+    assert_ne!(after, third);
+    assert_eq!(entries(d.table()), entries(e.table()));
+}
