@@ -46,7 +46,7 @@ pub(crate) fn build(
             match plan {
                 Plan::Partial(r) => {
                     h.insert(header::CONTENT_RANGE, range::content_range_value(&r, len));
-                    h.insert(header::CONTENT_LENGTH, HeaderValue::from(r.end - r.start));
+                    h.insert(header::CONTENT_LENGTH, length_value(r.end - r.start));
                     if !head {
                         *res.body_mut() = entity.read(r);
                     }
@@ -83,7 +83,7 @@ pub(crate) fn build(
                     StatusCode::PARTIAL_CONTENT
                 }
                 _ => {
-                    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+                    h.insert(header::CONTENT_LENGTH, length_value(len));
                     if !head && len > 0 {
                         *res.body_mut() = entity.read(0..len);
                     }
@@ -270,6 +270,32 @@ fn value(s: String) -> HeaderValue {
     HeaderValue::try_from(s).expect("generated header values are visible ASCII")
 }
 
+/// `n` as a Content-Length value ([RFC 9110 §8.6]), formatted once per
+/// thread while it is among the last few lengths sent: a server answering
+/// the same files over and over sends the same lengths, and a clone of a
+/// value is a reference count where a new one is an allocation.
+///
+/// [RFC 9110 §8.6]: https://www.rfc-editor.org/rfc/rfc9110#section-8.6
+pub(crate) fn length_value(n: u64) -> HeaderValue {
+    const SLOTS: usize = 4;
+    thread_local! {
+        static CACHE: RefCell<[Option<(u64, HeaderValue)>; SLOTS]> =
+            const { RefCell::new([const { None }; SLOTS]) };
+    }
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        let slot = &mut c[(n % SLOTS as u64) as usize];
+        match slot {
+            Some((m, v)) if *m == n => v.clone(),
+            _ => {
+                let v = HeaderValue::from(n);
+                *slot = Some((n, v.clone()));
+                v
+            }
+        }
+    })
+}
+
 /// The IMF-fixdate for `t`, formatted once per second per thread.
 ///
 /// A few recent values are kept, so that Date and a Last-Modified of a file
@@ -343,5 +369,16 @@ mod tests {
         drop(parts);
         recycle_headers(HeaderMap::with_capacity(1000));
         assert!(bare(now, false).headers().capacity() < 1000);
+    }
+
+    #[test]
+    fn a_remembered_length_is_that_length_rfc_9110_8_6() {
+        // Lengths that share a slot (n % 4) and evict each other, repeated.
+        let lengths = [0, 4, 1024, 1028, 7, u64::MAX, 4, 0, 1024];
+        for _ in 0..3 {
+            for n in lengths {
+                assert_eq!(length_value(n), n.to_string().as_str(), "{n}");
+            }
+        }
     }
 }
