@@ -6,7 +6,8 @@
 //! fields in the same order, HPACK sends them as indexes, and they decode
 //! to the same bytes. [`Memo`] keeps the previous request's parsed fields,
 //! so a repeated one is a comparison and a reference count, not a parse,
-//! a validation and a copy.
+//! a validation and a copy; and when every regular field repeats, the
+//! previous request's whole field map is cloned, not rebuilt field by field.
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, Parts, PathAndQuery, Scheme};
 use http::{Method, Request, Uri, Version};
@@ -28,6 +29,12 @@ pub(crate) struct Memo {
     authority: Option<Authority>,
     path: Option<PathAndQuery>,
     fields: Vec<(HeaderName, HeaderValue)>,
+    /// The regular fields of the last request built, when they are all the
+    /// first `count` of `fields` (none diverged, none beyond
+    /// [`MEMO_FIELDS`]).
+    count: usize,
+    /// Those fields' map, once one request was built from them whole.
+    map: Option<HeaderMap>,
 }
 
 /// At most this many regular fields are remembered per connection.
@@ -42,7 +49,12 @@ pub(crate) struct Fields<'m> {
     /// Seen, but not parsed, when malformed: refused anyway.
     pseudo: u8,
     headers: HeaderMap,
-    regular: bool,
+    /// Regular fields seen.
+    seen: usize,
+    /// A regular field differed from the memo's at its place: `headers`
+    /// holds every regular field seen. Until then, each was the memo's and
+    /// none is in `headers` yet.
+    diverged: bool,
     /// RFC 7541 §4.1's size of what was decoded (name + value + 32 each).
     size: usize,
     limit: usize,
@@ -65,8 +77,9 @@ impl<'m> Fields<'m> {
             authority: None,
             path: None,
             pseudo: 0,
-            headers: HeaderMap::with_capacity(memo.fields.len()),
-            regular: false,
+            headers: HeaderMap::new(),
+            seen: 0,
+            diverged: false,
             size: 0,
             limit,
             refused: None,
@@ -94,15 +107,20 @@ impl<'m> Fields<'m> {
         if let Some(pseudo) = name.strip_prefix(b":") {
             return self.pseudo(pseudo, value);
         }
-        self.regular = true;
+        let at = self.seen;
+        self.seen += 1;
         // The same field at the same place as in the previous request: it
         // passed every check below then.
-        let at = self.headers.len();
         if let Some((n, v)) = self.memo.fields.get(at) {
             if n.as_str().as_bytes() == name && v.as_bytes() == value {
-                self.headers.append(n.clone(), v.clone());
+                if self.diverged {
+                    self.headers.append(n.clone(), v.clone());
+                }
                 return;
             }
+        }
+        if !self.diverged {
+            self.diverge(at);
         }
         if bad_value(value) {
             return self.malformed("bad field value");
@@ -133,11 +151,23 @@ impl<'m> Fields<'m> {
         self.headers.append(name, value);
     }
 
+    /// The first `at` regular fields were the memo's, the next is not:
+    /// they go into `headers`, and the memo's map no longer holds for the
+    /// fields it is about to remember.
+    fn diverge(&mut self, at: usize) {
+        self.diverged = true;
+        self.memo.map = None;
+        self.headers = HeaderMap::with_capacity(self.memo.fields.len().max(at + 1));
+        for (n, v) in &self.memo.fields[..at] {
+            self.headers.append(n.clone(), v.clone());
+        }
+    }
+
     /// A pseudo-header field (§8.3.1), `name` without its colon.
     fn pseudo(&mut self, name: &[u8], value: &[u8]) {
         // §8.3: "All pseudo-header fields MUST appear in a field block
         // before all regular field lines."
-        if self.regular {
+        if self.seen > 0 {
             return self.malformed("pseudo-header after a regular field");
         }
         if bad_value(value) {
@@ -193,10 +223,11 @@ impl<'m> Fields<'m> {
     }
 
     /// The request these fields make (RFC 9113 §8.3.1), with an empty body.
-    pub(crate) fn request<B: Default>(self) -> Result<Request<B>, Refused> {
+    pub(crate) fn request<B: Default>(mut self) -> Result<Request<B>, Refused> {
         if let Some(r) = self.refused {
             return Err(r);
         }
+        self.gather();
         let Some(method) = self.method else {
             return Err(Refused::Malformed("no :method"));
         };
@@ -233,6 +264,42 @@ impl<'m> Fields<'m> {
         *req.version_mut() = Version::HTTP_2;
         *req.headers_mut() = self.headers;
         Ok(req)
+    }
+}
+
+impl Fields<'_> {
+    /// Puts the regular fields in `headers` when they were all the memo's
+    /// (and remembers whole maps for the next request).
+    fn gather(&mut self) {
+        let memo = &mut *self.memo;
+        if self.diverged {
+            memo.count = if self.seen <= MEMO_FIELDS {
+                self.seen
+            } else {
+                usize::MAX
+            };
+            return;
+        }
+        if self.seen == 0 {
+            return;
+        }
+        if self.seen == memo.count {
+            if let Some(map) = &memo.map {
+                self.headers = map.clone();
+                return;
+            }
+        }
+        let mut map = HeaderMap::with_capacity(self.seen);
+        for (n, v) in &memo.fields[..self.seen] {
+            map.append(n.clone(), v.clone());
+        }
+        if self.seen == memo.count {
+            // Twice in a row: likely again.
+            memo.map = Some(map.clone());
+        } else {
+            (memo.count, memo.map) = (self.seen, None);
+        }
+        self.headers = map;
     }
 }
 
@@ -401,6 +468,57 @@ mod tests {
         assert!(one(&te).is_ok());
         te[4] = ("te", "gzip");
         assert!(matches!(one(&te), Err(Refused::Malformed(_))));
+    }
+
+    /// A request as compared: its target and its fields in order.
+    type Seen = (String, Vec<(String, Vec<u8>)>);
+
+    /// What a request is, to compare: its target and its fields in order.
+    fn seen(r: &Result<Request<()>, Refused>) -> Result<Seen, Refused> {
+        r.as_ref().map_err(|e| *e).map(|r| {
+            let fields = r
+                .headers()
+                .iter()
+                .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+                .collect();
+            (r.uri().to_string(), fields)
+        })
+    }
+
+    proptest::proptest! {
+        /// A connection's requests, built with what its memo kept (fields
+        /// by place, whole maps), are the requests built afresh: whatever
+        /// repeats, diverges, shrinks, grows or is refused in between.
+        #[test]
+        fn a_memo_never_changes_a_request(
+            steps in proptest::collection::vec(
+                (0..4u8, proptest::collection::vec((0..7usize, 0..3usize), 0..6), 0..6usize),
+                1..24,
+            ),
+        ) {
+            const NAMES: [&str; 7] = ["accept", "x-a", "x-b", "cookie", "te", "Upper", ":path"];
+            const VALUES: [&str; 3] = ["1", "text/html", "trailers"];
+            let mut memo = Memo::default();
+            let mut list: Vec<(usize, usize)> = Vec::new();
+            for (op, new, k) in steps {
+                // Mostly what a connection does: the same request again,
+                // or one like it.
+                match op {
+                    0 => list = new,
+                    1 => {}
+                    2 => list.truncate(k),
+                    _ => list.extend(new.into_iter().take(1)),
+                }
+                let mut fields = GET.to_vec();
+                fields.extend(list.iter().map(|&(n, v)| (NAMES[n], VALUES[v])));
+                let mut f = Fields::new(16 * 1024, &mut memo);
+                for (n, v) in &fields {
+                    f.field(n.as_bytes(), v.as_bytes());
+                }
+                let with_memo = f.request::<()>();
+                proptest::prop_assert_eq!(seen(&with_memo), seen(&build(&fields)), "{:?}", fields);
+            }
+        }
     }
 
     #[test]
