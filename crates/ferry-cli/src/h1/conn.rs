@@ -150,7 +150,7 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
                 Ok(p) => p,
                 Err(status) => {
                     let res = crate::answer::closing(status);
-                    let sent = self.respond(res, None, false, false, false).await?;
+                    let sent = self.respond(res, None, false, false, false).await?.sent;
                     self.shared
                         .pipeline
                         .observer
@@ -245,13 +245,8 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
             }
             (res, pending, keep_alive, linger, leftover)
         };
-        let closes = res
-            .headers()
-            .get(header::CONNECTION)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-        let keep_alive = keep_alive && !closes;
-        self.respond(res, pending, head, http10, keep_alive).await?;
-        if keep_alive {
+        let written = self.respond(res, pending, head, http10, keep_alive).await?;
+        if written.keep_alive {
             if let Some(decoder) = &mut leftover {
                 // The answer goes out first; the body may be slow to come.
                 self.flush().await?;
@@ -263,7 +258,7 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
             }
             return Ok(None);
         }
-        Ok(Some(if linger || closes {
+        Ok(Some(if linger || written.closes {
             Close::Linger
         } else {
             Close::Done

@@ -9,7 +9,7 @@ use super::wire::Wire;
 use crate::observe::{Pending, Sent};
 use crate::pipeline::App;
 use ferry::Body;
-use http::header::{self, HeaderMap};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 use http_body_util::BodyExt as _;
 use std::io::{self, Write as _};
@@ -17,6 +17,17 @@ use std::io::{self, Write as _};
 /// File bodies up to this size are read into the response buffer and written
 /// with the head in one call; larger ones go out with `sendfile(2)`.
 const INLINE_BODY: u64 = 32 * 1024;
+
+/// What writing a response decided about its connection.
+pub(super) struct Written {
+    pub(super) sent: Sent,
+    /// The connection stays open for the next request: the caller wanted
+    /// it kept, the response did not say `Connection: close`, and its body
+    /// is delimited without closing.
+    pub(super) keep_alive: bool,
+    /// The response said `Connection: close`.
+    pub(super) closes: bool,
+}
 
 impl<A: App, W: Wire> Conn<'_, A, W> {
     /// Writes `res` (its head, and its body unless `head` or the status has
@@ -29,13 +40,25 @@ impl<A: App, W: Wire> Conn<'_, A, W> {
         head: bool,
         http10: bool,
         keep_alive: bool,
-    ) -> io::Result<Sent> {
+    ) -> io::Result<Written> {
         let (mut parts, body) = res.into_parts();
         let head_only = head
             || parts.status == StatusCode::NOT_MODIFIED
             || parts.status == StatusCode::NO_CONTENT
             || parts.status.is_informational();
-        let mut len = content_length(&parts.headers);
+        // One buffer for the head and a body written inline with it. The
+        // framing fields are read as the head is written, not looked up.
+        if self.wbuf.capacity() == 0 {
+            self.wbuf = pool::take();
+        }
+        self.wbuf.reserve(512);
+        self.wbuf
+            .extend_from_slice(status_line(parts.status).as_bytes());
+        let framing = write_headers(&mut self.wbuf, &parts.headers);
+        let mut len = framing.content_length.and_then(content_length);
+        let closes = framing
+            .connection
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
         // A body that knows its length says so, as hyper does for it.
         let add_len = match (len, body_len(&body)) {
             (None, Some(n)) if !head_only => {
@@ -47,17 +70,7 @@ impl<A: App, W: Wire> Conn<'_, A, W> {
         // A body of unknown length is chunked on HTTP/1.1; on HTTP/1.0 the end of
         // the connection delimits it.
         let chunked = !head_only && len.is_none() && !http10;
-        let keep_alive = keep_alive && (head_only || len.is_some() || chunked);
-
-        // One buffer for the head and a body written inline with it.
-        if self.wbuf.capacity() == 0 {
-            self.wbuf = pool::take();
-        }
-        let inline = len.filter(|&n| !head_only && n <= INLINE_BODY).unwrap_or(0);
-        self.wbuf.reserve(512 + inline as usize);
-        self.wbuf
-            .extend_from_slice(status_line(parts.status).as_bytes());
-        write_headers(&mut self.wbuf, &parts.headers);
+        let keep_alive = keep_alive && !closes && (head_only || len.is_some() || chunked);
         if add_len {
             let _ = write!(self.wbuf, "content-length: {}\r\n", len.unwrap_or(0));
         }
@@ -66,7 +79,7 @@ impl<A: App, W: Wire> Conn<'_, A, W> {
                 .extend_from_slice(b"transfer-encoding: chunked\r\n");
         }
         if !keep_alive {
-            if !parts.headers.contains_key(header::CONNECTION) {
+            if framing.connection.is_none() {
                 self.wbuf.extend_from_slice(b"connection: close\r\n");
             }
         } else if http10 {
@@ -89,7 +102,11 @@ impl<A: App, W: Wire> Conn<'_, A, W> {
                 .observer
                 .finish(p, self.peer, parts.status.as_u16(), sent);
         }
-        result.map(|()| sent)
+        result.map(|()| Written {
+            sent,
+            keep_alive,
+            closes,
+        })
     }
 
     /// Sends the body, counting the bytes handed to the transport in `sent`;
@@ -232,10 +249,10 @@ impl<A: App, W: Wire> Conn<'_, A, W> {
     }
 }
 
-/// A response's Content-Length, when it has a valid one.
-pub(crate) fn content_length(h: &HeaderMap) -> Option<u64> {
+/// A response's Content-Length value, when it is a valid one.
+fn content_length(v: &HeaderValue) -> Option<u64> {
     // 1*DIGIT (RFC 9110 §8.6), read as bytes: no sign, no space.
-    let v = h.get(header::CONTENT_LENGTH)?.as_bytes();
+    let v = v.as_bytes();
     if v.is_empty() {
         return None;
     }
@@ -292,30 +309,41 @@ fn status_line(s: StatusCode) -> std::borrow::Cow<'static, str> {
     }
 }
 
-fn write_headers(out: &mut Vec<u8>, headers: &HeaderMap) {
+/// The first value of each field that frames an HTTP/1.1 response.
+#[derive(Default)]
+struct Framing<'a> {
+    content_length: Option<&'a HeaderValue>,
+    connection: Option<&'a HeaderValue>,
+}
+
+/// Writes `headers` as field lines; what frames the message is noted on the
+/// way (the first value of each, as `HeaderMap::get` would give it).
+fn write_headers<'a>(out: &mut Vec<u8>, headers: &'a HeaderMap) -> Framing<'a> {
+    let mut framing = Framing::default();
     for (name, value) in headers {
+        if name == header::CONTENT_LENGTH {
+            framing.content_length.get_or_insert(value);
+        } else if name == header::CONNECTION {
+            framing.connection.get_or_insert(value);
+        }
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    framing
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn content_length_is_digits_only_rfc_9110_8_6() {
-        let of = |v: &str| {
-            let mut h = http::HeaderMap::new();
-            h.insert(http::header::CONTENT_LENGTH, v.parse().unwrap());
-            super::content_length(&h)
-        };
+        let of = |v: &str| super::content_length(&v.parse().unwrap());
         assert_eq!(of("0"), Some(0));
         assert_eq!(of("1024"), Some(1024));
         assert_eq!(of("18446744073709551615"), Some(u64::MAX));
         for bad in ["", "+5", "-1", " 5", "5 ", "0x10", "18446744073709551616"] {
             assert_eq!(of(bad), None, "{bad:?}");
         }
-        assert_eq!(super::content_length(&http::HeaderMap::new()), None);
     }
 }

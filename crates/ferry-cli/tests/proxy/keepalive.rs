@@ -212,3 +212,39 @@ fn a_streamed_body_on_a_dropped_connection_is_502_never_sent_twice() {
     assert_eq!(targets, ["/first"]);
     assert_eq!(up.accepted(), 1);
 }
+
+#[test]
+fn an_http_1_0_client_asking_keep_alive_is_closed_after_a_body_of_unknown_length() {
+    // RFC 9112 §6.3: without a length (and HTTP/1.0 has no chunked coding)
+    // the body ends with the connection. The upstream streams it chunked;
+    // the HTTP/1.0 client asked to keep the connection: ferry must close it
+    // after the body, or the client waits for an end that never comes.
+    use std::io::{Read as _, Write as _};
+    let up = Upstream::keep_alive(|_| {
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".to_vec()
+    });
+    let f = Ferry::proxy(&up.url(), &[]);
+    let mut s = std::net::TcpStream::connect(f.addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    s.write_all(b"GET /s HTTP/1.0\r\nhost: t\r\nconnection: keep-alive\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    let read = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        read.is_ok(),
+        "not closed after the body: {read:?}, {text:?}"
+    );
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("\r\nconnection: close\r\n"),
+        "{text}"
+    );
+    assert!(
+        !text.to_ascii_lowercase().contains("transfer-encoding"),
+        "{text}"
+    );
+    assert!(text.ends_with("\r\n\r\nhello"), "{text}");
+}
