@@ -35,20 +35,24 @@ pub(crate) fn build(
 ) -> Response<Body> {
     let meta = entity.meta();
     let len = meta.len;
+    // The fields of a 200, 206 or 304, in the order they are written.
+    let mut f = List::new();
     // A 304 has no content to sniff.
-    let not_modified = plan == Plan::NotModified;
-    let mut res = bare(now, extra.nosniff && !not_modified);
-    let h = res.headers_mut();
+    f.push(header::DATE, date_value(now));
+    if extra.nosniff && plan != Plan::NotModified {
+        f.push(NOSNIFF.clone(), HeaderValue::from_static("nosniff"));
+    }
+    let mut body = Body::empty();
     let status = match plan {
         Plan::Full | Plan::Partial(_) | Plan::Multipart(_) => {
-            validators(h, entity, now);
-            representation(h, entity, extra, matches!(plan, Plan::Multipart(_)));
+            validators(&mut f, entity, now);
+            representation(&mut f, entity, extra, matches!(plan, Plan::Multipart(_)));
             match plan {
                 Plan::Partial(r) => {
-                    h.insert(header::CONTENT_RANGE, range::content_range_value(&r, len));
-                    h.insert(header::CONTENT_LENGTH, length_value(r.end - r.start));
+                    f.push(header::CONTENT_RANGE, range::content_range_value(&r, len));
+                    f.push(header::CONTENT_LENGTH, length_value(r.end - r.start));
                     if !head {
-                        *res.body_mut() = entity.read(r);
+                        body = entity.read(r);
                     }
                     StatusCode::PARTIAL_CONTENT
                 }
@@ -59,12 +63,11 @@ pub(crate) fn build(
                         "plan sends multipart only within MAX_CONTENT_LEN, which leaves \
                          room for a 38-byte boundary and any real Content-Type",
                     );
-                    h.remove(header::CONTENT_TYPE);
-                    h.insert(
+                    f.set(
                         header::CONTENT_TYPE,
                         value(format!("multipart/byteranges; boundary={boundary}")),
                     );
-                    h.insert(header::CONTENT_LENGTH, HeaderValue::from(total));
+                    f.push(header::CONTENT_LENGTH, HeaderValue::from(total));
                     if !head {
                         let mut parts = Vec::with_capacity(set.as_slice().len() * 2 + 1);
                         for (i, r) in set.as_slice().iter().enumerate() {
@@ -78,14 +81,14 @@ pub(crate) fn build(
                             parts.push(entity.read(r.clone()));
                         }
                         parts.push(Body::from(multipart::closing(&boundary)));
-                        *res.body_mut() = Body::chain(parts);
+                        body = Body::chain(parts);
                     }
                     StatusCode::PARTIAL_CONTENT
                 }
                 _ => {
-                    h.insert(header::CONTENT_LENGTH, length_value(len));
+                    f.push(header::CONTENT_LENGTH, length_value(len));
                     if !head && len > 0 {
-                        *res.body_mut() = entity.read(0..len);
+                        body = entity.read(0..len);
                     }
                     StatusCode::OK
                 }
@@ -98,28 +101,28 @@ pub(crate) fn build(
             // Last-Modified does only when there is no ETag (so Go's
             // ServeContent also drops it).
             match entity.etag_header() {
-                Some(tag) => {
-                    h.insert(header::ETAG, tag);
-                }
-                None => validators(h, entity, now),
+                Some(tag) => f.push(header::ETAG, tag),
+                None => validators(&mut f, entity, now),
             }
             if let Some(cc) = extra.cache_control {
-                h.insert(header::CACHE_CONTROL, cc.clone());
+                f.push(header::CACHE_CONTROL, cc.clone());
             }
             if entity.varies() {
-                h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+                f.push(header::VARY, HeaderValue::from_static("accept-encoding"));
             }
             StatusCode::NOT_MODIFIED
         }
         Plan::PreconditionFailed => {
             return text(
-                res,
+                bare(now, extra.nosniff),
                 StatusCode::PRECONDITION_FAILED,
                 "412 Precondition Failed\n",
                 head,
             );
         }
         Plan::RangeNotSatisfiable => {
+            let mut res = bare(now, extra.nosniff);
+            let h = res.headers_mut();
             // §15.5.17: SHOULD send Content-Range with the current length.
             h.insert(
                 header::CONTENT_RANGE,
@@ -135,20 +138,22 @@ pub(crate) fn build(
                 head,
             );
         }
-        _ => return method_not_allowed(res, head),
+        _ => return method_not_allowed(bare(now, extra.nosniff), head),
     };
+    let mut res = Response::new(body);
     *res.status_mut() = status;
+    *res.headers_mut() = f.into_map(spare_map());
     res
 }
 
 /// ETag and Last-Modified (never later than Date, §8.8.2.1).
-fn validators(h: &mut HeaderMap, entity: &Entity, now: SystemTime) {
+fn validators(f: &mut List, entity: &Entity, now: SystemTime) {
     let meta = entity.meta();
     if let Some(tag) = entity.etag_header() {
-        h.insert(header::ETAG, tag);
+        f.push(header::ETAG, tag);
     }
     if let Some(lm) = meta.last_modified {
-        h.insert(
+        f.push(
             header::LAST_MODIFIED,
             date_value(date::clamp_last_modified(lm, now)),
         );
@@ -156,9 +161,9 @@ fn validators(h: &mut HeaderMap, entity: &Entity, now: SystemTime) {
 }
 
 /// The representation metadata of a 200 or 206.
-fn representation(h: &mut HeaderMap, entity: &Entity, extra: &Extra<'_>, multipart: bool) {
+fn representation(f: &mut List, entity: &Entity, extra: &Extra<'_>, multipart: bool) {
     if let Some(ct) = entity.get_content_type() {
-        h.insert(header::CONTENT_TYPE, ct.clone());
+        f.push(header::CONTENT_TYPE, ct.clone());
     }
     // `plan` never answers multipart for a coded entity (Meta::coded); the
     // outer message of a multipart body never claims a coding.
@@ -167,17 +172,91 @@ fn representation(h: &mut HeaderMap, entity: &Entity, extra: &Extra<'_>, multipa
         "multipart of a coded entity"
     );
     if let Some(c) = entity.content_encoding_header().filter(|_| !multipart) {
-        h.insert(header::CONTENT_ENCODING, c.clone());
+        f.push(header::CONTENT_ENCODING, c.clone());
     }
     if entity.varies() {
-        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        f.push(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    f.push(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Some(cc) = extra.cache_control {
-        h.insert(header::CACHE_CONTROL, cc.clone());
+        f.push(header::CACHE_CONTROL, cc.clone());
     }
     if let Some(cd) = extra.disposition {
-        h.insert(header::CONTENT_DISPOSITION, cd.clone());
+        f.push(header::CONTENT_DISPOSITION, cd.clone());
+    }
+}
+
+/// The fields of a response, each name once, in the order they are
+/// written; made into a header map by [`List::into_map`].
+struct List {
+    fields: [Option<(HeaderName, HeaderValue)>; LIST],
+    len: usize,
+}
+
+/// More than a file response ever carries (12 at most).
+const LIST: usize = 16;
+
+impl List {
+    fn new() -> List {
+        List {
+            fields: [const { None }; LIST],
+            len: 0,
+        }
+    }
+
+    /// Adds a field whose name is not in the list yet.
+    fn push(&mut self, name: HeaderName, value: HeaderValue) {
+        debug_assert!(self.names().all(|n| *n != name), "{name} twice");
+        assert!(self.len < LIST, "more than {LIST} response fields");
+        self.fields[self.len] = Some((name, value));
+        self.len += 1;
+    }
+
+    /// Replaces the value of the field `name`, or adds it.
+    fn set(&mut self, name: HeaderName, value: HeaderValue) {
+        match self.fields[..self.len]
+            .iter_mut()
+            .flatten()
+            .find(|(n, _)| *n == name)
+        {
+            Some((_, v)) => *v = value,
+            None => self.push(name, value),
+        }
+    }
+
+    fn names(&self) -> impl Iterator<Item = &HeaderName> {
+        self.fields[..self.len].iter().flatten().map(|(n, _)| n)
+    }
+
+    /// The fields in `map`, which is emptied first. A map that holds the
+    /// same names in the same order (the previous response's, given back by
+    /// [`recycle_headers`]) has its values replaced in place: no name is
+    /// hashed, no index rebuilt, which is most of what a header map costs.
+    fn into_map(self, mut map: HeaderMap) -> HeaderMap {
+        let same = map.keys_len() == map.len()
+            && map.len() >= self.len
+            && map.keys().zip(self.names()).all(|(a, b)| a == b);
+        if same && map.len() > self.len {
+            // Fields added after this list last time (`--hsts`, Alt-Svc):
+            // removed from the last one back, so that no entry moves.
+            let extra: Vec<HeaderName> = map.keys().skip(self.len).cloned().collect();
+            for name in extra.iter().rev() {
+                map.remove(name);
+            }
+        }
+        if same {
+            for ((_, v), field) in map.iter_mut().zip(self.fields) {
+                if let Some((_, value)) = field {
+                    *v = value;
+                }
+            }
+            return map;
+        }
+        map.clear();
+        for (name, value) in self.fields.into_iter().flatten() {
+            map.insert(name, value);
+        }
+        map
     }
 }
 
@@ -241,27 +320,33 @@ thread_local! {
 }
 
 /// Gives back the header map of a response whose head has been written: the
-/// next response made on this thread starts from it, cleared, instead of
-/// allocating its own (a server answering one request after another on a
-/// thread allocates none). Maps far larger than a file response's are
-/// dropped, not kept.
-pub fn recycle_headers(mut headers: HeaderMap) {
+/// next response made on this thread starts from it instead of allocating
+/// its own (a server answering one request after another on a thread
+/// allocates none), and when it has the same fields, only their values are
+/// replaced ([`List::into_map`]). Maps far larger than a file response's
+/// are dropped, not kept.
+pub fn recycle_headers(headers: HeaderMap) {
     if (ROOM..=4 * ROOM).contains(&headers.capacity()) {
-        headers.clear();
         SPARE.with(|s| s.set(Some(headers)));
     }
+}
+
+/// The map [`recycle_headers`] kept, as it was, or a new one.
+fn spare_map() -> HeaderMap {
+    SPARE
+        .with(Cell::take)
+        .unwrap_or_else(|| HeaderMap::with_capacity(ROOM))
 }
 
 /// A response carrying only Date (and nosniff when asked), for errors and redirects.
 pub(crate) fn bare(now: SystemTime, nosniff: bool) -> Response<Body> {
     let mut res = Response::new(Body::empty());
-    *res.headers_mut() = SPARE
-        .with(Cell::take)
-        .unwrap_or_else(|| HeaderMap::with_capacity(ROOM));
-    res.headers_mut().insert(header::DATE, date_value(now));
+    let h = res.headers_mut();
+    *h = spare_map();
+    h.clear();
+    h.insert(header::DATE, date_value(now));
     if nosniff {
-        res.headers_mut()
-            .insert(NOSNIFF.clone(), HeaderValue::from_static("nosniff"));
+        h.insert(NOSNIFF.clone(), HeaderValue::from_static("nosniff"));
     }
     res
 }
@@ -369,6 +454,142 @@ mod tests {
         drop(parts);
         recycle_headers(HeaderMap::with_capacity(1000));
         assert!(bare(now, false).headers().capacity() < 1000);
+    }
+
+    /// A map's fields as (name, value) text pairs, in order.
+    fn pairs(map: &HeaderMap) -> Vec<(String, String)> {
+        map.iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+            .collect()
+    }
+
+    fn list(fields: &[(&'static str, &'static str)]) -> List {
+        let mut l = List::new();
+        for (n, v) in fields {
+            l.push(HeaderName::from_static(n), HeaderValue::from_static(v));
+        }
+        l
+    }
+
+    #[test]
+    fn a_list_makes_any_previous_map_into_exactly_its_fields() {
+        let a: &[(&str, &str)] = &[("date", "d1"), ("etag", "\"x\""), ("content-length", "5")];
+        let a2: &[(&str, &str)] = &[("date", "d2"), ("etag", "\"y\""), ("content-length", "6")];
+        let shorter: &[(&str, &str)] = &[("date", "d3"), ("etag", "\"z\"")];
+        let other: &[(&str, &str)] = &[
+            ("date", "d4"),
+            ("vary", "accept-encoding"),
+            ("etag", "\"w\""),
+        ];
+        let mut with_tail = HeaderMap::new();
+        for (n, v) in a {
+            with_tail.insert(*n, HeaderValue::from_static(v));
+        }
+        with_tail.insert(
+            "strict-transport-security",
+            HeaderValue::from_static("max-age=1"),
+        );
+        with_tail.insert("alt-svc", HeaderValue::from_static("h3=\":443\""));
+        let mut with_twice = HeaderMap::new();
+        with_twice.insert("date", HeaderValue::from_static("d0"));
+        with_twice.append("date", HeaderValue::from_static("d9"));
+        with_twice.insert("etag", HeaderValue::from_static("\"q\""));
+        // Each previous map (the same names, fewer, more, others, a tail
+        // added after the list, a repeated name) into each list.
+        let previous = |i: usize| -> HeaderMap {
+            match i {
+                0 => HeaderMap::new(),
+                1 => list(a).into_map(HeaderMap::new()),
+                2 => list(shorter).into_map(HeaderMap::new()),
+                3 => list(other).into_map(HeaderMap::new()),
+                4 => with_tail.clone(),
+                _ => with_twice.clone(),
+            }
+        };
+        for want in [a, a2, shorter, other] {
+            for i in 0..6 {
+                let got = list(want).into_map(previous(i));
+                let want: Vec<_> = want
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect();
+                assert_eq!(pairs(&got), want, "previous map {i}");
+                assert_eq!(got.len(), want.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_response_built_on_a_recycled_map_is_the_response_built_afresh() {
+        use ferry_proto::range::{resolve, Resolved};
+        struct Ten;
+        impl crate::Source for Ten {
+            fn read(&self, range: std::ops::Range<u64>) -> Body {
+                Body::from(
+                    bytes::Bytes::from_static(b"0123456789")
+                        .slice(range.start as usize..range.end as usize),
+                )
+            }
+        }
+        let Resolved::Satisfiable(two) = resolve(b"bytes=0-1,4-5", 10) else {
+            panic!("two ranges")
+        };
+        let now = SystemTime::now();
+        let entity = |ct: &'static str, vary: bool| {
+            Entity::new(10, Ten)
+                .etag(ferry_proto::EntityTag::strong("a").unwrap())
+                .last_modified(UNIX_EPOCH)
+                .content_type(HeaderValue::from_static(ct))
+                .vary_encoding(vary)
+        };
+        let cc = HeaderValue::from_static("no-cache");
+        let plain = Extra::default();
+        let with_cc = Extra {
+            cache_control: Some(&cc),
+            nosniff: true,
+            ..Extra::default()
+        };
+        let plans = || {
+            [
+                Plan::Full,
+                Plan::NotModified,
+                Plan::Partial(2..5),
+                Plan::Full,
+                Plan::Multipart(two.clone()),
+                Plan::PreconditionFailed,
+                Plan::Full,
+            ]
+        };
+        // The same plans in every order the loop makes, each response's map
+        // given back before the next is built, compared with one built on a
+        // new map.
+        for (e, extra) in [
+            (entity("text/plain", false), &plain),
+            (entity("text/html", true), &with_cc),
+        ] {
+            for first in plans() {
+                for next in plans() {
+                    for plan in [first.clone(), next.clone(), next] {
+                        // The previous response's map, kept aside while
+                        // this one is built on a new map.
+                        let previous = SPARE.with(Cell::take);
+                        let fresh = build(plan.clone(), &e, false, now, extra);
+                        let fresh_pairs: Vec<_> = pairs(fresh.headers())
+                            .into_iter()
+                            .filter(|(n, v)| !(n == "content-type" && v.starts_with("multipart/")))
+                            .collect();
+                        SPARE.with(|s| s.set(previous));
+                        let again = build(plan.clone(), &e, false, now, extra);
+                        let again_pairs: Vec<_> = pairs(again.headers())
+                            .into_iter()
+                            .filter(|(n, v)| !(n == "content-type" && v.starts_with("multipart/")))
+                            .collect();
+                        assert_eq!(again_pairs, fresh_pairs, "{plan:?}");
+                        recycle_headers(again.into_parts().0.headers);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
