@@ -35,83 +35,8 @@ pub(crate) fn build(
 ) -> Response<Body> {
     let meta = entity.meta();
     let len = meta.len;
-    // The fields of a 200, 206 or 304, in the order they are written.
-    let mut f = List::new();
-    // A 304 has no content to sniff.
-    f.push(header::DATE, date_value(now));
-    if extra.nosniff && plan != Plan::NotModified {
-        f.push(NOSNIFF.clone(), HeaderValue::from_static("nosniff"));
-    }
-    let mut body = Body::empty();
-    let status = match plan {
-        Plan::Full | Plan::Partial(_) | Plan::Multipart(_) => {
-            validators(&mut f, entity, now);
-            representation(&mut f, entity, extra, matches!(plan, Plan::Multipart(_)));
-            match plan {
-                Plan::Partial(r) => {
-                    f.push(header::CONTENT_RANGE, range::content_range_value(&r, len));
-                    f.push(header::CONTENT_LENGTH, length_value(r.end - r.start));
-                    if !head {
-                        body = entity.read(r);
-                    }
-                    StatusCode::PARTIAL_CONTENT
-                }
-                Plan::Multipart(set) => {
-                    let boundary = boundary();
-                    let ct = entity.get_content_type().and_then(|v| v.to_str().ok());
-                    let total = multipart::body_len(&boundary, ct, &set, len).expect(
-                        "plan sends multipart only within MAX_CONTENT_LEN, which leaves \
-                         room for a 38-byte boundary and any real Content-Type",
-                    );
-                    f.set(
-                        header::CONTENT_TYPE,
-                        value(format!("multipart/byteranges; boundary={boundary}")),
-                    );
-                    f.push(header::CONTENT_LENGTH, HeaderValue::from(total));
-                    if !head {
-                        let mut parts = Vec::with_capacity(set.as_slice().len() * 2 + 1);
-                        for (i, r) in set.as_slice().iter().enumerate() {
-                            parts.push(Body::from(multipart::part_head(
-                                &boundary,
-                                ct,
-                                r,
-                                len,
-                                i == 0,
-                            )));
-                            parts.push(entity.read(r.clone()));
-                        }
-                        parts.push(Body::from(multipart::closing(&boundary)));
-                        body = Body::chain(parts);
-                    }
-                    StatusCode::PARTIAL_CONTENT
-                }
-                _ => {
-                    f.push(header::CONTENT_LENGTH, length_value(len));
-                    if !head && len > 0 {
-                        body = entity.read(0..len);
-                    }
-                    StatusCode::OK
-                }
-            }
-        }
-        Plan::NotModified => {
-            // §15.4.5: the fields a 200 would carry among Cache-Control,
-            // Content-Location, Date, ETag, Expires and Vary; no content. Other
-            // metadata SHOULD NOT be sent unless it guides cache updates, as
-            // Last-Modified does only when there is no ETag (so Go's
-            // ServeContent also drops it).
-            match entity.etag_header() {
-                Some(tag) => f.push(header::ETAG, tag),
-                None => validators(&mut f, entity, now),
-            }
-            if let Some(cc) = extra.cache_control {
-                f.push(header::CACHE_CONTROL, cc.clone());
-            }
-            if entity.varies() {
-                f.push(header::VARY, HeaderValue::from_static("accept-encoding"));
-            }
-            StatusCode::NOT_MODIFIED
-        }
+    match plan {
+        Plan::Full | Plan::Partial(_) | Plan::Multipart(_) | Plan::NotModified => {}
         Plan::PreconditionFailed => {
             return text(
                 bare(now, extra.nosniff),
@@ -139,15 +64,92 @@ pub(crate) fn build(
             );
         }
         _ => return method_not_allowed(bare(now, extra.nosniff), head),
+    }
+    let mut map = spare_map();
+    // The fields of a 200, 206 or 304, in the order they are written.
+    let mut f = Fill::new(&mut map);
+    f.push(header::DATE, date_value(now));
+    // A 304 has no content to sniff.
+    if extra.nosniff && plan != Plan::NotModified {
+        f.push(NOSNIFF.clone(), HeaderValue::from_static("nosniff"));
+    }
+    let mut body = Body::empty();
+    let status = match plan {
+        Plan::Partial(r) => {
+            validators(&mut f, entity, now);
+            representation(&mut f, entity, extra, None);
+            f.push(header::CONTENT_RANGE, range::content_range_value(&r, len));
+            f.push(header::CONTENT_LENGTH, length_value(r.end - r.start));
+            if !head {
+                body = entity.read(r);
+            }
+            StatusCode::PARTIAL_CONTENT
+        }
+        Plan::Multipart(set) => {
+            let boundary = boundary();
+            let ct = entity.get_content_type().and_then(|v| v.to_str().ok());
+            let total = multipart::body_len(&boundary, ct, &set, len).expect(
+                "plan sends multipart only within MAX_CONTENT_LEN, which leaves \
+                 room for a 38-byte boundary and any real Content-Type",
+            );
+            let outer = value(format!("multipart/byteranges; boundary={boundary}"));
+            validators(&mut f, entity, now);
+            representation(&mut f, entity, extra, Some(outer));
+            f.push(header::CONTENT_LENGTH, HeaderValue::from(total));
+            if !head {
+                let mut parts = Vec::with_capacity(set.as_slice().len() * 2 + 1);
+                for (i, r) in set.as_slice().iter().enumerate() {
+                    parts.push(Body::from(multipart::part_head(
+                        &boundary,
+                        ct,
+                        r,
+                        len,
+                        i == 0,
+                    )));
+                    parts.push(entity.read(r.clone()));
+                }
+                parts.push(Body::from(multipart::closing(&boundary)));
+                body = Body::chain(parts);
+            }
+            StatusCode::PARTIAL_CONTENT
+        }
+        Plan::NotModified => {
+            // §15.4.5: the fields a 200 would carry among Cache-Control,
+            // Content-Location, Date, ETag, Expires and Vary; no content. Other
+            // metadata SHOULD NOT be sent unless it guides cache updates, as
+            // Last-Modified does only when there is no ETag (so Go's
+            // ServeContent also drops it).
+            match entity.etag_header() {
+                Some(tag) => f.push(header::ETAG, tag),
+                None => validators(&mut f, entity, now),
+            }
+            if let Some(cc) = extra.cache_control {
+                f.push(header::CACHE_CONTROL, cc.clone());
+            }
+            if entity.varies() {
+                f.push(header::VARY, HeaderValue::from_static("accept-encoding"));
+            }
+            StatusCode::NOT_MODIFIED
+        }
+        _ => {
+            validators(&mut f, entity, now);
+            representation(&mut f, entity, extra, None);
+            f.push(header::CONTENT_LENGTH, length_value(len));
+            if !head && len > 0 {
+                body = entity.read(0..len);
+            }
+            StatusCode::OK
+        }
     };
+    f.finish().apply(&mut map);
     let mut res = Response::new(body);
     *res.status_mut() = status;
-    *res.headers_mut() = f.into_map(spare_map());
+    *res.headers_mut() = map;
     res
 }
 
 /// ETag and Last-Modified (never later than Date, §8.8.2.1).
-fn validators(f: &mut List, entity: &Entity, now: SystemTime) {
+fn validators(f: &mut Fill<'_>, entity: &Entity, now: SystemTime) {
     let meta = entity.meta();
     if let Some(tag) = entity.etag_header() {
         f.push(header::ETAG, tag);
@@ -160,18 +162,32 @@ fn validators(f: &mut List, entity: &Entity, now: SystemTime) {
     }
 }
 
-/// The representation metadata of a 200 or 206.
-fn representation(f: &mut List, entity: &Entity, extra: &Extra<'_>, multipart: bool) {
-    if let Some(ct) = entity.get_content_type() {
-        f.push(header::CONTENT_TYPE, ct.clone());
-    }
+/// The representation metadata of a 200 or 206; `multipart`: the outer
+/// Content-Type of a multipart/byteranges body.
+fn representation(
+    f: &mut Fill<'_>,
+    entity: &Entity,
+    extra: &Extra<'_>,
+    multipart: Option<HeaderValue>,
+) {
     // `plan` never answers multipart for a coded entity (Meta::coded); the
     // outer message of a multipart body never claims a coding.
     debug_assert!(
-        !(multipart && entity.meta().coded),
+        !(multipart.is_some() && entity.meta().coded),
         "multipart of a coded entity"
     );
-    if let Some(c) = entity.content_encoding_header().filter(|_| !multipart) {
+    let coding = entity
+        .content_encoding_header()
+        .filter(|_| multipart.is_none());
+    match multipart {
+        Some(outer) => f.push(header::CONTENT_TYPE, outer),
+        None => {
+            if let Some(ct) = entity.get_content_type() {
+                f.push(header::CONTENT_TYPE, ct.clone());
+            }
+        }
+    }
+    if let Some(c) = coding {
         f.push(header::CONTENT_ENCODING, c.clone());
     }
     if entity.varies() {
@@ -186,77 +202,79 @@ fn representation(f: &mut List, entity: &Entity, extra: &Extra<'_>, multipart: b
     }
 }
 
-/// The fields of a response, each name once, in the order they are
-/// written; made into a header map by [`List::into_map`].
-struct List {
-    fields: [Option<(HeaderName, HeaderValue)>; LIST],
-    len: usize,
+/// Sets a response's fields, each name once and in the order they are
+/// written, into the map of the previous response ([`recycle_headers`]).
+/// While that map holds the same names in the same order, as the previous
+/// answer to the same kind of request does, each field only replaces the
+/// value in its place: no name is hashed, no index rebuilt, which is most
+/// of what a header map costs. From the first field that does not match,
+/// the rest are inserted after the stale entries are removed
+/// ([`Finished::apply`]).
+struct Fill<'a> {
+    /// The previous response's entries not yet replaced.
+    old: http::header::IterMut<'a, HeaderValue>,
+    /// Names of the previous response's entries that are no field of this
+    /// one, from the first that did not match.
+    stale: Vec<HeaderName>,
+    /// This response's fields from the first that did not match.
+    rest: Vec<(HeaderName, HeaderValue)>,
 }
 
-/// More than a file response ever carries (12 at most).
-const LIST: usize = 16;
+/// What [`Fill`] could not set in place.
+struct Finished {
+    stale: Vec<HeaderName>,
+    rest: Vec<(HeaderName, HeaderValue)>,
+}
 
-impl List {
-    fn new() -> List {
-        List {
-            fields: [const { None }; LIST],
-            len: 0,
+impl<'a> Fill<'a> {
+    fn new(map: &'a mut HeaderMap) -> Fill<'a> {
+        if map.keys_len() != map.len() {
+            // A name with several values: no place of its own per value.
+            map.clear();
+        }
+        Fill {
+            old: map.iter_mut(),
+            stale: Vec::new(),
+            rest: Vec::new(),
         }
     }
 
-    /// Adds a field whose name is not in the list yet.
+    /// The next field; `name` is not among those pushed before.
     fn push(&mut self, name: HeaderName, value: HeaderValue) {
-        debug_assert!(self.names().all(|n| *n != name), "{name} twice");
-        assert!(self.len < LIST, "more than {LIST} response fields");
-        self.fields[self.len] = Some((name, value));
-        self.len += 1;
-    }
-
-    /// Replaces the value of the field `name`, or adds it.
-    fn set(&mut self, name: HeaderName, value: HeaderValue) {
-        match self.fields[..self.len]
-            .iter_mut()
-            .flatten()
-            .find(|(n, _)| *n == name)
-        {
-            Some((_, v)) => *v = value,
-            None => self.push(name, value),
-        }
-    }
-
-    fn names(&self) -> impl Iterator<Item = &HeaderName> {
-        self.fields[..self.len].iter().flatten().map(|(n, _)| n)
-    }
-
-    /// The fields in `map`, which is emptied first. A map that holds the
-    /// same names in the same order (the previous response's, given back by
-    /// [`recycle_headers`]) has its values replaced in place: no name is
-    /// hashed, no index rebuilt, which is most of what a header map costs.
-    fn into_map(self, mut map: HeaderMap) -> HeaderMap {
-        let same = map.keys_len() == map.len()
-            && map.len() >= self.len
-            && map.keys().zip(self.names()).all(|(a, b)| a == b);
-        if same && map.len() > self.len {
-            // Fields added after this list last time (`--hsts`, Alt-Svc):
-            // removed from the last one back, so that no entry moves.
-            let extra: Vec<HeaderName> = map.keys().skip(self.len).cloned().collect();
-            for name in extra.iter().rev() {
-                map.remove(name);
-            }
-        }
-        if same {
-            for ((_, v), field) in map.iter_mut().zip(self.fields) {
-                if let Some((_, value)) = field {
+        if self.rest.is_empty() {
+            match self.old.next() {
+                Some((n, v)) if *n == name => {
                     *v = value;
+                    return;
                 }
+                Some((n, _)) => self.stale.push(n.clone()),
+                None => {}
             }
-            return map;
         }
-        map.clear();
-        for (name, value) in self.fields.into_iter().flatten() {
+        self.rest.push((name, value));
+    }
+
+    fn finish(self) -> Finished {
+        let mut stale = self.stale;
+        stale.extend(self.old.map(|(n, _)| n.clone()));
+        Finished {
+            stale,
+            rest: self.rest,
+        }
+    }
+}
+
+impl Finished {
+    /// Makes the map hold exactly the fields pushed: the stale entries are
+    /// removed (they are the map's last ones, after every entry set in
+    /// place, so removing them moves none of those), and the rest added.
+    fn apply(self, map: &mut HeaderMap) {
+        for name in &self.stale {
+            map.remove(name);
+        }
+        for (name, value) in self.rest {
             map.insert(name, value);
         }
-        map
     }
 }
 
@@ -323,7 +341,7 @@ thread_local! {
 /// next response made on this thread starts from it instead of allocating
 /// its own (a server answering one request after another on a thread
 /// allocates none), and when it has the same fields, only their values are
-/// replaced ([`List::into_map`]). Maps far larger than a file response's
+/// replaced ([`Fill`]). Maps far larger than a file response's
 /// are dropped, not kept.
 pub fn recycle_headers(headers: HeaderMap) {
     if (ROOM..=4 * ROOM).contains(&headers.capacity()) {
@@ -463,16 +481,18 @@ mod tests {
             .collect()
     }
 
-    fn list(fields: &[(&'static str, &'static str)]) -> List {
-        let mut l = List::new();
+    /// `fields` set into `map` as build sets them.
+    fn fill(fields: &[(&'static str, &'static str)], mut map: HeaderMap) -> HeaderMap {
+        let mut f = Fill::new(&mut map);
         for (n, v) in fields {
-            l.push(HeaderName::from_static(n), HeaderValue::from_static(v));
+            f.push(HeaderName::from_static(n), HeaderValue::from_static(v));
         }
-        l
+        f.finish().apply(&mut map);
+        map
     }
 
     #[test]
-    fn a_list_makes_any_previous_map_into_exactly_its_fields() {
+    fn fields_filled_into_any_previous_map_are_exactly_those_fields() {
         let a: &[(&str, &str)] = &[("date", "d1"), ("etag", "\"x\""), ("content-length", "5")];
         let a2: &[(&str, &str)] = &[("date", "d2"), ("etag", "\"y\""), ("content-length", "6")];
         let shorter: &[(&str, &str)] = &[("date", "d3"), ("etag", "\"z\"")];
@@ -499,16 +519,16 @@ mod tests {
         let previous = |i: usize| -> HeaderMap {
             match i {
                 0 => HeaderMap::new(),
-                1 => list(a).into_map(HeaderMap::new()),
-                2 => list(shorter).into_map(HeaderMap::new()),
-                3 => list(other).into_map(HeaderMap::new()),
+                1 => fill(a, HeaderMap::new()),
+                2 => fill(shorter, HeaderMap::new()),
+                3 => fill(other, HeaderMap::new()),
                 4 => with_tail.clone(),
                 _ => with_twice.clone(),
             }
         };
         for want in [a, a2, shorter, other] {
             for i in 0..6 {
-                let got = list(want).into_map(previous(i));
+                let got = fill(want, previous(i));
                 let want: Vec<_> = want
                     .iter()
                     .map(|(n, v)| (n.to_string(), v.to_string()))
