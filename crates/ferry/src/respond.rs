@@ -340,8 +340,8 @@ thread_local! {
 /// Gives back the header map of a response whose head has been written: the
 /// next response made on this thread starts from it instead of allocating
 /// its own (a server answering one request after another on a thread
-/// allocates none), and when it has the same fields, only their values are
-/// replaced ([`Fill`]). Maps far larger than a file response's
+/// allocates none), and when it has the same fields in the same order,
+/// only their values are replaced. Maps far larger than a file response's
 /// are dropped, not kept.
 pub fn recycle_headers(headers: HeaderMap) {
     if (ROOM..=4 * ROOM).contains(&headers.capacity()) {
