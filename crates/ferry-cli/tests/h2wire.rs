@@ -373,3 +373,42 @@ fn a_graceful_shutdown_serves_the_streams_sent_before_the_client_saw_it_rfc_9113
     let status = rt.block_on(f.exit_within(Duration::from_secs(10), "ferry exits once drained"));
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn files_arrive_whole_over_concurrent_streams_in_frames_within_the_default_size_rfc_9113_6_1() {
+    let (d, f) = serve();
+    // A length that is no multiple of a frame, bytes that show a shifted or
+    // repeated frame.
+    let body: Vec<u8> = (0..(3 << 20) + 12_345u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(d.path().join("pattern.bin"), &body).unwrap();
+    // Windows opened wide (§6.9.2 SETTINGS_INITIAL_WINDOW_SIZE, §6.9 the
+    // connection's), so DATA is limited by the write buffer only.
+    let mut c = Client::new(&f, &[(0x4, 0x7fff_ffff)]);
+    let mut out = frame(8, 0, 0, &(0x7fff_ffffu32 - 65_535).to_be_bytes());
+    for id in [1, 3, 5] {
+        out.extend(frame(
+            HEADERS,
+            END_STREAM | END_HEADERS,
+            id,
+            &get("/pattern.bin"),
+        ));
+    }
+    c.send(&out);
+    let mut got: [Vec<u8>; 3] = Default::default();
+    let mut ended = 0;
+    while ended < 3 {
+        let (kind, flags, id, p) = c.next().expect("the downloads end");
+        if kind == DATA {
+            assert!(p.len() <= 16_384, "a DATA frame of {} bytes", p.len());
+            got[(id / 2) as usize].extend_from_slice(&p);
+            if flags & END_STREAM != 0 {
+                ended += 1;
+            }
+        }
+    }
+    for g in &got {
+        assert!(g == &body, "a body of {} bytes differs", g.len());
+    }
+}

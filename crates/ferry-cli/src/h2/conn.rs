@@ -42,6 +42,37 @@ const READ_BUF: usize = 32 * 1024;
 /// the ones it let finish.
 const FREE_RESETS: u64 = 200;
 
+/// The payload of a file's DATA frame: with its 9-byte head, a frame fills
+/// one TLS record's 2^14 bytes of plaintext (RFC 8446 §5.1), so that over
+/// TLS each record is one frame and the two boundaries move together.
+const RECORD_DATA: usize = frame::DEFAULT_MAX_FRAME - frame::HEAD;
+
+/// Where, as an address modulo [`PAGE`], a write of a file's DATA starts.
+///
+/// rustls copies each record's plaintext to 5 bytes (the record's header)
+/// past the start of a new allocation, which the binary's allocator gives
+/// page-aligned at that size. A copy whose destination lies a few bytes
+/// past its source modulo 4 KiB is slow on some CPUs (4K aliasing: `rep
+/// movsb` at 1.6 GB/s against 37 on an AMD EPYC), and that copy was 30 % of
+/// ferry's time sending a 100 MiB file over h2 with the write starting on a
+/// page. Starting it 5 bytes in puts source and destination on the same
+/// offset; the file's read into the buffer (the kernel's copy from the page
+/// cache) then lands 14 bytes past its page offset and drifts 9 bytes a
+/// frame, out of the slow window after two frames.
+const WRITE_ALIGN: usize = 5;
+const PAGE: usize = 4096;
+
+/// Empties `wbuf` (nothing in it is still to be written) and starts it at
+/// [`WRITE_ALIGN`], with room reserved for a full buffer so that it does not
+/// move while DATA is made.
+fn start_aligned(wbuf: &mut Vec<u8>, wpos: &mut usize) {
+    wbuf.clear();
+    wbuf.reserve(HIGH_WATER + PAGE + frame::DEFAULT_MAX_FRAME + frame::HEAD);
+    let lead = WRITE_ALIGN.wrapping_sub(wbuf.as_ptr() as usize) % PAGE;
+    wbuf.resize(lead, 0);
+    *wpos = lead;
+}
+
 /// The payload of the PING that follows a graceful shutdown's first GOAWAY.
 const DRAIN_PING: [u8; 8] = *b"ferry-gw";
 
@@ -873,8 +904,11 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
         };
         if let Some((file, range)) = body.as_file() {
             let left = range.end - *at;
-            let n = (left.min(room as u64)) as usize;
+            let n = (left.min(room.min(RECORD_DATA) as u64)) as usize;
             let last = n as u64 == left;
+            if self.wpos == self.wbuf.len() && left >= 4 * RECORD_DATA as u64 {
+                start_aligned(&mut self.wbuf, &mut self.wpos);
+            }
             let start = self.wbuf.len();
             frame::head(
                 &mut self.wbuf,
@@ -1002,6 +1036,22 @@ mod tests {
         for n in [0, 7, 10, 1024, u64::MAX] {
             let mut b = [0; 20];
             assert_eq!(super::decimal(n, &mut b), n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn an_aligned_write_starts_at_its_offset_with_nothing_pending() {
+        use super::{start_aligned, HIGH_WATER, PAGE, WRITE_ALIGN};
+        for cap in [0, 1, 2048, 100_000, 1 << 20] {
+            let mut wbuf = Vec::with_capacity(cap);
+            wbuf.extend_from_slice(b"written");
+            let mut wpos = wbuf.len();
+            start_aligned(&mut wbuf, &mut wpos);
+            assert_eq!(wpos, wbuf.len(), "nothing is pending");
+            assert_eq!((wbuf.as_ptr() as usize + wpos) % PAGE, WRITE_ALIGN);
+            let at = wbuf.as_ptr();
+            wbuf.resize(wpos + HIGH_WATER + 16_384 + 9, 1);
+            assert_eq!(wbuf.as_ptr(), at, "a full buffer does not move");
         }
     }
 }
