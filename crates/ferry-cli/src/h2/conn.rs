@@ -47,28 +47,30 @@ const FREE_RESETS: u64 = 200;
 /// TLS each record is one frame and the two boundaries move together.
 const RECORD_DATA: usize = frame::DEFAULT_MAX_FRAME - frame::HEAD;
 
-/// Where, as an address modulo [`PAGE`], a write of a file's DATA starts.
+/// Where, as an address modulo [`ALIGN`], a write starts in the buffer.
 ///
 /// rustls copies each record's plaintext to 5 bytes (the record's header)
-/// past the start of a new allocation, which the binary's allocator gives
-/// page-aligned at that size. A copy whose destination lies a few bytes
-/// past its source modulo 4 KiB is slow on some CPUs (4K aliasing: `rep
-/// movsb` at 1.6 GB/s against 37 on an AMD EPYC), and that copy was 30 % of
-/// ferry's time sending a 100 MiB file over h2 with the write starting on a
-/// page. Starting it 5 bytes in puts source and destination on the same
-/// offset; the file's read into the buffer (the kernel's copy from the page
-/// cache) then lands 14 bytes past its page offset and drifts 9 bytes a
-/// frame, out of the slow window after two frames.
+/// past the start of a new allocation, which the binary's allocator gives at
+/// least 64-byte aligned. A copy whose destination lies 1 to 63 bytes past
+/// its source modulo 4 KiB is slow on some CPUs (4K aliasing: `rep movsb` at
+/// 1.6 GB/s against 37 on an AMD EPYC), and a buffer starting on a page put
+/// every record there: 30 % of ferry's time sending a 100 MiB file over h2,
+/// and every batch of small answers too. Starting the write 5 bytes past a
+/// 64-byte boundary makes the distance a multiple of 64, never in that
+/// window. For a file, the kernel's copy from the page cache into the buffer
+/// then lands 14 bytes past the file offset's place in its page (also slow)
+/// and drifts 9 bytes a frame ([`RECORD_DATA`]), out of the window after two
+/// frames.
 const WRITE_ALIGN: usize = 5;
-const PAGE: usize = 4096;
+const ALIGN: usize = 64;
 
-/// Empties `wbuf` (nothing in it is still to be written) and starts it at
-/// [`WRITE_ALIGN`], with room reserved for a full buffer so that it does not
-/// move while DATA is made.
-fn start_aligned(wbuf: &mut Vec<u8>, wpos: &mut usize) {
+/// Empties `wbuf` (nothing in it is still to be written), reserving
+/// `room` bytes, and starts it at [`WRITE_ALIGN`].
+fn start_aligned(wbuf: &mut Vec<u8>, wpos: &mut usize, room: usize) {
     wbuf.clear();
-    wbuf.reserve(HIGH_WATER + PAGE + frame::DEFAULT_MAX_FRAME + frame::HEAD);
-    let lead = WRITE_ALIGN.wrapping_sub(wbuf.as_ptr() as usize) % PAGE;
+    // At least the lead's room, so that making the lead does not move it.
+    wbuf.reserve(room.max(ALIGN));
+    let lead = WRITE_ALIGN.wrapping_sub(wbuf.as_ptr() as usize) % ALIGN;
     wbuf.resize(lead, 0);
     *wpos = lead;
 }
@@ -263,6 +265,7 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.wbuf.capacity() == 0 {
             self.wbuf = pool::take();
+            start_aligned(&mut self.wbuf, &mut self.wpos, 0);
         }
         loop {
             let mut progress = false;
@@ -289,12 +292,11 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
                         self.wpos += n;
                         progress = true;
                         if self.wpos == self.wbuf.len() {
-                            self.wbuf.clear();
-                            self.wpos = 0;
                             self.need_flush = true;
                             if self.wbuf.capacity() > 4 * HIGH_WATER {
                                 self.wbuf = pool::take();
                             }
+                            start_aligned(&mut self.wbuf, &mut self.wpos, 0);
                         }
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -907,7 +909,10 @@ impl<A: App, I: AsyncRead + AsyncWrite + Unpin> Conn<A, I> {
             let n = (left.min(room.min(RECORD_DATA) as u64)) as usize;
             let last = n as u64 == left;
             if self.wpos == self.wbuf.len() && left >= 4 * RECORD_DATA as u64 {
-                start_aligned(&mut self.wbuf, &mut self.wpos);
+                // Room for a full buffer, so that it does not move (and lose
+                // its alignment) while DATA is made.
+                let room = HIGH_WATER + frame::DEFAULT_MAX_FRAME + frame::HEAD + ALIGN;
+                start_aligned(&mut self.wbuf, &mut self.wpos, room);
             }
             let start = self.wbuf.len();
             frame::head(
@@ -1041,17 +1046,20 @@ mod tests {
 
     #[test]
     fn an_aligned_write_starts_at_its_offset_with_nothing_pending() {
-        use super::{start_aligned, HIGH_WATER, PAGE, WRITE_ALIGN};
+        use super::{start_aligned, ALIGN, HIGH_WATER, WRITE_ALIGN};
         for cap in [0, 1, 2048, 100_000, 1 << 20] {
-            let mut wbuf = Vec::with_capacity(cap);
-            wbuf.extend_from_slice(b"written");
-            let mut wpos = wbuf.len();
-            start_aligned(&mut wbuf, &mut wpos);
-            assert_eq!(wpos, wbuf.len(), "nothing is pending");
-            assert_eq!((wbuf.as_ptr() as usize + wpos) % PAGE, WRITE_ALIGN);
-            let at = wbuf.as_ptr();
-            wbuf.resize(wpos + HIGH_WATER + 16_384 + 9, 1);
-            assert_eq!(wbuf.as_ptr(), at, "a full buffer does not move");
+            for room in [0, HIGH_WATER + 16_384 + 9 + ALIGN] {
+                let mut wbuf = Vec::with_capacity(cap);
+                wbuf.extend_from_slice(b"written");
+                let mut wpos = wbuf.len();
+                start_aligned(&mut wbuf, &mut wpos, room);
+                assert_eq!(wpos, wbuf.len(), "nothing is pending");
+                assert!(wpos < ALIGN);
+                assert_eq!((wbuf.as_ptr() as usize + wpos) % ALIGN, WRITE_ALIGN);
+                let at = wbuf.as_ptr();
+                wbuf.resize(room.max(wpos), 1);
+                assert_eq!(wbuf.as_ptr(), at, "the room reserved does not move it");
+            }
         }
     }
 }
