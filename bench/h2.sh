@@ -239,6 +239,16 @@ verify() {
 }
 
 # ---------------------------------------------------------------- h2load
+# client_seconds VAR: CPU seconds (user + sys) of this shell's finished
+# children into VAR. `times` runs in the shell itself: in a subshell it
+# would count that subshell's children, none.
+client_seconds() {
+    times >"$T/times"
+    printf -v "$1" '%s' "$(awk 'NR == 2 {
+        n = 0
+        for (i = 1; i <= 2; i++) { split($i, p, "m"); sub(/s$/, "", p[2]); n += p[1] * 60 + p[2] }
+        printf "%.3f", n }' "$T/times")"
+}
 passive_opens() { awk '/^Tcp:/ { if (seen) { print $7; exit } seen = 1 }' /proc/net/snmp; }
 WARNINGS=()
 # measure KEY NAME PROTO CONNS STREAMS CLASS PATH [HEADER...]: h2load for
@@ -246,7 +256,7 @@ WARNINGS=()
 # STREAMS streams; every answer must be CLASS (2 or 3)xx. Appends to
 # $T/res/KEY.{rps,mibs,cpu_us,cpu_s_gib}.NAME.
 measure() {
-    local key=$1 name=$2 proto=$3 conns=$4 streams=$5 class=$6 path=$7 c0 c1 o0 o1 rc=0
+    local key=$1 name=$2 proto=$3 conns=$4 streams=$5 class=$6 path=$7 c0 c1 o0 o1 hc0 hc1 rc=0
     local out=$T/out/$key.$name.$(date +%s%N)
     shift 7
     local args=(-t1 -c"$conns" -m"$streams")
@@ -256,7 +266,9 @@ measure() {
     for h in "$@"; do args+=(-H "$h"); done
     o0=$(passive_opens)
     c0=$(cpu_ticks "$name")
+    client_seconds hc0
     taskset -c 1 h2load "${args[@]}" "$(url_of "$name" "$path")" >"$out" 2>&1 || rc=$?
+    client_seconds hc1
     c1=$(cpu_ticks "$name")
     o1=$(passive_opens)
     if [ "$rc" != 0 ]; then
@@ -300,7 +312,10 @@ measure() {
     awk -v b="$bytes" -v s="$secs" 'BEGIN { printf "%.3f\n", b / 1048576 / s }' >>"$T/res/$key.mibs.$name"
     awk -v c="$cpu_s" -v n="$ok" 'BEGIN { printf "%.4f\n", c * 1e6 / n }' >>"$T/res/$key.cpu_us.$name"
     awk -v c="$cpu_s" -v b="$bytes" 'BEGIN { if (b > 0) printf "%.6f\n", c / (b / 1073741824) }' >>"$T/res/$key.cpu_s_gib.$name"
-    log "  $(printf '%-8s' "$name") $key: $ok answers in ${secs}s ($(tail -1 "$T/res/$key.rps.$name")/s, $(tail -1 "$T/res/$key.mibs.$name") MiB/s), cpu ${cpu_s}s"
+    # h2load's own share of its core: near 100 %, the client set the rate.
+    awk -v c="$(awk -v a="$hc0" -v b="$hc1" 'BEGIN { print b - a }')" -v s="$secs" \
+        'BEGIN { printf "%.1f\n", 100 * c / s }' >>"$T/res/$key.client_pct.$name"
+    log "  $(printf '%-8s' "$name") $key: $ok answers in ${secs}s ($(tail -1 "$T/res/$key.rps.$name")/s, $(tail -1 "$T/res/$key.mibs.$name") MiB/s), cpu ${cpu_s}s, h2load $(tail -1 "$T/res/$key.client_pct.$name") % of its core"
 }
 
 # ---------------------------------------------------------------- the rows
@@ -381,6 +396,17 @@ wanted 8 && table_row 8 'h2 GET 1 KiB, 1000 conns x 10' req/s r8.rps 0 r8.cpu_us
 wanted 8 && table_row 8 'h2 1000 x 10: peak RSS' MiB r8.hwm 1
 [ ${#tls_rows[@]} -gt 0 ] && table_row i 'idle RSS after start, TLS' MiB idle_tls.rss 1
 wanted 7 && table_row i 'idle RSS after start, h2c' MiB idle_h2c.rss 1
+echo
+echo "h2load's CPU time as a share of its core during each row (medians; near 100 % the client, not the server, set the rate)"
+for r in 1 2 3 4 5 6 7 8; do
+    wanted "$r" || continue
+    line="row $r:"
+    for s in "${SERVERS[@]}"; do
+        v=$(median "$T/res/r$r.client_pct.$s")
+        if [ -n "$v" ]; then line+=" $s $(fmt "$v" 0) %"; else line+=" $s -"; fi
+    done
+    echo "$line"
+done
 if [ ${#FAILS[@]} -gt 0 ]; then
     echo
     echo "wrong answers (those measurements were skipped):"
