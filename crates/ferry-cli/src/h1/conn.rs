@@ -124,9 +124,10 @@ impl<'a, A: App, W: Wire> Conn<'a, A, W> {
             Ok(c) => c,
             Err(_) => return Ok(()), // The peer is gone; nothing to flush.
         };
-        self.flush().await?;
         // Over TLS, close_notify goes out after the last answer and before
-        // the FIN (RFC 8446 §6.1).
+        // the FIN (RFC 8446 §6.1), in the same write: the answer's records
+        // are sealed and held until it is queued.
+        self.flush_with(W::HOLDS).await?;
         self.stream.close();
         self.flush().await?;
         let _ = self.stream.tcp_mut().shutdown().await;

@@ -37,8 +37,10 @@ pub(crate) trait Wire {
     /// `Ok(0)` at the end of the stream.
     fn try_read(&mut self, buf: &mut Vec<u8>) -> io::Result<usize>;
 
-    /// Takes bytes of `buf` to send; `more` says that more follows at once.
-    /// Taken bytes may still sit in the transport until [`Wire::try_flush`].
+    /// Takes bytes of `buf` to send; `more` says that more follows at once
+    /// (TCP: `MSG_MORE`; TLS: the records are sealed and held for the next
+    /// send). Taken bytes may still sit in the transport until
+    /// [`Wire::try_flush`].
     fn try_write(&mut self, buf: &[u8], more: bool) -> io::Result<usize>;
 
     /// Sends what the transport itself still holds; `Ok` when nothing is
@@ -249,7 +251,7 @@ impl Wire for Tls {
         }
     }
 
-    fn try_write(&mut self, buf: &[u8], _more: bool) -> io::Result<usize> {
+    fn try_write(&mut self, buf: &[u8], more: bool) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
@@ -261,7 +263,9 @@ impl Wire for Tls {
             self.send_records()?;
             n = self.conn.writer().write(buf)?;
         }
-        self.send_some()?;
+        if !more {
+            self.send_some()?;
+        }
         Ok(n)
     }
 

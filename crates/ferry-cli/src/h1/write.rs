@@ -220,10 +220,11 @@ impl<A: App, W: Wire> Conn<'_, A, W> {
     }
 
     /// Writes the buffer out, and what the transport still holds (sealed TLS
-    /// records); `more` says a body follows at once (MSG_MORE), so the kernel
-    /// sends the head in the same segment as the body's first bytes, as
-    /// nginx's `tcp_nopush` does.
-    async fn flush_with(&mut self, more: bool) -> io::Result<()> {
+    /// records); `more` says more follows at once: over TCP a body
+    /// (MSG_MORE), so the kernel sends the head in the same segment as the
+    /// body's first bytes, as nginx's `tcp_nopush` does; over TLS the
+    /// records are sealed and held for the next send.
+    pub(super) async fn flush_with(&mut self, more: bool) -> io::Result<()> {
         let mut at = 0;
         while at < self.wbuf.len() {
             let buf = std::mem::take(&mut self.wbuf);
@@ -237,7 +238,7 @@ impl<A: App, W: Wire> Conn<'_, A, W> {
                 Err(e) => return Err(e),
             }
         }
-        if W::HOLDS {
+        if W::HOLDS && !more {
             self.with_send_timeout(W::try_flush).await?;
         }
         self.wbuf.clear();
