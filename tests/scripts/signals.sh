@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Signals under load: 200 clients each download 4 MiB at 1 MiB/s from `ferry
-# serve` (plain HTTP/1.1, then HTTPS with HTTP/2); a SIGHUP (a configuration
-# reload) arrives a second in, a SIGTERM (drain) two seconds later. Every
-# download must finish whole (curl exit 0, the exact bytes): no request lost,
-# no connection reset that was not idle. After the drain ferry exits 0 and new
-# connections are refused.
+# Signals under load: 200 clients each download 8 MiB at 1 MiB/s from `ferry
+# serve` (plain HTTP/1.1, then HTTPS with HTTP/2); once every download has
+# its first bytes, a SIGHUP (a configuration reload) arrives, and a SIGTERM
+# (drain) two seconds later. Every download must finish whole (curl exit 0,
+# the exact bytes): no request lost, no connection reset that was not idle.
+# After the drain ferry exits 0 and new connections are refused.
 #
 #   bash tests/scripts/signals.sh
 #   N=50 bash tests/scripts/signals.sh
@@ -17,24 +17,35 @@ N=${N:-200}
 WORK=$(mktemp -d)
 trap 'cleanup; rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/site" "$WORK/out"
-head -c $((4 << 20)) /dev/urandom >"$WORK/site/4m.bin"
-want=$(sha "$WORK/site/4m.bin")
+head -c $((8 << 20)) /dev/urandom >"$WORK/site/8m.bin"
+want=$(sha "$WORK/site/8m.bin")
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
   -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
   -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 ulimit -n 4096 2>/dev/null || true
 
-# load LABEL URL [curl options]: N downloads, SIGHUP at 1 s, SIGTERM at 3 s.
+# load LABEL URL [curl options]: N downloads; once each has its first bytes
+# (on 2 cores, 200 curls take a while to start and shake hands: one still in
+# the listener's backlog at SIGTERM is reset, as nginx's would be, and is
+# not in flight), SIGHUP, then SIGTERM 2 s later.
 load() {
   local label=$1 url=$2; shift 2
   local pids=() i rc bad=0 whole=0 exit_code=0
   rm -f "$WORK"/out/*
   for i in $(seq "$N"); do
-    curl -s --limit-rate 1M "$@" -o "$WORK/out/$i" -w '%{http_code}\n' "$url/4m.bin" \
+    curl -s --limit-rate 1M "$@" -o "$WORK/out/$i" -w '%{http_code}\n' "$url/8m.bin" \
       >"$WORK/out/$i.code" 2>"$WORK/out/$i.err" &
     pids+=($!)
   done
-  sleep 1
+  local started=0 t0
+  t0=$(date +%s%N)
+  for _ in $(seq 300); do
+    started=0
+    for i in $(seq "$N"); do [ -s "$WORK/out/$i" ] && started=$((started + 1)); done
+    [ "$started" = "$N" ] && break
+    sleep 0.1
+  done
+  echo "#   $started of $N downloads under way before the signals (after $((($(date +%s%N) - t0) / 1000000)) ms)"
   kill -HUP "$FERRY_PID"
   sleep 2
   kill -TERM "$FERRY_PID"
@@ -47,7 +58,7 @@ load() {
   # curl's exit 7: the connection was refused (a listener that accepts and
   # never answers would be a timeout, 28).
   local refused=0 rc=0
-  curl -s -o /dev/null --max-time 2 "$@" "$url/4m.bin" || rc=$?
+  curl -s -o /dev/null --max-time 2 "$@" "$url/8m.bin" || rc=$?
   [ "$rc" != 7 ] || refused=1
   echo "#   a new connection after SIGTERM: curl exit $rc (7: refused)"
   for i in "${!pids[@]}"; do
