@@ -196,10 +196,20 @@ fn udp_buffers(s: &std::net::UdpSocket) {
     }
 }
 
+/// The accept queue asked for. std's `bind` listens with a backlog of 128,
+/// which a burst of new connections overflows while the workers are busy
+/// (200 TLS clients at once): the kernel then drops their SYNs, and each
+/// waits 1, 3, 7 seconds to retry. nginx asks for 511, Go for
+/// `net.core.somaxconn`; the kernel caps the request at that limit
+/// (listen(2)), whose default is 4096 since Linux 5.4.
+const BACKLOG: i32 = 4096;
+
 /// A listening socket on `addr`.
 pub(crate) fn listen(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
     let l =
         std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    // listen(2) again on a listening socket only sets its backlog.
+    rustix::net::listen(&l, BACKLOG).with_context(|| format!("cannot listen on {addr}"))?;
     nonblocking(l)
 }
 
@@ -705,5 +715,31 @@ mod tests {
         );
         assert_eq!(f.accepted(), None, "a second success ends nothing");
         assert!(f.failed(&emfile).is_some(), "a new run is logged again");
+    }
+
+    #[test]
+    fn a_burst_of_connections_waits_in_the_queue_beyond_std_s_backlog_of_128() {
+        let limit: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(4096);
+        // The kernel caps the backlog at its limit: where that is std's 128
+        // or less there is nothing to show.
+        let n = limit.min(300);
+        if n <= 130 {
+            return;
+        }
+        let l = super::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = l.local_addr().unwrap();
+        // Nothing accepts: every connection waits in the accept queue. With
+        // a backlog of 128 the 130th SYN is dropped and its connect times
+        // out.
+        let mut held = Vec::new();
+        for i in 0..n {
+            match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)) {
+                Ok(s) => held.push(s),
+                Err(e) => panic!("connection {} of {n} not queued: {e}", i + 1),
+            }
+        }
     }
 }
