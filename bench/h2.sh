@@ -313,8 +313,8 @@ measure() {
     awk -v c="$cpu_s" -v n="$ok" 'BEGIN { printf "%.4f\n", c * 1e6 / n }' >>"$T/res/$key.cpu_us.$name"
     awk -v c="$cpu_s" -v b="$bytes" 'BEGIN { if (b > 0) printf "%.6f\n", c / (b / 1073741824) }' >>"$T/res/$key.cpu_s_gib.$name"
     # h2load's own share of its core: near 100 %, the client set the rate.
-    awk -v c="$(awk -v a="$hc0" -v b="$hc1" 'BEGIN { print b - a }')" -v s="$secs" \
-        'BEGIN { printf "%.1f\n", 100 * c / s }' >>"$T/res/$key.client_pct.$name"
+    awk -v a="$hc0" -v b="$hc1" -v s="$secs" \
+        'BEGIN { printf "%.1f\n", 100 * (b - a) / s }' >>"$T/res/$key.client_pct.$name"
     log "  $(printf '%-8s' "$name") $key: $ok answers in ${secs}s ($(tail -1 "$T/res/$key.rps.$name")/s, $(tail -1 "$T/res/$key.mibs.$name") MiB/s), cpu ${cpu_s}s, h2load $(tail -1 "$T/res/$key.client_pct.$name") % of its core"
 }
 

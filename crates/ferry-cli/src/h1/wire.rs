@@ -146,9 +146,9 @@ pub(crate) async fn write_all<W: Wire>(w: &mut W, mut buf: &[u8]) -> io::Result<
 const TLS_FILE_CHUNK: usize = 64 * 1024;
 /// Where, as an address modulo a 4 KiB page, a file chunk starts.
 ///
-/// Two copies touch each chunk: the kernel's from the page cache (the chunk
-/// read from a file offset that is a multiple of 64 KiB, so from the start
-/// of a page) and rustls's to a new record 5 bytes past a page (the record
+/// Two copies touch each chunk: the kernel's from the page cache (for a
+/// whole file, chunks start at multiples of 64 KiB, so at the start of a
+/// page) and rustls's to a new record 5 bytes past a page (the record
 /// header; mimalloc gives that size on a page). A copy whose destination
 /// lies 1 to 63 bytes past its source modulo 4 KiB is slow on some CPUs (4K
 /// aliasing under `rep movsb`; see the HTTP/2 write buffer's `WRITE_ALIGN`).
