@@ -3,6 +3,7 @@
 #
 #   bash bench/run.sh                      # REPEAT=3 DURATION=5
 #   REPEAT=5 DURATION=10 bash bench/run.sh
+#   ROWS="2 3 6" REPEAT=9 bash bench/run.sh   # some rows only (1 to 8, i)
 #   FERRY_BIN=/path/to/ferry bash bench/run.sh   # skip the cargo build
 #   KEEP_TMP=1 bash bench/run.sh           # keep the temp dir (configs, logs)
 #
@@ -13,6 +14,7 @@ set -euo pipefail
 
 REPEAT=${REPEAT:-3}
 DURATION=${DURATION:-5}
+ROWS=${ROWS:-1 2 3 4 5 6 7 8 i}
 PORT_ferry=18081
 PORT_nginx=18082
 PORT_lighttpd=18083
@@ -26,6 +28,21 @@ source "$HERE/lib.sh"
 
 positive REPEAT
 positive DURATION seconds
+for r in $ROWS; do
+    case $r in [1-8] | i) ;; *) die "ROWS: no row '$r' (rows are 1 to 8 and i)" ;; esac
+done
+wanted() { case " $ROWS " in *" $1 "*) return 0 ;; esac; return 1; }
+# The measurements of each row, in the order they run (row 8, idle RSS, is
+# read at every start; row 7's peak RSS needs its run first after a start).
+KEYS=()
+for r in 7 1 2 3 4 5 6; do
+    if wanted "$r"; then
+        case $r in
+        1) KEYS+=(get1k) ;; 2) KEYS+=(inm) ;; 3) KEYS+=(ims) ;; 4) KEYS+=(get64k) ;;
+        5) KEYS+=(get100m) ;; 6) KEYS+=(range) ;; 7) KEYS+=(c1000) ;;
+        esac
+    fi
+done
 
 # ---------------------------------------------------------------- tools
 command -v nginx >/dev/null || apt_install nginx-light || apt_install nginx || die "cannot install nginx"
@@ -232,7 +249,7 @@ run_one() { # KEY NAME
     return 0
 }
 
-log "fixture and configs in $T; ferry $FERRY_BIN; REPEAT=$REPEAT DURATION=${DURATION}s"
+log "fixture and configs in $T; ferry $FERRY_BIN; REPEAT=$REPEAT DURATION=${DURATION}s ROWS='$ROWS'"
 for r in $(seq "$REPEAT"); do
     # Servers alternate; the one that goes first rotates with each repeat.
     order=()
@@ -244,7 +261,7 @@ for r in $(seq "$REPEAT"); do
     for s in "${order[@]}"; do start_server "$s"; done
     sleep 0.5
     for s in "${order[@]}"; do mem_kib "$s" VmRSS >>"$T/res/idle.rss.$s"; done
-    for key in c1000 get1k inm ims get64k get100m range; do
+    for key in ${KEYS[@]+"${KEYS[@]}"}; do
         for s in "${order[@]}"; do run_one "$key" "$s"; done
     done
 done
@@ -252,14 +269,16 @@ for s in "${SERVERS[@]}"; do stop_server "$s"; done
 
 # For information: both cores, nothing pinned, wrk with two threads. nginx and
 # lighttpd keep their one worker process; ferry runs one worker per core.
-PIN=""
-WRK="wrk -t2"
-log "2-core run (unpinned, wrk -t2)"
-for s in "${SERVERS[@]}"; do
-    start_server "$s"
-    run_one get1k2c "$s"
-    stop_server "$s"
-done
+if wanted i; then
+    PIN=""
+    WRK="wrk -t2"
+    log "2-core run (unpinned, wrk -t2)"
+    for s in "${SERVERS[@]}"; do
+        start_server "$s"
+        run_one get1k2c "$s"
+        stop_server "$s"
+    done
+fi
 
 # ---------------------------------------------------------------- the table
 ferry_version=$("$FERRY_BIN" --version 2>&1 | head -1) || true
@@ -272,19 +291,21 @@ echo "kernel $(uname -r), ${cpu_model:-unknown CPU}, $(nproc --all) cores; serve
 echo "median of REPEAT=$REPEAT runs of DURATION=${DURATION}s; f/x = ferry / x; cpu = server CPU time (user+sys) per request or per GiB"
 echo
 table_header
-table_row 1 'GET 1 KiB, 50 conns' req/s get1k.rps 0 get1k.cpu_us us/req
-table_row 2 '304 If-None-Match, 50 conns' req/s inm.rps 0 inm.cpu_us us/req
-table_row 3 '304 If-Modified-Since, 50 conns' req/s ims.rps 0 ims.cpu_us us/req
-table_row 4 'GET 64 KiB, 50 conns' req/s get64k.rps 0 get64k.cpu_us us/req
-table_row 4 'GET 64 KiB, 50 conns' MiB/s get64k.mibs 1
-table_row 5 'GET 100 MiB, 4 conns' MiB/s get100m.mibs 1 get100m.cpu_s_gib s/GiB
-table_row 6 'Range 1000 B of 100 MiB, 50 conns' req/s range.rps 0 range.cpu_us us/req
-table_row 7 'GET 1 KiB, 1000 conns' req/s c1000.rps 0 c1000.cpu_us us/req
-table_row 7 'GET 1 KiB, 1000 conns: peak RSS' MiB c1000.hwm 1
-table_row 8 'idle RSS after start' MiB idle.rss 1
-echo
-echo "for information, both cores unpinned, wrk -t2 (nginx and lighttpd: one worker process; ferry: one per core):"
-table_row i 'GET 1 KiB, 50 conns, 2 cores' req/s get1k2c.rps 0 get1k2c.cpu_us us/req
+wanted 1 && table_row 1 'GET 1 KiB, 50 conns' req/s get1k.rps 0 get1k.cpu_us us/req
+wanted 2 && table_row 2 '304 If-None-Match, 50 conns' req/s inm.rps 0 inm.cpu_us us/req
+wanted 3 && table_row 3 '304 If-Modified-Since, 50 conns' req/s ims.rps 0 ims.cpu_us us/req
+wanted 4 && table_row 4 'GET 64 KiB, 50 conns' req/s get64k.rps 0 get64k.cpu_us us/req
+wanted 4 && table_row 4 'GET 64 KiB, 50 conns' MiB/s get64k.mibs 1
+wanted 5 && table_row 5 'GET 100 MiB, 4 conns' MiB/s get100m.mibs 1 get100m.cpu_s_gib s/GiB
+wanted 6 && table_row 6 'Range 1000 B of 100 MiB, 50 conns' req/s range.rps 0 range.cpu_us us/req
+wanted 7 && table_row 7 'GET 1 KiB, 1000 conns' req/s c1000.rps 0 c1000.cpu_us us/req
+wanted 7 && table_row 7 'GET 1 KiB, 1000 conns: peak RSS' MiB c1000.hwm 1
+wanted 8 && table_row 8 'idle RSS after start' MiB idle.rss 1
+if wanted i; then
+    echo
+    echo "for information, both cores unpinned, wrk -t2 (nginx and lighttpd: one worker process; ferry: one per core):"
+    table_row i 'GET 1 KiB, 50 conns, 2 cores' req/s get1k2c.rps 0 get1k2c.cpu_us us/req
+fi
 if [ ${#FAILS[@]} -gt 0 ]; then
     echo
     echo "wrong answers (those measurements were skipped):"
