@@ -198,9 +198,9 @@ fn udp_buffers(s: &std::net::UdpSocket) {
 
 /// The accept queue asked for. std's `bind` listens with a backlog of 128:
 /// the 130th connection that arrives before the workers accept any has its
-/// SYN dropped by the kernel, and its client waits 1, 3, 7 seconds to retry. nginx asks for 511, Go for
-/// `net.core.somaxconn`; the kernel caps the request at that limit
-/// (listen(2)), whose default is 4096 since Linux 5.4.
+/// SYN dropped by the kernel, and its client waits 1, 3, 7 seconds to retry.
+/// nginx asks for 511, Go for `net.core.somaxconn`; the kernel caps the
+/// request at that limit (listen(2)), whose default is 4096 since Linux 5.4.
 const BACKLOG: i32 = 4096;
 
 /// A listening socket on `addr`.
