@@ -11,24 +11,18 @@ use http::header::{HeaderName, HeaderValue};
 /// [RFC 9113 §6.5.2]: https://www.rfc-editor.org/rfc/rfc9113#section-6.5.2
 pub(crate) const DEFAULT_TABLE_SIZE: usize = 4096;
 
-/// Whether the encoder adds a field named `name` to the dynamic table:
-/// these fields' values repeat from one response to the next, so after the
-/// first response of a connection each costs one byte. Others (`date`,
-/// `etag`, `last-modified`, `content-length`, `content-range`...) change
-/// with every response and would only push these out.
+/// Whether the encoder adds a field named `name` to the dynamic table
+/// ([RFC 7541 §6.2.1]): every field but `set-cookie` (§7.1.3). Within a
+/// second every response on a connection repeats `date`, and repeated
+/// requests for one file repeat its `etag`, `last-modified` and
+/// `content-length`; indexed, each costs the peer one byte and no copy
+/// (a 304 is 6 bytes of header block, not 50). A field that never repeats
+/// costs as many bytes inserted as sent without indexing; it only pushes
+/// the oldest entries out, to be inserted again when next sent.
+///
+/// [RFC 7541 §6.2.1]: https://www.rfc-editor.org/rfc/rfc7541#section-6.2.1
 pub(crate) fn indexed(name: &[u8]) -> bool {
-    matches!(
-        name,
-        b"server"
-            | b"content-type"
-            | b"accept-ranges"
-            | b"cache-control"
-            | b"vary"
-            | b"strict-transport-security"
-            | b"alt-svc"
-            | b"content-encoding"
-            | b"x-content-type-options"
-    )
+    name != b"set-cookie"
 }
 
 /// RFC 7541 encoder for response headers, one per connection: a copy of
@@ -138,9 +132,9 @@ impl Encoder {
     /// Appends one field; `name` is lowercase already. Fields
     /// [`indexed`] are sent as an index into the dynamic table when an
     /// earlier response added them, else added to it ([RFC 7541 §6.2.1]);
-    /// `set-cookie` is never indexed (§6.2.3, §7.1.3); the rest are
-    /// literals without indexing (§6.2.2). The name is the static table's
-    /// index where it has one.
+    /// `set-cookie` is never indexed (§6.2.3, §7.1.3); a field larger than
+    /// the table is a literal without indexing (§6.2.2). The name is the
+    /// static table's index where it has one.
     ///
     /// [RFC 7541 §6.2.1]: https://www.rfc-editor.org/rfc/rfc7541#section-6.2.1
     pub(crate) fn field(&mut self, name: &[u8], value: &[u8], dst: &mut Vec<u8>) {
@@ -214,7 +208,6 @@ impl Encoder {
 
     fn encode(&mut self, name: &[u8], value: &[u8], dst: &mut Vec<u8>) {
         let static_index = static_name(name);
-        // Choice: index only what repeats across responses (module docs).
         if indexed(name) {
             let (exact, named) = self.table.find(name, value);
             if let Some(i) = exact {
