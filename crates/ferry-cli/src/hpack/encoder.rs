@@ -15,10 +15,10 @@ pub(crate) const DEFAULT_TABLE_SIZE: usize = 4096;
 /// ([RFC 7541 §6.2.1]): every field but `set-cookie` (§7.1.3). Within a
 /// second every response on a connection repeats `date`, and repeated
 /// requests for one file repeat its `etag`, `last-modified` and
-/// `content-length`; indexed, each costs the peer one byte and no copy
-/// (a 304 is 6 bytes of header block, not 50). A field that never repeats
-/// costs as many bytes inserted as sent without indexing; it only pushes
-/// the oldest entries out, to be inserted again when next sent.
+/// `content-length`; indexed, each costs the peer one byte and no copy (a
+/// repeated 304 was 5 bytes of header block, not 61). A field that never
+/// repeats costs as many bytes inserted as sent without indexing; it only
+/// pushes the oldest entries out, to be inserted again when next sent.
 ///
 /// [RFC 7541 §6.2.1]: https://www.rfc-editor.org/rfc/rfc7541#section-6.2.1
 pub(crate) fn indexed(name: &[u8]) -> bool {
@@ -295,7 +295,7 @@ pub(super) fn integer(dst: &mut Vec<u8>, flags: u8, n: u32, value: usize) {
 ///
 /// [RFC 7541 §5.2]: https://www.rfc-editor.org/rfc/rfc7541#section-5.2
 fn string(dst: &mut Vec<u8>, s: &[u8], huffman: bool) {
-    // Choice: Huffman only for what is indexed, sent once per connection.
+    // Choice: Huffman only for what is inserted, sent in full once.
     if huffman {
         let len = huffman::encoded_len(s);
         if len < s.len() {

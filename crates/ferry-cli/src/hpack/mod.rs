@@ -9,13 +9,15 @@
 //! be decoded, and encoded blocks sent, in the order of the connection.
 //!
 //! Choices (RFC 7541 leaves them to implementations, §2.3, §5.1, §7.1):
-//! - The encoder indexes (§6.2.1) only the fields whose values repeat from
-//!   one response to the next, [`encoder::indexed`]; `date`, `etag`,
-//!   `content-length` and the rest go as literals without indexing (§6.2.2),
-//!   and `set-cookie` never indexed (§6.2.3, §7.1.3).
-//! - The encoder Huffman-codes (§5.2) only what it indexes, and only when
-//!   that is shorter: a value sent once per connection; the per-response
-//!   literals are copied as they are, which is cheaper than coding them.
+//! - The encoder indexes (§6.2.1) every field but `set-cookie`, which goes
+//!   never indexed (§6.2.3, §7.1.3), [`encoder::indexed`]: within a second a
+//!   connection's responses repeat `date`, and repeated requests for a file
+//!   its `etag`, `last-modified` and `content-length`, so most fields after
+//!   the first response are one byte. A field larger than the table goes as
+//!   a literal without indexing (§6.2.2).
+//! - The encoder Huffman-codes (§5.2) only what it inserts, and only when
+//!   that is shorter: a value sent in full once, then by index; the
+//!   literals it does not insert are copied as they are.
 //! - The encoder's table is at most 4096 bytes, whatever larger
 //!   SETTINGS_HEADER_TABLE_SIZE the peer allows.
 //! - The decoder refuses integers above `u32::MAX` or with more than five
